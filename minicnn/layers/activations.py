@@ -1,0 +1,61 @@
+"""ReLU (with swappable backward rules) and softmax.
+
+ReLU forward: ``y = max(x, 0)``. Its backward pass takes the incoming
+gradient ``g`` and, depending on ``backward_rule``, returns:
+
+=============  ===============================  ==================================
+rule           formula                          what it gives when run to the input
+=============  ===============================  ==================================
+``gradient``   ``g * (x > 0)``                  the true gradient (saliency)
+``deconvnet``  ``max(g, 0)``                    Zeiler & Fergus's deconvnet
+``guided``     ``g * (x > 0) * (g > 0)``        Springenberg's guided backprop
+=============  ===============================  ==================================
+
+Deconvnet ignores which units were active in the forward pass and keeps
+positive signals only; guided backprop does both. Everything else in the
+network (conv, dense, max-pool switches) keeps its ordinary backward pass:
+that is why these visualizations are this small a change.
+"""
+from ..backend import get_array_module
+from .base import Layer
+
+BACKWARD_RULES = ("gradient", "deconvnet", "guided")
+
+
+class ReLU(Layer):
+    """``y = max(x, 0)`` elementwise, any shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.backward_rule = "gradient"
+
+    def forward(self, x):
+        self.active = x > 0            # the mask is all that backward needs
+        return x * self.active         # a new array: the input is never overwritten
+
+    def backward(self, grad_out):
+        rule = self.backward_rule
+        if rule == "gradient":
+            return grad_out * self.active
+        if rule == "deconvnet":
+            return grad_out * (grad_out > 0)
+        if rule == "guided":
+            return grad_out * (self.active & (grad_out > 0))
+        raise ValueError(f"ReLU backward_rule must be one of {BACKWARD_RULES}, got {rule!r}")
+
+
+class Softmax(Layer):
+    """``p = exp(z - max z) / sum exp(z - max z)`` over the last axis (for inference).
+
+    Backward (the Jacobian-vector product): ``dz = p * (g - sum(g * p))``.
+    For training use ``SoftmaxCrossEntropy``, which fuses both steps.
+    """
+
+    def forward(self, z):
+        xp = get_array_module(z)
+        e = xp.exp(z - z.max(axis=-1, keepdims=True))
+        self.p = e / e.sum(axis=-1, keepdims=True)
+        return self.p
+
+    def backward(self, grad_out):
+        return self.p * (grad_out - (grad_out * self.p).sum(axis=-1, keepdims=True))

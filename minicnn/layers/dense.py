@@ -1,0 +1,108 @@
+"""Dense (fully connected), Flatten and Dropout.
+
+Dense, with ``x (N, in_features)`` and ``W (out_features, in_features)``::
+
+    y  = x @ W.T + b                     (N, out_features)
+    dW = g.T @ x      db = sum_n g       dx = g @ W
+"""
+import math
+
+import numpy as np
+
+from ..backend import get_array_module
+from ..init import initial_weights
+from ..parameter import Parameter
+from .base import Layer
+
+
+class Dense(Layer):
+    """``Dense(in_features, out_features, bias=True)``; weight layout as PyTorch's Linear."""
+
+    param_names = ("weight", "bias")
+
+    def __init__(self, in_features, out_features, bias=True, init="he", seed=None):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.init = init
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        w, b = initial_weights(init, (out_features, in_features), in_features, out_features, rng)
+        self.weight = Parameter(w)
+        self.bias = Parameter(b) if bias else None
+
+    def forward(self, x):
+        """``x (N, in_features)`` -> ``(N, out_features)``."""
+        self.check_input(x, 2, f"(N, {self.in_features})")
+        if x.shape[1] != self.in_features:
+            raise ValueError(f"{self!r} expects input of shape (N, {self.in_features}), "
+                             f"got {tuple(x.shape)}")
+        self.x = x
+        y = x @ self.weight.value.T
+        if self.bias is not None:
+            y += self.bias.value
+        return y
+
+    def backward(self, grad_out):
+        """``grad_out (N, out_features)`` -> ``grad_x (N, in_features)``."""
+        self.weight.accumulate(grad_out.T @ self.x)
+        if self.bias is not None:
+            self.bias.accumulate(grad_out.sum(axis=0))
+        return grad_out @ self.weight.value
+
+    def output_shape(self, input_shape):
+        return (self.out_features,)
+
+    def macs(self, input_shape):
+        return self.in_features * self.out_features
+
+    def config(self):
+        return dict(in_features=self.in_features, out_features=self.out_features,
+                    bias=self.bias is not None)
+
+
+class Flatten(Layer):
+    """``(N, C, H, W)`` -> ``(N, C*H*W)`` in C order, so it matches PyTorch's
+    ``nn.Flatten`` on NCHW and dense weights transfer between the two."""
+
+    def forward(self, x):
+        if getattr(x, "ndim", 0) < 2:
+            self.check_input(x, 2, "(N, ...)")
+        self.x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_out):
+        return grad_out.reshape(self.x_shape)
+
+    def output_shape(self, input_shape):
+        return (math.prod(input_shape),)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, ``y = x * mask / (1 - p)`` with
+    ``mask ~ Bernoulli(1 - p)``, so eval mode is the identity. ``dx = g * mask / (1 - p)``.
+
+    The mask is drawn from a NumPy generator seeded by ``seed`` (then copied to
+    the GPU if needed), so seeded runs repeat exactly on CPU and GPU alike.
+    """
+
+    def __init__(self, p=0.5, seed=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout p must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.generator = seed if isinstance(seed, np.random.Generator) \
+            else np.random.default_rng(seed)
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            self.scale = None
+            return x
+        xp = get_array_module(x)
+        keep = self.generator.random(x.shape, dtype=np.float32) >= self.p
+        self.scale = xp.asarray(keep.astype(x.dtype) / x.dtype.type(1.0 - self.p))
+        return x * self.scale
+
+    def backward(self, grad_out):
+        return grad_out if self.scale is None else grad_out * self.scale
+
+    def config(self):
+        return dict(p=self.p)

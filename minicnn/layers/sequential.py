@@ -1,0 +1,149 @@
+"""``Sequential``: layers applied one after another, and the model API.
+
+Forward runs the layers in order; backward runs their backward passes in
+reverse, each turning ``dL/d(output)`` into ``dL/d(input)``.
+"""
+import contextlib
+
+from ..backend import as_numpy, device_of, to_device
+from .activations import BACKWARD_RULES, ReLU
+from .base import Layer
+
+
+class Sequential(Layer):
+    """``Sequential([layer, ...], input_shape=(C, H, W))``.
+
+    Parameters are named by layer index as in ``torch.nn.Sequential``
+    (``"0.weight"``, ``"3.bias"``), so state dicts exchange directly.
+    ``input_shape`` (per example) is what ``summary()`` starts from.
+    """
+
+    def __init__(self, layers, input_shape=None):
+        super().__init__()
+        self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential item {i} is not a Layer: {layer!r}")
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.device = "cpu"
+
+    def forward(self, x):
+        if device_of(x) != self.device and self.parameters():
+            raise ValueError(f"the model is on '{self.device}' but the input is on "
+                             f"'{device_of(x)}': move one with .to() / minicnn.backend.to_device()")
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_out):
+        for layer in reversed(self.layers):
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+    def children(self):
+        return self.layers
+
+    def named_parameters(self, prefix=""):
+        for i, layer in enumerate(self.layers):
+            yield from layer.named_parameters(f"{prefix}{i}.")
+
+    def to(self, device):
+        super().to(device)
+        for m in self.modules():
+            if isinstance(m, Sequential):
+                m.device = device
+        return self
+
+    def __getitem__(self, index):
+        """``model[i]`` is a layer; ``model[:k]`` a Sequential sharing those layers."""
+        if isinstance(index, slice):
+            part = Sequential(self.layers[index])
+            part.device, part.training = self.device, self.training
+            if index.start in (None, 0):
+                part.input_shape = self.input_shape
+            return part
+        return self.layers[index]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    # -- shapes ------------------------------------------------------------------
+    def output_shape(self, input_shape):
+        for layer in self.layers:
+            input_shape = layer.output_shape(input_shape)
+        return input_shape
+
+    def macs(self, input_shape):
+        total = 0
+        for layer in self.layers:
+            total += layer.macs(input_shape)
+            input_shape = layer.output_shape(input_shape)
+        return total
+
+    def summary(self, input_shape=None):
+        """A table of each layer's output shape, weights, biases and MACs (printable)."""
+        from ..summary import summarize
+        return summarize(self, input_shape or self.input_shape)
+
+    # -- weights -----------------------------------------------------------------
+    def state_dict(self):
+        """``{name: NumPy array}``, a copy, in PyTorch's names and layouts."""
+        return {name: as_numpy(p.value).copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state):
+        """Copy arrays (NumPy, CuPy or CPU torch tensors) into the parameters.
+
+        Keys and shapes must match exactly; the first mismatch is named.
+        """
+        own = dict(self.named_parameters())
+        missing = [name for name in own if name not in state]
+        if missing:
+            raise KeyError(f"load_state_dict: key {missing[0]!r} (shape "
+                           f"{tuple(own[missing[0]].shape)}) is missing from the given state")
+        arrays = {}
+        for name, value in state.items():
+            if name not in own:
+                raise KeyError(f"load_state_dict: unexpected key {name!r}; "
+                               f"this model has {list(own)}")
+            arrays[name] = _host_array(value)
+            if arrays[name].shape != tuple(own[name].shape):
+                raise ValueError(f"load_state_dict: shape mismatch for {name!r}: the state has "
+                                 f"{arrays[name].shape}, the model expects {tuple(own[name].shape)}")
+        for name, value in arrays.items():
+            param = own[name]
+            param.value = to_device(value.astype(param.value.dtype), self.device)
+        return self
+
+    # -- visualization support ------------------------------------------------------
+    @contextlib.contextmanager
+    def backward_rule(self, rule):
+        """``with model.backward_rule("guided"): ...`` swaps every ReLU's backward
+        rule inside the block and restores the old rules afterwards, even on error."""
+        if rule not in BACKWARD_RULES:
+            raise ValueError(f"backward rule must be one of {BACKWARD_RULES}, got {rule!r}")
+        relus = [m for m in self.modules() if isinstance(m, ReLU)]
+        saved = [r.backward_rule for r in relus]
+        try:
+            for r in relus:
+                r.backward_rule = rule
+            yield self
+        finally:
+            for r, old in zip(relus, saved):
+                r.backward_rule = old
+
+    def config(self):
+        return dict(input_shape=None if self.input_shape is None else list(self.input_shape))
+
+    def __repr__(self):
+        inner = "\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
+
+
+def _host_array(value):
+    """A NumPy array from NumPy, CuPy or a (CPU) torch tensor."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return as_numpy(value)
