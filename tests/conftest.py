@@ -1,0 +1,46 @@
+"""Shared fixtures: every test that takes ``backend`` runs once per array module.
+
+``backend`` is the array module (``numpy`` or ``cupy``); the CuPy case skips
+with the reason when CuPy or a GPU is missing. ``device`` is the matching
+minicnn device name ("cpu" or "gpu").
+"""
+import os
+
+import numpy as np
+import pytest
+
+from minicnn.backend import gpu_unavailable_reason
+
+BACKENDS = ["numpy", "cupy"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    if request.param == "numpy":
+        return np
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"GPU backend: {reason}")
+    import cupy
+    return cupy
+
+
+@pytest.fixture
+def device(backend):
+    return "cpu" if backend is np else "gpu"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def data_root():
+    """The folder named by MINICNN_DATA (holding mnist/ and fashion-mnist/), or skip."""
+    root = os.environ.get("MINICNN_DATA")
+    if not root:
+        pytest.skip("MINICNN_DATA is not set: real-data test skipped (CI sets it to ../shared/data)")
+    if not os.path.isdir(os.path.join(root, "mnist")):
+        pytest.skip(f"MINICNN_DATA={root} has no mnist/ folder: real-data test skipped")
+    return root
