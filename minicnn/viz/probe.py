@@ -1,0 +1,71 @@
+"""Running part of a model to look inside it, without disturbing it.
+
+Visualizations run forward and backward passes on a model that may be in the
+middle of training. ``probing(model)`` puts it in eval mode (no dropout) and,
+on leaving, restores both the training flags and the parameters' ``grad``
+arrays, which every backward pass adds into.
+"""
+import contextlib
+
+from ..backend import get_array_module, to_device
+from ..layers import Softmax
+
+
+@contextlib.contextmanager
+def probing(model):
+    """``with probing(model): ...`` -- eval mode inside; flags and grads restored after."""
+    flags = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.grad.copy()) for p in model.parameters()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+        for p, grad in grads:
+            p.grad[...] = grad
+
+
+def layer_index(model, layer):
+    """A non-negative index into ``model.layers`` (negative indices count from the end).
+
+    ``layer=None`` means the last layer that is not a ``Softmax``: the logits,
+    since gradients through a saturated softmax vanish.
+    """
+    n = len(model.layers)
+    if layer is None:
+        layer = n - 1
+        while layer > 0 and isinstance(model.layers[layer], Softmax):
+            layer -= 1
+        return layer
+    if not -n <= layer < n:
+        raise IndexError(f"layer {layer} is out of range for a model with {n} layers")
+    return layer % n
+
+
+def layer_name(model, index):
+    """``"3 Conv2D"``: the index and class name used in figure titles."""
+    return f"{index} {type(model.layers[index]).__name__}"
+
+
+def as_model_input(model, x):
+    """Put a host array on the model's device (a no-op when it is already there)."""
+    return to_device(x, getattr(model, "device", "cpu"))
+
+
+def unit_gradient(act, channel, position=None):
+    """The gradient that selects one unit of ``act``: ones at the unit, zeros elsewhere.
+
+    ``act`` is ``(N, C, H, W)`` or ``(N, F)``. With ``position=None`` on a
+    4-D activation the whole channel is selected with weight ``1 / (H*W)``, so
+    the objective is the channel's spatial mean.
+    """
+    xp = get_array_module(act)
+    grad = xp.zeros_like(act)
+    if act.ndim == 2:
+        grad[:, channel] = 1.0
+    elif position is None:
+        grad[:, channel] = 1.0 / (act.shape[2] * act.shape[3])
+    else:
+        grad[:, channel, position[0], position[1]] = 1.0
+    return grad
