@@ -1,0 +1,130 @@
+"""Sequential: forward/backward, parameters, modes, state dicts, backward rules, slicing."""
+import numpy as np
+import pytest
+
+from minicnn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, models
+from minicnn.backend import as_numpy
+
+
+def small(seed=0):
+    return Sequential([Conv2D(1, 2, 3, seed=seed), ReLU(), MaxPool2D(2), Flatten(),
+                       Dense(8, 3, seed=seed + 1), Dropout(0.5, seed=seed + 2)],
+                      input_shape=(1, 6, 6))
+
+
+def test_forward_backward_chain_layers_in_order(backend, device, rng):
+    model = small().to(device)
+    x = backend.asarray(rng.standard_normal((2, 1, 6, 6)).astype(np.float32))
+    manual = x
+    model.eval()
+    for layer in model:
+        manual = layer.forward(manual)
+    y = model.forward(x)
+    np.testing.assert_array_equal(as_numpy(y), as_numpy(manual))
+    g = backend.ones(y.shape, dtype=np.float32)
+    grad_x = model.backward(g)
+    manual_g = g
+    for layer in reversed(model.layers):
+        manual_g = layer.backward(manual_g)
+    np.testing.assert_array_equal(as_numpy(grad_x), as_numpy(manual_g))
+    assert grad_x.shape == x.shape
+
+
+def test_parameters_are_in_layer_order():
+    model = small()
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "4.weight", "4.bias"]
+    assert model.parameters()[0] is model[0].weight and model.parameters()[3] is model[4].bias
+
+
+def test_train_and_eval_switch_every_layer(backend, rng):
+    model = small()
+    x = backend.asarray(rng.standard_normal((4, 1, 6, 6)).astype(np.float32))
+    assert all(m.training for m in model.modules())
+    model.eval()
+    assert not any(m.training for m in model.modules())
+    a, b = model.forward(x), model.forward(x)
+    np.testing.assert_array_equal(as_numpy(a), as_numpy(b))        # dropout is the identity
+    np.testing.assert_array_equal(as_numpy(model[:5].forward(x)), as_numpy(a))
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_lenet_state_dict_keys_and_shapes():
+    state = models.lenet().state_dict()
+    assert {k: v.shape for k, v in state.items()} == {
+        "0.weight": (32, 1, 5, 5), "0.bias": (32,), "3.weight": (64, 32, 5, 5), "3.bias": (64,),
+        "7.weight": (1024, 3136), "7.bias": (1024,), "10.weight": (10, 1024), "10.bias": (10,)}
+
+
+def test_state_dict_round_trip(backend, device, rng):
+    source, target = small(seed=0), small(seed=10).to(device)
+    state = source.state_dict()
+    state["0.weight"][...] += 0               # a copy: editing it leaves the model alone
+    target.load_state_dict(state)
+    x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
+    source.eval(), target.eval()
+    np.testing.assert_array_equal(as_numpy(target.forward(backend.asarray(x))),
+                                  source.forward(x))
+    assert all(type(p.value) is type(backend.zeros(1)) for p in target.parameters())
+
+
+def test_state_dict_is_a_copy():
+    model = small()
+    state = model.state_dict()
+    state["0.bias"][...] = 123.0
+    assert not np.any(as_numpy(model[0].bias.value) == 123.0)
+
+
+def test_load_state_dict_names_missing_unexpected_and_mismatched_keys():
+    model = small()
+    state = model.state_dict()
+    with pytest.raises(KeyError, match=r"key '4.bias' \(shape \(3,\)\) is missing"):
+        model.load_state_dict({k: v for k, v in state.items() if k != "4.bias"})
+    with pytest.raises(KeyError, match="unexpected key '9.weight'"):
+        model.load_state_dict({**state, "9.weight": np.zeros(1)})
+    with pytest.raises(ValueError, match=r"shape mismatch for '4.weight': the state has "
+                                         r"\(3, 9\), the model expects \(3, 8\)"):
+        model.load_state_dict({**state, "4.weight": np.zeros((3, 9))})
+
+
+def test_backward_rule_sets_every_relu_and_restores_on_error():
+    model = Sequential([ReLU(), Sequential([ReLU(), Flatten()]), ReLU()])
+    relus = [m for m in model.modules() if isinstance(m, ReLU)]
+    relus[1].backward_rule = "deconvnet"                  # a non-default one must come back too
+    with model.backward_rule("guided"):
+        assert [r.backward_rule for r in relus] == ["guided"] * 3
+    assert [r.backward_rule for r in relus] == ["gradient", "deconvnet", "gradient"]
+    with pytest.raises(RuntimeError, match="boom"):
+        with model.backward_rule("deconvnet"):
+            raise RuntimeError("boom")
+    assert [r.backward_rule for r in relus] == ["gradient", "deconvnet", "gradient"]
+    with pytest.raises(ValueError, match="backward rule must be one of"):
+        with model.backward_rule("nope"):
+            pass
+
+
+def test_slicing_shares_layers(backend, rng):
+    model = small()
+    head = model[:3]
+    assert isinstance(head, Sequential) and len(head) == 3
+    assert head[0] is model[0] and head.input_shape == (1, 6, 6)
+    x = backend.asarray(rng.standard_normal((1, 1, 6, 6)).astype(np.float32))
+    assert head.forward(x).shape == (1, 2, 2, 2)
+    assert model[3:].input_shape is None
+    assert isinstance(model[-1], Dropout)
+
+
+def test_non_layer_items_are_rejected():
+    with pytest.raises(TypeError, match="Sequential item 1 is not a Layer"):
+        Sequential([ReLU(), "relu"])
+
+
+def test_freeze_keeps_gradients_at_zero(rng):
+    model = small()
+    model[0].freeze()
+    model.forward(rng.standard_normal((2, 1, 6, 6)).astype(np.float32))
+    model.backward(np.ones((2, 3), np.float32))
+    assert not np.any(model[0].weight.grad) and np.any(model[4].weight.grad)
+    model[0].unfreeze()
+    assert model[0].weight.requires_grad
