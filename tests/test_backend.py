@@ -1,0 +1,79 @@
+"""Backends: array-module choice, moving models, clear errors, dtypes."""
+import numpy as np
+import pytest
+
+import minicnn.backend as backend_module
+from minicnn import models
+from minicnn.backend import as_numpy, device_of, get_array_module, gpu_available, to_device
+
+
+def test_array_module_follows_the_arrays(backend):
+    x = backend.zeros(3)
+    assert get_array_module(x) is backend
+    assert get_array_module(np.zeros(1), x) is backend
+    assert device_of(x) == ("cpu" if backend is np else "gpu")
+    assert isinstance(as_numpy(x), np.ndarray)
+
+
+def test_gpu_without_cupy_says_cupy_is_missing(monkeypatch):
+    monkeypatch.setattr(backend_module, "_cupy", None)
+    with pytest.raises(RuntimeError, match=r"device 'gpu' requested but CuPy is not installed"):
+        models.tiny_cnn().to("gpu")
+    with pytest.raises(RuntimeError, match="CuPy is not installed"):
+        to_device(np.zeros(2), "gpu")
+
+
+def test_gpu_without_device_says_no_device(monkeypatch):
+    class NoDevice:                      # stands in for CuPy on a machine without a GPU
+        class cuda:
+            class runtime:
+                @staticmethod
+                def getDeviceCount():
+                    raise RuntimeError("cudaErrorNoDevice")
+        ndarray = type(None)
+
+    monkeypatch.setattr(backend_module, "_cupy", NoDevice)
+    with pytest.raises(RuntimeError, match=r"CuPy is installed but no CUDA device is usable "
+                                           r"\(cudaErrorNoDevice\)"):
+        models.tiny_cnn().to("gpu")
+
+
+def test_gpu_error_on_this_machine_or_move_works():
+    model = models.tiny_cnn()
+    if gpu_available():
+        assert device_of(model.to("gpu").parameters()[0].value) == "gpu"
+        assert device_of(model.to("cpu").parameters()[0].value) == "cpu"
+    else:
+        with pytest.raises(RuntimeError, match="device 'gpu' requested but CuPy is"):
+            model.to("gpu")
+
+
+def test_unknown_device_name():
+    with pytest.raises(ValueError, match=r"device must be one of \('cpu', 'gpu'\), got 'cuda'"):
+        models.tiny_cnn().to("cuda")
+
+
+def test_model_and_input_on_different_devices(backend):
+    if backend is np:
+        pytest.skip("needs a GPU: the mismatch is between a CPU model and a GPU input")
+    model = models.tiny_cnn()
+    with pytest.raises(ValueError, match="the model is on 'cpu' but the input is on 'gpu'"):
+        model.forward(backend.zeros((1, 1, 28, 28), dtype=np.float32))
+    model.to("gpu")
+    with pytest.raises(ValueError, match="the model is on 'gpu' but the input is on 'cpu'"):
+        model.forward(np.zeros((1, 1, 28, 28), dtype=np.float32))
+
+
+def test_float32_by_default_and_float64_on_request(backend, device, rng):
+    model = models.tiny_cnn().to(device)
+    assert all(p.value.dtype == np.float32 for p in model.parameters())
+    x = rng.standard_normal((2, 1, 28, 28))
+    y32 = model.forward(backend.asarray(x.astype(np.float32)))
+    assert y32.dtype == np.float32
+    assert model.backward(backend.ones_like(y32)).dtype == np.float32
+    model.astype("float64")
+    assert all(p.value.dtype == p.grad.dtype == np.float64 for p in model.parameters())
+    y64 = model.forward(backend.asarray(x))
+    assert y64.dtype == np.float64
+    assert model.backward(backend.ones_like(y64)).dtype == np.float64
+    np.testing.assert_allclose(as_numpy(y64), as_numpy(y32), rtol=1e-4, atol=1e-5)
