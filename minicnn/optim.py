@@ -36,7 +36,9 @@ class Optimizer:
             for key, value in state["buffers"].items():
                 prefix, index = key.rsplit(".", 1)
                 if prefix == name:
-                    bufs[int(index)] = to_device(value, device_of(self.params[int(index)].value))
+                    # a copy: steps update buffers in place and must not write into `state`
+                    device = device_of(self.params[int(index)].value)
+                    bufs[int(index)] = to_device(as_numpy(value).copy(), device)
 
     def _buffers(self):
         return {}
