@@ -1,0 +1,106 @@
+"""Filters, feature maps and the top-k patch scan."""
+import numpy as np
+import pytest
+
+from minicnn import Conv2D, MaxPool2D, ReLU, Sequential, models
+from minicnn.backend import as_numpy
+from minicnn.viz.units import conv_filters, deconvnet_projection, feature_maps, top_patches
+
+
+def _small_model(device):
+    model = Sequential([Conv2D(1, 3, 3, padding=1, seed=1), ReLU(), MaxPool2D(2),
+                        Conv2D(3, 4, 3, seed=2), ReLU()], input_shape=(1, 10, 10))
+    return model.astype("float64").to(device)
+
+
+def test_filters_and_feature_maps(device, rng):
+    model = models.tiny_cnn().to(device)
+    w = conv_filters(model, 3)
+    assert isinstance(w, np.ndarray) and w.shape == (8, 4, 5, 5)
+    np.testing.assert_array_equal(w, as_numpy(model[3].weight.value))
+    with pytest.raises(ValueError, match="not a conv layer"):
+        conv_filters(model, 1)
+    image = rng.standard_normal((1, 28, 28)).astype(np.float32)
+    maps = feature_maps(model, image)
+    assert [m.shape for m in maps][:3] == [(4, 24, 24)] * 2 + [(4, 12, 12)]
+    assert maps[-1].shape == (10,) and maps[0].name == "0 Conv2D"
+    np.testing.assert_array_equal(maps[1].activation, np.maximum(maps[0].activation, 0))
+    logits = as_numpy(model.forward(model_input(image[None], device)))[0]
+    np.testing.assert_allclose(maps[-1].activation, logits, rtol=1e-6)
+
+
+def model_input(x, device):
+    from minicnn.backend import to_device
+    return to_device(x, device)
+
+
+def _brute_top(model, layer, images, k):
+    """Top-k per channel by full sort of every image's spatial maximum."""
+    act = as_numpy(model[:layer + 1].forward(model_input(images, model.device)))
+    peak = act.reshape(*act.shape[:2], -1).max(axis=2).T             # (C, N)
+    return np.argsort(-peak, axis=1, kind="stable")[:, :k], np.sort(peak, axis=1)[:, ::-1][:, :k]
+
+
+@pytest.mark.parametrize("layer", [0, 2, 4])
+def test_one_batch_equals_many(device, rng, layer):
+    model = _small_model(device)
+    images = rng.standard_normal((23, 1, 10, 10))
+    one = top_patches(model, layer, images, k=5, batch_size=100)
+    many = top_patches(model, layer, images, k=5, batch_size=3)
+    for name in ("image_index", "position", "crops"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(many, name))
+    # the engine's matmul may round the last bit differently for another batch size
+    np.testing.assert_allclose(one.values, many.values, rtol=1e-12)
+    index, values = _brute_top(model, layer, images, 5)
+    np.testing.assert_array_equal(one.image_index, index)
+    np.testing.assert_allclose(one.values, values)
+    channels = 4 if layer == 4 else 3
+    assert one.crops.shape[:2] == (channels, 5) and one.values.shape == (channels, 5)
+
+
+def test_position_and_crop(device, rng):
+    model = _small_model(device)
+    images = rng.standard_normal((7, 1, 10, 10))
+    top = top_patches(model, 2, images, k=3, batch_size=2, channels=[1])
+    act = as_numpy(model[:3].forward(model_input(images, device)))
+    for j in range(3):
+        n, (y, x) = top.image_index[0, j], top.position[0, j]
+        assert act[n, 1, y, x] == top.values[0, j] == act[n, 1].max()
+        # pool unit (y, x): 4x4 field starting at (2y - 1, 2x - 1), zero-padded at the border
+        padded = np.pad(images[n, 0], 1)
+        np.testing.assert_array_equal(top.crops[0, j, 0], padded[2 * y:2 * y + 4, 2 * x:2 * x + 4])
+
+
+def test_ties_and_duplicates_count_once(device):
+    # one conv channel that copies the input: every image's max is its brightest pixel
+    model = Sequential([Conv2D(1, 1, 1)], input_shape=(1, 6, 6)).astype("float64").to(device)
+    model[0].weight.value[...] = 1
+    model[0].bias.value[...] = 0
+    images = np.zeros((6, 1, 6, 6))
+    images[0, 0, 1:3, 1:3] = 5.0         # four tied maxima in one image: counts once, first wins
+    images[3] = images[0]                # a duplicate image: a different image, same value
+    images[2, 0, 4, 4] = 7.0
+    images[5, 0, 0, 5] = 5.0             # ties with 0 and 3: lower index first
+    for batch_size in (1, 4, 6):
+        top = top_patches(model, 0, images, k=4, batch_size=batch_size)
+        assert top.image_index[0].tolist() == [2, 0, 3, 5]
+        assert top.values[0].tolist() == [7.0, 5.0, 5.0, 5.0]
+        assert top.position[0].tolist() == [[4, 4], [1, 1], [1, 1], [0, 5]]
+
+
+def test_deconvnet_projection_follows_switches(device, rng):
+    model = _small_model(device)
+    images = rng.standard_normal((5, 1, 10, 10))
+    top = top_patches(model, 2, images, k=2, channels=[0], project=True)
+    assert top.projections.shape == top.crops.shape
+    proj = deconvnet_projection(model, 2, images[top.image_index[0]], 0, top.position[0])
+    assert proj.shape == (2, 1, 10, 10) and np.isfinite(proj).all()
+    for j, (y, x) in enumerate(top.position[0]):
+        # a single unit behind a 2x2 max pool and a 3x3 conv (padding 1): the
+        # projection is the conv filter around the switch, inside the unit's field
+        rows, cols = np.nonzero(proj[j, 0])
+        assert rows.min() >= 2 * y - 1 and rows.max() <= 2 * y + 2
+        assert cols.min() >= 2 * x - 1 and cols.max() <= 2 * x + 2
+        assert np.abs(proj[j]).sum() == pytest.approx(np.abs(top.projections[0, j]).sum())
+    for p in model.parameters():          # visualization leaves the gradients alone
+        assert not as_numpy(p.grad).any()
