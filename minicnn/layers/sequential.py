@@ -99,19 +99,19 @@ class Sequential(Layer):
         Keys and shapes must match exactly; the first mismatch is named.
         """
         own = dict(self.named_parameters())
-        missing = [name for name in own if name not in state]
-        if missing:
-            raise KeyError(f"load_state_dict: key {missing[0]!r} (shape "
-                           f"{tuple(own[missing[0]].shape)}) is missing from the given state")
         arrays = {}
-        for name, value in state.items():
-            if name not in own:
-                raise KeyError(f"load_state_dict: unexpected key {name!r}; "
-                               f"this model has {list(own)}")
-            arrays[name] = _host_array(value)
-            if arrays[name].shape != tuple(own[name].shape):
+        for name, param in own.items():    # in layer order, so the first mismatch is named
+            if name not in state:
+                raise KeyError(f"load_state_dict: key {name!r} (shape "
+                               f"{tuple(param.shape)}) is missing from the given state")
+            arrays[name] = _host_array(state[name])
+            if arrays[name].shape != tuple(param.shape):
                 raise ValueError(f"load_state_dict: shape mismatch for {name!r}: the state has "
-                                 f"{arrays[name].shape}, the model expects {tuple(own[name].shape)}")
+                                 f"{arrays[name].shape}, the model expects {tuple(param.shape)}")
+        unexpected = [name for name in state if name not in own]
+        if unexpected:
+            raise KeyError(f"load_state_dict: unexpected key {unexpected[0]!r}; "
+                           f"this model has {list(own)}")
         for name, value in arrays.items():
             param = own[name]
             param.value = to_device(value.astype(param.value.dtype), self.device)
