@@ -79,9 +79,13 @@ def _read(path):
 
 
 def load_model(path):
-    """Rebuild the model saved at ``path`` and load its weights (on the CPU)."""
+    """Rebuild the model saved at ``path`` and load its weights (on the CPU), in
+    the dtype they were saved in (a float64 model comes back float64)."""
     spec, state = _read(path)
-    return build(spec).load_state_dict(state)
+    model = build(spec)
+    if state:
+        model.astype(next(iter(state.values())).dtype)
+    return model.load_state_dict(state)
 
 
 def load_weights(model, path):
