@@ -112,7 +112,7 @@ def alexnet(seed=0):
 
 
 MODELS = {"lenet": lenet, "tiny_cnn": tiny_cnn, "keras_cnn": keras_cnn, "lenet5": lenet5,
-          "vgg19": vgg19, "alexnet": alexnet}
+          "vgg19": vgg19, "alexnet": alexnet, "googlenet": lambda **kw: googlenet(**kw)}
 
 
 def get_model(name, **kwargs):
@@ -120,3 +120,54 @@ def get_model(name, **kwargs):
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
     return MODELS[name](**kwargs)
+
+
+def inception(in_channels, c1, c3_reduce, c3, c5_reduce, c5, pool_proj, seed=None):
+    """One Inception module: four branches concatenated on channels, output
+    ``c1 + c3 + c5 + pool_proj`` channels at the input's size.
+
+    1x1 convs before the 3x3 and 5x5 ("reduce") cut the channels those big
+    kernels see: that is where most of GoogLeNet's savings come from.
+    """
+    from .layers import Inception
+    s = _Seeds(seed)
+
+    def conv(c_in, c_out, k):
+        return [Conv2D(c_in, c_out, k, padding=k // 2, seed=s()), ReLU()]
+    return Inception([
+        Sequential(conv(in_channels, c1, 1)),
+        Sequential(conv(in_channels, c3_reduce, 1) + conv(c3_reduce, c3, 3)),
+        Sequential(conv(in_channels, c5_reduce, 1) + conv(c5_reduce, c5, 5)),
+        Sequential([MaxPool2D(3, stride=1, padding=1)] + conv(in_channels, pool_proj, 1)),
+    ])
+
+
+# (c1, c3_reduce, c3, c5_reduce, c5, pool_proj) of each module, from Szegedy et al.'s Table 1
+GOOGLENET_MODULES = {
+    "3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64), "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64), "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+def googlenet(seed=0):
+    """GoogLeNet (Szegedy et al. 2014) on 224x224x3, 1000 classes, for ``summary()``:
+    about 6.8 M parameters and 1.5 G MACs. No auxiliary classifiers and no local
+    response normalization; 3x3/2 max pools use padding 1 (224 -> 112 -> 56 -> 28 -> 14 -> 7).
+    """
+    s = _Seeds(seed)
+    pool = [MaxPool2D(3, stride=2, padding=1)]
+    layers = [Conv2D(3, 64, 7, stride=2, padding=3, seed=s()), ReLU()] + pool + [
+        Conv2D(64, 64, 1, seed=s()), ReLU(),
+        Conv2D(64, 192, 3, padding=1, seed=s()), ReLU()] + pool
+    channels = 192
+    for name, widths in GOOGLENET_MODULES.items():
+        if name in ("4a", "5a"):
+            layers.append(MaxPool2D(3, stride=2, padding=1))
+        layers.append(inception(channels, *widths, seed=s()))
+        channels = widths[0] + widths[2] + widths[4] + widths[5]
+    from .layers import AvgPool2D
+    return Sequential(layers + [AvgPool2D(7), Flatten(), Dropout(0.4, seed=s()),
+                                Dense(channels, 1000, seed=s())], input_shape=(3, 224, 224))

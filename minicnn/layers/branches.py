@@ -1,0 +1,84 @@
+"""Parallel branches whose outputs are stacked on the channel axis (Inception).
+
+``Concat([b0, b1, ...])`` gives every branch the same input and concatenates
+their outputs along the channels::
+
+    x        (N, C, H, W)
+    y_i      = b_i.forward(x)                 (N, C_i, H', W')   same H', W' for all i
+    y        = [y_0 | y_1 | ...]              (N, sum_i C_i, H', W')
+
+Backward: the output gradient is cut back into the branches' channel ranges,
+and since ``x`` fed every branch, the input gradients add up::
+
+    g_i      = g[:, start_i : start_i + C_i]
+    grad_x   = sum_i b_i.backward(g_i)
+
+Parameters are named ``"{branch}.{name}"`` (``"1.0.weight"`` is the weight of
+layer 0 of branch 1), as PyTorch names a module holding a list of branches.
+"""
+from ..backend import get_array_module
+from .base import Layer
+
+
+class Concat(Layer):
+    """``Concat([branch, ...])``: each branch a Layer (often a ``Sequential``)."""
+
+    def __init__(self, branches):
+        super().__init__()
+        self.branches = list(branches)
+        if not self.branches:
+            raise ValueError(f"{type(self).__name__} needs at least one branch")
+        for i, branch in enumerate(self.branches):
+            if not isinstance(branch, Layer):
+                raise TypeError(f"{type(self).__name__} branch {i} is not a Layer: {branch!r}")
+
+    def forward(self, x):
+        """``x (N, C, H, W)`` -> ``(N, sum of the branches' channels, H', W')``."""
+        outs = [branch.forward(x) for branch in self.branches]
+        shapes = [tuple(o.shape[2:]) for o in outs]
+        if len(set(shapes)) != 1 or len({o.shape[0] for o in outs}) != 1:
+            raise ValueError(f"{type(self).__name__}: the branches' outputs must agree in batch "
+                             f"and spatial size, got {[tuple(o.shape) for o in outs]}")
+        self.channels = [o.shape[1] for o in outs]     # where to cut the gradient in backward
+        return get_array_module(x).concatenate(outs, axis=1)
+
+    def backward(self, grad_out):
+        """``grad_out (N, sum C_i, H', W')`` -> ``grad_x (N, C, H, W)``, the branches' sum."""
+        xp = get_array_module(grad_out)
+        grad_x, start = None, 0
+        for branch, c in zip(self.branches, self.channels):
+            # a contiguous copy of the channel slice: kernels expect C-ordered arrays
+            g = branch.backward(xp.ascontiguousarray(grad_out[:, start:start + c]))
+            grad_x = g if grad_x is None else grad_x + g
+            start += c
+        return grad_x
+
+    def children(self):
+        return self.branches
+
+    def named_parameters(self, prefix=""):
+        for i, branch in enumerate(self.branches):
+            yield from branch.named_parameters(f"{prefix}{i}.")
+
+    def output_shape(self, input_shape):
+        shapes = [tuple(b.output_shape(input_shape)) for b in self.branches]
+        if len({s[1:] for s in shapes}) != 1:
+            raise ValueError(f"{type(self).__name__}: the branches give different spatial sizes "
+                             f"{shapes} for input {tuple(input_shape)}")
+        return (sum(s[0] for s in shapes),) + shapes[0][1:]
+
+    def macs(self, input_shape):
+        return sum(b.macs(input_shape) for b in self.branches)
+
+    def __repr__(self):
+        inner = "\n".join("  " + f"({i}) {b!r}".replace("\n", "\n  ")
+                          for i, b in enumerate(self.branches))
+        return f"{type(self).__name__}(\n{inner}\n)"
+
+
+class Inception(Concat):
+    """An Inception module (Szegedy et al. 2014): a ``Concat`` of four branches,
+    1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max-pool -> 1x1, each conv followed by
+    ReLU. Only the name differs from ``Concat``, so ``summary()`` rows read
+    "Inception"; ``minicnn.models.inception(...)`` builds one.
+    """
