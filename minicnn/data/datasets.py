@@ -1,0 +1,252 @@
+"""MNIST and Fashion-MNIST: find the four files, download them if needed, check them.
+
+Both datasets come as four gzip'ed IDX files (``FILES``). A loader looks for
+a folder holding all four, in this order:
+
+1. the ``root`` argument (the CLI's ``--data-dir``): a folder holding the
+   four files directly, or one with ``mnist/`` / ``fashion-mnist/`` inside;
+2. ``$MINICNN_DATA/<name>`` (``MINICNN_DATA`` holds ``mnist/`` and
+   ``fashion-mnist/``);
+3. the cache ``~/.cache/minicnn/<name>`` (``$MINICNN_CACHE/<name>`` or the
+   ``cache_dir`` argument move it);
+4. system folders (Debian installs Fashion-MNIST in
+   ``/usr/share/datasets/fashion-mnist``).
+
+A ``root`` that was given but holds no dataset is an error (a typo in
+``--data-dir`` should not quietly fall back to a download). When nothing is
+found and ``download=True``, the missing files are downloaded into the
+cache: mirrors are tried in turn, each file's published md5 is checked, and
+a file only appears in the cache once complete and verified.
+
+Checks: MNIST files are checked against their published md5s wherever they
+come from. Debian recompressed its Fashion-MNIST files, so their md5s differ
+from the published ones; local Fashion-MNIST files are checked by their IDX
+headers and sizes instead (downloads are still md5-checked). Both datasets
+get the shape and label checks.
+"""
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+
+import numpy as np
+
+from .idx import parse_idx
+
+# role -> file name; the same four names for both datasets.
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+SIZES = {"train": 60000, "test": 10000}  # images per split, both datasets
+IMAGE_SHAPE = (28, 28)
+NUM_CLASSES = 10
+
+DATASETS = {
+    "mnist": {
+        "title": "MNIST",
+        "mirrors": [
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ],
+        "md5": {
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+        "check_local_md5": True,
+        "system_dirs": [],
+    },
+    "fashion-mnist": {
+        "title": "Fashion-MNIST",
+        "mirrors": [
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        ],
+        "md5": {
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+        # Debian's recompressed copies have other md5s: check headers and sizes.
+        "check_local_md5": False,
+        "system_dirs": ["/usr/share/datasets/fashion-mnist"],
+    },
+}
+DOWNLOAD_TIMEOUT_S = 30
+_CHUNK = 1 << 16
+
+
+class DatasetError(ValueError):
+    """A dataset file exists but its content is wrong (checksum, shape, labels)."""
+
+
+class ChecksumError(DatasetError):
+    """A file's md5 is not the published one."""
+
+
+class DownloadError(RuntimeError):
+    """No mirror could deliver a file; the message says what to do instead."""
+
+
+def load_mnist(root=None, download=True, *, cache_dir=None):
+    """MNIST digits as ``(x_train, y_train), (x_test, y_test)``.
+
+    ``x_*``: uint8 ``(N, 28, 28)``, 0 = background; ``y_*``: int64 ``(N,)`` in
+    0..9; N = 60000 for train, 10000 for test. See the module docstring for
+    where the files are looked for and how they are checked.
+    """
+    return load_dataset("mnist", root, download, cache_dir=cache_dir)
+
+
+def load_fashion_mnist(root=None, download=True, *, cache_dir=None):
+    """Fashion-MNIST (10 kinds of clothing), same layout as ``load_mnist``."""
+    return load_dataset("fashion-mnist", root, download, cache_dir=cache_dir)
+
+
+def load_dataset(name, root=None, download=True, *, cache_dir=None):
+    """Load ``"mnist"`` or ``"fashion-mnist"``; see ``load_mnist``."""
+    folder = find_dataset(name, root, download, cache_dir=cache_dir)
+    arrays = {role: _read_checked(name, os.path.join(folder, fname))
+              for role, fname in FILES.items()}
+    splits = []
+    for split in ("train", "test"):
+        x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        _check_split(name, folder, split, x, y)
+        splits.append((x, y.astype(np.int64)))
+    return tuple(splits)
+
+
+def default_cache_dir():
+    """``$MINICNN_CACHE`` if set, else ``~/.cache/minicnn``."""
+    return os.environ.get("MINICNN_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "minicnn")
+
+
+def find_dataset(name, root=None, download=True, *, cache_dir=None):
+    """The folder that holds the four files of ``name``, downloading if needed."""
+    spec = _spec(name)
+    if root is not None:
+        for folder in (root, os.path.join(root, name)):
+            if _has_all_files(folder):
+                return os.fspath(folder)
+        raise FileNotFoundError(
+            f"{spec['title']} not found in {os.fspath(root)!r}: expected the files "
+            f"{', '.join(FILES.values())} there or in its subfolder {name}/")
+    cache = os.path.join(cache_dir or default_cache_dir(), name)
+    candidates = []
+    if os.environ.get("MINICNN_DATA"):
+        candidates.append(os.path.join(os.environ["MINICNN_DATA"], name))
+    candidates.append(cache)
+    candidates.extend(spec["system_dirs"])
+    for folder in candidates:
+        if _has_all_files(folder):
+            return folder
+    if not download:
+        raise FileNotFoundError(
+            f"{spec['title']} not found (looked in {', '.join(candidates)}) and "
+            f"download=False. {_how_to_provide(name)}")
+    download_dataset(name, cache)
+    return cache
+
+
+def download_dataset(name, folder):
+    """Download the missing files of ``name`` into ``folder``, md5-checked."""
+    spec = _spec(name)
+    os.makedirs(folder, exist_ok=True)
+    for fname in FILES.values():
+        dest = os.path.join(folder, fname)
+        if os.path.exists(dest):
+            continue
+        failures = []
+        for base in spec["mirrors"]:
+            url = base + fname
+            try:
+                _download_verified(url, dest, spec["md5"][fname])
+                break
+            except (OSError, http.client.HTTPException, ChecksumError) as err:
+                # URLError, timeouts and refused connections are all OSErrors.
+                failures.append(f"  {url}: {err}")
+        else:
+            raise DownloadError(
+                f"could not download {spec['title']} file {fname}; tried:\n"
+                + "\n".join(failures) + f"\n{_how_to_provide(name)}")
+
+
+def _urlopen(url, timeout):
+    """Open ``url`` for reading; the tests replace this with an in-memory fake."""
+    return urllib.request.urlopen(url, timeout=timeout)
+
+
+def _download_verified(url, dest, md5):
+    """Stream ``url`` into a temp file next to ``dest``; move it there only if md5 matches.
+
+    os.replace within one folder is atomic, so ``dest`` is either absent or
+    complete: an interrupted or wrong download leaves nothing behind.
+    """
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".",
+                               prefix="." + os.path.basename(dest) + ".", suffix=".part")
+    try:
+        digest = hashlib.md5()
+        with os.fdopen(fd, "wb") as out, _urlopen(url, DOWNLOAD_TIMEOUT_S) as response:
+            while chunk := response.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())  # the bytes are on disk before the rename
+        if digest.hexdigest() != md5:
+            raise ChecksumError(f"md5 mismatch: expected {md5}, got {digest.hexdigest()}")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _read_checked(name, path):
+    """Read one file, checking its published md5 where the dataset's local files have it."""
+    spec = _spec(name)
+    with open(path, "rb") as f:
+        data = f.read()
+    if spec["check_local_md5"]:
+        expected = spec["md5"][os.path.basename(path)]
+        actual = hashlib.md5(data).hexdigest()
+        if actual != expected:
+            raise ChecksumError(
+                f"{path}: md5 is {actual}, expected {expected} (the published checksum); "
+                f"the file is corrupt or not the original {spec['title']} file. "
+                f"Delete it to download it again, or replace it.")
+    return parse_idx(data, name=path)
+
+
+def _check_split(name, folder, split, x, y):
+    """Shapes, dtypes and label values of one split, which IDX alone cannot promise."""
+    n = SIZES[split]
+    where = f"{_spec(name)['title']} in {folder}, {split} split"
+    if x.dtype != np.uint8 or x.shape != (n, *IMAGE_SHAPE):
+        raise DatasetError(f"{where}: images are {x.dtype} {x.shape}, "
+                           f"expected uint8 {(n, *IMAGE_SHAPE)}")
+    if y.dtype != np.uint8 or y.shape != (n,):
+        raise DatasetError(f"{where}: labels are {y.dtype} {y.shape}, expected uint8 ({n},)")
+    if y.max() >= NUM_CLASSES:
+        raise DatasetError(f"{where}: label {int(y.max())} out of range 0..{NUM_CLASSES - 1}")
+
+
+def _has_all_files(folder):
+    return all(os.path.isfile(os.path.join(folder, f)) for f in FILES.values())
+
+
+def _spec(name):
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _how_to_provide(name):
+    return (f"Without network access, put the four files ({', '.join(FILES.values())}) "
+            f"in a folder and pass it with --data-dir DIR (root=DIR in Python), or set "
+            f"MINICNN_DATA to a folder that holds {name}/ with those files.")
