@@ -1,15 +1,106 @@
 """Hot-path kernels for convolution and pooling (installed as ``minicnn.kernels``).
 
-Layers call the functions exported here; each picks the fastest available
-implementation for the array it is given. ``reference`` holds the plain-loop
+Layers call the functions exported here; each one hands its arrays to the
+fastest implementation for where they live:
+
+=================  ===========================  ======================================
+arrays             implementation               module
+=================  ===========================  ======================================
+NumPy              Numba-compiled loops         ``cpu.py``
+CuPy               ``numba.cuda`` kernels       ``cuda.py`` (imported on first use)
+either, fallback   strided slices of NumPy/CuPy ``vectorized.py``
+=================  ===========================  ======================================
+
+The fallback is used when Numba (or ``numba.cuda``) cannot be imported, or
+when the environment variable ``MINICNN_KERNELS=vectorized`` is set before
+import (benchmarks use it to compare). ``reference`` holds the plain-loop
 versions that tests hold every fast path equal to.
+
+All implementations share one layout: ``im2col(x)`` is
+``(C*kH*kW, N*H_out*W_out)``, so a convolution is one matrix product.
 
 Kernels import nothing from ``minicnn.layers``: they work on bare arrays.
 """
+import math
+import os
+import warnings
+
 from . import reference, vectorized
 from .geometry import output_hw, output_size, pair
-from .vectorized import (avgpool_backward, avgpool_forward, col2im, im2col,
-                         maxpool_backward, maxpool_forward)
 
-__all__ = ["reference", "vectorized", "pair", "output_hw", "output_size", "im2col", "col2im",
-           "maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
+MAX_COLS_BYTES = 256 * 2 ** 20   # default bound on one im2col buffer (see batch_chunks)
+
+_cpu = None
+if os.environ.get("MINICNN_KERNELS", "") != "vectorized":
+    try:
+        from . import cpu as _cpu
+    except ImportError as err:       # Numba missing or broken: NumPy still works
+        warnings.warn(f"minicnn: Numba kernels unavailable ({err}); using vectorized NumPy")
+_cuda = None                         # loaded on the first CuPy array
+
+
+def _gpu_module():
+    """``cuda.py``, or ``vectorized`` when numba.cuda cannot be imported."""
+    global _cuda
+    if _cuda is None:
+        _cuda = vectorized
+        if os.environ.get("MINICNN_KERNELS", "") != "vectorized":
+            try:
+                from . import cuda as _cuda
+            except ImportError as err:
+                warnings.warn(f"minicnn: numba.cuda kernels unavailable ({err}); "
+                              "using vectorized CuPy")
+    return _cuda
+
+
+def backend_for(x):
+    """The module whose kernels run on ``x``: ``cpu``, ``cuda`` or ``vectorized``."""
+    if hasattr(x, "__cuda_array_interface__"):
+        return _gpu_module()
+    return _cpu if _cpu is not None else vectorized
+
+
+def batch_chunks(n_batch, bytes_per_example, max_bytes=None):
+    """Split ``range(n_batch)`` into as few slices as keep each im2col buffer
+    under ``max_bytes`` (default ``MAX_COLS_BYTES``), sizes differing by at
+    most one (10 examples, 3 per chunk -> 3, 3, 2, 2); at least one example each."""
+    max_bytes = MAX_COLS_BYTES if max_bytes is None else max_bytes
+    per_chunk = max(1, min(n_batch, max_bytes // max(1, bytes_per_example)))
+    n_chunks = math.ceil(n_batch / per_chunk)
+    sizes = [n_batch // n_chunks + (k < n_batch % n_chunks) for k in range(n_chunks)]
+    starts = [sum(sizes[:k]) for k in range(n_chunks)]
+    return [slice(start, start + size) for start, size in zip(starts, sizes)]
+
+
+# -- the functions layers call: same signatures in cpu, cuda and vectorized ------
+
+def im2col(x, kernel, stride, padding):
+    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)`` (zero padding)."""
+    return backend_for(x).im2col(x, kernel, stride, padding)
+
+
+def col2im(cols, x_shape, kernel, stride, padding):
+    """Adjoint of ``im2col``: ``cols`` -> ``(N, C, H, W)``; overlaps add up."""
+    return backend_for(cols).col2im(cols, x_shape, kernel, stride, padding)
+
+
+def maxpool_forward(x, kernel, stride, padding):
+    """``(out, switches)``, both ``(N, C, H_out, W_out)``; see ``reference.maxpool_forward``."""
+    return backend_for(x).maxpool_forward(x, kernel, stride, padding)
+
+
+def maxpool_backward(grad_out, switches, x_shape):
+    return backend_for(grad_out).maxpool_backward(grad_out, switches, x_shape)
+
+
+def avgpool_forward(x, kernel, stride, padding):
+    return backend_for(x).avgpool_forward(x, kernel, stride, padding)
+
+
+def avgpool_backward(grad_out, x_shape, kernel, stride, padding):
+    return backend_for(grad_out).avgpool_backward(grad_out, x_shape, kernel, stride, padding)
+
+
+__all__ = ["reference", "vectorized", "pair", "output_hw", "output_size", "backend_for",
+           "batch_chunks", "MAX_COLS_BYTES", "im2col", "col2im", "maxpool_forward",
+           "maxpool_backward", "avgpool_forward", "avgpool_backward"]

@@ -1,10 +1,12 @@
-"""im2col-based convolution and pooling helpers, written once for NumPy and CuPy.
+"""im2col-based convolution and pooling, written once for NumPy and CuPy.
 
-``im2col`` copies every receptive-field window of the input into a column, so
-that a convolution becomes one matrix product:
+This is the fallback path (used when Numba is missing) and the easiest one to
+read. ``im2col`` copies every receptive-field window of the input into a
+column, one column per output position of every image, so that a whole
+convolution becomes ONE matrix product (the biggest GEMM BLAS can get)::
 
-    cols[n, (c, u, v), (i, j)] = xpad[n, c, i*sH + u, j*sW + v]
-    out[n] = W.reshape(C_out, C*kH*kW) @ cols[n]
+    cols[(c, u, v), (n, i, j)] = xpad[n, c, i*sH + u, j*sW + v]
+    out2 = W.reshape(C_out, C*kH*kW) @ cols          # (C_out, N*H_out*W_out)
 
 It loops over the ``kH * kW`` window offsets only (a strided slice each), so
 the work inside the loop is done by the array library, on CPU or GPU alike.
@@ -22,21 +24,22 @@ def _pad(x, padding, value=0.0):
 
 
 def im2col(x, kernel, stride, padding, pad_value=0.0):
-    """``x (N, C, H, W)`` -> ``cols (N, C*kH*kW, H_out*W_out)``."""
+    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``; padding reads ``pad_value``."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw) = kernel, stride
     ho, wo = output_hw((h, w), kernel, stride, padding)
     xpad = _pad(x, padding, pad_value)
-    cols = xp.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
+    cols = xp.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
     for u in range(kh):
         for v in range(kw):
-            cols[:, :, u, v] = xpad[:, :, u:u + sh * ho:sh, v:v + sw * wo:sw]
-    return cols.reshape(n, c * kh * kw, ho * wo)
+            window = xpad[:, :, u:u + sh * (ho - 1) + 1:sh, v:v + sw * (wo - 1) + 1:sw]
+            cols[:, u, v] = window.transpose(1, 0, 2, 3)        # (C, N, H_out, W_out)
+    return cols.reshape(c * kh * kw, n * ho * wo)
 
 
 def col2im(cols, x_shape, kernel, stride, padding):
-    """Adjoint of ``im2col``: ``cols (N, C*kH*kW, H_out*W_out)`` -> ``(N, C, H, W)``.
+    """Adjoint of ``im2col``: ``cols (C*kH*kW, N*H_out*W_out)`` -> ``(N, C, H, W)``.
 
     Windows that overlap write to the same input pixel, so values add up.
     """
@@ -44,16 +47,17 @@ def col2im(cols, x_shape, kernel, stride, padding):
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     ho, wo = output_hw((h, w), kernel, stride, padding)
-    cols = cols.reshape(n, c, kh, kw, ho, wo)
+    cols = cols.reshape(c, kh, kw, n, ho, wo)
     xpad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for u in range(kh):
         for v in range(kw):
-            xpad[:, :, u:u + sh * ho:sh, v:v + sw * wo:sw] += cols[:, :, u, v]
+            xpad[:, :, u:u + sh * (ho - 1) + 1:sh, v:v + sw * (wo - 1) + 1:sw] += \
+                cols[:, u, v].transpose(1, 0, 2, 3)
     return xpad[:, :, ph:ph + h, pw:pw + w]
 
 
 def _window_columns(x, kernel, stride, padding, pad_value):
-    """Each channel on its own: ``(N, C, H, W)`` -> ``(N*C, kH*kW, H_out*W_out)``."""
+    """Each channel on its own: ``(N, C, H, W)`` -> ``(kH*kW, N*C*H_out*W_out)``."""
     n, c, h, w = x.shape
     return im2col(x.reshape(n * c, 1, h, w), kernel, stride, padding, pad_value)
 
@@ -67,10 +71,10 @@ def maxpool_forward(x, kernel, stride, padding):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     ho, wo = output_hw((h, w), kernel, stride, padding)
     cols = _window_columns(x, kernel, stride, padding, -xp.inf)
-    winner = cols.argmax(axis=1)                                   # (N*C, L)
-    out = xp.take_along_axis(cols, winner[:, None, :], axis=1)[:, 0, :]
+    winner = cols.argmax(axis=0)                                   # (N*C*L,)
+    out = xp.take_along_axis(cols, winner[None, :], axis=0)[0]
     # Window offset (u, v) and output position (i, j) -> input row and column.
-    u, v = winner // kw, winner % kw
+    u, v = winner.reshape(n * c, ho * wo) // kw, winner.reshape(n * c, ho * wo) % kw
     i = xp.arange(ho).repeat(wo)[None, :]
     j = xp.tile(xp.arange(wo), ho)[None, :]
     switches = (i * sh + u - ph) * w + (j * sw + v - pw)
@@ -93,7 +97,7 @@ def avgpool_forward(x, kernel, stride, padding):
     n, c, h, w = x.shape
     ho, wo = output_hw((h, w), kernel, stride, padding)
     cols = _window_columns(x, kernel, stride, padding, 0.0)
-    return cols.mean(axis=1).reshape(n, c, ho, wo)
+    return cols.mean(axis=0).reshape(n, c, ho, wo)
 
 
 def avgpool_backward(grad_out, x_shape, kernel, stride, padding):
@@ -101,6 +105,6 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding):
     xp = get_array_module(grad_out)
     n, c, h, w = x_shape
     kh, kw = kernel
-    share = grad_out.reshape(n * c, 1, -1) / (kh * kw)
-    cols = xp.broadcast_to(share, (n * c, kh * kw, share.shape[2]))
+    share = grad_out.reshape(1, -1) / (kh * kw)                    # (1, N*C*L)
+    cols = xp.broadcast_to(share, (kh * kw, share.shape[1]))
     return col2im(cols, (n * c, 1, h, w), kernel, stride, padding).reshape(x_shape)

@@ -7,17 +7,23 @@ Shapes::
     bias    (C_out,)
     out     (N, C_out, H_out, W_out),   H_out = (H + 2 pH - kH) // sH + 1
 
-Forward, with ``cols = im2col(x)`` of shape ``(N, C_in*kH*kW, H_out*W_out)``
-holding each receptive field as a column::
+Forward, with ``cols = im2col(x)`` of shape ``(C_in*kH*kW, N*H_out*W_out)``
+holding each receptive field of each image as a column::
 
-    out[n] = W2 @ cols[n] + b            W2 = weight.reshape(C_out, C_in*kH*kW)
+    out2 = W2 @ cols + b                 W2 = weight.reshape(C_out, C_in*kH*kW)
+                                         out2 (C_out, N*H_out*W_out) -> NCHW
 
-Backward, for the incoming gradient ``g[n]`` of shape ``(C_out, H_out*W_out)``::
+Backward, for the incoming gradient ``g2`` laid out like ``out2``::
 
-    dW2 = sum_n g[n] @ cols[n].T         (each weight saw every column)
-    db  = sum_{n, positions} g
-    dx  = col2im(W2.T @ g[n])            (each column goes back to its window;
+    dW2 = g2 @ cols.T                    (each weight saw every column)
+    db  = sum over (n, positions) of g
+    dx  = col2im(W2.T @ g2)              (each column goes back to its window;
                                           overlapping windows add up)
+
+One big matrix product per step (rather than one per image) is what BLAS
+runs fastest. A large batch is cut into chunks so that ``cols`` stays under
+``max_cols_bytes``; the columns are kept for backward only when the whole
+batch fits in one chunk (otherwise backward rebuilds them chunk by chunk).
 """
 import numpy as np
 
@@ -39,6 +45,7 @@ class Conv2D(Layer):
     """
 
     param_names = ("weight", "bias")
+    max_cols_bytes = None      # bound on one im2col buffer; None: kernels.MAX_COLS_BYTES
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  init="he", seed=None, impl="fast"):
@@ -77,13 +84,21 @@ class Conv2D(Layer):
         bias = None if self.bias is None else self.bias.value
         if self.impl == "reference":
             return kernels.reference.conv2d_forward(x, weight, bias, self.stride, self.padding)
-        n = x.shape[0]
+        xp = get_array_module(x)
+        n, c_out = x.shape[0], self.out_channels
         ho, wo = self.output_shape(x.shape[1:])[1:]
-        self.cols = kernels.im2col(x, self.kernel_size, self.stride, self.padding)
-        out = weight.reshape(self.out_channels, -1) @ self.cols      # (N, C_out, H_out*W_out)
+        w2 = weight.reshape(c_out, -1)                                  # (C_out, K)
+        self.chunks = kernels.batch_chunks(n, w2.shape[1] * ho * wo * x.itemsize,
+                                           self.max_cols_bytes)
+        out = xp.empty((n, c_out, ho * wo), dtype=x.dtype)
+        for chunk in self.chunks:
+            cols = kernels.im2col(x[chunk], self.kernel_size, self.stride, self.padding)
+            out2 = w2 @ cols                                            # (C_out, n_chunk*L)
+            out[chunk] = out2.reshape(c_out, -1, ho * wo).transpose(1, 0, 2)
+        self.cols = cols if len(self.chunks) == 1 else None
         if bias is not None:
             out += bias[:, None]
-        return out.reshape(n, self.out_channels, ho, wo)
+        return out.reshape(n, c_out, ho, wo)
 
     def backward(self, grad_out):
         """``grad_out (N, C_out, H_out, W_out)`` -> ``grad_x (N, C_in, H, W)``;
@@ -93,14 +108,18 @@ class Conv2D(Layer):
             gx, gw, gb = kernels.reference.conv2d_backward(self.x, weight, grad_out,
                                                            self.stride, self.padding)
         else:
-            xp = get_array_module(grad_out)
-            n = grad_out.shape[0]
-            g = grad_out.reshape(n, self.out_channels, -1)              # (N, C_out, L)
-            w2 = weight.reshape(self.out_channels, -1)                   # (C_out, K)
-            # sum_n g[n] @ cols[n].T as one product over the flattened (n, position) axis
-            gw = xp.tensordot(g, self.cols, axes=([0, 2], [0, 2])).reshape(weight.shape)
-            gb = g.sum(axis=(0, 2))
-            gx = kernels.col2im(w2.T @ g, self.x.shape, self.kernel_size, self.stride, self.padding)
+            c_out, args = self.out_channels, (self.kernel_size, self.stride, self.padding)
+            g = grad_out.reshape(grad_out.shape[0], c_out, -1)         # (N, C_out, L)
+            w2 = weight.reshape(c_out, -1)                              # (C_out, K)
+            gw, gx = 0, []
+            for chunk in self.chunks:
+                x = self.x[chunk]
+                cols = self.cols if self.cols is not None else kernels.im2col(x, *args)
+                g2 = g[chunk].transpose(1, 0, 2).reshape(c_out, -1)     # (C_out, n_chunk*L)
+                gw = gw + g2 @ cols.T
+                gx.append(kernels.col2im(w2.T @ g2, x.shape, *args))
+            gw, gb = gw.reshape(weight.shape), g.sum(axis=(0, 2))
+            gx = gx[0] if len(gx) == 1 else get_array_module(g).concatenate(gx)
         self.weight.accumulate(gw)
         if self.bias is not None:
             self.bias.accumulate(gb)

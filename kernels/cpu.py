@@ -1,0 +1,201 @@
+"""Numba kernels for the CPU: im2col / col2im and pooling as compiled loops.
+
+NumPy does these steps badly: its im2col makes ``kH * kW`` strided copies and
+its pooling builds a big window array first. Here each is one pass of plain
+loops, compiled by Numba and spread over the cores with ``prange``. The
+loops read like the formulas in ``reference.py``; the matrix products stay
+in BLAS (``numpy.matmul``), which no hand loop beats.
+
+Layouts are those of ``vectorized.py`` (the functions are interchangeable):
+``cols (C*kH*kW, N*H_out*W_out)``; switches hold ``row * W + col`` in the
+unpadded input plane, ties to the first element in row-major window order.
+
+``cache=True`` keeps the compiled code on disk (next to this file), so only
+the first run on a machine pays the compile time (a few seconds).
+
+Each public function allocates its output and calls a ``_kernel``; the
+kernels take only arrays and ints, so Numba compiles one version per dtype.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .geometry import output_hw
+
+
+# -- im2col / col2im ----------------------------------------------------------
+
+@njit(cache=True)
+def _valid_range(size_out, stride, offset, size_in):
+    """Output indices ``j`` whose input index ``j*stride + offset`` lies in
+    ``[0, size_in)``: ``range(lo, hi)``. Outside it the window reads padding."""
+    lo = min(size_out, max(0, (-offset + stride - 1) // stride))
+    hi = max(lo, min(size_out, (size_in - 1 - offset) // stride + 1))
+    return lo, hi
+
+
+@njit(parallel=True, cache=True)
+def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, pad_value, cols):
+    n, c, h, w = x.shape
+    for row in prange(c * kh * kw):                     # one row of cols per (c, u, v)
+        ch, u, v = row // (kh * kw), (row // kw) % kh, row % kw
+        j_lo, j_hi = _valid_range(wo, sw, v - pw, w)
+        for b in range(n):
+            for i in range(ho):
+                dst = cols[row, (b * ho + i) * wo:(b * ho + i + 1) * wo]
+                r = i * sh + u - ph
+                if r < 0 or r >= h:                     # the whole window row is padding
+                    dst[:] = pad_value
+                    continue
+                src = x[b, ch, r]
+                dst[:j_lo] = pad_value
+                for j in range(j_lo, j_hi):
+                    dst[j] = src[j * sw + v - pw]
+                dst[j_hi:] = pad_value
+
+
+@njit(parallel=True, cache=True)
+def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, ho, wo, out):
+    n, c, h, w = out.shape
+    for plane in prange(n * c):                         # one thread owns a plane: no races
+        b, ch = plane // c, plane % c
+        out[b, ch] = 0
+        for u in range(kh):
+            i_lo, i_hi = _valid_range(ho, sh, u - ph, h)
+            for v in range(kw):
+                j_lo, j_hi = _valid_range(wo, sw, v - pw, w)
+                row = (ch * kh + u) * kw + v
+                for i in range(i_lo, i_hi):
+                    src = cols[row, (b * ho + i) * wo:(b * ho + i + 1) * wo]
+                    dst = out[b, ch, i * sh + u - ph]
+                    for j in range(j_lo, j_hi):
+                        dst[j * sw + v - pw] += src[j]
+
+
+def im2col(x, kernel, stride, padding, pad_value=0.0):
+    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``."""
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw((h, w), kernel, stride, padding)
+    cols = np.empty((c * kh * kw, n * ho * wo), dtype=x.dtype)
+    _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, x.dtype.type(pad_value), cols)
+    return cols
+
+
+def col2im(cols, x_shape, kernel, stride, padding):
+    """Adjoint of ``im2col``: ``cols (C*kH*kW, N*H_out*W_out)`` -> ``(N, C, H, W)``;
+    overlapping windows add up."""
+    cols = np.ascontiguousarray(cols)
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw(x_shape[2:], kernel, stride, padding)
+    out = np.empty(x_shape, dtype=cols.dtype)
+    _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, ho, wo, out)
+    return out
+
+
+# -- max pooling ----------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out, switches):
+    n, c, h, w = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for i in range(ho):
+            r_lo, r_hi = max(0, i * sh - ph), min(h, i * sh - ph + kh)   # window rows inside x
+            for j in range(wo):
+                q_lo, q_hi = max(0, j * sw - pw), min(w, j * sw - pw + kw)
+                best, best_index = -np.inf, -1
+                for r in range(r_lo, r_hi):
+                    for q in range(q_lo, q_hi):
+                        if x[b, ch, r, q] > best:           # '>' keeps the first of ties
+                            best, best_index = x[b, ch, r, q], r * w + q
+                out[b, ch, i, j] = best
+                switches[b, ch, i, j] = best_index
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_backward_kernel(grad_out, switches, grad_x):
+    n, c = grad_out.shape[0], grad_out.shape[1]
+    for plane in prange(n * c):                         # grad_x (N, C, H*W)
+        b, ch = plane // c, plane % c
+        grad_x[b, ch] = 0
+        for i in range(grad_out.shape[2]):
+            for j in range(grad_out.shape[3]):
+                grad_x[b, ch, switches[b, ch, i, j]] += grad_out[b, ch, i, j]
+
+
+def maxpool_forward(x, kernel, stride, padding):
+    """Returns ``(out, switches)``, both ``(N, C, H_out, W_out)``; switches int64."""
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw((h, w), kernel, stride, padding)
+    out = np.empty((n, c, ho, wo), dtype=x.dtype)
+    switches = np.empty((n, c, ho, wo), dtype=np.int64)
+    _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out, switches)
+    return out, switches
+
+
+def maxpool_backward(grad_out, switches, x_shape):
+    """``grad_x[switch] += grad_out`` per plane; returns ``grad_x`` of ``x_shape``."""
+    n, c, h, w = x_shape
+    grad_x = np.empty((n, c, h * w), dtype=grad_out.dtype)
+    _maxpool_backward_kernel(np.ascontiguousarray(grad_out), np.ascontiguousarray(switches),
+                             grad_x)
+    return grad_x.reshape(x_shape)
+
+
+# -- average pooling --------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out):
+    n, c, h, w = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for i in range(ho):
+            r_lo, r_hi = max(0, i * sh - ph), min(h, i * sh - ph + kh)
+            for j in range(wo):
+                q_lo, q_hi = max(0, j * sw - pw), min(w, j * sw - pw + kw)
+                total = 0.0                             # padded zeros add nothing
+                for r in range(r_lo, r_hi):
+                    for q in range(q_lo, q_hi):
+                        total += x[b, ch, r, q]
+                out[b, ch, i, j] = total / (kh * kw)
+
+
+@njit(parallel=True, cache=True)
+def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, grad_x):
+    n, c, h, w = grad_x.shape
+    ho, wo = grad_out.shape[2], grad_out.shape[3]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        grad_x[b, ch] = 0
+        for i in range(ho):
+            r_lo, r_hi = max(0, i * sh - ph), min(h, i * sh - ph + kh)
+            for j in range(wo):
+                q_lo, q_hi = max(0, j * sw - pw), min(w, j * sw - pw + kw)
+                share = grad_out[b, ch, i, j] / (kh * kw)
+                for r in range(r_lo, r_hi):
+                    for q in range(q_lo, q_hi):
+                        grad_x[b, ch, r, q] += share
+
+
+def avgpool_forward(x, kernel, stride, padding):
+    """Mean over each window, padded zeros included: ``(N, C, H_out, W_out)``."""
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw((h, w), kernel, stride, padding)
+    out = np.empty((n, c, ho, wo), dtype=x.dtype)
+    _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out)
+    return out
+
+
+def avgpool_backward(grad_out, x_shape, kernel, stride, padding):
+    """Each window shares its output gradient equally: ``g / (kH * kW)``."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    grad_x = np.empty(x_shape, dtype=grad_out.dtype)
+    _avgpool_backward_kernel(np.ascontiguousarray(grad_out), kh, kw, sh, sw, ph, pw, grad_x)
+    return grad_x

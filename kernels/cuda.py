@@ -1,0 +1,202 @@
+"""CUDA kernels (``numba.cuda``) for CuPy arrays: im2col / col2im and pooling.
+
+Each kernel runs one GPU thread per output element and computes that element
+straight from its formula, so it reads like ``reference.py`` without the
+loops over the output. The matrix products stay in cuBLAS (``cupy.matmul``).
+
+The kernels take CuPy arrays directly (Numba reads their
+``__cuda_array_interface__``). Under the CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``) they take NumPy arrays and run in Python threads:
+that is how CI, which has no GPU, checks their logic against ``reference``.
+
+Layouts are those of ``vectorized.py``: ``cols (C*kH*kW, N*H_out*W_out)``;
+switches hold ``row * W + col`` in the unpadded input plane, ties to the
+first element in row-major window order. This module is imported only when
+a CuPy array arrives, so the CPU install never needs ``numba.cuda``.
+"""
+from numba import cuda
+
+from ..backend import get_array_module
+from .geometry import output_hw
+
+THREADS_PER_BLOCK = 128
+
+
+def _launch(kernel, n_threads, *args):
+    """Run ``kernel`` on at least ``n_threads`` threads (extra ones return at once)."""
+    if n_threads > 0:
+        blocks = (n_threads + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+        kernel[blocks, THREADS_PER_BLOCK](*args)
+
+
+# -- im2col / col2im ----------------------------------------------------------
+
+@cuda.jit
+def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, pad_value, cols):
+    t = cuda.grid(1)                                    # one thread per element of cols
+    n, c, h, w = x.shape
+    if t >= cols.shape[0] * cols.shape[1]:
+        return
+    row, col = t // cols.shape[1], t % cols.shape[1]
+    ch, u, v = row // (kh * kw), (row // kw) % kh, row % kw
+    b, i, j = col // (ho * wo), (col // wo) % ho, col % wo
+    r, q = i * sh + u - ph, j * sw + v - pw
+    if 0 <= r < h and 0 <= q < w:
+        cols[row, col] = x[b, ch, r, q]
+    else:
+        cols[row, col] = pad_value
+
+
+@cuda.jit
+def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, ho, wo, out):
+    t = cuda.grid(1)                                    # one thread per input pixel
+    n, c, h, w = out.shape
+    if t >= n * c * h * w:
+        return
+    b, ch, r, q = t // (c * h * w), (t // (h * w)) % c, (t // w) % h, t % w
+    # Gather (no atomics): every window (i, j) that read x[r, q] at offset (u, v),
+    # i.e. r = i*sH + u - pH and q = j*sW + v - pW.
+    total = 0.0
+    for u in range(kh):
+        di = r + ph - u
+        if di < 0 or di % sh != 0 or di // sh >= ho:
+            continue
+        for v in range(kw):
+            dj = q + pw - v
+            if dj < 0 or dj % sw != 0 or dj // sw >= wo:
+                continue
+            total += cols[(ch * kh + u) * kw + v, (b * ho + di // sh) * wo + dj // sw]
+    out[b, ch, r, q] = total
+
+
+def im2col(x, kernel, stride, padding, pad_value=0.0):
+    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``."""
+    xp = get_array_module(x)
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw((h, w), kernel, stride, padding)
+    cols = xp.empty((c * kh * kw, n * ho * wo), dtype=x.dtype)
+    _launch(_im2col_kernel, cols.size, x, kh, kw, sh, sw, ph, pw, ho, wo,
+            x.dtype.type(pad_value), cols)
+    return cols
+
+
+def col2im(cols, x_shape, kernel, stride, padding):
+    """Adjoint of ``im2col``: ``cols`` -> ``(N, C, H, W)``; overlapping windows add up."""
+    xp = get_array_module(cols)
+    cols = xp.ascontiguousarray(cols)
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw(x_shape[2:], kernel, stride, padding)
+    out = xp.empty(x_shape, dtype=cols.dtype)
+    _launch(_col2im_kernel, out.size, cols, kh, kw, sh, sw, ph, pw, ho, wo, out)
+    return out
+
+
+# -- pooling ----------------------------------------------------------------------
+
+@cuda.jit
+def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out, switches):
+    t = cuda.grid(1)                                    # one thread per output element
+    n, c, h, w = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    if t >= n * c * ho * wo:
+        return
+    b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
+    best, best_index = -float("inf"), -1
+    for u in range(kh):
+        for v in range(kw):
+            r, q = i * sh + u - ph, j * sw + v - pw
+            if 0 <= r < h and 0 <= q < w and x[b, ch, r, q] > best:   # '>': first of ties
+                best, best_index = x[b, ch, r, q], r * w + q
+    out[b, ch, i, j] = best
+    switches[b, ch, i, j] = best_index
+
+
+@cuda.jit
+def _maxpool_backward_kernel(grad_out, switches, grad_x):
+    t = cuda.grid(1)                                    # one thread per output gradient
+    n, c, ho, wo = grad_out.shape
+    if t >= n * c * ho * wo:
+        return
+    b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
+    # atomic: overlapping windows may send gradient to the same input
+    cuda.atomic.add(grad_x, (b, ch, switches[b, ch, i, j]), grad_out[b, ch, i, j])
+
+
+@cuda.jit
+def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out):
+    t = cuda.grid(1)
+    n, c, h, w = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    if t >= n * c * ho * wo:
+        return
+    b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
+    total = 0.0
+    for u in range(kh):
+        for v in range(kw):
+            r, q = i * sh + u - ph, j * sw + v - pw
+            if 0 <= r < h and 0 <= q < w:                  # padded zeros add nothing
+                total += x[b, ch, r, q]
+    out[b, ch, i, j] = total / (kh * kw)
+
+
+@cuda.jit
+def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, scale, grad_x):
+    t = cuda.grid(1)
+    n, c, ho, wo = grad_out.shape
+    h, w = grad_x.shape[2], grad_x.shape[3]
+    if t >= n * c * ho * wo:
+        return
+    b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
+    share = grad_out[b, ch, i, j] * scale               # scale = 1 / (kH*kW), of x's dtype
+    for u in range(kh):
+        for v in range(kw):
+            r, q = i * sh + u - ph, j * sw + v - pw
+            if 0 <= r < h and 0 <= q < w:
+                cuda.atomic.add(grad_x, (b, ch, r, q), share)
+
+
+def maxpool_forward(x, kernel, stride, padding):
+    """Returns ``(out, switches)``, both ``(N, C, H_out, W_out)``; switches int64."""
+    xp = get_array_module(x)
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw((h, w), kernel, stride, padding)
+    out = xp.empty((n, c, ho, wo), dtype=x.dtype)
+    switches = xp.empty((n, c, ho, wo), dtype=xp.int64)
+    _launch(_maxpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, out, switches)
+    return out, switches
+
+
+def maxpool_backward(grad_out, switches, x_shape):
+    """``grad_x[switch] += grad_out``; returns ``grad_x`` of ``x_shape``."""
+    xp = get_array_module(grad_out)
+    n, c, h, w = x_shape
+    grad_x = xp.zeros((n, c, h * w), dtype=grad_out.dtype)
+    _launch(_maxpool_backward_kernel, grad_out.size, xp.ascontiguousarray(grad_out),
+            xp.ascontiguousarray(switches), grad_x)
+    return grad_x.reshape(x_shape)
+
+
+def avgpool_forward(x, kernel, stride, padding):
+    """Mean over each window, padded zeros included: ``(N, C, H_out, W_out)``."""
+    xp = get_array_module(x)
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw((h, w), kernel, stride, padding)
+    out = xp.empty((n, c, ho, wo), dtype=x.dtype)
+    _launch(_avgpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, out)
+    return out
+
+
+def avgpool_backward(grad_out, x_shape, kernel, stride, padding):
+    """Each window shares its output gradient equally: ``g / (kH * kW)``."""
+    xp = get_array_module(grad_out)
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    grad_x = xp.zeros(x_shape, dtype=grad_out.dtype)
+    _launch(_avgpool_backward_kernel, grad_out.size, xp.ascontiguousarray(grad_out),
+            kh, kw, sh, sw, ph, pw, grad_x.dtype.type(1.0 / (kh * kw)), grad_x)
+    return grad_x

@@ -1,0 +1,174 @@
+"""Every fast kernel path equals the plain-loop reference.
+
+Paths: the one the dispatcher picks for the backend (Numba on NumPy, numba.cuda
+on CuPy) and the vectorized fallback. The numba.cuda kernels' logic is also
+checked without a GPU, under the CUDA simulator, in test_kernels_cuda.py.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minicnn import Conv2D, kernels
+from minicnn.backend import as_numpy
+from minicnn.kernels import reference, vectorized
+
+PATHS = ["dispatched", "vectorized"]
+
+
+def kernel_module(path, x):
+    return kernels.backend_for(x) if path == "dispatched" else vectorized
+
+
+def random_geometry(rng, pool=False):
+    """Random kernel, stride (often smaller than the kernel: overlaps) and padding."""
+    kh, kw = (int(k) for k in rng.integers(1, 5, size=2))
+    sh, sw = (int(s) for s in rng.integers(1, 4, size=2))
+    if pool:      # pooling padding is at most half the kernel
+        ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
+    else:
+        ph, pw = (int(p) for p in rng.integers(0, 3, size=2))
+    h, w = kh + int(rng.integers(0, 6)), kw + int(rng.integers(0, 6))
+    return (kh, kw), (sh, sw), (ph, pw), (h, w)
+
+
+def assert_close(a, b, dtype):
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(as_numpy(a), as_numpy(b), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("seed", range(6))
+def test_conv_from_im2col_col2im_equals_reference(backend, path, dtype, seed):
+    """out = W2 @ im2col(x); dW2 = g2 @ cols.T; dx = col2im(W2.T @ g2)."""
+    rng = np.random.default_rng(seed)
+    kernel, stride, padding, (h, w) = random_geometry(rng)
+    n, c_in, c_out = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, c_in) + kernel).astype(dtype)
+    ops = kernel_module(path, backend.asarray(x))
+
+    cols = ops.im2col(backend.asarray(x), kernel, stride, padding)
+    out_ref = reference.conv2d_forward(x, weight, None, stride, padding)
+    ho, wo = out_ref.shape[2:]
+    assert cols.shape == (c_in * kernel[0] * kernel[1], n * ho * wo) and cols.dtype == dtype
+    w2 = backend.asarray(weight.reshape(c_out, -1))
+    out = (w2 @ cols).reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)
+    assert_close(out, out_ref, dtype)
+
+    g = rng.standard_normal(out_ref.shape).astype(dtype)
+    gx_ref, gw_ref, _ = reference.conv2d_backward(x, weight, g, stride, padding)
+    g2 = backend.asarray(g.transpose(1, 0, 2, 3).reshape(c_out, -1))
+    gx = ops.col2im(w2.T @ g2, x.shape, kernel, stride, padding)
+    assert gx.shape == x.shape and gx.dtype == dtype
+    assert_close(gx, gx_ref, dtype)
+    assert_close((g2 @ cols.T).reshape(weight.shape), gw_ref, dtype)
+
+
+def pool_input(rng, shape, ties):
+    """Distinct values, or a few small integers so that windows hold ties."""
+    if ties:
+        return rng.integers(-2, 3, size=shape).astype(np.float64)
+    return rng.permutation(np.prod(shape)).reshape(shape).astype(np.float64) / 7.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("seed", range(6))
+def test_maxpool_equals_reference(backend, path, ties, dtype, seed):
+    rng = np.random.default_rng(100 + seed)
+    kernel, stride, padding, (h, w) = random_geometry(rng, pool=True)
+    x = pool_input(rng, (2, 3, h, w), ties).astype(dtype)
+    ops = kernel_module(path, backend.asarray(x))
+    out, switches = ops.maxpool_forward(backend.asarray(x), kernel, stride, padding)
+    out_ref, switches_ref = reference.maxpool_forward(x, kernel, stride, padding)
+    assert out.dtype == dtype and switches.dtype == np.int64
+    np.testing.assert_array_equal(as_numpy(out), out_ref)
+    np.testing.assert_array_equal(as_numpy(switches), switches_ref)   # ties: first in window
+    g = rng.standard_normal(out_ref.shape).astype(dtype)
+    gx = ops.maxpool_backward(backend.asarray(g), switches, x.shape)
+    assert gx.dtype == dtype
+    assert_close(gx, reference.maxpool_backward(g, switches_ref, x.shape), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("seed", range(6))
+def test_avgpool_equals_reference(backend, path, dtype, seed):
+    rng = np.random.default_rng(200 + seed)
+    kernel, stride, padding, (h, w) = random_geometry(rng, pool=True)
+    x = rng.standard_normal((2, 3, h, w)).astype(dtype)
+    ops = kernel_module(path, backend.asarray(x))
+    out = ops.avgpool_forward(backend.asarray(x), kernel, stride, padding)
+    assert out.dtype == dtype
+    assert_close(out, reference.avgpool_forward(x, kernel, stride, padding), dtype)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    gx = ops.avgpool_backward(backend.asarray(g), x.shape, kernel, stride, padding)
+    assert gx.dtype == dtype
+    assert_close(gx, reference.avgpool_backward(g, x.shape, kernel, stride, padding), dtype)
+
+
+def test_overlapping_maxpool_shares_gradient(backend):
+    """A 3x3 window with stride 1 on a plane whose maximum is in the middle:
+    all four windows pick it, so it receives the sum of their gradients."""
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 1, 2] = 5.0
+    for path in PATHS:
+        ops = kernel_module(path, backend.asarray(x))
+        out, switches = ops.maxpool_forward(backend.asarray(x), (3, 3), (1, 1), (0, 0))
+        np.testing.assert_array_equal(as_numpy(switches), np.full((1, 1, 2, 2), 1 * 4 + 2))
+        gx = ops.maxpool_backward(backend.ones((1, 1, 2, 2)), switches, x.shape)
+        assert as_numpy(gx)[0, 0, 1, 2] == 4.0 and as_numpy(gx).sum() == 4.0
+
+
+def test_dispatch_picks_the_fast_path(backend):
+    x = backend.zeros((1, 1, 2, 2))
+    module = kernels.backend_for(x)
+    if backend is np:
+        assert module.__name__ == "minicnn.kernels.cpu"
+    else:
+        assert module.__name__ == "minicnn.kernels.cuda"
+
+
+def test_vectorized_fallback_when_asked():
+    """MINICNN_KERNELS=vectorized (read at import) routes NumPy arrays to vectorized."""
+    code = ("import numpy, minicnn.kernels as k; "
+            "print(k.backend_for(numpy.zeros(1)).__name__)")
+    env = dict(os.environ, MINICNN_KERNELS="vectorized")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "minicnn.kernels.vectorized"
+
+
+@pytest.mark.parametrize("n_batch, per_example, bound, expected", [
+    (10, 100, 10_000, [10]),          # fits: one chunk
+    (10, 100, 300, [3, 3, 2, 2]),     # 3 fit -> 4 chunks, sizes within one of each other
+    (5, 100, 1, [1, 1, 1, 1, 1]),     # a bound below one example still makes progress
+])
+def test_batch_chunks(n_batch, per_example, bound, expected):
+    chunks = kernels.batch_chunks(n_batch, per_example, bound)
+    assert [c.stop - c.start for c in chunks] == expected
+    assert chunks[0].start == 0 and chunks[-1].stop == n_batch
+    assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))
+
+
+@pytest.mark.parametrize("padding, stride", [("same", 1), (0, 2)])
+def test_conv_chunked_equals_unchunked(backend, device, padding, stride):
+    rng = np.random.default_rng(7)
+    whole = Conv2D(3, 4, 3, stride=stride, padding=padding, seed=1).astype("float64").to(device)
+    chunked = Conv2D(3, 4, 3, stride=stride, padding=padding, seed=1).astype("float64").to(device)
+    chunked.max_cols_bytes = 1          # every example in a chunk of its own
+    x = backend.asarray(rng.standard_normal((5, 3, 7, 6)))
+    y_whole, y_chunked = whole.forward(x), chunked.forward(x)
+    assert len(whole.chunks) == 1 and whole.cols is not None
+    assert len(chunked.chunks) == 5 and chunked.cols is None     # rebuilt in backward
+    assert_close(y_chunked, y_whole, np.float64)
+    g = backend.asarray(rng.standard_normal(y_whole.shape))
+    assert_close(chunked.backward(g), whole.backward(g), np.float64)
+    assert_close(chunked.weight.grad, whole.weight.grad, np.float64)
+    assert_close(chunked.bias.grad, whole.bias.grad, np.float64)
