@@ -1,0 +1,63 @@
+"""The last dense layer of tiny_cnn as a library of 16 features, for one test digit.
+
+    python examples/study_dense_features.py [--index 0] [--epochs 1] [--rule deconvnet]
+
+Prints the 16 signals, each class's logit (= sum of contributions + bias) and
+probability, the signals that push toward and against the predicted class,
+and where the strongest signal's strongest inputs look; writes
+out/dense_features_<index>.png.
+"""
+import argparse
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from common import test_images, trained_model  # noqa: E402
+
+from minicnn.studies.features import analyze_dense_features, draw_dense_features  # noqa: E402
+from minicnn.studies.transfer import accuracy  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--index", type=int, nargs="+", default=[0], help="test image(s)")
+    ap.add_argument("--model", default="tiny_cnn")
+    ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--rule", default="gradient", choices=["gradient", "deconvnet", "guided"])
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", default="out")
+    args = ap.parse_args()
+
+    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    images, labels = test_images(data_dir=args.data_dir)
+    print(f"{args.model}: test accuracy {100 * accuracy(model, images, labels):.2f}%")
+    os.makedirs(args.out, exist_ok=True)
+    for index in args.index:
+        r = analyze_dense_features(model, images[index], rule=args.rule)
+        k = r.predicted
+        print(f"\ntest image {index}: label {labels[index]}, predicted {k} "
+              f"(p = {r.probabilities[k]:.3f})")
+        print("signals s:", " ".join(f"{v:.2f}" for v in r.signals))
+        for c in range(len(r.logits)):
+            print(f"  class {c}: logit {r.logits[c]:+7.2f} = sum_j s_j W[{c},j] "
+                  f"{r.contributions[c].sum():+7.2f} + bias {r.bias[c]:+.2f}   "
+                  f"p = {r.probabilities[c]:.3f}")
+        toward, against = r.pushes(k)
+        print(f"toward {k}: " + ", ".join(f"s{j} {c:+.2f}" for j, c in toward))
+        print(f"against {k}: " + ", ".join(f"s{j} {c:+.2f}" for j, c in against))
+        print(f"strongest signal s{r.signal} = {r.signals[r.signal]:.2f}; its strongest inputs:")
+        for t in r.inputs:
+            b = t.box
+            print(f"  pooled channel {t.pooled[0]} at {t.pooled[1:]} (+{t.contribution:.2f}) <- "
+                  f"max-pool switch: conv unit at {t.conv}, sees input rows {b.top}:{b.bottom}, "
+                  f"cols {b.left}:{b.right}")
+        path = os.path.join(args.out, f"dense_features_{index}.png")
+        draw_dense_features(r).savefig(path, dpi=90)
+        print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
