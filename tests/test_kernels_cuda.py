@@ -1,0 +1,117 @@
+"""The numba.cuda kernels (kernels/cuda.py) equal the reference, checked without a GPU.
+
+Numba's CUDA simulator runs ``@cuda.jit`` kernels in Python threads on NumPy
+arrays. It must be switched on (``NUMBA_ENABLE_CUDASIM=1``) before Numba is
+imported, which the main test process has already done, so
+``test_cuda_kernels_under_simulator`` runs this same file again in a
+subprocess with the simulator on; there the ``sim_*`` tests run (tiny arrays:
+the simulator is slow) and everywhere else they skip.
+On a machine with a GPU, test_kernels.py also runs these kernels for real.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minicnn.kernels import reference, vectorized
+
+IN_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+only_in_simulator = pytest.mark.skipif(
+    not IN_SIMULATOR, reason="runs inside test_cuda_kernels_under_simulator's subprocess")
+N_SIM_TESTS = 4
+
+
+def test_cuda_kernels_under_simulator():
+    if IN_SIMULATOR:
+        pytest.skip("this is the simulator run itself")
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "-rs", __file__], env=env, capture_output=True, text=True,
+                            timeout=600)
+    report = result.stdout + result.stderr
+    if "SIMULATOR UNAVAILABLE" in report:
+        reason = re.search(r"SIMULATOR UNAVAILABLE: ([^\n]*)", report).group(1)
+        pytest.skip(f"numba.cuda simulator cannot be imported: {reason}")
+    assert result.returncode == 0, report
+    assert f"{N_SIM_TESTS} passed" in report, report
+
+
+@pytest.fixture(scope="module")
+def cuda_kernels():
+    try:
+        from minicnn.kernels import cuda
+    except ImportError as err:  # e.g. neither numba.cuda nor numba-cuda importable
+        pytest.skip(f"SIMULATOR UNAVAILABLE: {err}")
+    return cuda
+
+
+def cases(seed, count=3):
+    """Small random geometries with overlaps (stride < kernel) and padding."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        kh, kw = (int(k) for k in rng.integers(1, 4, size=2))
+        sh, sw = (int(s) for s in rng.integers(1, 3, size=2))
+        ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
+        h, w = kh + int(rng.integers(0, 3)), kw + int(rng.integers(0, 3))
+        yield rng, (kh, kw), (sh, sw), (ph, pw), (2, 2, h, w)
+
+
+@only_in_simulator
+def test_sim_im2col_col2im_equal_reference_conv(cuda_kernels):
+    for dtype in (np.float32, np.float64):
+        for rng, kernel, stride, padding, shape in cases(1):
+            x = rng.standard_normal(shape).astype(dtype)
+            weight = rng.standard_normal((3, shape[1]) + kernel).astype(dtype)
+            cols = cuda_kernels.im2col(x, kernel, stride, padding)
+            np.testing.assert_array_equal(cols, vectorized.im2col(x, kernel, stride, padding))
+            out_ref = reference.conv2d_forward(x, weight, None, stride, padding)
+            g = rng.standard_normal(out_ref.shape).astype(dtype)
+            gx_ref = reference.conv2d_backward(x, weight, g, stride, padding)[0]
+            g2 = g.transpose(1, 0, 2, 3).reshape(3, -1)
+            gx = cuda_kernels.col2im(weight.reshape(3, -1).T @ g2, shape, kernel, stride, padding)
+            assert gx.dtype == dtype
+            np.testing.assert_allclose(gx, gx_ref, rtol=1e-4, atol=1e-5)
+
+
+@only_in_simulator
+def test_sim_maxpool_equals_reference_with_ties(cuda_kernels):
+    for dtype in (np.float32, np.float64):
+        for rng, kernel, stride, padding, shape in cases(2):
+            x = rng.integers(-1, 2, size=shape).astype(dtype)    # many ties
+            out, switches = cuda_kernels.maxpool_forward(x, kernel, stride, padding)
+            out_ref, switches_ref = reference.maxpool_forward(x, kernel, stride, padding)
+            np.testing.assert_array_equal(out, out_ref)
+            np.testing.assert_array_equal(switches, switches_ref)
+            g = rng.standard_normal(out.shape).astype(dtype)
+            gx = cuda_kernels.maxpool_backward(g, switches, shape)
+            assert gx.dtype == dtype
+            np.testing.assert_allclose(gx, reference.maxpool_backward(g, switches_ref, shape),
+                                       rtol=1e-5, atol=1e-6)
+
+
+@only_in_simulator
+def test_sim_avgpool_equals_reference(cuda_kernels):
+    for dtype in (np.float32, np.float64):
+        for rng, kernel, stride, padding, shape in cases(3):
+            x = rng.standard_normal(shape).astype(dtype)
+            out = cuda_kernels.avgpool_forward(x, kernel, stride, padding)
+            np.testing.assert_allclose(out, reference.avgpool_forward(x, kernel, stride, padding),
+                                       rtol=1e-5, atol=1e-6)
+            g = rng.standard_normal(out.shape).astype(dtype)
+            gx = cuda_kernels.avgpool_backward(g, shape, kernel, stride, padding)
+            assert gx.dtype == dtype
+            np.testing.assert_allclose(
+                gx, reference.avgpool_backward(g, shape, kernel, stride, padding),
+                rtol=1e-5, atol=1e-6)
+
+
+@only_in_simulator
+def test_sim_overlapping_maxpool_adds_gradients(cuda_kernels):
+    x = np.zeros((1, 1, 4, 4), dtype=np.float32)
+    x[0, 0, 1, 2] = 5.0                      # the maximum of all four 3x3 windows
+    _, switches = cuda_kernels.maxpool_forward(x, (3, 3), (1, 1), (0, 0))
+    gx = cuda_kernels.maxpool_backward(np.ones((1, 1, 2, 2), np.float32), switches, x.shape)
+    assert gx[0, 0, 1, 2] == 4.0 and gx.sum() == 4.0
