@@ -109,9 +109,9 @@ class BatchIterator:
         order_rng = np.random.default_rng([self.seed, k, 0])
         augment_rng = np.random.default_rng([self.seed, k, 1])
         order = order_rng.permutation(n) if self.shuffle else np.arange(n)
-        xp = get_array_module(self.images)
+        order = get_array_module(self.images).asarray(order)  # one transfer per epoch
         for b in range(len(self)):
-            idx = xp.asarray(order[b * self.batch_size:(b + 1) * self.batch_size])
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             yield self._prepare(self.images[idx], augment_rng), self.labels[idx]
 
     def _prepare(self, x, rng):
