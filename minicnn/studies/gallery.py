@@ -1,0 +1,104 @@
+"""The misclassification gallery: every test error of a model in one figure.
+
+``predict_proba`` runs a model over a set in eval mode; ``misclassified``
+finds the errors from predictions; ``confused_pairs`` counts the
+``true -> predicted`` pairs; ``draw_gallery`` tiles the wrong images, each
+titled ``true->predicted``, with the count in the figure's title.
+"""
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import as_numpy, get_array_module
+from ..layers import Softmax
+from ..viz.probe import as_model_input, probing
+
+
+def predict_proba(model, images, batch_size=500):
+    """Class probabilities ``(N, K)`` (NumPy) for ``images (N, C, H, W)``, in eval mode.
+
+    A model that ends in ``Softmax`` is taken as is; otherwise softmax is
+    applied to its logits. ``model`` may also be any callable returning
+    probabilities for a NumPy batch (e.g. a scikit-learn wrapper).
+    """
+    if not hasattr(model, "layers"):
+        return np.concatenate([as_numpy(model(images[i:i + batch_size]))
+                               for i in range(0, len(images), batch_size)])
+    ends_in_softmax = isinstance(model.layers[-1], Softmax)
+    out = []
+    with probing(model):
+        for i in range(0, len(images), batch_size):
+            z = model.forward(as_model_input(model, images[i:i + batch_size]))
+            if not ends_in_softmax:
+                xp = get_array_module(z)
+                z = xp.exp(z - z.max(axis=1, keepdims=True))
+                z = z / z.sum(axis=1, keepdims=True)
+            out.append(as_numpy(z))
+    return np.concatenate(out)
+
+
+@dataclass
+class Errors:
+    """The misclassified examples of a set: ``indices`` into it, their ``true``
+    and ``predicted`` classes (all ``(E,)``), and the set's size ``total``."""
+    indices: np.ndarray
+    true: np.ndarray
+    predicted: np.ndarray
+    total: int
+
+    @property
+    def count(self):
+        return len(self.indices)
+
+    @property
+    def error_rate(self):
+        return self.count / max(self.total, 1)
+
+
+def misclassified(predicted, labels):
+    """``Errors`` from predicted classes ``(N,)`` (or probabilities ``(N, K)``) and labels ``(N,)``."""
+    predicted, labels = as_numpy(predicted), as_numpy(labels).astype(int)
+    if predicted.ndim == 2:
+        predicted = predicted.argmax(axis=1)
+    if predicted.shape != labels.shape:
+        raise ValueError(f"predictions {predicted.shape} and labels {labels.shape} differ in shape")
+    wrong = np.flatnonzero(predicted != labels)
+    return Errors(wrong, labels[wrong], predicted[wrong].astype(int), len(labels))
+
+
+def confused_pairs(errors, top=10):
+    """The most frequent ``((true, predicted), count)`` pairs, most frequent first
+    (ties in order of the pair)."""
+    counts = Counter(zip(errors.true.tolist(), errors.predicted.tolist()))
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+
+
+def draw_gallery(images, errors, path=None, cols=None, title=None):
+    """Tile ``images[errors.indices]`` (``(N, 1, H, W)``), each titled ``true->predicted``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = max(errors.count, 1)
+    cols = cols or int(np.ceil(np.sqrt(n * 1.3)))
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 1.05 + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i, t, p in zip(axes.flat, errors.indices, errors.true, errors.predicted):
+        ax.imshow(as_numpy(images[i]).reshape(images.shape[-2:]), cmap="gray_r")
+        ax.set_title(f"{t}->{p}", fontsize=7, pad=1)
+    fig.suptitle(title or f"{errors.count} errors of {errors.total} "
+                 f"({100 * errors.error_rate:.2f}%)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97), pad=0.2, h_pad=0.1, w_pad=0.1)
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
+def format_pairs(pairs):
+    """Markdown table of ``confused_pairs`` output."""
+    lines = ["| true -> predicted | count |", "|---|---:|"]
+    lines += [f"| {t} -> {p} | {c} |" for (t, p), c in pairs]
+    return "\n".join(lines)
