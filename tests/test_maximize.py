@@ -74,7 +74,9 @@ def test_maximize_class_logit_rises(device, normalize):
 def test_maximize_unit_and_channel_mean(device):
     model = _float64_model(device)
     unit = maximize(model, channel=2, layer=3, position=(4, 4), steps=25, seed=1)
-    mean = maximize(model, channel=2, layer=3, steps=25, seed=1)
+    mean = maximize(model, channel=2, layer=3, position="mean", steps=25, seed=1)
+    centre = maximize(model, channel=2, layer=3, steps=25, seed=1)
+    np.testing.assert_array_equal(centre.image, unit.image)       # None: centre unit (4, 4)
     for r in (unit, mean):
         assert r.objective[-1] > r.objective[0] and np.isfinite(r.image).all()
     # the unit at (4, 4) of conv2 (8x8 output) only sees input rows/cols 8..19:
@@ -82,7 +84,7 @@ def test_maximize_unit_and_channel_mean(device):
     inside = np.abs(unit.image[0, 8:20, 8:20]).mean()
     outside = np.abs(unit.image[0, :6, :]).mean()
     assert inside > 3 * outside
-    same = maximize(model, channel=2, layer=3, steps=25, seed=1)   # seeded: repeats exactly
+    same = maximize(model, channel=2, layer=3, position="mean", steps=25, seed=1)  # repeats
     np.testing.assert_array_equal(same.image, mean.image)
 
 

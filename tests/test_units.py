@@ -104,3 +104,40 @@ def test_deconvnet_projection_follows_switches(device, rng):
         assert np.abs(proj[j]).sum() == pytest.approx(np.abs(top.projections[0, j]).sum())
     for p in model.parameters():          # visualization leaves the gradients alone
         assert not as_numpy(p.grad).any()
+
+
+def test_feature_evolution_snapshots_chosen_epochs(device):
+    from minicnn.viz.evolution import FeatureEvolution
+    model = _small_model(device)
+    cb = FeatureEvolution(0, epochs=(0, 2), maximize_channels=(1,), maximize_kwargs=dict(steps=3))
+    for epoch in range(4):
+        cb(epoch, model)
+        model[0].weight.value += 1.0          # "training" changes the weights
+    assert [s.epoch for s in cb.snapshots] == [0, 2]
+    np.testing.assert_allclose(cb.snapshots[1].filters - cb.snapshots[0].filters, 2.0)
+    assert cb.snapshots[0].images.shape == (1, 1, 10, 10)
+    cb(2, model)                               # a repeated epoch replaces its snapshot
+    assert [s.epoch for s in cb.snapshots] == [0, 2]
+    np.testing.assert_allclose(cb.snapshots[1].filters - cb.snapshots[0].filters, 4.0)
+
+
+def test_figures_write_pngs(tmp_path, rng):
+    from minicnn.viz import figures
+    from minicnn.viz.evolution import FeatureEvolution
+    model = _small_model("cpu")
+    images = rng.standard_normal((6, 1, 10, 10))
+    cb = FeatureEvolution(3, epochs=(1,))
+    cb(1, model)
+    paths = [figures.plot_filters(conv_filters(model, 0), tmp_path / "f0.png"),
+             figures.plot_filters(conv_filters(model, 3), tmp_path / "f3.png"),
+             figures.plot_feature_maps(feature_maps(model, images[0]), tmp_path / "maps.png",
+                                       image=images[0]),
+             figures.plot_top_patches(top_patches(model, 2, images, k=2, project=True),
+                                      tmp_path / "top.png"),
+             figures.plot_images(images[:3], tmp_path / "images.png", titles="abc"),
+             figures.plot_evolution(cb, tmp_path / "evolution.png")]
+    for path in paths:
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no snapshots"):
+        figures.plot_evolution(FeatureEvolution(0), tmp_path / "empty.png")

@@ -153,7 +153,7 @@ class Maximized:
     objective: np.ndarray
     layer: int
     channel: int
-    position: tuple = None
+    position: object = None     # (y, x), None (centre unit) or "mean"
 
 
 def maximize(model, channel, layer=None, position=None, steps=200, lr=0.05, decay=0.01,
@@ -164,8 +164,8 @@ def maximize(model, channel, layer=None, position=None, steps=200, lr=0.05, deca
 
     ``layer=None`` is the last layer that is not a softmax, so ``channel`` is
     a class logit. On a conv/pool layer the objective is the unit at
-    ``position = (y, x)`` or, with ``position=None``, the channel's spatial
-    mean. ``lr`` is in units of the normalized gradient's std; ``value_range =
+    ``position = (y, x)``, the centre unit (``None``, as in Yosinski's
+    toolbox) or the channel's spatial mean (``"mean"``). ``lr`` is in units of the normalized gradient's std; ``value_range =
     (lo, hi)`` clips pixels after every step (e.g. the data's range).
     Percentiles ``norm_pct`` / ``contrib_pct`` in 0..100 (``None``: off).
     """
@@ -193,8 +193,7 @@ def maximize(model, channel, layer=None, position=None, steps=200, lr=0.05, deca
                 x = x * (contribution >= xp.percentile(contribution, contrib_pct))
             if value_range is not None:
                 x = xp.clip(x, *value_range)
-    return Maximized(as_numpy(x[0]), np.asarray(history), layer, channel,
-                     None if position is None else tuple(position))
+    return Maximized(as_numpy(x[0]), np.asarray(history), layer, channel, position)
 
 
 # -- DeepDream ------------------------------------------------------------------------

@@ -56,16 +56,20 @@ def as_model_input(model, x):
 def unit_gradient(act, channel, position=None):
     """The gradient that selects one unit of ``act``: ones at the unit, zeros elsewhere.
 
-    ``act`` is ``(N, C, H, W)`` or ``(N, F)``. With ``position=None`` on a
-    4-D activation the whole channel is selected with weight ``1 / (H*W)``, so
-    the objective is the channel's spatial mean.
+    ``act`` is ``(N, C, H, W)`` or ``(N, F)``. On a 4-D activation
+    ``position=(y, x)`` picks that unit, ``None`` the centre unit
+    ``(H // 2, W // 2)``, and ``"mean"`` the whole channel with weight
+    ``1 / (H*W)`` (so the objective is the channel's spatial mean).
     """
     xp = get_array_module(act)
     grad = xp.zeros_like(act)
     if act.ndim == 2:
         grad[:, channel] = 1.0
-    elif position is None:
+    elif isinstance(position, str):
+        if position != "mean":
+            raise ValueError(f"position must be (y, x), None (centre) or 'mean', got {position!r}")
         grad[:, channel] = 1.0 / (act.shape[2] * act.shape[3])
     else:
-        grad[:, channel, position[0], position[1]] = 1.0
+        y, x = position if position is not None else (act.shape[2] // 2, act.shape[3] // 2)
+        grad[:, channel, y, x] = 1.0
     return grad
