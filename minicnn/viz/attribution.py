@@ -1,0 +1,122 @@
+"""Which input pixels affect a target the most: gradient-based attribution.
+
+Every method here is ``method(model, x, target, ...)`` with ``x (N, C, H, W)``
+on the CPU or the GPU, and returns an array on the same device shaped like
+``x`` (see ``targets`` for what ``target`` may be: a class, ``None`` for the
+predicted class, or a ``Unit``).
+
+Saliency, deconvnet and guided backprop are one backward pass each; they
+differ *only* in what a ReLU does with the incoming gradient ``g`` (``x`` is
+the ReLU's forward input)::
+
+    saliency         g * (x > 0)               the chain rule: the true gradient
+    deconvnet        max(g, 0)                 forward mask dropped, negatives cut
+    guided backprop  g * (x > 0) * (g > 0)     both masks
+
+Conv and dense layers pass ``g`` back through their transposed weights and max
+pooling routes it to the stored switches (Zeiler's "unpooling") in all three.
+So ``with model.backward_rule(rule): model.backward(...)`` is the whole method;
+see ``docs/backward-rules.md``.
+
+SmoothGrad and integrated gradients average many such gradients.
+"""
+import numpy as np
+
+from ..backend import get_array_module
+from .targets import backprop, resolve_target
+
+CHANNEL_REDUCTIONS = (None, "max")
+
+
+def saliency(model, x, target, abs=False, reduce_channels=None):
+    """Simonyan et al.'s saliency map: ``d target / d x``, ``(N, C, H, W)``.
+
+    ``abs=True`` takes ``|d target / d x|``. ``reduce_channels="max"`` keeps, at
+    each pixel, the channel value of largest magnitude (sign kept) and returns
+    ``(N, 1, H, W)``; with ``abs=True`` that is Simonyan's ``max_c |w_c|``.
+    """
+    if reduce_channels not in CHANNEL_REDUCTIONS:
+        raise ValueError(f"reduce_channels must be one of {CHANNEL_REDUCTIONS}, "
+                         f"got {reduce_channels!r}")
+    grad = backprop(model, x, target, "gradient")[0]
+    xp = get_array_module(grad)
+    if abs:
+        grad = xp.abs(grad)
+    if reduce_channels == "max":
+        pick = xp.abs(grad).argmax(axis=1)[:, None]                    # (N, 1, H, W)
+        grad = xp.take_along_axis(grad, pick, axis=1)
+    return grad
+
+
+def deconvnet(model, x, target):
+    """Zeiler & Fergus's deconvnet projection of ``target`` to the input, ``(N, C, H, W)``.
+
+    The backward pass with ReLU rule ``max(g, 0)``: which units were on in the
+    forward pass is ignored, so without max pooling (whose switches depend on
+    the input) the map does not depend on the input at all.
+    """
+    return backprop(model, x, target, "deconvnet")[0]
+
+
+def guided_backprop(model, x, target):
+    """Springenberg et al.'s guided backpropagation, ``(N, C, H, W)``.
+
+    The backward pass with ReLU rule ``g * (x > 0) * (g > 0)`` at *every* ReLU,
+    those after dense layers included: a pixel's value is kept only along paths
+    where the unit was on and the signal from above was positive.
+    """
+    return backprop(model, x, target, "guided")[0]
+
+
+def smoothgrad(model, x, target, n_samples=25, noise_level=0.15, seed=0):
+    """Smilkov et al.'s SmoothGrad: the mean gradient over noisy copies of ``x``.
+
+    ``mean_s d target / d x (x + e_s)`` with ``e_s ~ N(0, sigma^2)`` and
+    ``sigma = noise_level * (max(x_n) - min(x_n))`` per image (a fraction of
+    its range). The noise is drawn from a NumPy generator seeded by ``seed`` and
+    copied to the device, so CPU and GPU results agree. The target (predicted
+    class, strongest position) is fixed on the clean ``x``. ``(N, C, H, W)``.
+    """
+    xp = get_array_module(x)
+    target = resolve_target(model, x, target)
+    n = x.shape[0]
+    spread = (x.reshape(n, -1).max(axis=1) - x.reshape(n, -1).min(axis=1))
+    sigma = (noise_level * spread).reshape(n, 1, 1, 1)
+    rng = np.random.default_rng(seed)
+    total = xp.zeros_like(x)
+    for _ in range(n_samples):
+        noise = xp.asarray(rng.standard_normal(x.shape).astype(x.dtype))
+        total += backprop(model, x + sigma * noise, target, "gradient")[0]
+    return total / n_samples
+
+
+def integrated_gradients(model, x, target, baseline=None, steps=50, return_delta=False):
+    """Sundararajan et al.'s integrated gradients, ``(N, C, H, W)``.
+
+    Along the straight path ``x(a) = x' + a (x - x')`` from the baseline ``x'``
+    (default: zeros) to ``x``::
+
+        IG = (x - x') * integral_0^1 d target / d x (x(a)) da
+
+    with the integral taken by the trapezoid rule on ``steps + 1`` evenly
+    spaced ``a``. Completeness: ``sum(IG) ~ f(x) - f(x')`` per image, exactly
+    for a network without kinks and closer as ``steps`` grows.
+    ``return_delta=True`` also returns ``sum(IG) - (f(x) - f(x'))``, ``(N,)``.
+    """
+    xp = get_array_module(x)
+    baseline = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)
+    target = resolve_target(model, x, target)
+    total = xp.zeros_like(x)
+    for i in range(steps + 1):
+        weight = 0.5 if i in (0, steps) else 1.0                        # trapezoid ends
+        grad, value = backprop(model, baseline + (i / steps) * (x - baseline), target)[:2]
+        total += weight * grad
+        if i == 0:
+            start = value
+    attr = (x - baseline) * total / steps
+    if return_delta:
+        return attr, attr.reshape(x.shape[0], -1).sum(axis=1) - (value - start)
+    return attr
+
+
+__all__ = ["saliency", "deconvnet", "guided_backprop", "smoothgrad", "integrated_gradients"]

@@ -1,0 +1,134 @@
+"""What an attribution explains (a *target*) and the one backward pass every method runs.
+
+A target is one number per image, chosen in some layer ``k`` of a ``Sequential``:
+
+- a **class**: an int (the same class for every image), a sequence of ``N`` ints
+  (one per image) or ``None`` (each image's predicted class). The number is the
+  class's *pre-softmax logit*: the output of the model's last layer, or of the
+  layer before a final ``Softmax``. A saturated softmax has a near-zero gradient,
+  so attributing the probability would give blank maps.
+- a **unit**: ``Unit(layer, channel, position=None)``, the activation of one
+  channel of layer ``layer``'s output at ``position = (y, x)``; with
+  ``position=None``, at that channel's strongest position in each image.
+  For a dense layer (``(N, F)`` output) ``channel`` is the feature index.
+
+The backward pass is started by a one-hot gradient at the target in the
+layer-``k`` output, ``d(target)/d(out_k) = e_target``, and run through
+``model[:k+1]`` with the ReLUs' backward rule swapped as asked::
+
+    gradient   g * (x > 0)               -> the true gradient d(target)/d(input)
+    deconvnet  max(g, 0)                 -> Zeiler & Fergus's projection
+    guided     g * (x > 0) * (g > 0)     -> Springenberg's guided backprop
+
+Everything runs in eval mode (dropout off) via ``probing``, which also
+restores the training flags and the parameters' ``grad`` arrays afterwards.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import as_numpy, get_array_module
+from ..layers import Softmax
+from .probe import layer_index, probing
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Channel ``channel`` of layer ``layer``'s output, at ``position = (y, x)``
+    or, with ``position=None``, at the channel's strongest position per image."""
+    layer: int
+    channel: int
+    position: tuple = None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A target made concrete for a batch: layer ``index`` and the index arrays
+    ``where`` that pick one element per image from that layer's ``(N, ...)`` output."""
+    index: int
+    where: tuple
+
+
+def logits_index(model):
+    """Index of the layer whose output is the logits (the last non-``Softmax`` layer)."""
+    return layer_index(model, None)
+
+
+def resolve_target(model, x, target):
+    """Fix ``target`` for the batch ``x (N, C, H, W)``: predicted classes and
+    strongest positions are looked up once here, so methods that run many
+    passes (SmoothGrad, integrated gradients, occlusion) keep explaining the
+    same number. Returns a ``Resolved``; a ``Resolved`` is passed through."""
+    if isinstance(target, Resolved):
+        return target
+    xp = get_array_module(x)
+    n = x.shape[0]
+    rows = xp.arange(n)
+    if isinstance(target, Unit):
+        k = layer_index(model, target.layer)
+        channel = xp.full(n, target.channel)
+        if len(model[:k + 1].output_shape(x.shape[1:])) == 1:          # dense: no positions
+            return Resolved(k, (rows, channel))
+        if target.position is not None:
+            y, x_ = target.position
+            return Resolved(k, (rows, channel, xp.full(n, y), xp.full(n, x_)))
+        act = _forward(model, x, k)[:, target.channel]                 # (N, H, W)
+        flat = act.reshape(n, -1).argmax(axis=1)                        # first maximum
+        return Resolved(k, (rows, channel, flat // act.shape[2], flat % act.shape[2]))
+    k = logits_index(model)
+    if target is None:
+        classes = _forward(model, x, k).argmax(axis=1)
+    else:
+        classes = xp.asarray(np.broadcast_to(as_numpy(target), (n,)).astype(np.int64))
+    return Resolved(k, (rows, classes))
+
+
+def _forward(model, x, k):
+    with probing(model):
+        return model[:k + 1].forward(x)
+
+
+def backprop(model, x, target, rule="gradient", to_layer=None):
+    """One forward and one backward pass from ``target`` with the ReLU rule ``rule``.
+
+    ``x (N, C, H, W)`` -> ``(grad, value, activation)``:
+
+    - ``grad``: the backward signal at the input, ``(N, C, H, W)``, or, with
+      ``to_layer=L``, at layer ``L``'s output (the pass stops there);
+    - ``value (N,)``: the target's value for each image;
+    - ``activation``: ``x``, or layer ``L``'s output when ``to_layer`` is given.
+    """
+    target = resolve_target(model, x, target)
+    k = target.index
+    stop = -1 if to_layer is None else layer_index(model, to_layer)
+    if stop >= k:
+        raise ValueError(f"to_layer={to_layer} must come before the target's layer {k}")
+    with probing(model), model.backward_rule(rule):
+        out, activation = x, x
+        for i in range(k + 1):
+            out = model.layers[i].forward(out)
+            if i == stop:
+                activation = out
+        grad = get_array_module(out).zeros_like(out)
+        grad[target.where] = 1.0                                        # one-hot start
+        for i in range(k, stop, -1):
+            grad = model.layers[i].backward(grad)
+        return grad, out[target.where], activation
+
+
+def target_value(model, x, target):
+    """The target's value for each image, ``(N,)`` (a logit or a unit's activation)."""
+    target = resolve_target(model, x, target)
+    return _forward(model, x, target.index)[target.where]
+
+
+def class_probabilities(model, x):
+    """Softmax of the logits, ``(N, classes)``: the model's own output if it ends in
+    ``Softmax``, otherwise computed here (stably, by subtracting the maximum)."""
+    k = logits_index(model)
+    logits = _forward(model, x, k)
+    return Softmax().forward(logits)
+
+
+__all__ = ["Unit", "Resolved", "resolve_target", "backprop", "target_value",
+           "class_probabilities", "logits_index"]
