@@ -1,0 +1,125 @@
+"""Drawing attribution maps: explicit normalization, then a heat map or an overlay.
+
+Normalization (``normalize_attribution``) is kept apart from drawing so that
+it can be tested and so that every figure says what its colours mean:
+
+- channels are summed (an attribution map has one value per pixel);
+- ``sign`` picks what is shown: ``"all"`` (signed, scaled to [-1, 1] and drawn
+  with a diverging colormap whose centre is exactly 0), ``"positive"``,
+  ``"negative"`` (its magnitude) or ``"absolute"`` (scaled to [0, 1]);
+- the scale is the ``100 - outlier_perc`` percentile of the magnitudes, and
+  values beyond it are clipped: a few extreme pixels would otherwise make the
+  rest of the map look blank.
+
+Figures are built with ``matplotlib.figure.Figure`` (no pyplot state), so this
+works headless with the Agg canvas.
+"""
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..backend import as_numpy
+
+SIGNS = ("all", "positive", "negative", "absolute")
+DIVERGING, SEQUENTIAL = "bwr", "inferno"
+
+
+def normalize_attribution(attr, sign="all", outlier_perc=2.0, scale=None):
+    """``attr (C, H, W)`` or ``(H, W)`` (NumPy or CuPy) -> NumPy ``(H, W)``.
+
+    ``sign="all"``: ``clip(a / s, -1, 1)`` with ``a`` the channel sum and ``s``
+    the ``(100 - outlier_perc)`` percentile of ``|a|``: zero stays zero, so the
+    map is centred on zero. Other signs give values in ``[0, 1]``: ``"positive"``
+    uses ``max(a, 0)``, ``"negative"`` ``max(-a, 0)``, ``"absolute"`` ``|a|``.
+    A given ``scale`` replaces the percentile (``scale=1`` shows probabilities
+    as they are). An all-zero map stays all zero.
+    """
+    if sign not in SIGNS:
+        raise ValueError(f"sign must be one of {SIGNS}, got {sign!r}")
+    a = as_numpy(attr).astype(np.float64)
+    if a.ndim == 3:
+        a = a.sum(axis=0)
+    if a.ndim != 2:
+        raise ValueError(f"an attribution map is (C, H, W) or (H, W), got shape {a.shape}")
+    if sign == "positive":
+        a = np.maximum(a, 0)
+    elif sign == "negative":
+        a = np.maximum(-a, 0)
+    elif sign == "absolute":
+        a = np.abs(a)
+    if scale is None:
+        scale = np.percentile(np.abs(a), 100 - outlier_perc)
+    if scale == 0:                       # percentile of a sparse map may be 0: use the max
+        scale = np.abs(a).max()
+    if scale == 0:
+        return np.zeros_like(a)
+    return np.clip(a / scale, -1.0 if sign == "all" else 0.0, 1.0)
+
+
+def _gray(image):
+    """``(C, H, W)`` -> something ``imshow`` draws: ``(H, W)`` or ``(H, W, 3)`` in [0, 1]."""
+    img = as_numpy(image).astype(np.float64)
+    img = (img - img.min()) / max(img.max() - img.min(), 1e-12)
+    return img[0] if img.shape[0] == 1 else np.moveaxis(img[:3], 0, -1)
+
+
+def draw_attribution(ax, attr, image=None, method="heat_map", sign="all", outlier_perc=2.0,
+                     scale=None, cmap=None, alpha=0.6, title=None, colorbar=False):
+    """Draw one attribution on a Matplotlib ``ax``; returns the ``AxesImage``.
+
+    ``method="heat_map"`` draws the normalized map alone; ``"overlay"`` draws
+    ``image (C, H, W)`` in gray and the map on top with transparency ``alpha``.
+    Signed maps use a diverging colormap with limits ``[-1, 1]`` (white = 0),
+    the others a sequential one on ``[0, 1]``.
+    """
+    if method not in ("heat_map", "overlay"):
+        raise ValueError(f"method must be 'heat_map' or 'overlay', got {method!r}")
+    norm = normalize_attribution(attr, sign, outlier_perc, scale)
+    lo = -1.0 if sign == "all" else 0.0
+    cmap = cmap or (DIVERGING if sign == "all" else SEQUENTIAL)
+    if method == "overlay":
+        if image is None:
+            raise ValueError("method='overlay' needs the image")
+        ax.imshow(_gray(image), cmap="gray")
+    shown = ax.imshow(norm, cmap=cmap, vmin=lo, vmax=1.0,
+                      alpha=alpha if method == "overlay" else None)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046)
+    return shown
+
+
+def attribution_grid(images, columns, path=None, row_labels=None, outlier_perc=2.0,
+                     cell=1.8):
+    """A figure with one row per image: the image, then one panel per method.
+
+    ``images (N, C, H, W)``; ``columns`` a list of ``(title, maps, options)``
+    with ``maps (N, C', H, W)`` and ``options`` a dict for ``draw_attribution``
+    (e.g. ``{"sign": "absolute"}`` or ``{"method": "overlay"}``). Writes a PNG to
+    ``path`` if given; returns the ``Figure``.
+    """
+    images = as_numpy(images)
+    n = images.shape[0]
+    fig = Figure(figsize=(cell * (len(columns) + 1), cell * n))
+    axes = fig.subplots(n, len(columns) + 1, squeeze=False)
+    for r in range(n):
+        axes[r, 0].imshow(_gray(images[r]), cmap="gray")
+        axes[r, 0].set_xticks([])
+        axes[r, 0].set_yticks([])
+        if row_labels is not None:
+            axes[r, 0].set_ylabel(str(row_labels[r]), fontsize=9)
+        for col, (title, maps, options) in enumerate(columns, start=1):
+            options = dict(options or {})
+            options.setdefault("outlier_perc", outlier_perc)
+            draw_attribution(axes[r, col], maps[r], image=images[r],
+                             title=title if r == 0 else None, **options)
+    axes[0, 0].set_title("image", fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+__all__ = ["normalize_attribution", "draw_attribution", "attribution_grid"]
