@@ -4,7 +4,9 @@ import pytest
 
 from minicnn import Conv2D, MaxPool2D, ReLU, Sequential, models
 from minicnn.backend import as_numpy
-from minicnn.viz.units import conv_filters, deconvnet_projection, feature_maps, top_patches
+from minicnn.viz.attribution import deconvnet
+from minicnn.viz.targets import Unit
+from minicnn.viz.units import conv_filters, feature_maps, top_patches
 
 
 def _small_model(device):
@@ -93,8 +95,9 @@ def test_deconvnet_projection_follows_switches(device, rng):
     images = rng.standard_normal((5, 1, 10, 10))
     top = top_patches(model, 2, images, k=2, channels=[0], project=True)
     assert top.projections.shape == top.crops.shape
-    proj = deconvnet_projection(model, 2, images[top.image_index[0]], 0, top.position[0])
-    assert proj.shape == (2, 1, 10, 10) and np.isfinite(proj).all()
+    # at each image's strongest position, as the scan found it
+    proj = as_numpy(deconvnet(model, model_input(images[top.image_index[0]], device), Unit(2, 0)))
+    assert proj.shape == (2, 1, 10, 10) and np.isfinite(proj).all() and np.abs(proj).sum() > 0
     for j, (y, x) in enumerate(top.position[0]):
         # a single unit behind a 2x2 max pool and a 3x3 conv (padding 1): the
         # projection is the conv filter around the switch, inside the unit's field

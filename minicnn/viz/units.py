@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import as_numpy, get_array_module
+from ..backend import as_numpy
+from .attribution import deconvnet
 from .probe import as_model_input, layer_index, layer_name, probing
 from .receptive import field_box, receptive_fields
+from .targets import Resolved
 
 
 def conv_filters(model, layer):
@@ -57,8 +59,9 @@ class TopPatches:
     ``crops (C, k, C_in, h, w)`` the unit's receptive field cut from the image,
                             zero-padded where it reaches past the border (as the
                             network's zero padding does)
-    ``projections``       same shape, the deconvnet projection of the unit
-                            (``None`` unless asked for)
+    ``projections``       same shape, the deconvnet projection of the unit (Zeiler
+                            & Fergus: from a one-hot at the unit back to the image
+                            through the max-pool switches; ``None`` unless asked for)
     """
     layer: int
     name: str
@@ -93,21 +96,13 @@ def _crop(image, box):
     return out
 
 
-def deconvnet_projection(model, layer, images, channel, positions):
-    """Zeiler & Fergus's projection of one unit per image back to input space.
-
-    ``images (N, C, H, W)``, ``positions (N, 2)``: run ``model[:layer+1]``
-    forward, keep only the activation of unit ``(channel, y, x)`` of each image,
-    and run backward with the ReLUs' "deconvnet" rule (max-pool switches from
-    this forward pass). Returns ``(N, C, H, W)`` NumPy.
-    """
-    part = model[:layer + 1]
-    with probing(model), model.backward_rule("deconvnet"):
-        act = part.forward(as_model_input(model, images))
-        grad = get_array_module(act).zeros_like(act)
-        for n, (y, x) in enumerate(np.asarray(positions)):
-            grad[n, channel, y, x] = act[n, channel, y, x]
-        return as_numpy(part.backward(grad))
+def _projections(model, layer, images, channel, positions):
+    """Deconvnet projections ``(N, C, H, W)`` of unit ``(channel, y_n, x_n)`` in each image
+    (``attribution.deconvnet``: ReLU rule ``max(g, 0)``, max-pool switches of this image)."""
+    n = len(images)
+    where = [np.arange(n), np.full(n, channel), positions[:, 0], positions[:, 1]]
+    target = Resolved(layer, tuple(as_model_input(model, a) for a in where))
+    return as_numpy(deconvnet(model, as_model_input(model, images), target))
 
 
 def top_patches(model, layer, images, k=9, batch_size=256, channels=None, project=False):
@@ -131,7 +126,7 @@ def top_patches(model, layer, images, k=9, batch_size=256, channels=None, projec
     part = model[:layer + 1]
     with probing(model):
         for start in range(0, len(images), batch_size):
-            batch = as_model_input(model, np.asarray(images[start:start + batch_size]))
+            batch = as_model_input(model, as_numpy(images[start:start + batch_size]))
             act = part.forward(batch)[:, channels]                    # (B, C, Ho, Wo)
             flat = act.reshape(act.shape[0], act.shape[1], -1)
             where = as_numpy(flat.argmax(axis=2)).T                   # (C, B)
@@ -141,11 +136,11 @@ def top_patches(model, layer, images, k=9, batch_size=256, channels=None, projec
             best_v, best_i, best_p = _merge(best_v, best_i, best_p, value, index, pos, k)
     crops, projections = [], []
     for c, channel in enumerate(channels):
-        chosen = np.asarray(images[best_i[c]]) if len(best_i[c]) else None
+        chosen = as_numpy(images[best_i[c]])
         boxes = [field_box(fields[layer], y, x) for y, x in best_p[c]]
         crops.append([_crop(chosen[j], box) for j, box in enumerate(boxes)])
         if project:
-            proj = deconvnet_projection(model, layer, chosen, channel, best_p[c])
+            proj = _projections(model, layer, chosen, channel, best_p[c])
             projections.append([_crop(proj[j], box) for j, box in enumerate(boxes)])
     return TopPatches(layer, fields[layer].name, channels, best_v, best_i, best_p,
                       np.asarray(crops), np.asarray(projections) if project else None)
