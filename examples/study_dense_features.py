@@ -40,7 +40,7 @@ def main():
         k = r.predicted
         print(f"\ntest image {index}: label {labels[index]}, predicted {k} "
               f"(p = {r.probabilities[k]:.3f})")
-        print("signals s:", " ".join(f"{v:.2f}" for v in r.signals))
+        print("signals s:", " ".join(f"{v + 0.0:.2f}" for v in r.signals))  # +0.0: no "-0.00"
         for c in range(len(r.logits)):
             print(f"  class {c}: logit {r.logits[c]:+7.2f} = sum_j s_j W[{c},j] "
                   f"{r.contributions[c].sum():+7.2f} + bias {r.bias[c]:+.2f}   "

@@ -172,11 +172,12 @@ def _trace_inputs(model, flat, pooled, v, top):
 
 
 def draw_dense_features(result, class_names=None, fig=None):
-    """A figure of a ``DenseFeatures``: the image and its 16 signals, the
-    contribution table with each class's logit and probability, then the traced
-    signal: its dense weights per pooled channel, the input map, the last conv
-    filters of its strongest inputs, the first conv filters and the input boxes.
-    Returns the matplotlib figure.
+    """A figure of a ``DenseFeatures``. Row 1: the image (with the input boxes of
+    the traced units), the signals, the contribution table with each class's
+    logit and probability. Row 2: the traced signal's dense weights on every
+    pooled channel, its input map, the first conv filters. Row 3: for each traced
+    input, the image patch its conv unit sees and that unit's filter (one tile per
+    input channel). Returns the matplotlib figure.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -184,22 +185,23 @@ def draw_dense_features(result, class_names=None, fig=None):
     r = result
     k, n_signals = r.contributions.shape
     names = class_names or [str(i) for i in range(k)]
-    fig = fig or plt.figure(figsize=(15, 9))
-    grid = fig.add_gridspec(3, 6, height_ratios=[1.2, 1, 1])
+    fig = fig or plt.figure(figsize=(15, 10))
+    grid = fig.add_gridspec(3, 6, height_ratios=[1.3, 0.8, 1])
 
     ax = fig.add_subplot(grid[0, 0])
     _show(ax, r.image, f"input: predicted {names[r.predicted]} "
                        f"(p={r.probabilities[r.predicted]:.2f})")
-    for t in r.inputs:                                   # where the traced inputs look
+    for t in r.inputs:
         ax.add_patch(Rectangle((t.box.left - 0.5, t.box.top - 0.5), t.box.width, t.box.height,
                                fill=False, color="tab:orange", lw=1.2))
 
     ax = fig.add_subplot(grid[0, 1])
     ax.barh(np.arange(n_signals), r.signals,
             color=["tab:orange" if j == r.signal else "tab:gray" for j in range(n_signals)])
+    ax.set_yticks(range(n_signals))
+    ax.tick_params(labelsize=7)
     ax.invert_yaxis()
-    ax.set_title("signals s (dense-16, after ReLU)")
-    ax.set_ylabel("signal j")
+    ax.set_title("signals s[j] (after ReLU)", fontsize=9)
 
     ax = fig.add_subplot(grid[0, 2:])
     lim = float(np.abs(r.contributions).max()) or 1.0
@@ -209,39 +211,46 @@ def draw_dense_features(result, class_names=None, fig=None):
                         for c in range(k)], fontsize=8)
     ax.set_xticks(range(n_signals))
     ax.set_xlabel("signal j")
-    ax.set_title("contribution s[j] * W[k, j] (red: toward class k, blue: against); "
-                 "label: logit = row sum + bias, softmax")
+    ax.set_title("s[j] * W[k, j]: red pushes toward class k, blue against "
+                 "(row label: logit = row sum + bias, softmax)", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.03)
 
-    c2 = r.signal_weights.shape[0]
-    for c in range(min(c2, 6)):
-        ax = fig.add_subplot(grid[1, c])
-        lim = float(np.abs(r.signal_weights).max()) or 1.0
-        ax.imshow(r.signal_weights[c], cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.set_title(f"V[{r.signal}] on pooled ch {c}", fontsize=8)
-        ax.axis("off")
-
-    ax = fig.add_subplot(grid[2, 0])
-    _show(ax, r.input_map, f"d s[{r.signal}] / d input ({r.rule})", diverging=True)
-    for i, (t, f) in enumerate(zip(r.inputs[:3], r.filters[:3] if r.filters is not None else [])):
-        ax = fig.add_subplot(grid[2, 1 + i])
-        # the filter's input channels side by side: what this conv unit looks for
-        _show(ax, np.concatenate(list(f), axis=1),
-              f"conv filter ch {t.pooled[0]} at {t.conv}\n(+{t.contribution:.2f} to s[{r.signal}])",
-              diverging=True)
+    _show(fig.add_subplot(grid[1, :3]), _strip(r.signal_weights),
+          f"dense weights V[{r.signal}] of signal {r.signal} on each pooled channel "
+          f"0..{len(r.signal_weights) - 1}", diverging=True)
+    _show(fig.add_subplot(grid[1, 3]), r.input_map,
+          f"d s[{r.signal}] / d input ({r.rule})", diverging=True)
     if r.first_filters is not None:
-        ax = fig.add_subplot(grid[2, 4:])
-        _show(ax, np.concatenate([f[0] for f in r.first_filters], axis=1),
-              "first conv filters", diverging=True)
+        _show(fig.add_subplot(grid[1, 4:]), _strip(r.first_filters[:, 0]),
+              "first conv layer's filters", diverging=True)
+
+    for i, t in enumerate(r.inputs[:3]):
+        b = t.box
+        _show(fig.add_subplot(grid[2, 2 * i]), r.image[:, b.top:b.bottom, b.left:b.right],
+              f"input rows {b.top}:{b.bottom}, cols {b.left}:{b.right}\n"
+              f"seen by conv unit {t.conv} of ch {t.pooled[0]}")
+        if r.filters is not None:
+            _show(fig.add_subplot(grid[2, 2 * i + 1]), _strip(r.filters[i]),
+                  f"its filter (ch {t.pooled[0]}, +{t.contribution:.2f} to s[{r.signal}])",
+                  diverging=True)
     fig.suptitle(f"The last dense layer as a feature library: signal {r.signal} traced back")
     fig.tight_layout()
     return fig
 
 
+def _strip(maps):
+    """2-D maps ``(n, h, w)`` side by side with a blank (NaN) column between them."""
+    n, h, w = maps.shape
+    out = np.full((h, n * (w + 1) - 1), np.nan)
+    for i, m in enumerate(maps):
+        out[:, i * (w + 1):i * (w + 1) + w] = m
+    return out
+
+
 def _show(ax, img, title, diverging=False):
     img = img[0] if img.ndim == 3 else img
     if diverging:
-        lim = float(np.abs(img).max()) or 1.0
+        lim = float(np.nanmax(np.abs(img))) or 1.0
         ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
     else:
         ax.imshow(img, cmap="gray")
