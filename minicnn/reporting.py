@@ -1,0 +1,155 @@
+"""What a training run writes for people to read: the metrics log, the
+learning curves, the confusion matrix (as text and as a picture).
+
+The metrics log is JSON lines, one record per line, of two kinds::
+
+    {"kind": "step",  "epoch": 1, "step": 50,  "loss": 0.41, "train_acc": 0.88,
+     "test_acc": null, "seconds": 12.3}
+    {"kind": "epoch", "epoch": 1, "step": 938, "loss": 0.15, "train_acc": 0.95,
+     "test_acc": 0.987, "test_loss": 0.04, "seconds": 401.2, "images_per_s": 150.0}
+
+``step`` counts optimizer steps since the start of the run, ``seconds`` the
+training wall time since the start of the run (resumed runs continue both).
+Step records average the loss and accuracy over the steps since the last
+record; epoch records over the whole epoch.
+"""
+import json
+import os
+import tempfile
+
+import numpy as np
+
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it
+    over ``path``: a reader never sees a half-written file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    suffix = os.path.splitext(path)[1]   # matplotlib picks the format from the suffix
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path, obj):
+    """``obj`` as indented JSON at ``path``, atomically."""
+    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
+
+
+class MetricsLog:
+    """Appends records to a JSON-lines file and keeps them in ``records``.
+
+    ``MetricsLog(path, records)`` rewrites the file with ``records`` first: a
+    resumed run starts from its checkpoint's records, so the lines of an epoch
+    that was interrupted before its checkpoint do not stay in the log.
+    """
+
+    def __init__(self, path, records=()):
+        self.path = os.fspath(path)
+        self.records = [dict(r) for r in records]
+        atomic_write(self.path, lambda f: f.write(
+            "".join(json.dumps(r) + "\n" for r in self.records).encode()))
+
+    def append(self, record):
+        self.records.append(dict(record))
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def epochs(self):
+        return [r for r in self.records if r["kind"] == "epoch"]
+
+
+def read_metrics(path):
+    """The records of a metrics log, in order."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_learning_curves(records, path):
+    """Loss and accuracy against steps, one PNG with two panels."""
+    import matplotlib
+    matplotlib.use("Agg")                 # files only: works without a display
+    import matplotlib.pyplot as plt
+
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot([r["step"] for r in steps], [r["loss"] for r in steps],
+                 lw=1, label="train (running)")
+    ax_loss.plot([r["step"] for r in epochs], [r["test_loss"] for r in epochs],
+                 "o-", label="test")
+    ax_loss.set(xlabel="step", ylabel="cross-entropy loss", yscale="log", title="loss")
+    ax_acc.plot([r["step"] for r in steps], [100 * r["train_acc"] for r in steps],
+                lw=1, label="train (running)")
+    ax_acc.plot([r["step"] for r in epochs], [100 * r["test_acc"] for r in epochs],
+                "o-", label="test")
+    ax_acc.set(xlabel="step", ylabel="accuracy (%)", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+
+
+# -- confusion matrix ----------------------------------------------------------------
+def confusion_matrix(labels, predictions, num_classes):
+    """``C[i, j]`` = how many examples of true class ``i`` were predicted as ``j``."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    flat = labels.astype(np.int64) * num_classes + predictions.astype(np.int64)
+    return np.bincount(flat, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def per_class_accuracy(matrix):
+    """Accuracy on each true class (the diagonal over the row sums); NaN for an
+    absent class."""
+    totals = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.diag(matrix) / totals
+
+
+def format_confusion(matrix, class_names):
+    """The matrix as a text table: rows are true classes, columns predictions,
+    with each class's accuracy on the right."""
+    names = [str(n) for n in class_names]
+    width = max(max(len(n) for n in names), len(str(int(matrix.max()))), 4) + 1
+    head = "true\\pred".ljust(12) + "".join(n.rjust(width) for n in names) + "   accuracy"
+    lines = [head, "-" * len(head)]
+    for name, row, acc in zip(names, matrix, per_class_accuracy(matrix)):
+        lines.append(name[:11].ljust(12) + "".join(str(int(v)).rjust(width) for v in row)
+                     + f"   {100 * acc:7.2f}%")
+    return "\n".join(lines)
+
+
+def plot_confusion(matrix, class_names, path, title="confusion matrix"):
+    """The matrix as a PNG heat map with the counts written in the cells."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k, 0.8 + 0.6 * k))
+    # A log-like scale: the diagonal holds ~1000s and the errors ~1s, so a linear
+    # colour scale would show only the diagonal.
+    ax.imshow(np.log1p(matrix), cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            if matrix[i, j]:
+                dark = np.log1p(matrix[i, j]) > np.log1p(matrix.max()) / 2
+                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
+    ax.set_xticks(range(k), [str(n) for n in class_names], rotation=90 if k > 10 else 0)
+    ax.set_yticks(range(k), [str(n) for n in class_names])
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
