@@ -1,0 +1,60 @@
+"""Which pixels decide a trained lenet's answer: for a few test digits, the image,
+saliency, deconvnet, guided backprop, occlusion and Grad-CAM side by side.
+
+    python examples/attribution_figure.py [--checkpoint model.npz] [--n 5] [--out PATH]
+
+Every map explains the predicted class's pre-softmax logit, except occlusion,
+which shows the predicted class's probability as a gray square slides over the
+image (dark = the square there hurts the prediction).
+"""
+import argparse
+import os
+import time
+
+from common import test_images, trained_model
+from minicnn.viz.attribution import deconvnet, guided_backprop, saliency
+from minicnn.viz.cam import grad_cam
+from minicnn.viz.occlusion import occlusion
+from minicnn.viz.plotting import attribution_grid
+from minicnn.viz.targets import class_probabilities
+
+CAM_LAYER = 4          # lenet: the ReLU after the second conv (64 maps of 14x14)
+
+
+def attribution_columns(model, images, occluder=7, stride=2):
+    """``(title, maps, drawing options)`` for each method, explaining the predicted class."""
+    predicted = class_probabilities(model, images).argmax(axis=1)
+    return predicted, [
+        ("saliency |grad|", saliency(model, images, predicted, abs=True), {"sign": "absolute"}),
+        ("deconvnet", deconvnet(model, images, predicted), {"sign": "all"}),
+        ("guided backprop", guided_backprop(model, images, predicted), {"sign": "all"}),
+        (f"occlusion {occluder}x{occluder}", occlusion(model, images, predicted, occluder, stride),
+         {"sign": "absolute", "scale": 1.0, "cmap": "viridis"}),   # probability, as is
+        ("Grad-CAM", grad_cam(model, images, predicted, CAM_LAYER),
+         {"sign": "positive", "method": "overlay", "cmap": "jet", "alpha": 0.5}),
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
+    parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
+    parser.add_argument("--out", default="figures/attribution.png", help="the PNG to write")
+    parser.add_argument("--n", type=int, default=5, help="test digits (rows)")
+    parser.add_argument("--occluder", type=int, default=7, help="occluding square's side")
+    parser.add_argument("--stride", type=int, default=2, help="occluder step in pixels")
+    args = parser.parse_args()
+
+    model = trained_model("lenet", args.checkpoint, args.data_dir)
+    images, labels = test_images(args.n, args.data_dir)
+    start = time.perf_counter()
+    predicted, columns = attribution_columns(model, images, args.occluder, args.stride)
+    print(f"{len(columns)} maps for {args.n} images in {time.perf_counter() - start:.1f} s")
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    rows = [f"label {y}, pred {p}" for y, p in zip(labels, predicted)]
+    attribution_grid(images, columns, path=args.out, row_labels=rows)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
