@@ -14,7 +14,7 @@ occluded copies of all images are run in batches of ``batch_size``.
 from ..backend import get_array_module
 from ..layers import Softmax
 from .probe import probing
-from .targets import Unit, logits_index, resolve_target
+from .targets import Unit, resolve_target
 
 
 def _placements(h, w, size, stride):
