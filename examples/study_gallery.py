@@ -1,0 +1,41 @@
+"""The misclassification gallery: every test error of a trained model in one figure.
+
+    python examples/study_gallery.py [--model lenet5] [--epochs 1] [--checkpoint model.npz]
+
+Writes out/gallery_<model>.png (each tile titled true->predicted, the count in
+the title) and prints the error count and the most confused pairs.
+"""
+import argparse
+import os
+
+from common import test_images, trained_model
+
+from minicnn.studies.gallery import (confused_pairs, draw_gallery, format_pairs, misclassified,
+                                     predict_proba)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="lenet5")
+    ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--top", type=int, default=10, help="confused pairs to list")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", default="out")
+    args = ap.parse_args()
+
+    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    images, labels = test_images(None, args.data_dir)
+    errors = misclassified(predict_proba(model, images), labels)
+    print(f"{args.model}: {errors.count} errors of {errors.total} test images "
+          f"({100 * errors.error_rate:.2f}%; the seed's LeNet5: 82)")
+    print(format_pairs(confused_pairs(errors, args.top)))
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"gallery_{args.model}.png")
+    draw_gallery(images, errors, path, title=f"the {errors.count} test errors of {args.model} "
+                 f"({100 * errors.error_rate:.2f}%), true->predicted")
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Translation test: shift test digits by -5..+5 pixels in x and y and watch the
+probability of the true class and of the winner, for a CNN and for classifiers on raw pixels.
+
+    python examples/study_translation.py [--model lenet] [--n 2000] [--sklearn]
+
+Prints accuracy and mean p(true class) per shift as markdown tables and writes
+out/translation_<model>.png (averaged over digits, and for one digit).
+"""
+import argparse
+import os
+
+from common import test_images, train_images, trained_model
+
+from minicnn.studies.transfer import accuracy
+from minicnn.studies.translation import (draw_translation, format_table, pixel_softmax,
+                                         sklearn_classifier, translation_curves)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="lenet")
+    ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--n", type=int, default=2000, help="test digits to average over")
+    ap.add_argument("--n-train", type=int, default=60000, help="training images, pixel classifiers")
+    ap.add_argument("--softmax-epochs", type=int, default=5)
+    ap.add_argument("--sklearn", action="store_true", help="add a random forest on raw pixels")
+    ap.add_argument("--digit", type=int, default=0, help="index of the single digit followed")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", default="out")
+    args = ap.parse_args()
+
+    cnn = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    x_test, y_test = test_images(args.n, args.data_dir)
+    x_train, y_train = train_images(args.n_train, args.data_dir)
+    classifiers = {args.model: cnn,
+                   "softmax on pixels": pixel_softmax(x_train, y_train, 10, args.softmax_epochs)}
+    if args.sklearn:
+        forest = sklearn_classifier("random_forest", x_train, y_train)
+        if forest is None:
+            print("scikit-learn is not installed: random forest skipped")
+        else:
+            classifiers["random forest on pixels"] = forest
+    curves, single = {}, {}
+    one = slice(args.digit, args.digit + 1)
+    for name, clf in classifiers.items():
+        curves[name] = tuple(translation_curves(clf, x_test, y_test, axis) for axis in "xy")
+        single[name] = tuple(translation_curves(clf, x_test[one], y_test[one], axis)
+                             for axis in "xy")
+    print(f"{args.model} test accuracy (all 10,000): {100 * accuracy(cnn, *test_images(None, args.data_dir)):.2f}%")
+    print(f"\naccuracy (%) on {len(x_test)} test digits shifted by s pixels along x or y")
+    print(format_table(curves, "accuracy"))
+    print(f"\nmean probability of the true class (%)")
+    print(format_table(curves, "p_true"))
+    print(f"\none digit (test index {args.digit}, a {int(y_test[args.digit])}): p(true class) (%)")
+    print(format_table(single, "p_true"))
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"translation_{args.model}.png")
+    draw_translation(curves, single, path)
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
