@@ -38,11 +38,11 @@ def _to_pixels(grid, positions, shape, size, clean):
     return xp.where(covered, total / xp.maximum(count, 1), clean)
 
 
-def occlusion(model, x, target, size, stride, fill=None, unit=None, grid=False,
+def occlusion(model, x, target_class, size, stride, fill=None, unit=None, grid=False,
               batch_size=64):
     """Occlusion maps of the target class probability (and optionally of a unit).
 
-    ``x (N, C, H, W)``; ``target`` a class per image (int, sequence, or ``None``
+    ``x (N, C, H, W)``; ``target_class`` a class per image (int, sequence, or ``None``
     for the predicted class; probabilities, not logits, as in the paper);
     ``fill`` the occluder's value: ``None`` means gray, taken here as each
     image's own mean per channel (for images normalized to mean 0 that is about
@@ -57,10 +57,10 @@ def occlusion(model, x, target, size, stride, fill=None, unit=None, grid=False,
     """
     xp = get_array_module(x)
     n, c, h, w = x.shape
-    if isinstance(target, Unit):
-        raise ValueError("occlusion's target is a class (int, sequence or None); "
+    if isinstance(target_class, Unit):
+        raise ValueError("occlusion's target_class is a class (int, sequence or None); "
                          "pass a Unit as unit=")
-    picks = [resolve_target(model, x, target)]
+    picks = [resolve_target(model, x, target_class)]
     if unit is not None:
         picks.append(resolve_target(model, x, unit))
     if fill is None:
