@@ -12,6 +12,7 @@ what to change), 2 for argparse's own errors, 3 when training diverged (NaN loss
 import argparse
 import os
 import sys
+import time
 from dataclasses import fields
 
 from .models import MODELS, get_model
@@ -54,8 +55,9 @@ def build_parser():
     t.add_argument("--test-subset", type=int, metavar="N",
                    help="evaluate on the first N test images (default: all 10,000)")
     _common(t)
-    t.add_argument("--out", metavar="RUN_DIR", default="runs/latest",
-                   help="run folder for checkpoints, metrics and plots (default runs/latest)")
+    t.add_argument("--out", metavar="RUN_DIR",
+                   help="run folder for checkpoints, metrics and plots "
+                        "(default runs/MODEL-DATE-TIME)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint; --epochs may extend it")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -102,6 +104,11 @@ def _config_from_args(args):
 
 def cmd_train(args):
     given = _config_from_args(args)
+    if args.out is None:
+        if args.resume:
+            raise UsageError("--resume needs --out RUN_DIR: the run folder to continue")
+        args.out = os.path.join("runs", f"{given.get('model', TrainConfig.model)}-"
+                                        f"{time.strftime('%Y%m%d-%H%M%S')}")
     has_checkpoint = os.path.exists(os.path.join(args.out, CHECKPOINT))
     if args.resume:
         if not has_checkpoint:
@@ -133,7 +140,11 @@ def cmd_train(args):
           f"test {trainer.test_batches.num_samples}) for {c.epochs} epochs on {args.device}: "
           f"{c.optimizer} lr={c.lr:g}, batch {c.batch_size}, seed {c.seed}"
           + (", augmented" if c.augment else ""))
-    records = trainer.fit()
+    try:
+        records = trainer.fit()
+    except KeyboardInterrupt:
+        raise UsageError(f"interrupted after epoch {trainer.epoch}; continue with "
+                         f"`minicnn train --out {args.out} --resume`") from None
     if records:
         print(f"done: test accuracy {100 * records[-1]['test_acc']:.2f}% after epoch "
               f"{records[-1]['epoch']}; run folder {args.out} (minicnn evaluate {args.out})")
@@ -149,9 +160,10 @@ def load_data(dataset, data_dir):
                          f"or set MINICNN_DATA")
     try:
         return load_dataset(dataset, root=data_dir)
-    except (OSError, ValueError) as err:   # not found, no network, corrupt files
-        raise UsageError(f"{err}\n(pass --data-dir DIR or set MINICNN_DATA to a folder "
-                         f"holding {dataset}/)") from None
+    except (OSError, ValueError, RuntimeError) as err:  # not found, no network, corrupt files
+        hint = "" if "--data-dir" in str(err) else (
+            f"\n(pass --data-dir DIR or set MINICNN_DATA to a folder holding {dataset}/)")
+        raise UsageError(f"{err}{hint}") from None
 
 
 def _or_usage(build):

@@ -115,3 +115,8 @@ def test_argparse_rejects_unknown_choices(capsys):
 def test_gpu_request_without_gpu_is_explained(data_root, tmp_path, capsys):
     assert train(data_root, tmp_path / "run", "--device", "gpu") == 1
     assert "device 'gpu' requested" in capsys.readouterr().err
+
+
+def test_resume_needs_out(capsys):
+    assert main(["train", "--resume"]) == 1
+    assert "--resume needs --out" in capsys.readouterr().err
