@@ -59,7 +59,8 @@ def build_parser():
                    help="run folder for checkpoints, metrics and plots "
                         "(default runs/MODEL-DATE-TIME)")
     t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint; --epochs may extend it")
+                   help="continue the run in --out from its last checkpoint; "
+                        "--epochs may extend it")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a run",

@@ -67,7 +67,8 @@ class TrainConfig:
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {list(DATASETS)}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {list(OPTIMIZERS)}")
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; "
+                             f"choose from {list(OPTIMIZERS)}")
         for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
