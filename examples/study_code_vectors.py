@@ -58,8 +58,13 @@ def main():
     fig.savefig(path, dpi=90)
     print("wrote", path)
 
-    scores = interpreter_scores(c_train, y_train, c_test, y_test, names=args.only,
-                                softmax_epochs=args.softmax_epochs)
+    scores = []
+    for name in args.only:          # one at a time, to show progress (SVM and boosting are slow)
+        scores += interpreter_scores(c_train, y_train, c_test, y_test, names=[name],
+                                     softmax_epochs=args.softmax_epochs)
+        s = scores[-1]
+        print(f"  {name}: " + (s.note if s.accuracy is None else
+                               f"{100 * s.accuracy:.2f}% ({s.seconds:.0f} s)"), flush=True)
     print()
     print(format_scores(scores, network_accuracy=net_acc))
 
