@@ -41,16 +41,17 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, pad_value, cols):
         j_lo, j_hi = _valid_range(wo, sw, v - pw, w)
         for b in range(n):
             for i in range(ho):
-                dst = cols[row, (b * ho + i) * wo:(b * ho + i + 1) * wo]
-                r = i * sh + u - ph
+                start, r = (b * ho + i) * wo, i * sh + u - ph
                 if r < 0 or r >= h:                     # the whole window row is padding
-                    dst[:] = pad_value
-                    continue
-                src = x[b, ch, r]
-                dst[:j_lo] = pad_value
-                for j in range(j_lo, j_hi):
-                    dst[j] = src[j * sw + v - pw]
-                dst[j_hi:] = pad_value
+                    j_lo_i, j_hi_i = wo, wo
+                else:
+                    j_lo_i, j_hi_i = j_lo, j_hi
+                for j in range(j_lo_i):
+                    cols[row, start + j] = pad_value
+                for j in range(j_lo_i, j_hi_i):         # the loop that does the work
+                    cols[row, start + j] = x[b, ch, r, j * sw + v - pw]
+                for j in range(j_hi_i, wo):
+                    cols[row, start + j] = pad_value
 
 
 @njit(parallel=True, cache=True)

@@ -151,6 +151,7 @@ def test_vectorized_fallback_when_asked():
     (5, 100, 1, [1, 1, 1, 1, 1]),     # a bound below one example still makes progress
 ])
 def test_batch_chunks(n_batch, per_example, bound, expected):
+    """Chunks cover the batch in order, without gaps, and respect the bound."""
     chunks = kernels.batch_chunks(n_batch, per_example, bound)
     assert [c.stop - c.start for c in chunks] == expected
     assert chunks[0].start == 0 and chunks[-1].stop == n_batch
@@ -159,8 +160,10 @@ def test_batch_chunks(n_batch, per_example, bound, expected):
 
 @pytest.mark.parametrize("padding, stride", [("same", 1), (0, 2)])
 def test_conv_chunked_equals_unchunked(backend, device, padding, stride):
+    """A tiny bound puts every example in its own chunk; results must not change."""
     rng = np.random.default_rng(7)
     whole = Conv2D(3, 4, 3, stride=stride, padding=padding, seed=1).astype("float64").to(device)
+    whole.max_cols_bytes = 2 ** 30      # the whole batch in one chunk
     chunked = Conv2D(3, 4, 3, stride=stride, padding=padding, seed=1).astype("float64").to(device)
     chunked.max_cols_bytes = 1          # every example in a chunk of its own
     x = backend.asarray(rng.standard_normal((5, 3, 7, 6)))

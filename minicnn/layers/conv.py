@@ -20,10 +20,12 @@ Backward, for the incoming gradient ``g2`` laid out like ``out2``::
     dx  = col2im(W2.T @ g2)              (each column goes back to its window;
                                           overlapping windows add up)
 
-One big matrix product per step (rather than one per image) is what BLAS
-runs fastest. A large batch is cut into chunks so that ``cols`` stays under
-``max_cols_bytes``; the columns are kept for backward only when the whole
-batch fits in one chunk (otherwise backward rebuilds them chunk by chunk).
+One big matrix product (rather than one per image) is what BLAS runs
+fastest. The batch is cut into chunks so that ``cols`` stays under
+``max_cols_bytes`` (default: a few MiB on the CPU, where a chunk that stays in
+cache beats one huge buffer; 256 MiB on the GPU). The columns are kept for
+backward only when the whole batch fits in one chunk; otherwise backward
+rebuilds them chunk by chunk.
 """
 import numpy as np
 
@@ -45,7 +47,7 @@ class Conv2D(Layer):
     """
 
     param_names = ("weight", "bias")
-    max_cols_bytes = None      # bound on one im2col buffer; None: kernels.MAX_COLS_BYTES
+    max_cols_bytes = None      # bound on one im2col buffer; None: kernels.max_cols_bytes(x)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  init="he", seed=None, impl="fast"):
@@ -88,8 +90,8 @@ class Conv2D(Layer):
         n, c_out = x.shape[0], self.out_channels
         ho, wo = self.output_shape(x.shape[1:])[1:]
         w2 = weight.reshape(c_out, -1)                                  # (C_out, K)
-        self.chunks = kernels.batch_chunks(n, w2.shape[1] * ho * wo * x.itemsize,
-                                           self.max_cols_bytes)
+        bound = self.max_cols_bytes or kernels.max_cols_bytes(x)
+        self.chunks = kernels.batch_chunks(n, w2.shape[1] * ho * wo * x.itemsize, bound)
         out = xp.empty((n, c_out, ho * wo), dtype=x.dtype)
         for chunk in self.chunks:
             cols = kernels.im2col(x[chunk], self.kernel_size, self.stride, self.padding)
