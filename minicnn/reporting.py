@@ -79,6 +79,7 @@ def plot_learning_curves(records, path):
     import matplotlib
     matplotlib.use("Agg")                 # files only: works without a display
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
@@ -88,6 +89,9 @@ def plot_learning_curves(records, path):
     ax_loss.plot([r["step"] for r in epochs], [r["test_loss"] for r in epochs],
                  "o-", label="test")
     ax_loss.set(xlabel="step", ylabel="cross-entropy loss", yscale="log", title="loss")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 0.1, not 10^-1
+    ax_loss.yaxis.set_major_formatter(plain)
+    ax_loss.yaxis.set_minor_formatter(plain)
     ax_acc.plot([r["step"] for r in steps], [100 * r["train_acc"] for r in steps],
                 lw=1, label="train (running)")
     ax_acc.plot([r["step"] for r in epochs], [100 * r["test_acc"] for r in epochs],
@@ -119,13 +123,19 @@ def per_class_accuracy(matrix):
 
 def format_confusion(matrix, class_names):
     """The matrix as a text table: rows are true classes, columns predictions,
-    with each class's accuracy on the right."""
+    with each class's accuracy on the right. Long class names (Fashion-MNIST)
+    label the rows as ``"index name"`` and the columns by index only."""
     names = [str(n) for n in class_names]
-    width = max(max(len(n) for n in names), len(str(int(matrix.max()))), 4) + 1
-    head = "true\\pred".ljust(12) + "".join(n.rjust(width) for n in names) + "   accuracy"
+    width = max(len(str(int(matrix.max()))), 3) + 2
+    if max(len(n) for n in names) < width:
+        rows, cols = names, names
+    else:
+        rows, cols = [f"{i} {n}" for i, n in enumerate(names)], [str(i) for i in range(len(names))]
+    first = max(max(len(r) for r in rows), len("true\\pred")) + 2
+    head = "true\\pred".ljust(first) + "".join(c.rjust(width) for c in cols) + "   accuracy"
     lines = [head, "-" * len(head)]
-    for name, row, acc in zip(names, matrix, per_class_accuracy(matrix)):
-        lines.append(name[:11].ljust(12) + "".join(str(int(v)).rjust(width) for v in row)
+    for label, row, acc in zip(rows, matrix, per_class_accuracy(matrix)):
+        lines.append(label.ljust(first) + "".join(str(int(v)).rjust(width) for v in row)
                      + f"   {100 * acc:7.2f}%")
     return "\n".join(lines)
 
@@ -147,7 +157,9 @@ def plot_confusion(matrix, class_names, path, title="confusion matrix"):
                 dark = np.log1p(matrix[i, j]) > np.log1p(matrix.max()) / 2
                 ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7,
                         color="white" if dark else "black")
-    ax.set_xticks(range(k), [str(n) for n in class_names], rotation=90 if k > 10 else 0)
+    long_names = max(len(str(n)) for n in class_names) > 3
+    ax.set_xticks(range(k), [str(n) for n in class_names], rotation=45 if long_names else 0,
+                  ha="right" if long_names else "center")
     ax.set_yticks(range(k), [str(n) for n in class_names])
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()

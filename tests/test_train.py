@@ -192,3 +192,10 @@ def test_confusion_png(tmp_path):
     m = confusion_matrix(np.arange(10), np.arange(10), 10)
     plot_confusion(m, [str(i) for i in range(10)], tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_long_class_names_label_rows_and_number_columns():
+    m = confusion_matrix(np.array([0, 1]), np.array([0, 0]), 2)
+    lines = format_confusion(m, ["T-shirt/top", "Trouser"]).splitlines()
+    assert lines[0].split()[:3] == ["true\\pred", "0", "1"]
+    assert lines[3].startswith("1 Trouser") and lines[3].endswith("0.00%")
