@@ -99,7 +99,8 @@ def plot_feature_maps(maps, path, image=None, max_channels=32):
     mosaics = []
     for name, act in panels:
         act = np.asarray(act, dtype=np.float64)
-        mosaic = _mosaic(_grid(act[:max_channels], ncols=16)) if act.ndim == 3 else act[None]
+        mosaic = (_mosaic(_grid(act[:max_channels], ncols=min(16, len(act))))
+                  if act.ndim == 3 else act[None])
         mosaics.append((f"{name}  {tuple(act.shape)}", mosaic, act.ndim))
     heights = [max(0.6, 8 * m.shape[0] / max(m.shape[1], 1)) if nd == 3 else 0.5
                for _, m, nd in mosaics]

@@ -1,0 +1,54 @@
+"""How lenet's first-layer filters (and what its units like) develop during training.
+
+    python examples/feature_evolution.py [--epochs 1 2 5 10] [--train-subset 6000]
+
+Trains a fresh model, snapshots layer ``--layer`` at epoch 0 and at each chosen
+epoch with a ``FeatureEvolution`` callback, and writes ``feature_evolution.png``.
+A full 60,000-image lenet epoch takes many minutes on a CPU: ``--train-subset``
+keeps the demonstration short.
+"""
+import argparse
+import os
+import tempfile
+
+from minicnn.data import MNIST_MEAN, MNIST_STD, load_dataset
+from minicnn.train import TrainConfig, Trainer
+from minicnn.viz.evolution import FeatureEvolution
+from minicnn.viz.figures import plot_evolution
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
+    parser.add_argument("--out", default="figures", help="folder for the PNG files")
+    parser.add_argument("--model", default="lenet")
+    parser.add_argument("--layer", type=int, default=0)
+    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 5, 10])
+    parser.add_argument("--train-subset", type=int, default=6000)
+    parser.add_argument("--units", type=int, default=8, help="units to render by maximization")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+
+    value_range = ((0 - MNIST_MEAN) / MNIST_STD, (1 - MNIST_MEAN) / MNIST_STD)
+    callback = FeatureEvolution(args.layer, epochs=(0, *args.epochs),
+                                maximize_channels=tuple(range(args.units)),
+                                maximize_kwargs=dict(steps=100, value_range=value_range))
+    config = TrainConfig(model=args.model, epochs=1, train_subset=args.train_subset,
+                         test_subset=2000)
+    train, test = load_dataset("mnist", args.data_dir)
+    run_dir = tempfile.mkdtemp(prefix="evolution-")
+    trainer = Trainer(config, train, test, run_dir, device=args.device)
+    callback(0, trainer.model)
+    # one epoch at a time, calling the callback as a trainer with callbacks would
+    for epoch in range(1, max(args.epochs) + 1):
+        trainer.config.epochs = epoch
+        trainer.fit()
+        callback(epoch, trainer.model)
+    path = os.path.join(args.out, "feature_evolution.png")
+    print("wrote", plot_evolution(callback, path))
+    print(f"the trained model is in {run_dir} (--checkpoint for the other examples)")
+
+
+if __name__ == "__main__":
+    main()
