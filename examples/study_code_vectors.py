@@ -32,6 +32,7 @@ def main():
     ap.add_argument("--n-test", type=int, default=None, help="test codes (default: all 10,000)")
     ap.add_argument("--softmax-epochs", type=int, default=10)
     ap.add_argument("--only", nargs="+", default=list(INTERPRETERS), choices=INTERPRETERS)
+    ap.add_argument("--threads", type=int, default=1, help="scikit-learn threads (0: its default)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default="out")
     args = ap.parse_args()
@@ -61,7 +62,8 @@ def main():
     scores = []
     for name in args.only:          # one at a time, to show progress (SVM and boosting are slow)
         scores += interpreter_scores(c_train, y_train, c_test, y_test, names=[name],
-                                     softmax_epochs=args.softmax_epochs)
+                                     softmax_epochs=args.softmax_epochs,
+                                     threads=args.threads or None)
         s = scores[-1]
         print(f"  {name}: " + (s.note if s.accuracy is None else
                                f"{100 * s.accuracy:.2f}% ({s.seconds:.0f} s)"), flush=True)
