@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import fields
 
+from .init import INITIALIZERS
 from .models import MODELS, get_model
 from .train import (CHECKPOINT, DATASETS, OPTIMIZERS, TrainConfig, Trainer, TrainingDiverged,
                     evaluate, load_checkpoint_model, make_batches, read_checkpoint)
@@ -49,6 +50,7 @@ def build_parser():
     t.add_argument("--momentum", type=float, help=f"SGD momentum (default {d.momentum})")
     t.add_argument("--seed", type=int, help=f"seeds the weights, shuffling, augmentation and "
                    f"dropout (default {d.seed})")
+    t.add_argument("--init", choices=INITIALIZERS, help=f"weight initializer (default {d.init})")
     t.add_argument("--augment", action="store_const", const=True,
                    help="random shifts (up to 2 px) and rotations (up to 10 degrees)")
     t.add_argument("--train-subset", type=int, metavar="N", help="train on the first N images")

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from .backend import as_numpy, check_device
+from .init import INITIALIZERS
 from .layers import Dropout, SoftmaxCrossEntropy
 from .models import MODELS, get_model
 from .optim import SGD, Adam
@@ -54,6 +55,7 @@ class TrainConfig:
     lr: float = 1e-3
     momentum: float = 0.9            # SGD only
     seed: int = 0
+    init: str = "he"                 # weight initializer, see minicnn.init.INITIALIZERS
     augment: bool = False
     train_subset: int | None = None  # first N training images (quick runs, CI)
     test_subset: int | None = None   # first N test images; None: all 10,000
@@ -66,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"unknown model {self.model!r}; choose from {sorted(MODELS)}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {list(DATASETS)}")
+        if self.init not in INITIALIZERS:
+            raise ValueError(f"unknown init {self.init!r}; choose from {list(INITIALIZERS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; "
                              f"choose from {list(OPTIMIZERS)}")
@@ -160,7 +164,7 @@ class Trainer:
         self.device = check_device(device)
         self.run_dir = os.fspath(run_dir)
         self.progress = progress
-        self.model = get_model(config.model, seed=config.seed).to(device)
+        self.model = get_model(config.model, seed=config.seed, init=config.init).to(device)
         if self.model.input_shape != INPUT_SHAPE:
             raise ValueError(f"model {config.model!r} takes {self.model.input_shape} inputs, "
                              f"not MNIST's {INPUT_SHAPE}")

@@ -151,7 +151,7 @@ def test_absurd_learning_rate_diverges(mnist, tmp_path):
 @pytest.mark.parametrize("bad, message", [
     (dict(model="resnet"), "unknown model"), (dict(optimizer="rmsprop"), "unknown optimizer"),
     (dict(lr=0.0), "lr must be"), (dict(epochs=0), "epochs must be"),
-    (dict(dataset="cifar"), "unknown dataset"), (dict(train_subset=0), "train_subset")])
+    (dict(dataset="cifar"), "unknown dataset"), (dict(init="zeros"), "unknown init"), (dict(train_subset=0), "train_subset")])
 def test_bad_settings_are_named(bad, message):
     with pytest.raises(ValueError, match=message):
         small(**bad).validate()
