@@ -16,6 +16,7 @@ buffers and step count, and every Dropout generator's state, and the batch
 iterator derives each epoch's shuffle and augmentation from (seed, epoch) alone.
 So 1 epoch + resume + 1 epoch gives bit-for-bit the weights of 2 straight epochs.
 """
+import inspect
 import json
 import math
 import os
@@ -164,7 +165,10 @@ class Trainer:
         self.device = check_device(device)
         self.run_dir = os.fspath(run_dir)
         self.progress = progress
-        self.model = get_model(config.model, seed=config.seed, init=config.init).to(device)
+        # The ImageNet-sized models take no init argument (and are refused just below).
+        takes_init = "init" in inspect.signature(MODELS[config.model]).parameters
+        self.model = get_model(config.model, seed=config.seed,
+                               **({"init": config.init} if takes_init else {})).to(device)
         if self.model.input_shape != INPUT_SHAPE:
             raise ValueError(f"model {config.model!r} takes {self.model.input_shape} inputs, "
                              f"not MNIST's {INPUT_SHAPE}")
