@@ -132,7 +132,7 @@ def test_googlenet_size_and_cost():
     assert abs(s.params / 6.8e6 - 1) < 0.05 and abs(s.macs / 1.5e9 - 1) < 0.06
     assert [r[2] for r in s.rows if r[1] == "Inception"][-1] == (1024, 7, 7)
     assert sum(r[1] == "Inception" for r in s.rows) == 9 and s.rows[-1][2] == (1000,)
-    # beside AlexNet (counted in docs/studies-a.md): ~9x fewer parameters, more MACs
+    # beside AlexNet (counted in docs/studies.md): ~9x fewer parameters, more MACs
     a = models.alexnet().summary()
     assert (a.params, a.macs) == (62_378_344, 1_135_256_096)
     assert a.params > 8 * s.params and s.macs > a.macs
