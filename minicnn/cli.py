@@ -141,7 +141,7 @@ def cmd_train(args):
     c = trainer.config
     print(f"training {c.model} on {c.dataset} ({trainer.train_batches.num_samples} images, "
           f"test {trainer.test_batches.num_samples}) for {c.epochs} epochs on {args.device}: "
-          f"{c.optimizer} lr={c.lr:g}, batch {c.batch_size}, seed {c.seed}"
+          f"{c.optimizer} lr={c.lr:g}, batch {c.batch_size}, init {c.init}, seed {c.seed}"
           + (", augmented" if c.augment else ""))
     try:
         records = trainer.fit()
