@@ -108,23 +108,24 @@ def minicnn_step(model, opt, loss, x, y):
 
 def minicnn_layer_times(model, opt, loss, x, y, repeats, sync):
     """Median forward and backward seconds of each layer over ``repeats`` steps."""
+    clock = time.process_time if ARGS.clock == "cpu" else time.perf_counter
     fwd = [[] for _ in model.layers]
     bwd = [[] for _ in model.layers]
     for _ in range(repeats):
         opt.zero_grad()
         h = x
         for i, layer in enumerate(model.layers):
-            start = time.perf_counter()
+            start = clock()
             h = layer.forward(h)
             sync()
-            fwd[i].append(time.perf_counter() - start)
+            fwd[i].append(clock() - start)
         loss.forward(h, y)
         g = loss.backward()
         for i in reversed(range(len(model.layers))):
-            start = time.perf_counter()
+            start = clock()
             g = model.layers[i].backward(g)
             sync()
-            bwd[i].append(time.perf_counter() - start)
+            bwd[i].append(clock() - start)
         opt.step()
     return [(f"{i} {layer_name(layer)}", statistics.median(f), statistics.median(b))
             for i, (layer, f, b) in enumerate(zip(model.layers, fwd, bwd))]
@@ -270,7 +271,7 @@ def main():
     print()
     print_table(header, rows)
     for name, batch, times in layer_tables:
-        print(f"\n## per-layer times, {name}, batch {batch} (ms, median)")
+        print(f"\n## per-layer times, {name}, batch {batch} (ms of {ARGS.clock} time, median)")
         print_table(["layer", "forward", "backward"],
                     [[desc, f"{f * 1e3:.1f}", f"{b * 1e3:.1f}"] for desc, f, b in times])
     try:

@@ -2,7 +2,7 @@
 
 NumPy does these steps badly: its im2col makes ``kH * kW`` strided copies and
 its pooling builds a big window array first. Here each is one pass of plain
-loops, compiled by Numba and spread over the cores with ``prange``. The
+loops, compiled by Numba. The
 loops read like the formulas in ``reference.py``; the matrix products stay
 in BLAS (``numpy.matmul``), which no hand loop beats.
 
@@ -13,11 +13,17 @@ unpadded input plane, ties to the first element in row-major window order.
 ``cache=True`` keeps the compiled code on disk (next to this file), so only
 the first run on a machine pays the compile time (a few seconds).
 
+The loops run on one thread (no ``parallel=True`` / ``prange``): BLAS already
+uses every core for the matrix products, and Numba's OpenMP threads, which
+keep spinning after each parallel loop, then slow BLAS down (lenet, batch
+256, 2 cores: about 650 images/s serial vs 414 with both pools of 2 threads;
+see benchmarks/README.md). Serial kernels also compile about twice as fast.
+
 Each public function allocates its output and calls a ``_kernel``; the
 kernels take only arrays and ints, so Numba compiles one version per dtype.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .geometry import output_hw
 
@@ -33,10 +39,10 @@ def _valid_range(size_out, stride, offset, size_in):
     return lo, hi
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, pad_value, cols):
     n, c, h, w = x.shape
-    for row in prange(c * kh * kw):                     # one row of cols per (c, u, v)
+    for row in range(c * kh * kw):                     # one row of cols per (c, u, v)
         ch, u, v = row // (kh * kw), (row // kw) % kh, row % kw
         j_lo, j_hi = _valid_range(wo, sw, v - pw, w)
         for b in range(n):
@@ -54,10 +60,10 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, pad_value, cols):
                     cols[row, start + j] = pad_value
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, ho, wo, out):
     n, c, h, w = out.shape
-    for plane in prange(n * c):                         # one thread owns a plane: no races
+    for plane in range(n * c):                         # plane by plane: each pixel's sum stays in cache
         b, ch = plane // c, plane % c
         out[b, ch] = 0
         for u in range(kh):
@@ -96,11 +102,11 @@ def col2im(cols, x_shape, kernel, stride, padding):
 
 # -- max pooling ----------------------------------------------------------------
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out, switches):
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
-    for plane in prange(n * c):
+    for plane in range(n * c):
         b, ch = plane // c, plane % c
         for i in range(ho):
             r_lo, r_hi = max(0, i * sh - ph), min(h, i * sh - ph + kh)   # window rows inside x
@@ -115,10 +121,10 @@ def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out, switches):
                 switches[b, ch, i, j] = best_index
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _maxpool_backward_kernel(grad_out, switches, grad_x):
     n, c = grad_out.shape[0], grad_out.shape[1]
-    for plane in prange(n * c):                         # grad_x (N, C, H*W)
+    for plane in range(n * c):                         # grad_x (N, C, H*W)
         b, ch = plane // c, plane % c
         grad_x[b, ch] = 0
         for i in range(grad_out.shape[2]):
@@ -149,11 +155,11 @@ def maxpool_backward(grad_out, switches, x_shape):
 
 # -- average pooling --------------------------------------------------------------
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out):
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
-    for plane in prange(n * c):
+    for plane in range(n * c):
         b, ch = plane // c, plane % c
         for i in range(ho):
             r_lo, r_hi = max(0, i * sh - ph), min(h, i * sh - ph + kh)
@@ -166,11 +172,11 @@ def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out):
                 out[b, ch, i, j] = total / (kh * kw)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, grad_x):
     n, c, h, w = grad_x.shape
     ho, wo = grad_out.shape[2], grad_out.shape[3]
-    for plane in prange(n * c):
+    for plane in range(n * c):
         b, ch = plane // c, plane % c
         grad_x[b, ch] = 0
         for i in range(ho):
