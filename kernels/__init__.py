@@ -29,8 +29,9 @@ from . import reference, vectorized
 from .geometry import output_hw, output_size, pair
 
 # Default bound on one im2col buffer, by device (see batch_chunks). On the CPU a
-# chunk that stays in cache is faster than one big buffer (lenet batch 256 on
-# 2 cores: about 1.6x; benchmarks/README.md); on the GPU big products win.
+# chunk that stays in cache is faster than one big buffer (lenet batch 256, one
+# thread: about 1.6x less CPU time than one 160 MB buffer; benchmarks/README.md);
+# on the GPU big products win.
 MAX_COLS_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
 
 _cpu = None
