@@ -34,17 +34,13 @@ def main():
     callback = FeatureEvolution(args.layer, epochs=(0, *args.epochs),
                                 maximize_channels=tuple(range(args.units)),
                                 maximize_kwargs=dict(steps=100, value_range=value_range))
-    config = TrainConfig(model=args.model, epochs=1, train_subset=args.train_subset,
-                         test_subset=2000)
+    config = TrainConfig(model=args.model, epochs=max(args.epochs),
+                         train_subset=args.train_subset, test_subset=2000)
     train, test = load_dataset("mnist", args.data_dir)
     run_dir = tempfile.mkdtemp(prefix="evolution-")
-    trainer = Trainer(config, train, test, run_dir, device=args.device)
-    callback(0, trainer.model)
-    # one epoch at a time, calling the callback as a trainer with callbacks would
-    for epoch in range(1, max(args.epochs) + 1):
-        trainer.config.epochs = epoch
-        trainer.fit()
-        callback(epoch, trainer.model)
+    trainer = Trainer(config, train, test, run_dir, device=args.device, callbacks=[callback])
+    callback(0, trainer.model)          # the initial weights; fit() calls it after each epoch
+    trainer.fit()
     path = os.path.join(args.out, "feature_evolution.png")
     print("wrote", plot_evolution(callback, path))
     print(f"the trained model is in {run_dir} (--checkpoint for the other examples)")

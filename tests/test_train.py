@@ -82,6 +82,18 @@ def test_resume_gives_the_uninterrupted_weights(mnist, tmp_path, model, optimize
     assert epochs(straight) == epochs(resumed)
 
 
+def test_callbacks_see_each_finished_epoch_and_its_weights(mnist, tmp_path):
+    seen = []
+    snapshot = lambda epoch, model: seen.append((epoch, model.state_dict()["0.weight"].copy()))
+    trainer = Trainer(small(epochs=1), *mnist, tmp_path, progress=False, callbacks=[snapshot])
+    trainer.fit()
+    resumed = Trainer.resume(tmp_path, *mnist, epochs=2, progress=False, callbacks=[snapshot])
+    resumed.fit()
+    assert [epoch for epoch, _ in seen] == [1, 2]
+    assert not np.array_equal(seen[0][1], seen[1][1])     # a copy per epoch, weights moved
+    np.testing.assert_array_equal(seen[1][1], resumed.model.state_dict()["0.weight"])
+
+
 def test_resume_restores_dropout_generators(mnist, tmp_path):
     """lenet has Dropout: its mask stream must continue, not restart, after resume."""
     config = small(model="lenet", epochs=1, train_subset=64, test_subset=50, batch_size=32)
