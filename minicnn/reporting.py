@@ -15,36 +15,10 @@ record; epoch records over the whole epoch.
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 
-
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it
-    over ``path``: a reader never sees a half-written file."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1]   # matplotlib picks the format from the suffix
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())       # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)     # the only way to read it is to set it
-    os.umask(mask)
-    return mask
+from .atomic import atomic_write
 
 
 def write_json(path, obj):

@@ -8,10 +8,10 @@ save never leaves a half-written model behind.
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 
+from .atomic import atomic_write
 from .layers import LAYER_TYPES, Layer
 
 FORMAT = "minicnn-model-1"
@@ -36,21 +36,8 @@ def build(spec):
 
 
 def atomic_savez(path, arrays):
-    """``np.savez`` to ``path`` through a temporary file and a rename."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """``np.savez`` of the dict ``arrays`` to ``path``, atomically."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def save_model(model, path):

@@ -1,5 +1,6 @@
 """Saving and loading: exact round trip, atomic writes, clear errors on mismatch."""
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -98,3 +99,14 @@ def test_foreign_files_are_rejected(tmp_path):
 def test_save_rejects_non_models(tmp_path):
     with pytest.raises(TypeError, match="save_model expects a minicnn Layer"):
         save_model({"0.weight": np.zeros(2)}, tmp_path / "x.npz")
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """mkstemp creates 0600 files; a saved model should be readable like any file."""
+    mask = os.umask(0o022)
+    try:
+        atomic_savez(tmp_path / "x.npz", {"x": np.arange(3)})
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(os.stat(tmp_path / "x.npz").st_mode) == 0o644
+    assert os.listdir(tmp_path) == ["x.npz"]           # no temporary file left behind

@@ -27,11 +27,11 @@ get the shape and label checks.
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .idx import parse_idx
 
 # role -> file name; the same four names for both datasets.
@@ -184,27 +184,17 @@ def _urlopen(url, timeout):
 
 
 def _download_verified(url, dest, md5):
-    """Stream ``url`` into a temp file next to ``dest``; move it there only if md5 matches.
-
-    os.replace within one folder is atomic, so ``dest`` is either absent or
-    complete: an interrupted or wrong download leaves nothing behind.
-    """
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".",
-                               prefix="." + os.path.basename(dest) + ".", suffix=".part")
-    try:
+    """Stream ``url`` into ``dest`` atomically, keeping it only if its md5 matches:
+    an interrupted or wrong download leaves nothing behind."""
+    def stream(out):
         digest = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, _urlopen(url, DOWNLOAD_TIMEOUT_S) as response:
+        with _urlopen(url, DOWNLOAD_TIMEOUT_S) as response:
             while chunk := response.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())  # the bytes are on disk before the rename
-        if digest.hexdigest() != md5:
+        if digest.hexdigest() != md5:   # raising here removes the temporary file
             raise ChecksumError(f"md5 mismatch: expected {md5}, got {digest.hexdigest()}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(dest, stream)
 
 
 def _read_checked(name, path):
