@@ -30,74 +30,58 @@ from .geometry import output_hw
 
 # -- im2col / col2im ----------------------------------------------------------
 
-@njit(cache=True)
-def _valid_range(size_out, stride, offset, size_in):
-    """Output indices ``j`` whose input index ``j*stride + offset`` lies in
-    ``[0, size_in)``: ``range(lo, hi)``. Outside it the window reads padding."""
-    lo = min(size_out, max(0, (-offset + stride - 1) // stride))
-    hi = max(lo, min(size_out, (size_in - 1 - offset) // stride + 1))
-    return lo, hi
-
+# The loops work on a padded copy of the image: every window then lies inside
+# it, so the inner loops need no bounds tests (which measured about 1.5x faster
+# than clipping each window row to the image). The copy is small next to cols.
 
 @njit(cache=True)
-def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, pad_value, cols):
-    n, c, h, w = x.shape
+def _im2col_kernel(x_padded, kh, kw, sh, sw, ho, wo, cols):
+    n, c = x_padded.shape[0], x_padded.shape[1]
     for row in range(c * kh * kw):                     # one row of cols per (c, u, v)
         ch, u, v = row // (kh * kw), (row // kw) % kh, row % kw
-        j_lo, j_hi = _valid_range(wo, sw, v - pw, w)
         for b in range(n):
             for i in range(ho):
-                start, r = (b * ho + i) * wo, i * sh + u - ph
-                if r < 0 or r >= h:                     # the whole window row is padding
-                    j_lo_i, j_hi_i = wo, wo
-                else:
-                    j_lo_i, j_hi_i = j_lo, j_hi
-                for j in range(j_lo_i):
-                    cols[row, start + j] = pad_value
-                for j in range(j_lo_i, j_hi_i):         # the loop that does the work
-                    cols[row, start + j] = x[b, ch, r, j * sw + v - pw]
-                for j in range(j_hi_i, wo):
-                    cols[row, start + j] = pad_value
+                start, image_row = (b * ho + i) * wo, x_padded[b, ch, i * sh + u]
+                for j in range(wo):
+                    cols[row, start + j] = image_row[j * sw + v]
 
 
 @njit(cache=True)
-def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, ho, wo, out):
-    n, c, h, w = out.shape
-    for plane in range(n * c):                         # plane by plane: each pixel's sum stays in cache
-        b, ch = plane // c, plane % c
-        out[b, ch] = 0
-        for u in range(kh):
-            i_lo, i_hi = _valid_range(ho, sh, u - ph, h)
-            for v in range(kw):
-                j_lo, j_hi = _valid_range(wo, sw, v - pw, w)
-                row = (ch * kh + u) * kw + v
-                for i in range(i_lo, i_hi):
-                    src = cols[row, (b * ho + i) * wo:(b * ho + i + 1) * wo]
-                    dst = out[b, ch, i * sh + u - ph]
-                    for j in range(j_lo, j_hi):
-                        dst[j * sw + v - pw] += src[j]
+def _col2im_kernel(cols, kh, kw, sh, sw, ho, wo, out_padded):
+    n, c = out_padded.shape[0], out_padded.shape[1]
+    for b in range(n):                                 # plane by plane: its sums stay in cache
+        for ch in range(c):
+            plane = out_padded[b, ch]
+            plane[:] = 0
+            for u in range(kh):
+                for v in range(kw):
+                    row = (ch * kh + u) * kw + v
+                    for i in range(ho):
+                        start, image_row = (b * ho + i) * wo, plane[i * sh + u]
+                        for j in range(wo):
+                            image_row[j * sw + v] += cols[row, start + j]
 
 
 def im2col(x, kernel, stride, padding, pad_value=0.0):
-    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``."""
-    x = np.ascontiguousarray(x)
+    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``; padding reads ``pad_value``."""
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     ho, wo = output_hw((h, w), kernel, stride, padding)
+    x_padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
     cols = np.empty((c * kh * kw, n * ho * wo), dtype=x.dtype)
-    _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, x.dtype.type(pad_value), cols)
+    _im2col_kernel(x_padded, kh, kw, sh, sw, ho, wo, cols)
     return cols
 
 
 def col2im(cols, x_shape, kernel, stride, padding):
     """Adjoint of ``im2col``: ``cols (C*kH*kW, N*H_out*W_out)`` -> ``(N, C, H, W)``;
-    overlapping windows add up."""
-    cols = np.ascontiguousarray(cols)
+    overlapping windows add up, and what falls on the padding is dropped."""
+    n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw(x_shape[2:], kernel, stride, padding)
-    out = np.empty(x_shape, dtype=cols.dtype)
-    _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, ho, wo, out)
-    return out
+    ho, wo = output_hw((h, w), kernel, stride, padding)
+    out_padded = np.empty((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    _col2im_kernel(np.ascontiguousarray(cols), kh, kw, sh, sw, ho, wo, out_padded)
+    return np.ascontiguousarray(out_padded[:, :, ph:ph + h, pw:pw + w])
 
 
 # -- max pooling ----------------------------------------------------------------
