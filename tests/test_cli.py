@@ -58,6 +58,7 @@ def test_train_resume_evaluate(data_root, tmp_path, capsys):
     assert (run / "confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # overflow on the way to NaN is the point
 def test_nan_loss_exits_non_zero_with_a_message(data_root, tmp_path, capsys):
     code = train(data_root, tmp_path / "run", "--epochs", "1", "--optimizer", "sgd",
                  "--lr", "1e6")

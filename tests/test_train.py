@@ -146,6 +146,7 @@ def test_resume_drops_log_lines_of_an_unfinished_epoch(mnist, tmp_path):
     assert 99 not in [r["step"] for r in read_metrics(tmp_path / METRICS)]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # overflow on the way to NaN is the point
 def test_nan_loss_stops_with_a_clear_error(mnist, tmp_path):
     trainer = Trainer(small(), *mnist, tmp_path, progress=False)
     trainer.model.parameters()[0].value[0, 0, 0, 0] = np.nan       # inject
@@ -154,6 +155,7 @@ def test_nan_loss_stops_with_a_clear_error(mnist, tmp_path):
     assert not (tmp_path / CHECKPOINT).exists()                    # nothing NaN saved
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_absurd_learning_rate_diverges(mnist, tmp_path):
     trainer = Trainer(small(optimizer="sgd", lr=1e6), *mnist, tmp_path, progress=False)
     with pytest.raises(TrainingDiverged, match=r"lr=1e\+06"):
