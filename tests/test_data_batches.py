@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from minicnn.backend import as_numpy, get_array_module
-from minicnn.data import (MNIST_MEAN, MNIST_STD, Augment, BatchIterator, rotate_images,
-                          shift_images)
+from minicnn.data import (MNIST_MEAN, MNIST_STD, Augment, BatchIterator, prepare_images,
+                          rotate_images, shift_images)
 
 N = 50
 
@@ -111,6 +111,17 @@ def test_normalization_values(device):
                                [[[0, 1]], [[0.2, 0.4]]], rtol=1e-6)
     custom = BatchIterator(x, [0, 1], batch_size=2, shuffle=False, normalize=(0.5, 0.25))
     np.testing.assert_allclose(next(iter(custom))[0][0, 0], [[-2, 2]], rtol=1e-6)
+
+
+def test_prepare_images_is_the_batch_conversion(images, device):
+    # one slice converted on its own gives exactly the iterator's batch
+    it = BatchIterator(images, np.arange(N), batch_size=8, shuffle=False, device=device)
+    xb = next(iter(it))[0]
+    alone = prepare_images(it.images[:8])
+    assert alone.dtype == np.float32 and alone.shape == (8, 1, 28, 28)
+    assert get_array_module(alone) is get_array_module(xb)
+    np.testing.assert_array_equal(as_numpy(alone), as_numpy(xb))
+    np.testing.assert_array_equal(prepare_images(images[:8]), as_numpy(xb))  # (B, H, W) too
 
 
 def test_shift_augmentation_moves_pixels_by_at_most_two(device):

@@ -60,6 +60,49 @@ def test_one_batch_equals_many(device, rng, layer):
     assert one.crops.shape[:2] == (channels, 5) and one.values.shape == (channels, 5)
 
 
+def _uint8_model():
+    return Sequential([Conv2D(1, 3, 3, padding=1, seed=1), ReLU(), MaxPool2D(2)],
+                      input_shape=(1, 12, 12))
+
+
+def test_prepare_per_batch_equals_prepared_data_set(tmp_path, rng):
+    from minicnn.data import prepare_images
+    model = _uint8_model()
+    raw = rng.integers(0, 256, size=(50, 12, 12), dtype=np.uint8)
+    stored = np.lib.format.open_memmap(tmp_path / "images.npy", "w+", np.uint8, raw.shape)
+    stored[:] = raw
+    whole = top_patches(model, 2, prepare_images(raw), k=4, batch_size=100, project=True)
+    for images in (raw, stored):
+        top = top_patches(model, 2, images, k=4, batch_size=7, project=True,
+                          prepare=prepare_images)
+        for name in ("image_index", "position", "crops", "projections"):
+            np.testing.assert_array_equal(getattr(top, name), getattr(whole, name))
+        assert top.crops.dtype == np.float32 and top.crops.shape[:2] == (3, 4)
+
+
+def test_scan_memory_does_not_grow_with_n(rng):
+    """uint8 images are prepared one batch at a time: the scan's extra Python-allocated
+    memory (tracemalloc's peak, NumPy arrays included) is the same for 1,000 and 8,000."""
+    import tracemalloc
+
+    from minicnn.data import prepare_images
+    model = _uint8_model()
+    images = rng.integers(0, 256, size=(8000, 12, 12), dtype=np.uint8)
+
+    def peak(n):
+        tracemalloc.start()
+        try:
+            top_patches(model, 2, images[:n], k=3, batch_size=100, prepare=prepare_images)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(100)                                   # warm-up: first-call caches
+    small, large = peak(1000), peak(8000)
+    as_float32 = images.size * 4                # 4.6 MB: all 8,000 converted at once
+    assert large - small < as_float32 / 10, (small, large)
+
+
 def test_position_and_crop(device, rng):
     model = _small_model(device)
     images = rng.standard_normal((7, 1, 10, 10))

@@ -8,15 +8,16 @@ Knows nothing about models or layers: it hands out NumPy (or CuPy) arrays.
   ``(N, 28, 28)`` and int64 labels.
 - ``BatchIterator``: seeded shuffling, float32 ``(B, 1, 28, 28)`` batches,
   normalisation (``MNIST_MEAN``, ``MNIST_STD``) and optional on-the-fly
-  augmentation (``Augment``), on the CPU or the GPU.
+  augmentation (``Augment``), on the CPU or the GPU; ``prepare_images`` is
+  the same conversion for one slice of a dataset.
 """
 from .augment import Augment, rotate_images, shift_images
-from .batches import MNIST_MEAN, MNIST_STD, BatchIterator
+from .batches import MNIST_MEAN, MNIST_STD, BatchIterator, prepare_images
 from .datasets import (ChecksumError, DatasetError, DownloadError, default_cache_dir,
                        load_dataset, load_fashion_mnist, load_mnist)
 from .idx import IDXFormatError, read_idx, write_idx
 
 __all__ = ["read_idx", "write_idx", "IDXFormatError", "load_mnist", "load_fashion_mnist",
            "load_dataset", "default_cache_dir", "DatasetError", "ChecksumError",
-           "DownloadError", "BatchIterator", "Augment", "shift_images", "rotate_images",
-           "MNIST_MEAN", "MNIST_STD"]
+           "DownloadError", "BatchIterator", "prepare_images", "Augment", "shift_images",
+           "rotate_images", "MNIST_MEAN", "MNIST_STD"]

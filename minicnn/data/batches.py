@@ -25,6 +25,37 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 
 
+def prepare_images(x, normalize=(MNIST_MEAN, MNIST_STD), augment=None, rng=None):
+    """Images as stored -> the float32 ``(B, C, H, W)`` a network is trained on.
+
+    The conversion every ``BatchIterator`` batch goes through, for use on a
+    slice of a dataset outside one (e.g. scanning it batch by batch).
+
+    x: ``(B, H, W)`` (a channel axis is added) or ``(B, C, H, W)``, a NumPy
+        (np.memmap included) or CuPy array; uint8 is scaled to [0, 1] by
+        dividing by 255, other dtypes are taken as they are.
+    normalize: ``(mean, std)`` applied after scaling (and after ``augment``),
+        or ``None``; default MNIST's statistics.
+    augment: ``augment(x, rng)`` on the scaled batch, or ``None``.
+
+    Returns a new float32 array on the same device as ``x``.
+    """
+    xp = get_array_module(x)
+    x = xp.asarray(x)
+    if x.ndim == 3:
+        x = x.reshape(x.shape[0], 1, *x.shape[1:])
+    scale_uint8 = x.dtype == xp.uint8
+    x = x.astype(xp.float32)
+    if scale_uint8:
+        x /= xp.float32(255)
+    if augment is not None:
+        x = augment(x, rng)  # while 0 still means background
+    if normalize is not None:
+        mean, std = normalize
+        x = (x - xp.float32(mean)) / xp.float32(std)
+    return x
+
+
 class BatchIterator:
     """Seeded, re-iterable mini-batches of ``(images, labels)``.
 
@@ -116,17 +147,7 @@ class BatchIterator:
 
     def _prepare(self, x, rng):
         """Raw batch (B, C, H, W) -> float32, scaled, augmented, normalised."""
-        xp = get_array_module(x)
-        scale_uint8 = x.dtype == xp.uint8
-        x = x.astype(xp.float32)
-        if scale_uint8:
-            x /= xp.float32(255)
-        if self.augment is not None:
-            x = self.augment(x, rng)  # while 0 still means background
-        if self.normalize is not None:
-            mean, std = self.normalize
-            x = (x - xp.float32(mean)) / xp.float32(std)
-        return x
+        return prepare_images(x, self.normalize, self.augment, rng)
 
     def __repr__(self):
         return (f"BatchIterator(n={self.num_samples}, batch_size={self.batch_size}, "
@@ -135,4 +156,4 @@ class BatchIterator:
                 f"drop_last={self.drop_last}, device={self.device!r})")
 
 
-__all__ = ["BatchIterator", "Augment", "MNIST_MEAN", "MNIST_STD"]
+__all__ = ["BatchIterator", "prepare_images", "Augment", "MNIST_MEAN", "MNIST_STD"]

@@ -56,7 +56,7 @@ class TopPatches:
     ``values (C, k)``     the unit's largest activation in that image (descending)
     ``image_index (C, k)`` which image (into the scanned data set)
     ``position (C, k, 2)`` ``(y, x)`` of that maximum in the layer's output
-    ``crops (C, k, C_in, h, w)`` the unit's receptive field cut from the image,
+    ``crops (C, k, C_in, h, w)`` the unit's receptive field cut from the (prepared) image,
                             zero-padded where it reaches past the border (as the
                             network's zero padding does)
     ``projections``       same shape, the deconvnet projection of the unit (Zeiler
@@ -105,17 +105,30 @@ def _projections(model, layer, images, channel, positions):
     return as_numpy(deconvnet(model, as_model_input(model, images), target))
 
 
-def top_patches(model, layer, images, k=9, batch_size=256, channels=None, project=False):
+def top_patches(model, layer, images, k=9, batch_size=256, channels=None, project=False,
+                prepare=None):
     """For each channel of ``layer``: the ``k`` images with the largest spatial maximum.
 
-    ``images (N, C, H, W)`` is scanned in batches through ``model[:layer+1]``;
-    only the running top ``k`` per channel is kept, so memory does not grow
-    with ``N``. An image counts once per channel (at its maximum; ties in
-    position go to the first in row-major order, ties in value to the lower
-    image index). ``project=True`` adds each crop's deconvnet projection.
+    ``images``: the data set as stored, ``N`` items, anything with ``len`` that
+    takes slices and integer-array indices like an array (NumPy, ``np.memmap``,
+    CuPy), e.g. uint8 ``(N, H, W)``.
+    ``prepare(images[a:b])`` turns one slice into model input ``(B, C, H, W)``,
+    e.g. ``minicnn.data.prepare_images`` (the training scaling and
+    normalization); ``None`` takes the items as they are (already ``(N, C, H, W)``
+    model input).
+
+    The scan runs ``model[:layer+1]`` over ``batch_size`` items at a time and
+    keeps only the running top ``k`` per channel, so its memory does not grow
+    with ``N``: one prepared batch and its activations, then the prepared
+    copies of the chosen images (at most ``C * k``) for the crops. Nothing of
+    ``images`` is converted all at once. An image counts once per channel (at
+    its maximum; ties in position go to the first in row-major order, ties in
+    value to the lower image index). ``project=True`` adds each crop's
+    deconvnet projection. Crops and projections come from the prepared images.
     """
+    prepare = prepare or (lambda x: x)
     layer = layer_index(model, layer)
-    fields = receptive_fields(model, images.shape[1:])
+    fields = receptive_fields(model, prepare(images[:1]).shape[1:])
     if not fields[layer].spatial:
         raise ValueError(f"{fields[layer].name} has no positions; pick a conv or pool layer")
     n_ch = fields[layer].shape[0]
@@ -126,17 +139,23 @@ def top_patches(model, layer, images, k=9, batch_size=256, channels=None, projec
     part = model[:layer + 1]
     with probing(model):
         for start in range(0, len(images), batch_size):
-            batch = as_model_input(model, as_numpy(images[start:start + batch_size]))
+            batch = as_model_input(model, prepare(images[start:start + batch_size]))
             act = part.forward(batch)[:, channels]                    # (B, C, Ho, Wo)
+            del batch
             flat = act.reshape(act.shape[0], act.shape[1], -1)
             where = as_numpy(flat.argmax(axis=2)).T                   # (C, B)
             value = as_numpy(flat.max(axis=2)).T.astype(np.float64)
-            index = np.broadcast_to(np.arange(start, start + len(batch)), value.shape)
+            index = np.broadcast_to(np.arange(start, start + len(value[0])), value.shape)
             pos = np.stack(np.divmod(where, act.shape[3]), axis=-1)
+            del act, flat
             best_v, best_i, best_p = _merge(best_v, best_i, best_p, value, index, pos, k)
+    # each chosen image prepared once, however many channels chose it
+    chosen_ids, slot = np.unique(best_i, return_inverse=True)
+    slot = slot.reshape(best_i.shape)
+    prepared = as_numpy(prepare(images[chosen_ids]))          # (<= C*k, C_in, H, W)
     crops, projections = [], []
     for c, channel in enumerate(channels):
-        chosen = as_numpy(images[best_i[c]])
+        chosen = prepared[slot[c]]
         boxes = [field_box(fields[layer], y, x) for y, x in best_p[c]]
         crops.append([_crop(chosen[j], box) for j, box in enumerate(boxes)])
         if project:
