@@ -5,11 +5,13 @@ pixel of a scene of MNIST digits, computed fully convolutionally.
 
 The fast map needs valid (unpadded) convolutions to equal the patch-by-patch
 one exactly; tiny_cnn has them. With --compare the patch-by-patch map is also
-computed and the largest difference and both timings printed. Writes
-out/segmentation_<model>.png.
+computed and the largest difference and both timings printed. Timings are the
+median of --repeat calls after one untimed call (the first call of a process
+also compiles the Numba kernels). Writes out/segmentation_<model>.png.
 """
 import argparse
 import os
+import statistics
 import time
 
 import numpy as np
@@ -30,6 +32,7 @@ def main():
                     help="winning probability below this is 'background / low confidence'")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compare", action="store_true", help="also run patch by patch")
+    ap.add_argument("--repeat", type=int, default=3, help="timed calls per method (median)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default="out")
     args = ap.parse_args()
@@ -38,16 +41,25 @@ def main():
     images, labels = test_images(1000, args.data_dir)
     canvas, truth = digit_scene(images, labels, args.size, args.digits, seed=args.seed)
     background = float(images.min())
-    start = time.perf_counter()
-    out = patch_outputs(model, canvas, pad_value=background)
-    fast_s = time.perf_counter() - start
+
+    def timed(method):
+        out = patch_outputs(model, canvas, pad_value=background, method=method)  # warm-up
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            patch_outputs(model, canvas, pad_value=background, method=method)
+            times.append(time.perf_counter() - start)
+        return out, statistics.median(times), times
+
+    out, fast_s, fast_all = timed("fast")
     h, w = args.size
     print(f"{args.model}: {h}x{w} scene, {args.digits} digits "
-          f"({sorted(int(v) for v in set(truth.ravel()) - {-1})}); {h * w} patches in {fast_s:.2f} s (fast)")
+          f"({sorted(int(v) for v in set(truth.ravel()) - {-1})}); {h * w} patches in "
+          f"{fast_s:.3f} s (fast, median of {' '.join(f'{t:.3f}' for t in fast_all)})")
     if args.compare:
-        start = time.perf_counter()
-        slow = patch_outputs(model, canvas, pad_value=background, method="patches")
-        print(f"patch by patch: {time.perf_counter() - start:.2f} s; largest difference "
+        slow, slow_s, slow_all = timed("patches")
+        print(f"patch by patch: {slow_s:.3f} s (median of {' '.join(f'{t:.3f}' for t in slow_all)}"
+              f"), {slow_s / fast_s:.1f}x the fast map; largest difference "
               f"{float(np.abs(out - slow).max()):.2e}")
     labels_map, conf = class_map(out, args.threshold)
     for threshold in (0.5, 0.9, 0.99):
