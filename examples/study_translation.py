@@ -3,17 +3,20 @@ probability of the true class and of the winner, for a CNN and for classifiers o
 
     python examples/study_translation.py [--model lenet] [--n 2000] [--sklearn]
 
-Prints accuracy and mean p(true class) per shift as markdown tables and writes
-out/translation_<model>.png (averaged over digits, and for one digit).
+Prints markdown tables per shift: accuracy, mean probability of the true class
+(p_true) and of the winning class (p_win), averaged over the digits, and p_true
+and p_win for one digit (--digit); writes out/translation_<model>.png.
 """
 import argparse
 import os
+import time
 
 from common import test_images, train_images, trained_model
 
 from minicnn.studies.transfer import accuracy
-from minicnn.studies.translation import (draw_translation, format_table, pixel_softmax,
-                                         sklearn_classifier, translation_curves)
+from minicnn.studies.gallery import predict_proba
+from minicnn.studies.translation import (SHIFTS, draw_translation, format_table, pixel_softmax,
+                                         shift_images, sklearn_classifier, translation_curves)
 
 
 def main():
@@ -33,14 +36,20 @@ def main():
     cnn = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
     x_test, y_test = test_images(args.n, args.data_dir)
     x_train, y_train = train_images(args.n_train, args.data_dir)
+    start = time.perf_counter()
     classifiers = {args.model: cnn,
                    "softmax on pixels": pixel_softmax(x_train, y_train, 10, args.softmax_epochs)}
+    print(f"softmax on pixels: trained on {len(x_train)} images, {args.softmax_epochs} epochs "
+          f"({time.perf_counter() - start:.0f} s)")
     if args.sklearn:
+        start = time.perf_counter()
         forest = sklearn_classifier("random_forest", x_train, y_train)
         if forest is None:
             print("scikit-learn is not installed: random forest skipped")
         else:
             classifiers["random forest on pixels"] = forest
+            print(f"random forest on pixels (100 trees): trained on {len(x_train)} images "
+                  f"({time.perf_counter() - start:.0f} s)")
     curves, single = {}, {}
     one = slice(args.digit, args.digit + 1)
     for name, clf in classifiers.items():
@@ -50,10 +59,26 @@ def main():
     print(f"{args.model} test accuracy (all 10,000): {100 * accuracy(cnn, *test_images(None, args.data_dir)):.2f}%")
     print(f"\naccuracy (%) on {len(x_test)} test digits shifted by s pixels along x or y")
     print(format_table(curves, "accuracy"))
-    print(f"\nmean probability of the true class (%)")
+    for name, clf in classifiers.items():
+        if name != args.model:
+            print(f"{name}: unshifted test accuracy {100 * curves[name][0].accuracy[list(SHIFTS).index(0)]:.1f}% "
+                  f"on these {len(x_test)} digits")
+    print("\nmean probability of the true class, p_true (%)")
     print(format_table(curves, "p_true"))
-    print(f"\none digit (test index {args.digit}, a {int(y_test[args.digit])}): p(true class) (%)")
+    print("\nmean probability of the winning class, p_win (%)")
+    print(format_table(curves, "p_win"))
+    digit = f"test index {args.digit}, a {int(y_test[args.digit])}"
+    print(f"\none digit ({digit}): p_true (%)")
     print(format_table(single, "p_true"))
+    print(f"\none digit ({digit}): p_win (%)")
+    print(format_table(single, "p_win"))
+    for name, clf in classifiers.items():
+        wins = {axis: [int(predict_proba(clf, shift_images(x_test[one], s * (axis == "y"),
+                                                           s * (axis == "x"),
+                                                           float(x_test.min()))).argmax())
+                       for s in SHIFTS] for axis in "xy"}
+        print(f"{name}, winning class for shifts {SHIFTS[0]}..{SHIFTS[-1]}: "
+              f"x {wins['x']}, y {wins['y']}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"translation_{args.model}.png")
     draw_translation(curves, single, path)
