@@ -48,7 +48,10 @@ def main():
         toward, against = r.pushes(k)
         print(f"toward {k}: " + ", ".join(f"s{j} {c:+.2f}" for j, c in toward))
         print(f"against {k}: " + ", ".join(f"s{j} {c:+.2f}" for j, c in against))
-        print(f"strongest signal s{r.signal} = {r.signals[r.signal]:.2f}; its strongest inputs:")
+        print(f"strongest signal s{r.signal} = {r.signals[r.signal]:.2f}; its push s_j W[c,j] "
+              f"on each class c: " + " ".join(f"{c}:{v:+.2f}" for c, v in
+                                              enumerate(r.contributions[:, r.signal])))
+        print("its strongest inputs:")
         for t in r.inputs:
             b = t.box
             print(f"  pooled channel {t.pooled[0]} at {t.pooled[1:]} (+{t.contribution:.2f}) <- "
