@@ -185,5 +185,9 @@ def test_figures_write_pngs(tmp_path, rng):
     for path in paths:
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert figures._map_title("4 ReLU", (64, 14, 14), 32) == \
+        "4 ReLU  (64, 14, 14), 32 of 64 channels shown"
+    assert figures._map_title("4 ReLU", (8, 14, 14), 32) == "4 ReLU  (8, 14, 14)"
+    assert figures._map_title("7 Dense", (1024,), 32) == "7 Dense  (1024,)"
     with pytest.raises(ValueError, match="no snapshots"):
         figures.plot_evolution(FeatureEvolution(0), tmp_path / "empty.png")

@@ -70,6 +70,7 @@ def plot_filters(weights, path, title="filters", max_out=64, max_in=32, cmap="gr
     ``m = max |w|`` over the drawn weights, so 0 is mid-grey and the sign of
     every weight reads the same in every tile. ``C_in == 1``: one tile per
     filter; otherwise one row per output channel, one column per input channel.
+    At most ``max_out x max_in`` are drawn; the title says when some are left out.
     """
     w = np.asarray(weights, dtype=np.float64)[:max_out, :max_in]
     m = np.abs(w).max() or 1.0
@@ -82,17 +83,28 @@ def plot_filters(weights, path, title="filters", max_out=64, max_in=32, cmap="gr
     im = _show(ax, mosaic, cmap, -m, m)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{title}  {tuple(np.shape(weights))}")
+    shape = np.shape(weights)
+    cut = [f"{n} of {total} {what}" for n, total, what in
+           ((w.shape[0], shape[0], "output"), (w.shape[1], shape[1], "input")) if n < total]
+    ax.set_title(f"{title}  {tuple(shape)}" + (f", {' and '.join(cut)} channels shown"
+                                               if cut else ""))
     fig.colorbar(im, ax=ax, shrink=0.7, label="weight")
     return _save(fig, path)
+
+
+def _map_title(name, shape, max_channels):
+    """``"3 Conv2D  (64, 14, 14), 32 of 64 channels shown"``: says when channels are left out."""
+    cut = len(shape) == 3 and shape[0] > max_channels
+    return f"{name}  {tuple(shape)}" + (f", {max_channels} of {shape[0]} channels shown"
+                                        if cut else "")
 
 
 def plot_feature_maps(maps, path, image=None, max_channels=32):
     """Every layer's output for one image: one panel per layer titled with its name and shape.
 
     ``maps``: ``units.feature_maps`` output. Spatial maps ``(C, H, W)`` show up to
-    ``max_channels`` channels on one shared scale per layer; flat ``(F,)``
-    outputs show as one strip.
+    ``max_channels`` channels on one shared scale per layer (the title then says
+    e.g. "32 of 64 channels shown"); flat ``(F,)`` outputs show as one strip.
     """
     panels = ([("input", np.asarray(image)[None] if np.ndim(image) == 2 else np.asarray(image))]
               if image is not None else []) + [(m.name, m.activation) for m in maps]
@@ -101,7 +113,7 @@ def plot_feature_maps(maps, path, image=None, max_channels=32):
         act = np.asarray(act, dtype=np.float64)
         mosaic = (_mosaic(_grid(act[:max_channels], ncols=min(16, len(act))))
                   if act.ndim == 3 else act[None])
-        mosaics.append((f"{name}  {tuple(act.shape)}", mosaic, act.ndim))
+        mosaics.append((_map_title(name, act.shape, max_channels), mosaic, act.ndim))
     heights = [max(0.6, 8 * m.shape[0] / max(m.shape[1], 1)) if nd == 3 else 0.5
                for _, m, nd in mosaics]
     fig = Figure(figsize=(10, sum(heights) + 0.5 * len(heights)))
