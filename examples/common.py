@@ -1,9 +1,14 @@
-"""Shared by the example scripts: a trained model and normalized MNIST images.
+"""Shared by the example scripts: a trained model and MNIST images.
 
 ``trained_model`` loads a checkpoint when given one; otherwise it trains the
 model with minicnn's own Trainer once and caches the run under
-``~/.cache/minicnn/example-runs`` so the next script reuses it.
+``~/.cache/minicnn/example-runs`` so the next script reuses it. The cache key
+holds every ``TrainConfig`` setting (model, dataset, epochs, seed, weight
+initializer, optimizer, ...), so a change of a default never reuses a stale run.
 """
+import dataclasses
+import hashlib
+import json
 import os
 
 from minicnn import load_model
@@ -11,27 +16,41 @@ from minicnn.data import BatchIterator, default_cache_dir, load_dataset
 from minicnn.train import MODEL, TrainConfig, Trainer
 
 
+def cache_key(config):
+    """A folder name for a ``TrainConfig``: its main settings, readable, and a hash of all."""
+    settings = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    digest = hashlib.sha256(settings.encode()).hexdigest()[:12]
+    return (f"{config.dataset}-{config.model}-{config.epochs}ep-seed{config.seed}-"
+            f"{config.init}-{digest}")
+
+
 def trained_model(name="lenet", checkpoint=None, data_dir=None, epochs=1, seed=0,
                   dataset="mnist"):
     """An eval-mode CPU model: from ``checkpoint`` (a ``model.npz`` written by
-    ``minicnn.save_model`` or a run folder), or trained for ``epochs`` and cached."""
+    ``minicnn.save_model`` or a run folder), or trained for ``epochs`` with the
+    default settings otherwise (``TrainConfig``) and cached."""
     if checkpoint is not None:
         path = os.path.join(checkpoint, MODEL) if os.path.isdir(checkpoint) else checkpoint
         return load_model(path).eval()
-    run_dir = os.path.join(default_cache_dir(), "example-runs",
-                           f"{dataset}-{name}-{epochs}ep-seed{seed}")
+    config = TrainConfig(model=name, dataset=dataset, epochs=epochs, seed=seed).validate()
+    run_dir = os.path.join(default_cache_dir(), "example-runs", cache_key(config))
     if not os.path.exists(os.path.join(run_dir, MODEL)):
         print(f"no checkpoint given: training {name} on {dataset} for {epochs} epoch(s) "
               f"into {run_dir} (cached for later runs)")
-        config = TrainConfig(model=name, dataset=dataset, epochs=epochs, seed=seed)
         train, test = load_dataset(dataset, data_dir)
         Trainer(config, train, test, run_dir).fit()
     return load_model(os.path.join(run_dir, MODEL)).eval()
 
 
-def _normalized(split, n, data_dir, dataset):
+def stored_images(split="train", data_dir=None, dataset="mnist"):
+    """The images as loaded, uint8 ``(N, 28, 28)``, and labels ``(N,)``: for scans that
+    convert one batch at a time (``minicnn.data.prepare_images``)."""
     train, test = load_dataset(dataset, data_dir)
-    x, y = train if split == "train" else test
+    return train if split == "train" else test
+
+
+def _normalized(split, n, data_dir, dataset):
+    x, y = stored_images(split, data_dir, dataset)
     x, y = x[:n], y[:n]
     # The same scaling and normalization as training, in one batch, in order.
     return next(iter(BatchIterator(x, y, batch_size=len(y), shuffle=False)))
