@@ -43,7 +43,7 @@ def attribution_columns(model, images, occluder=7, stride=2, fill=BLACK):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
     parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
     parser.add_argument("--out", default="figures/attribution.png", help="the PNG to write")

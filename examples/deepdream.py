@@ -16,7 +16,7 @@ from minicnn.viz.maximize import deepdream
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
     parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
     parser.add_argument("--out", default="figures", help="folder for the PNG files")

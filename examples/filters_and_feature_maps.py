@@ -15,7 +15,7 @@ from minicnn.viz.units import conv_filters, feature_maps
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
     parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
     parser.add_argument("--out", default="figures", help="folder for the PNG files")

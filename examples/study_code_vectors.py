@@ -23,7 +23,7 @@ from minicnn.studies.transfer import accuracy  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="lenet", help="lenet (1024-d codes), keras_cnn (256-d)...")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--epochs", type=int, default=1)

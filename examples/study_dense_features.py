@@ -21,7 +21,7 @@ from minicnn.studies.transfer import accuracy  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--index", type=int, nargs="+", default=[0], help="test image(s)")
     ap.add_argument("--model", default="tiny_cnn")
     ap.add_argument("--checkpoint", default=None)

@@ -15,7 +15,7 @@ from minicnn.studies.gallery import (confused_pairs, draw_gallery, format_pairs,
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="lenet5")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--epochs", type=int, default=1)

@@ -15,7 +15,7 @@ SEED_PAPER = {"alexnet": "60 M params (Krizhevsky et al.)", "vgg19": "143.7 M, 1
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--table-only", action="store_true", help="skip GoogLeNet's full summary")
     args = ap.parse_args()
     rows = []

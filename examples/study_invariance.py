@@ -17,7 +17,7 @@ from minicnn.studies.translation import shift_images
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="lenet")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--epochs", type=int, default=1)

@@ -22,7 +22,7 @@ from minicnn.studies.segmentation import (class_map, digit_scene, draw_class_map
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="tiny_cnn")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--epochs", type=int, default=1)

@@ -31,7 +31,7 @@ def pct(values):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="tiny_cnn")
     ap.add_argument("--checkpoint", default=None,
                     help="source model for (b): a model.npz or run folder trained on MNIST "

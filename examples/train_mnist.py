@@ -12,7 +12,7 @@ from minicnn.train import TrainConfig, Trainer
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="folder holding mnist/ (default: $MINICNN_DATA)")
     parser.add_argument("--model", default="lenet")
     parser.add_argument("--epochs", type=int, default=2)
