@@ -5,7 +5,9 @@
 Trains a fresh model, snapshots layer ``--layer`` at epoch 0 and at each chosen
 epoch with a ``FeatureEvolution`` callback, and writes ``feature_evolution.png``.
 A full 60,000-image lenet epoch takes many minutes on a CPU: ``--train-subset``
-keeps the demonstration short.
+keeps the demonstration short. The training run goes to a temporary folder that is
+removed at the end, unless ``--run-dir`` names a folder to keep it in (its
+``model.npz`` then serves as ``--checkpoint`` for the other examples).
 """
 import argparse
 import os
@@ -18,7 +20,7 @@ from minicnn.viz.figures import plot_evolution
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
     parser.add_argument("--out", default="figures", help="folder for the PNG files")
     parser.add_argument("--model", default="lenet")
@@ -27,6 +29,8 @@ def main():
     parser.add_argument("--train-subset", type=int, default=6000)
     parser.add_argument("--units", type=int, default=8, help="units to render by maximization")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--run-dir", help="keep the training run here (default: a temporary "
+                                          "folder, removed at the end)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -37,13 +41,15 @@ def main():
     config = TrainConfig(model=args.model, epochs=max(args.epochs),
                          train_subset=args.train_subset, test_subset=2000)
     train, test = load_dataset("mnist", args.data_dir)
-    run_dir = tempfile.mkdtemp(prefix="evolution-")
-    trainer = Trainer(config, train, test, run_dir, device=args.device, callbacks=[callback])
-    callback(0, trainer.model)          # the initial weights; fit() calls it after each epoch
-    trainer.fit()
+    with tempfile.TemporaryDirectory(prefix="evolution-") as scratch:
+        run_dir = args.run_dir or scratch
+        trainer = Trainer(config, train, test, run_dir, device=args.device, callbacks=[callback])
+        callback(0, trainer.model)      # the initial weights; fit() calls it after each epoch
+        trainer.fit()
     path = os.path.join(args.out, "feature_evolution.png")
     print("wrote", plot_evolution(callback, path))
-    print(f"the trained model is in {run_dir} (--checkpoint for the other examples)")
+    if args.run_dir:
+        print(f"the trained model is in {run_dir} (--checkpoint for the other examples)")
 
 
 if __name__ == "__main__":
