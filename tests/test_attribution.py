@@ -160,21 +160,10 @@ def test_hand_worked_network(backend, device):
 
 
 def torch_copy(model):
+    """``(torch, a torch.nn.Sequential copy of model)``; skips without torch."""
     torch = pytest.importorskip("torch")
-    nn = torch.nn
-    layers = []
-    for layer in model.layers:
-        if isinstance(layer, Conv2D):
-            layers.append(nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
-                                    layer.stride, layer.padding))
-        elif isinstance(layer, Dense):
-            layers.append(nn.Linear(layer.in_features, layer.out_features))
-        else:
-            layers.append({ReLU: nn.ReLU, MaxPool2D: lambda: nn.MaxPool2d(2),
-                           Flatten: nn.Flatten}[type(layer)]())
-    net = nn.Sequential(*layers).double()
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
-    return torch, net
+    from torch_helpers import torch_copy as copy
+    return torch, copy(model)
 
 
 def test_agrees_with_pytorch_saliency_and_guided_backprop(backend, device):

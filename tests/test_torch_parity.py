@@ -3,45 +3,19 @@ forward and backward, the loss, and the optimizer steps."""
 import numpy as np
 import pytest
 
-from minicnn import (SGD, Adam, AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Parameter,
-                     ReLU, SoftmaxCrossEntropy, models)
+from minicnn import (SGD, Adam, AvgPool2D, Conv2D, Dense, MaxPool2D, Parameter, SoftmaxCrossEntropy,
+                     models)
 from minicnn.backend import as_numpy
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
-
-
-def torch_twin(model):
-    """A ``torch.nn.Sequential`` with the same layers (fresh weights), in float64."""
-    twins = []
-    for layer in model.layers:
-        c = layer.config()
-        if isinstance(layer, Conv2D):
-            twins.append(nn.Conv2d(c["in_channels"], c["out_channels"], tuple(c["kernel_size"]),
-                                   tuple(c["stride"]), tuple(c["padding"]), bias=c["bias"]))
-        elif isinstance(layer, Dense):
-            twins.append(nn.Linear(c["in_features"], c["out_features"], bias=c["bias"]))
-        elif isinstance(layer, MaxPool2D):
-            twins.append(nn.MaxPool2d(tuple(c["kernel_size"]), tuple(c["stride"]),
-                                      tuple(c["padding"])))
-        elif isinstance(layer, AvgPool2D):
-            twins.append(nn.AvgPool2d(tuple(c["kernel_size"]), tuple(c["stride"]),
-                                      tuple(c["padding"])))
-        else:
-            twins.append({ReLU: nn.ReLU, Flatten: nn.Flatten, Dropout: nn.Dropout}[type(layer)]())
-    return nn.Sequential(*twins).double().eval()
-
-
-def t(a):
-    """A float64 torch tensor from a NumPy or CuPy array."""
-    return torch.from_numpy(np.ascontiguousarray(as_numpy(a), dtype=np.float64))
+from torch_helpers import t, torch_copy, torch_twin  # noqa: E402  (needs torch)
 
 
 @pytest.mark.parametrize("name", ["tiny_cnn", "lenet5"])
 def test_torch_loads_our_weights_and_agrees(backend, device, rng, name):
     model = models.get_model(name, seed=3).astype("float64").eval()
-    twin = torch_twin(model)
-    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    twin = torch_copy(model)
     x = rng.standard_normal((4, 1, 28, 28))
     ours = as_numpy(model.to(device).forward(backend.asarray(x)))
     with torch.no_grad():

@@ -73,9 +73,11 @@ def smoothgrad(model, x, target, n_samples=25, noise_level=0.15, seed=0):
 
     ``mean_s d target / d x (x + e_s)`` with ``e_s ~ N(0, sigma^2)`` and
     ``sigma = noise_level * (max(x_n) - min(x_n))`` per image (a fraction of
-    its range). The noise is drawn from a NumPy generator seeded by ``seed`` and
-    copied to the device, so CPU and GPU results agree. The target (predicted
-    class, strongest position) is fixed on the clean ``x``. ``(N, C, H, W)``.
+    its range). ``e_s = sigma * z_s``, where ``z_s`` is the ``s``-th draw
+    ``rng.standard_normal(x.shape)`` of ``rng = np.random.default_rng(seed)``,
+    cast to ``x``'s dtype and put on its device: the noise can be reproduced,
+    and CPU and GPU results agree. The target (predicted class, strongest
+    position) is fixed on the clean ``x``. ``(N, C, H, W)``.
     """
     xp = get_array_module(x)
     target = resolve_target(model, x, target)
@@ -102,6 +104,12 @@ def integrated_gradients(model, x, target, baseline=None, steps=50, return_delta
     spaced ``a``. Completeness: ``sum(IG) ~ f(x) - f(x')`` per image, exactly
     for a network without kinks and closer as ``steps`` grows.
     ``return_delta=True`` also returns ``sum(IG) - (f(x) - f(x'))``, ``(N,)``.
+
+    Captum: this equals the mean of ``IntegratedGradients`` with
+    ``method="riemann_left"`` and ``"riemann_right"`` at ``n_steps=steps``.
+    Captum's ``"riemann_trapezoid"`` with ``n_steps=steps + 1`` uses the same
+    points but weights ``1 / n_steps`` (ends halved) that sum to
+    ``steps / (steps + 1)``, so it gives this result times that factor.
     """
     xp = get_array_module(x)
     baseline = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)

@@ -51,6 +51,12 @@ def grad_cam(model, x, target, layer):
     against the input. Pass the index of the ReLU after a conv to get the
     usual maps (the papers use the rectified feature maps); a conv's own
     index uses its pre-ReLU output.
+
+    Captum: ``LayerGradCam(net, net[layer])`` with ``relu_attributions=True``
+    gives the layer-resolution map, and ``LayerAttribution.interpolate(cam,
+    (H, W), "bilinear")`` this result. Captum's ``GuidedGradCam`` upsamples
+    with ``"nearest"`` unless given ``interpolate_mode="bilinear"``; bilinear is
+    kept here because it draws no block edges that only the layer's grid made.
     """
     target = resolve_target(model, x, target)
     index = layer_index(model, layer)

@@ -54,6 +54,13 @@ def occlusion(model, x, target_class, size, stride, fill=None, unit=None, grid=F
     placements covering it (the unoccluded probability where none does). With
     ``grid=True``, the raw ``(N, rows, cols)`` placement grid instead. With a
     ``unit``, a pair ``(prob_map, unit_map)`` of such arrays.
+
+    Captum: ``Occlusion`` on the softmax with ``sliding_window_shapes=(C, size,
+    size)``, ``strides=(C, stride, stride)`` and ``baselines=fill`` (for
+    ``fill=None`` the channel means, ``(N, C, 1, 1)``) returns ``p(x) - prob_map``
+    in every channel when ``(H - size)`` and ``(W - size)`` are multiples
+    of ``stride`` (otherwise Captum adds clipped placements at the far edges
+    that this function leaves out, keeping the whole square in the image).
     """
     xp = get_array_module(x)
     n, c, h, w = x.shape
