@@ -24,6 +24,18 @@ def cache_key(config):
             f"{config.init}-{digest}")
 
 
+def add_model_arguments(parser, model, model_help=""):
+    """The options every study shares: which model, from where, data and output folders."""
+    parser.add_argument("--model", default=model, help=f"model name (default {model}){model_help}")
+    parser.add_argument("--checkpoint", default=None,
+                        help="a model.npz or run folder (default: train for --epochs and cache)")
+    parser.add_argument("--epochs", type=int, default=1,
+                        help="epochs when no --checkpoint is given (default 1)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder holding mnist/ (default: MINICNN_DATA, then download)")
+    parser.add_argument("--out", default="out", help="folder for the figures (default out)")
+
+
 def trained_model(name="lenet", checkpoint=None, data_dir=None, epochs=1, seed=0,
                   dataset="mnist"):
     """An eval-mode CPU model: from ``checkpoint`` (a ``model.npz`` written by

@@ -15,7 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from common import test_images, train_images, trained_model  # noqa: E402
+from common import add_model_arguments, test_images, train_images, trained_model  # noqa: E402
 
 from minicnn.studies.codes import (INTERPRETERS, code_vectors, draw_code_pca,  # noqa: E402
                                    format_scores, interpreter_scores, pca)
@@ -24,17 +24,13 @@ from minicnn.studies.transfer import accuracy  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="lenet", help="lenet (1024-d codes), keras_cnn (256-d)...")
-    ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--epochs", type=int, default=1)
+    add_model_arguments(ap, "lenet", "; lenet gives 1024-d codes, keras_cnn 256-d")
     ap.add_argument("--n-train", type=int, default=10000,
                     help="training codes for the interpreters (first N training images)")
     ap.add_argument("--n-test", type=int, default=None, help="test codes (default: all 10,000)")
     ap.add_argument("--softmax-epochs", type=int, default=10)
     ap.add_argument("--only", nargs="+", default=list(INTERPRETERS), choices=INTERPRETERS)
     ap.add_argument("--threads", type=int, default=1, help="scikit-learn threads (0: its default)")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default="out")
     args = ap.parse_args()
 
     model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)

@@ -14,7 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from common import test_images, trained_model  # noqa: E402
+from common import add_model_arguments, test_images, trained_model  # noqa: E402
 
 from minicnn.studies.features import analyze_dense_features, draw_dense_features  # noqa: E402
 from minicnn.studies.transfer import accuracy  # noqa: E402
@@ -22,13 +22,9 @@ from minicnn.studies.transfer import accuracy  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_arguments(ap, "tiny_cnn")
     ap.add_argument("--index", type=int, nargs="+", default=[0], help="test image(s)")
-    ap.add_argument("--model", default="tiny_cnn")
-    ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--rule", default="gradient", choices=["gradient", "deconvnet", "guided"])
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default="out")
     args = ap.parse_args()
 
     model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)

@@ -8,7 +8,7 @@ the title) and prints the error count and the most confused pairs.
 import argparse
 import os
 
-from common import test_images, trained_model
+from common import add_model_arguments, test_images, trained_model
 
 from minicnn.studies.gallery import (confused_pairs, draw_gallery, format_pairs, misclassified,
                                      predict_proba)
@@ -16,12 +16,8 @@ from minicnn.studies.gallery import (confused_pairs, draw_gallery, format_pairs,
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="lenet5")
-    ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--epochs", type=int, default=1)
+    add_model_arguments(ap, "lenet5")
     ap.add_argument("--top", type=int, default=10, help="confused pairs to list")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default="out")
     args = ap.parse_args()
 
     model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)

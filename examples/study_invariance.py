@@ -9,7 +9,8 @@ and writes out/invariance_<model>.png for one digit.
 import argparse
 import os
 
-from common import test_images, trained_model
+import numpy as np
+from common import add_model_arguments, test_images, trained_model
 
 from minicnn.layers import MaxPool2D
 from minicnn.studies.invariance import draw_invariance, pooling_invariance
@@ -18,13 +19,9 @@ from minicnn.studies.translation import shift_images
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="lenet")
-    ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--epochs", type=int, default=1)
+    add_model_arguments(ap, "lenet")
     ap.add_argument("--n", type=int, default=1000, help="test digits to average over")
     ap.add_argument("--digit", type=int, default=0, help="index of the digit drawn")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default="out")
     args = ap.parse_args()
 
     model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
@@ -38,7 +35,9 @@ def main():
     for pool in pools:
         for shift in [(0, 1), (1, 1), (0, 2), (2, 2)]:
             r = pooling_invariance(model, images, shift, pool=pool)
-            print(f"| {pool} | {shift} | {100 * r.conv_change:.1f}% | {100 * r.conv_moved:.1f}% "
+            # after the first pool a 1-pixel shift is a fraction of a map pixel: no "moved" map
+            moved = "-" if np.isnan(r.conv_moved) else f"{100 * r.conv_moved:.1f}%"
+            print(f"| {pool} | {shift} | {100 * r.conv_change:.1f}% | {moved} "
                   f"| {100 * r.pooled_change:.1f}% | {100 * r.conv_unchanged:.1f}% "
                   f"| {100 * r.pooled_unchanged:.1f}% |")
     one = images[args.digit:args.digit + 1]

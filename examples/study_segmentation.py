@@ -15,7 +15,7 @@ import statistics
 import time
 
 import numpy as np
-from common import test_images, trained_model
+from common import add_model_arguments, test_images, trained_model
 
 from minicnn.studies.segmentation import (class_map, digit_scene, draw_class_map, map_scores,
                                           patch_outputs)
@@ -23,9 +23,7 @@ from minicnn.studies.segmentation import (class_map, digit_scene, draw_class_map
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="tiny_cnn")
-    ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--epochs", type=int, default=1)
+    add_model_arguments(ap, "tiny_cnn")
     ap.add_argument("--size", type=int, nargs=2, default=(84, 84), metavar=("H", "W"))
     ap.add_argument("--digits", type=int, default=5)
     ap.add_argument("--threshold", type=float, default=0.9,
@@ -33,8 +31,6 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compare", action="store_true", help="also run patch by patch")
     ap.add_argument("--repeat", type=int, default=3, help="timed calls per method (median)")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default="out")
     args = ap.parse_args()
 
     model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)

@@ -11,7 +11,7 @@ import argparse
 import os
 import time
 
-from common import test_images, train_images, trained_model
+from common import add_model_arguments, test_images, train_images, trained_model
 
 from minicnn.studies.transfer import accuracy
 from minicnn.studies.gallery import predict_proba
@@ -21,16 +21,12 @@ from minicnn.studies.translation import (SHIFTS, draw_translation, format_table,
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="lenet")
-    ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--epochs", type=int, default=1)
+    add_model_arguments(ap, "lenet")
     ap.add_argument("--n", type=int, default=2000, help="test digits to average over")
     ap.add_argument("--n-train", type=int, default=60000, help="training images, pixel classifiers")
     ap.add_argument("--softmax-epochs", type=int, default=5)
     ap.add_argument("--sklearn", action="store_true", help="add a random forest on raw pixels")
     ap.add_argument("--digit", type=int, default=0, help="index of the single digit followed")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default="out")
     args = ap.parse_args()
 
     cnn = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
