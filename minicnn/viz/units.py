@@ -141,11 +141,11 @@ def top_patches(model, layer, images, k=9, batch_size=256, channels=None, projec
         for start in range(0, len(images), batch_size):
             batch = as_model_input(model, prepare(images[start:start + batch_size]))
             act = part.forward(batch)[:, channels]                    # (B, C, Ho, Wo)
-            del batch
+            del batch  # keep one batch alive at a time: memory stays flat in N
             flat = act.reshape(act.shape[0], act.shape[1], -1)
             where = as_numpy(flat.argmax(axis=2)).T                   # (C, B)
             value = as_numpy(flat.max(axis=2)).T.astype(np.float64)
-            index = np.broadcast_to(np.arange(start, start + len(value[0])), value.shape)
+            index = np.broadcast_to(np.arange(start, start + value.shape[1]), value.shape)
             pos = np.stack(np.divmod(where, act.shape[3]), axis=-1)
             del act, flat
             best_v, best_i, best_p = _merge(best_v, best_i, best_p, value, index, pos, k)
