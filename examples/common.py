@@ -12,7 +12,7 @@ import json
 import os
 
 from minicnn import load_model
-from minicnn.data import BatchIterator, default_cache_dir, load_dataset
+from minicnn.data import default_cache_dir, load_dataset, prepare_images
 from minicnn.train import MODEL, TrainConfig, Trainer
 
 
@@ -64,8 +64,7 @@ def stored_images(split="train", data_dir=None, dataset="mnist"):
 def _normalized(split, n, data_dir, dataset):
     x, y = stored_images(split, data_dir, dataset)
     x, y = x[:n], y[:n]
-    # The same scaling and normalization as training, in one batch, in order.
-    return next(iter(BatchIterator(x, y, batch_size=len(y), shuffle=False)))
+    return prepare_images(x), y                 # the training scaling and normalization
 
 
 def test_images(n=None, data_dir=None, dataset="mnist"):

@@ -14,9 +14,8 @@ import time
 from common import add_model_arguments, test_images, train_images, trained_model
 
 from minicnn.studies.transfer import accuracy
-from minicnn.studies.gallery import predict_proba
 from minicnn.studies.translation import (SHIFTS, draw_translation, format_table, pixel_softmax,
-                                         shift_images, sklearn_classifier, translation_curves)
+                                         sklearn_classifier, translation_curves)
 
 
 def main():
@@ -68,13 +67,9 @@ def main():
     print(format_table(single, "p_true"))
     print(f"\none digit ({digit}): p_win (%)")
     print(format_table(single, "p_win"))
-    for name, clf in classifiers.items():
-        wins = {axis: [int(predict_proba(clf, shift_images(x_test[one], s * (axis == "y"),
-                                                           s * (axis == "x"),
-                                                           float(x_test.min()))).argmax())
-                       for s in SHIFTS] for axis in "xy"}
+    for name, (x_curve, y_curve) in single.items():
         print(f"{name}, winning class for shifts {SHIFTS[0]}..{SHIFTS[-1]}: "
-              f"x {wins['x']}, y {wins['y']}")
+              f"x {x_curve.winners[:, 0].tolist()}, y {y_curve.winners[:, 0].tolist()}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"translation_{args.model}.png")
     draw_translation(curves, single, path)

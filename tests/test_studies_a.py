@@ -88,6 +88,7 @@ def test_translation_curves_of_a_position_bound_classifier():
                                        shifts=(-1, 0, 2), fill=0.0)
     assert c.accuracy.tolist() == [0, 1, 0] and c.p_true.tolist() == [0, 1, 0]
     assert c.p_win.tolist() == [1, 1, 1]
+    assert c.winners.tolist() == [[0, 0, 0], [1, 1, 1], [0, 0, 0]]   # (shifts, images)
     table = translation.format_table({"pos": (c, c)})
     assert "| +0 | 100.0 | 100.0 |" in table and "| -1 | 0.0 | 0.0 |" in table
 

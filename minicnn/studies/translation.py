@@ -39,12 +39,14 @@ def shift_images(images, dy, dx, fill=0.0):
 
 @dataclass
 class ShiftCurves:
-    """Per-shift averages for one classifier and one axis (all ``(S,)``)."""
+    """Per-shift averages for one classifier and one axis (all ``(S,)``), and
+    ``winners (S, N)``: the class each image is given at each shift."""
     axis: str
     shifts: np.ndarray
     p_true: np.ndarray
     p_win: np.ndarray
     accuracy: np.ndarray
+    winners: np.ndarray
 
 
 def translation_curves(model, images, labels, axis="x", shifts=SHIFTS, fill=None,
@@ -56,15 +58,16 @@ def translation_curves(model, images, labels, axis="x", shifts=SHIFTS, fill=None
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
     labels = as_numpy(labels).astype(int)
     fill = float(images.min()) if fill is None else fill
-    rows = []
+    rows, winners = [], []
     for s in shifts:
         moved = shift_images(images, s if axis == "y" else 0, s if axis == "x" else 0, fill)
         p = predict_proba(model, moved, batch_size)
         win = p.argmax(axis=1)
+        winners.append(win)
         rows.append((p[np.arange(len(p)), labels].mean(), p.max(axis=1).mean(),
                      (win == labels).mean()))
     p_true, p_win, acc = map(np.array, zip(*rows))
-    return ShiftCurves(axis, np.array(shifts), p_true, p_win, acc)
+    return ShiftCurves(axis, np.array(shifts), p_true, p_win, acc, np.array(winners))
 
 
 def pixel_softmax(images, labels, num_classes=None, epochs=5, lr=1e-3, seed=0):
