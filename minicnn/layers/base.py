@@ -8,7 +8,32 @@ import numpy as np
 
 from ..backend import check_device
 
-LAYER_TYPES = {}  # class name -> class, to rebuild models from saved files
+LAYER_TYPES = {}  # class name -> class, to rebuild models from saved files (register_layer)
+
+
+def register_layer(cls):
+    """Let ``load_model`` rebuild layers of class ``cls`` by its name; returns ``cls``.
+
+    Call it once per class, ``minicnn.register_layer(MyLayer)``, or put
+    ``@minicnn.register_layer`` above the class. The built-in layers are
+    registered by ``minicnn.layers``; a plain subclass of ``Layer`` is not
+    registered, so a test class or a user's class can never replace a
+    built-in layer by having the same name: a name taken by another class is
+    a ``ValueError``. Defining the same class again (same module and
+    qualified name, as when a notebook cell runs twice) replaces it.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError(f"register_layer expects a Layer subclass, got {cls!r}")
+    name, old = cls.__name__, LAYER_TYPES.get(cls.__name__)
+    if old is not None and old is not cls and _full_name(old) != _full_name(cls):
+        raise ValueError(f"register_layer: the layer name {name!r} is already taken by "
+                         f"{_full_name(old)}; rename {_full_name(cls)}")
+    LAYER_TYPES[name] = cls
+    return cls
+
+
+def _full_name(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class Layer:
@@ -17,10 +42,6 @@ class Layer:
     """
 
     param_names = ()      # attribute names of the Parameters, in state_dict order
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        LAYER_TYPES[cls.__name__] = cls
 
     def __init__(self):
         self.training = True
