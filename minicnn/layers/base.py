@@ -6,7 +6,7 @@ caller only ever writes ``y = layer.forward(x)`` and
 """
 import numpy as np
 
-from ..backend import check_device
+from ..backend import check_device, device_of
 
 LAYER_TYPES = {}  # class name -> class, to rebuild models from saved files (register_layer)
 
@@ -85,6 +85,20 @@ class Layer:
     def eval(self):
         return self.train(False)
 
+    @property
+    def device(self):
+        """``"cpu"`` or ``"gpu"``: where the parameters are, read from them each time
+        (so moving one layer with ``.to()`` is seen at once); ``None`` for a layer
+        without parameters, which runs wherever its input is."""
+        where = {}
+        for name, p in self.named_parameters():
+            where.setdefault(device_of(p.value), name)
+        if len(where) > 1:
+            raise ValueError(f"{self.label()} has parameters on two devices ("
+                             + ", ".join(f"{n!r} on {d!r}" for d, n in sorted(where.items()))
+                             + "): move the whole model with .to('cpu') or .to('gpu')")
+        return next(iter(where), None)
+
     def to(self, device):
         """Move every parameter to ``"cpu"`` or ``"gpu"``; returns ``self``."""
         check_device(device)
@@ -121,6 +135,11 @@ class Layer:
     def config(self):
         """Constructor arguments, enough to rebuild the layer (JSON-friendly)."""
         return {}
+
+    def label(self):
+        """A one-line name for messages: the repr, or the class name for containers."""
+        text = repr(self)
+        return text if "\n" not in text else type(self).__name__
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())

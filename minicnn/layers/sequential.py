@@ -25,11 +25,11 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential item {i} is not a Layer: {layer!r}")
         self.input_shape = None if input_shape is None else tuple(input_shape)
-        self.device = "cpu"
 
     def forward(self, x):
-        if device_of(x) != self.device and self.parameters():
-            raise ValueError(f"the model is on '{self.device}' but the input is on "
+        device = self.device            # None without parameters: run where x is
+        if device is not None and device_of(x) != device:
+            raise ValueError(f"the model is on '{device}' but the input is on "
                              f"'{device_of(x)}': move one with .to() / minicnn.backend.to_device()")
         for layer in self.layers:
             x = layer.forward(x)
@@ -47,18 +47,11 @@ class Sequential(Layer):
         for i, layer in enumerate(self.layers):
             yield from layer.named_parameters(f"{prefix}{i}.")
 
-    def to(self, device):
-        super().to(device)
-        for m in self.modules():
-            if isinstance(m, Sequential):
-                m.device = device
-        return self
-
     def __getitem__(self, index):
         """``model[i]`` is a layer; ``model[:k]`` a Sequential sharing those layers."""
         if isinstance(index, slice):
             part = Sequential(self.layers[index])
-            part.device, part.training = self.device, self.training
+            part.training = self.training
             if index.start in (None, 0):
                 part.input_shape = self.input_shape
             return part
@@ -96,7 +89,8 @@ class Sequential(Layer):
     def load_state_dict(self, state):
         """Copy arrays (NumPy, CuPy or CPU torch tensors) into the parameters.
 
-        Keys and shapes must match exactly; the first mismatch is named.
+        Keys and shapes must match exactly; the first mismatch is named. Each
+        array goes to the device of the parameter it replaces.
         """
         own = dict(self.named_parameters())
         arrays = {}
@@ -114,7 +108,7 @@ class Sequential(Layer):
                            f"this model has {list(own)}")
         for name, value in arrays.items():
             param = own[name]
-            param.value = to_device(value.astype(param.value.dtype), self.device)
+            param.value = to_device(value.astype(param.value.dtype), device_of(param.value))
         return self
 
     # -- visualization support ------------------------------------------------------
