@@ -145,9 +145,59 @@ class Layer:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
 
-    # -- input checks ----------------------------------------------------------
-    def check_input(self, x, ndim, expected):
-        """Raise a ``ValueError`` naming this layer and the expected shape."""
-        if getattr(x, "ndim", None) != ndim:
-            got = getattr(x, "shape", type(x).__name__)
-            raise ValueError(f"{self!r} expects input of shape {expected}, got {got}")
+    # -- checks: one place for what forward and backward accept ---------------------
+    def check_input(self, x, ndim=None, expected="(N, ...)"):
+        """Raise a one-line ``ValueError`` naming this layer unless ``x`` is a
+        float32 or float64 array (``check_float``) with ``ndim`` axes (``None``:
+        any number, the batch axis first) and at least one example.
+
+        Every layer's ``forward`` starts with it. It remembers ``x.shape`` as
+        ``forward_input_shape``: that is how ``check_grad`` knows forward ran.
+        """
+        shape = getattr(x, "shape", None)
+        if shape is None or not hasattr(x, "dtype"):
+            raise ValueError(f"{self.label()} expects a NumPy or CuPy array of shape {expected}, "
+                             f"got {type(x).__name__}")
+        if (len(shape) != ndim) if ndim is not None else not shape:
+            raise ValueError(f"{self.label()} expects input of shape {expected}, got {tuple(shape)}")
+        check_float(x, self.label(), "input", CONVERT_IMAGES)
+        if shape[0] == 0:
+            raise ValueError(f"{self.label()} got an empty batch {tuple(shape)}: "
+                             f"pass at least one example")
+        self.forward_input_shape = tuple(shape)
+
+    def check_grad(self, grad_out, expected=None):
+        """Raise a one-line ``ValueError`` naming this layer unless forward has run
+        and ``grad_out`` is a float array of the output's shape: ``expected``, or
+        else ``(N,) + output_shape(...)`` of the input forward was given.
+
+        Every layer's ``backward`` starts with it.
+        """
+        seen = getattr(self, "forward_input_shape", None)
+        if seen is None:
+            raise ValueError(f"{self.label()}: backward called before forward (backward uses "
+                             f"what forward kept: run forward on the batch first)")
+        if expected is None:
+            expected = (seen[0],) + tuple(self.output_shape(seen[1:]))
+        shape = getattr(grad_out, "shape", None)
+        if shape is None or tuple(shape) != tuple(expected):
+            got = type(grad_out).__name__ if shape is None else tuple(shape)
+            raise ValueError(f"{self.label()}: backward expects a gradient of the output's shape "
+                             f"{tuple(expected)}, got {got}")
+        check_float(grad_out, self.label(), "gradient", "pass it in the output's dtype")
+
+
+CONVERT_IMAGES = ("convert images with minicnn.data.prepare_images (uint8 -> float32 in [0, 1], "
+                  "normalized as in training) or use x.astype('float32')")
+
+
+def check_float(x, who, what, advice):
+    """The one dtype rule: layers and the loss take float32 or float64 only.
+
+    Integers and booleans would make integer arithmetic of activations (uint8
+    wraps around at 255); float16 has neither the range nor a Numba kernel.
+    Nothing is converted silently: the ``ValueError`` says what to do.
+    """
+    if str(x.dtype) not in ("float32", "float64"):
+        raise ValueError(f"{who} got {x.dtype} {what}; minicnn computes in float32 or float64: "
+                         f"{advice}")
