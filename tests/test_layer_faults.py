@@ -58,7 +58,9 @@ def example(name, backend, dtype=np.float32, n=2):
 
 
 def test_every_registered_layer_has_an_example():
-    assert set(LAYER_TYPES) == set(EXAMPLES)
+    # a layer added to minicnn and registered must get an example here
+    built_in = {name for name, cls in LAYER_TYPES.items() if cls.__module__.startswith("minicnn.")}
+    assert built_in == set(EXAMPLES)
 
 
 @pytest.mark.parametrize("name", LAYERS)
