@@ -179,3 +179,17 @@ def test_the_convolutional_part_still_slides_over_any_size(backend):
     head = models.tiny_cnn(seed=0)[:6]
     assert head.input_shape == (1, 28, 28)
     assert head.forward(backend.zeros((1, 1, 40, 40), dtype=np.float32)).shape == (1, 8, 7, 7)
+
+
+def test_a_user_layer_without_checks_still_runs_last_in_a_model(backend):
+    from minicnn import Layer
+
+    class Double(Layer):          # no check_input / check_grad: the model must not demand them
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, grad_out):
+            return 2 * grad_out
+    model = Sequential([Dense(3, 2, seed=0), Double()])
+    y = model.forward(backend.ones((4, 3), dtype=np.float32))
+    assert model.backward(backend.ones(y.shape, dtype=np.float32)).shape == (4, 3)

@@ -15,9 +15,11 @@ class Scale(Layer):
         self.factor = float(factor)
 
     def forward(self, x):
+        self.check_input(x)
         return x * self.factor
 
     def backward(self, grad_out):
+        self.check_grad(grad_out)
         return grad_out * self.factor
 
     def config(self):

@@ -39,6 +39,17 @@ def _full_name(cls):
 class Layer:
     """Base class. Subclasses write ``forward``, ``backward`` and, if they
     have weights, register them as ``Parameter`` attributes in ``param_names``.
+
+    A layer of your own, as the built-in ones are written::
+
+        @minicnn.register_layer          # only if load_model must rebuild it
+        class Scale(minicnn.Layer):
+            def forward(self, x):
+                self.check_input(x)      # float32/float64, a batch: one clear error
+                return 2 * x
+            def backward(self, grad_out):
+                self.check_grad(grad_out)   # forward ran, the output's shape
+                return 2 * grad_out
     """
 
     param_names = ()      # attribute names of the Parameters, in state_dict order
@@ -160,7 +171,7 @@ class Layer:
                              f"got {type(x).__name__}")
         if (len(shape) != ndim) if ndim is not None else not shape:
             raise ValueError(f"{self.label()} expects input of shape {expected}, got {tuple(shape)}")
-        check_float(x, self.label(), "input", CONVERT_IMAGES)
+        check_float(x, self, "input", CONVERT_IMAGES)
         if shape[0] == 0:
             raise ValueError(f"{self.label()} got an empty batch {tuple(shape)}: "
                              f"pass at least one example")
@@ -184,9 +195,10 @@ class Layer:
             got = type(grad_out).__name__ if shape is None else tuple(shape)
             raise ValueError(f"{self.label()}: backward expects a gradient of the output's shape "
                              f"{tuple(expected)}, got {got}")
-        check_float(grad_out, self.label(), "gradient", "pass it in the output's dtype")
+        check_float(grad_out, self, "gradient", "pass it in the output's dtype")
 
 
+FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
 CONVERT_IMAGES = ("convert images with minicnn.data.prepare_images (uint8 -> float32 in [0, 1], "
                   "normalized as in training) or use x.astype('float32')")
 
@@ -196,8 +208,10 @@ def check_float(x, who, what, advice):
 
     Integers and booleans would make integer arithmetic of activations (uint8
     wraps around at 255); float16 has neither the range nor a Numba kernel.
-    Nothing is converted silently: the ``ValueError`` says what to do.
+    Nothing is converted silently: the ``ValueError`` names ``who`` (a layer
+    or a name) and ``what`` (``"input"``, ``"logits"``) and gives ``advice``.
     """
-    if str(x.dtype) not in ("float32", "float64"):
+    if x.dtype not in FLOAT_DTYPES:
+        who = who.label() if isinstance(who, Layer) else who
         raise ValueError(f"{who} got {x.dtype} {what}; minicnn computes in float32 or float64: "
                          f"{advice}")
