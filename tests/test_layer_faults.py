@@ -6,6 +6,8 @@ least one example, ``backward`` only after ``forward`` and with a gradient of
 the output's shape.
 """
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -38,17 +40,12 @@ BACKWARD_NAMES = {"Sequential": "Flatten"}
 NO_CHECK_GRAD = {"Conv2D", "MaxPool2D", "AvgPool2D"}
 
 
-def with_gap(name, crashes=False):
-    """``name`` as a test parameter, marked while its backward lacks ``check_grad``."""
+def with_gap(name):
+    """``name`` as a test parameter, expected to fail while its backward lacks ``check_grad``."""
     if name not in NO_CHECK_GRAD:
         return name
-    if crashes:   # a Numba kernel writing out of bounds takes the test process down
-        mark = pytest.mark.skip(reason="a wrong gradient shape crashes the pooling kernel "
-                                       "until pool.py's backward calls self.check_grad")
-    else:
-        mark = pytest.mark.xfail(strict=True, reason="conv.py / pool.py backward does not "
-                                                     "call self.check_grad yet")
-    return pytest.param(name, marks=mark)
+    return pytest.param(name, marks=pytest.mark.xfail(
+        strict=True, reason="conv.py / pool.py backward does not call self.check_grad yet"))
 
 
 def example(name, backend, dtype=np.float32, n=2):
@@ -100,7 +97,7 @@ def test_backward_before_forward_names_the_layer(backend, name):
         layer.backward(backend.ones((2, 3), dtype=np.float32))
 
 
-@pytest.mark.parametrize("name", [with_gap(name, crashes=True) for name in LAYERS])
+@pytest.mark.parametrize("name", sorted(set(LAYERS) - NO_CHECK_GRAD))   # those: in a subprocess
 def test_a_gradient_of_the_wrong_shape_names_the_layer(backend, name):
     layer, x = example(name, backend)
     y = layer.forward(x)
@@ -109,6 +106,20 @@ def test_a_gradient_of_the_wrong_shape_names_the_layer(backend, name):
         layer.backward(wrong)
     message, name = str(err.value), BACKWARD_NAMES.get(name, name)
     assert name in message and str(tuple(y.shape)) in message and str(wrong.shape) in message
+
+
+@pytest.mark.parametrize("name", [with_gap(name) for name in sorted(NO_CHECK_GRAD)])
+def test_a_wrong_gradient_in_conv_or_pooling_is_refused_not_a_crash(name):
+    # in a subprocess: today the Numba max-pooling backward writes out of bounds
+    # and the process dies (SIGSEGV); conv and average pooling return a result
+    code = (f"import numpy as np; from minicnn import *; layer = {name}"
+            f"{'(2, 3, 3)' if name == 'Conv2D' else '(2)'}; "
+            "y = layer.forward(np.ones((2, 2, 5, 5), np.float32)); "
+            "layer.backward(np.ones((3,) + y.shape[1:], np.float32))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    last = (done.stderr.strip().splitlines() or [""])[-1]
+    assert last.startswith("ValueError: " + name) and "(3, " in last, (done.returncode, last)
 
 
 @pytest.mark.parametrize("name", [with_gap(name) for name in LAYERS])
