@@ -108,18 +108,24 @@ def test_a_gradient_of_the_wrong_shape_names_the_layer(backend, name):
     assert name in message and str(tuple(y.shape)) in message and str(wrong.shape) in message
 
 
-@pytest.mark.parametrize("name", [with_gap(name) for name in sorted(NO_CHECK_GRAD)])
-def test_a_wrong_gradient_in_conv_or_pooling_is_refused_not_a_crash(name):
-    # in a subprocess: today the Numba max-pooling backward writes out of bounds
-    # and the process dies (SIGSEGV); conv and average pooling return a result
-    code = (f"import numpy as np; from minicnn import *; layer = {name}"
-            f"{'(2, 3, 3)' if name == 'Conv2D' else '(2)'}; "
-            "y = layer.forward(np.ones((2, 2, 5, 5), np.float32)); "
-            "layer.backward(np.ones((3,) + y.shape[1:], np.float32))")
+@pytest.mark.skipif(not NO_CHECK_GRAD, reason="all layers check: the in-process test covers them")
+@pytest.mark.xfail(strict=True, reason="conv.py / pool.py backward does not call self.check_grad yet")
+def test_a_wrong_gradient_in_conv_or_pooling_is_refused_not_a_crash():
+    # in one subprocess: today the Numba max-pooling backward writes out of bounds and
+    # the process dies (SIGSEGV); conv and average pooling return a result
+    code = ("import numpy as np; from minicnn import Conv2D, MaxPool2D, AvgPool2D\n"
+            "for layer in (Conv2D(2, 3, 3), AvgPool2D(2), MaxPool2D(2)):\n"
+            "    y = layer.forward(np.ones((2, 2, 5, 5), np.float32))\n"
+            "    try:\n"
+            "        layer.backward(np.ones((3,) + y.shape[1:], np.float32))\n"
+            "    except ValueError as err:\n"
+            "        print(err)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
-    last = (done.stderr.strip().splitlines() or [""])[-1]
-    assert last.startswith("ValueError: " + name) and "(3, " in last, (done.returncode, last)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and len(lines) == 3, (done.returncode, done.stderr[-300:])
+    for name, line in zip(["Conv2D", "AvgPool2D", "MaxPool2D"], lines):
+        assert line.startswith(name) and "(3, " in line
 
 
 @pytest.mark.parametrize("name", [with_gap(name) for name in LAYERS])

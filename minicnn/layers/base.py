@@ -169,7 +169,8 @@ class Layer:
         if shape is None or not hasattr(x, "dtype"):
             raise ValueError(f"{self.label()} expects a NumPy or CuPy array of shape {expected}, "
                              f"got {type(x).__name__}")
-        if (len(shape) != ndim) if ndim is not None else not shape:
+        wrong_ndim = len(shape) == 0 if ndim is None else len(shape) != ndim
+        if wrong_ndim:
             raise ValueError(f"{self.label()} expects input of shape {expected}, got {tuple(shape)}")
         check_float(x, self, "input", CONVERT_IMAGES)
         if shape[0] == 0:
