@@ -21,6 +21,6 @@ from .serialization import load_model, load_weights, save_model
 __version__ = "0.1.0"
 
 __all__ = ["backend", "gradcheck", "init", "kernels", "layers", "models", "optim",
-           "Layer", "register_layer", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "Softmax", "Dense", "Flatten",
-           "Dropout", "SoftmaxCrossEntropy", "Sequential", "SGD", "Adam", "Parameter",
-           "save_model", "load_model", "load_weights"]
+           "Layer", "register_layer", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "Softmax",
+           "Dense", "Flatten", "Dropout", "SoftmaxCrossEntropy", "Sequential", "SGD", "Adam",
+           "Parameter", "save_model", "load_model", "load_weights"]

@@ -109,7 +109,7 @@ def test_a_gradient_of_the_wrong_shape_names_the_layer(backend, name):
 
 
 @pytest.mark.skipif(not NO_CHECK_GRAD, reason="all layers check: the in-process test covers them")
-@pytest.mark.xfail(strict=True, reason="conv.py / pool.py backward does not call self.check_grad yet")
+@pytest.mark.xfail(strict=True, reason="conv.py / pool.py backward does not call check_grad yet")
 def test_a_wrong_gradient_in_conv_or_pooling_is_refused_not_a_crash():
     # in one subprocess: today the Numba max-pooling backward writes out of bounds and
     # the process dies (SIGSEGV); conv and average pooling return a result

@@ -13,5 +13,5 @@ for _cls in (Conv2D, MaxPool2D, AvgPool2D, ReLU, Softmax, Dense, Flatten, Dropou
     register_layer(_cls)      # what load_model can rebuild; a user adds own layers the same way
 
 __all__ = ["Layer", "LAYER_TYPES", "register_layer", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU",
-           "Softmax", "BACKWARD_RULES", "Dense", "Flatten", "Dropout", "SoftmaxCrossEntropy", "Sequential",
-           "Concat", "Inception"]
+           "Softmax", "BACKWARD_RULES", "Dense", "Flatten", "Dropout", "SoftmaxCrossEntropy",
+           "Sequential", "Concat", "Inception"]

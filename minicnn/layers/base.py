@@ -171,7 +171,8 @@ class Layer:
                              f"got {type(x).__name__}")
         wrong_ndim = len(shape) == 0 if ndim is None else len(shape) != ndim
         if wrong_ndim:
-            raise ValueError(f"{self.label()} expects input of shape {expected}, got {tuple(shape)}")
+            raise ValueError(f"{self.label()} expects input of shape {expected}, "
+                             f"got {tuple(shape)}")
         check_float(x, self, "input", CONVERT_IMAGES)
         if shape[0] == 0:
             raise ValueError(f"{self.label()} got an empty batch {tuple(shape)}: "
