@@ -41,6 +41,8 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
+SPLITS = ("train", "test")
+SPLIT_FILES = {split: (FILES[f"{split}_images"], FILES[f"{split}_labels"]) for split in SPLITS}
 SIZES = {"train": 60000, "test": 10000}  # images per split, both datasets
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -94,32 +96,53 @@ class DownloadError(RuntimeError):
     """No mirror could deliver a file; the message says what to do instead."""
 
 
-def load_mnist(root=None, download=True, *, cache_dir=None):
+class DataError(Exception):
+    """``load_data`` could not hand out the data; the one message says why and what to do."""
+
+
+def load_mnist(root=None, download=True, *, cache_dir=None, splits=SPLITS):
     """MNIST digits as ``(x_train, y_train), (x_test, y_test)``.
 
     ``x_*``: uint8 ``(N, 28, 28)``, 0 = background; ``y_*``: int64 ``(N,)`` in
     0..9; N = 60000 for train, 10000 for test. See the module docstring for
     where the files are looked for and how they are checked.
     """
-    return load_dataset("mnist", root, download, cache_dir=cache_dir)
+    return load_dataset("mnist", root, download, cache_dir=cache_dir, splits=splits)
 
 
-def load_fashion_mnist(root=None, download=True, *, cache_dir=None):
+def load_fashion_mnist(root=None, download=True, *, cache_dir=None, splits=SPLITS):
     """Fashion-MNIST (10 kinds of clothing), same layout as ``load_mnist``."""
-    return load_dataset("fashion-mnist", root, download, cache_dir=cache_dir)
+    return load_dataset("fashion-mnist", root, download, cache_dir=cache_dir, splits=splits)
 
 
-def load_dataset(name, root=None, download=True, *, cache_dir=None):
-    """Load ``"mnist"`` or ``"fashion-mnist"``; see ``load_mnist``."""
-    folder = find_dataset(name, root, download, cache_dir=cache_dir)
-    arrays = {role: _read_checked(name, os.path.join(folder, fname))
-              for role, fname in FILES.items()}
-    splits = []
-    for split in ("train", "test"):
-        x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+def load_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLITS):
+    """``"mnist"`` or ``"fashion-mnist"``: one ``(x, y)`` pair per split in ``splits``,
+    in that order (see ``load_mnist`` for the arrays). Only the files of those
+    splits are looked for and read: ``splits=("test",)`` needs just the two
+    ``t10k-*`` files."""
+    splits = _check_splits(splits)
+    folder = find_dataset(name, root, download, cache_dir=cache_dir, splits=splits)
+    in_cache = _same_folder(folder, _cache_folder(name, cache_dir))
+    pairs = []
+    for split in splits:
+        x, y = (_read_checked(name, _locate(folder, f), in_cache) for f in SPLIT_FILES[split])
         _check_split(name, folder, split, x, y)
-        splits.append((x, y.astype(np.int64)))
-    return tuple(splits)
+        pairs.append((x, y.astype(np.int64)))
+    return tuple(pairs)
+
+
+def load_data(dataset, data_dir=None, *, splits=SPLITS):
+    """``load_dataset(dataset, data_dir, splits=splits)`` for a command line or a
+    notebook: every way it can fail (no such folder, files missing or corrupt, no
+    network, the cache busy) is one ``DataError`` whose message says what to do."""
+    try:
+        return load_dataset(dataset, data_dir, splits=splits)
+    except (OSError, ValueError, RuntimeError) as err:
+        message = str(err)
+        if data_dir is not None and isinstance(err, FileNotFoundError):
+            message = (f"--data-dir: {message} (without --data-dir, minicnn reads "
+                       f"$MINICNN_DATA, then the download cache)")
+        raise DataError(message) from None
 
 
 def default_cache_dir():
@@ -128,38 +151,57 @@ def default_cache_dir():
         os.path.expanduser("~"), ".cache", "minicnn")
 
 
-def find_dataset(name, root=None, download=True, *, cache_dir=None):
-    """The folder that holds the four files of ``name``, downloading if needed."""
+def find_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLITS):
+    """The folder that holds the files ``splits`` of ``name`` need, downloading them
+    into the cache if needed (see the module docstring for the order)."""
     spec = _spec(name)
+    needed = [f for split in _check_splits(splits) for f in SPLIT_FILES[split]]
     if root is not None:
-        for folder in (root, os.path.join(root, name)):
-            if _has_all_files(folder):
-                return os.fspath(folder)
-        raise FileNotFoundError(
-            f"{spec['title']} not found in {os.fspath(root)!r}: expected the files "
-            f"{', '.join(FILES.values())} there or in its subfolder {name}/")
-    cache = os.path.join(cache_dir or default_cache_dir(), name)
+        return _given_folder(name, root, needed)
+    cache = _cache_folder(name, cache_dir)
     candidates = []
     if os.environ.get("MINICNN_DATA"):
         candidates.append(os.path.join(os.environ["MINICNN_DATA"], name))
     candidates.append(cache)
     candidates.extend(spec["system_dirs"])
     for folder in candidates:
-        if _has_all_files(folder):
+        if not _missing(folder, needed):
             return folder
     if not download:
         raise FileNotFoundError(
             f"{spec['title']} not found (looked in {', '.join(candidates)}) and "
             f"download=False. {_how_to_provide(name)}")
-    download_dataset(name, cache)
+    download_dataset(name, cache, files=needed)
     return cache
 
 
-def download_dataset(name, folder):
-    """Download the missing files of ``name`` into ``folder``, md5-checked."""
+def _given_folder(name, root, needed):
+    """``root`` itself or ``root/name``, whichever holds the ``needed`` files; else an
+    error that names the folder and the missing files."""
+    title, root = _spec(name)["title"], os.fspath(root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root!r} is not a folder (expected one that holds the "
+                                f"{title} files, or its subfolder {name}/)")
+    for folder in (root, os.path.join(root, name)):
+        if not _missing(folder, needed):
+            return folder
+    sub = os.path.join(root, name)
+    described = sub if os.path.isdir(sub) else root
+    missing = _missing(described, needed)
+    if len(missing) < len(needed):
+        raise FileNotFoundError(f"{title} in {described!r} is incomplete: missing "
+                                f"{', '.join(missing)}")
+    raise FileNotFoundError(
+        f"{title} not found in {root!r}: expected the files {', '.join(needed)} "
+        f"there or in its subfolder {name}/")
+
+
+def download_dataset(name, folder, files=None):
+    """Download the missing ``files`` (default: all four) of ``name`` into ``folder``,
+    md5-checked."""
     spec = _spec(name)
     os.makedirs(folder, exist_ok=True)
-    for fname in FILES.values():
+    for fname in files or FILES.values():
         dest = os.path.join(folder, fname)
         if os.path.exists(dest):
             continue
@@ -197,8 +239,9 @@ def _download_verified(url, dest, md5):
     atomic_write(dest, stream)
 
 
-def _read_checked(name, path):
-    """Read one file, checking its published md5 where the dataset's local files have it."""
+def _read_checked(name, path, in_cache):
+    """Read one file, checking its published md5 where the dataset's local files have it.
+    Only a file in the download cache may be deleted to download it again."""
     spec = _spec(name)
     with open(path, "rb") as f:
         data = f.read()
@@ -206,10 +249,11 @@ def _read_checked(name, path):
         expected = spec["md5"][os.path.basename(path)]
         actual = hashlib.md5(data).hexdigest()
         if actual != expected:
+            fix = ("Delete it to download it again." if in_cache else
+                   "Replace it with an original copy.")
             raise ChecksumError(
                 f"{path}: md5 is {actual}, expected {expected} (the published checksum); "
-                f"the file is corrupt or not the original {spec['title']} file. "
-                f"Delete it to download it again, or replace it.")
+                f"the file is corrupt or not the original {spec['title']} file. {fix}")
     return parse_idx(data, name=path)
 
 
@@ -226,8 +270,28 @@ def _check_split(name, folder, split, x, y):
         raise DatasetError(f"{where}: label {int(y.max())} out of range 0..{NUM_CLASSES - 1}")
 
 
-def _has_all_files(folder):
-    return all(os.path.isfile(os.path.join(folder, f)) for f in FILES.values())
+def _check_splits(splits):
+    if isinstance(splits, str) or not splits or any(s not in SPLITS for s in splits):
+        raise ValueError(f"splits={splits!r}: expected a non-empty tuple of "
+                         f"{' and '.join(map(repr, SPLITS))}, e.g. ('test',)")
+    return tuple(splits)
+
+
+def _locate(folder, fname):
+    return os.path.join(folder, fname)
+
+
+def _missing(folder, needed):
+    """The names in ``needed`` that ``folder`` lacks."""
+    return [f for f in needed if not os.path.isfile(_locate(folder, f))]
+
+
+def _cache_folder(name, cache_dir):
+    return os.path.join(cache_dir or default_cache_dir(), name)
+
+
+def _same_folder(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _spec(name):

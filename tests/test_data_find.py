@@ -1,0 +1,99 @@
+"""Which folder a dataset is read from, which files a split needs, and load_data's errors."""
+import os
+
+import numpy as np
+import pytest
+
+from data_helpers import isolated, make_files  # noqa: F401  (isolated: autouse fixture)
+from minicnn.cli import main
+from minicnn.data import DataError, find_dataset, load_data, load_dataset
+
+
+def marker(pair):
+    return int(pair[0][0, 0, 0])
+
+
+# --- splits -----------------------------------------------------------------
+
+def test_a_folder_with_only_the_test_files_serves_the_test_split(tmp_path):
+    make_files(tmp_path / "t10k-only", marker=5, splits=("test",))
+    assert find_dataset("mnist", tmp_path / "t10k-only", splits=("test",)) == \
+        str(tmp_path / "t10k-only")
+    (test,) = load_dataset("fashion-mnist", tmp_path / "t10k-only", splits=("test",))
+    assert test[0].shape == (4, 28, 28) and test[1].dtype == np.int64 and marker(test) == 5
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        load_dataset("fashion-mnist", tmp_path / "t10k-only")
+
+
+def test_only_the_requested_files_are_read(tmp_path):
+    make_files(tmp_path / "f")
+    (tmp_path / "f" / "train-images-idx3-ubyte.gz").write_bytes(b"garbage")
+    (test,) = load_dataset("fashion-mnist", tmp_path / "f", splits=("test",))
+    assert test[0].shape == (4, 28, 28)
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz"):
+        load_dataset("fashion-mnist", tmp_path / "f")
+
+
+def test_splits_come_back_in_the_order_asked(tmp_path):
+    make_files(tmp_path / "f")
+    test, train = load_dataset("fashion-mnist", tmp_path / "f", splits=("test", "train"))
+    assert test[0].shape[0] == 4 and train[0].shape[0] == 6
+    (train2, test2) = load_dataset("fashion-mnist", tmp_path / "f")   # the default
+    np.testing.assert_array_equal(train2[1], train[1])
+    np.testing.assert_array_equal(test2[1], test[1])
+
+
+@pytest.mark.parametrize("splits", [(), ("validation",), "test"])
+def test_unknown_splits_are_refused(tmp_path, splits):
+    make_files(tmp_path / "f")
+    with pytest.raises(ValueError, match="splits"):
+        load_dataset("fashion-mnist", tmp_path / "f", splits=splits)
+
+
+# --- load_data: one error type, one line that says what to do ---------------------
+
+def test_load_data_returns_the_splits(tmp_path):
+    make_files(tmp_path / "fashion-mnist", marker=3, splits=("test",))
+    (test,) = load_data("fashion-mnist", str(tmp_path), splits=("test",))
+    assert marker(test) == 3
+
+
+def test_load_data_missing_folder(tmp_path):
+    with pytest.raises(DataError) as info:
+        load_data("mnist", str(tmp_path / "nowhere"))
+    message = str(info.value)
+    assert "nowhere" in message and "not a folder" in message
+    assert "pass --data-dir" not in message
+
+
+def test_load_data_folder_without_the_files_gives_no_data_dir_advice(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError) as info:
+        load_data("mnist", str(tmp_path / "empty"))
+    message = str(info.value)
+    assert "empty" in message and "train-images-idx3-ubyte" in message
+    assert "pass --data-dir" not in message
+
+
+def test_load_data_corrupt_file(tmp_path):
+    make_files(tmp_path / "f")
+    (tmp_path / "f" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bcut")
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz"):
+        load_data("fashion-mnist", str(tmp_path / "f"))
+
+
+def test_load_data_without_a_folder_says_how_to_give_one(tmp_path):
+    with pytest.raises(DataError) as info:
+        load_data("mnist", None)          # no cache, no network
+    message = str(info.value)
+    assert "--data-dir" in message and "MINICNN_DATA" in message
+
+
+def test_cli_empty_data_dir_is_a_usage_error_without_data_dir_advice(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    assert main(["train", "--data-dir", str(tmp_path / "data"), "--out",
+                 str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "minicnn train: error:" in err and str(tmp_path / "data") in err
+    assert "pass --data-dir" not in err
+    assert not os.path.exists(tmp_path / "run" / "checkpoint.npz")
