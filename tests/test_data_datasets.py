@@ -82,10 +82,13 @@ def test_root_may_hold_the_files_directly(tmp_path):
     assert y_train.dtype == np.int64 and x_test.shape == (4, 28, 28) and y_test.shape == (4,)
 
 
-def test_missing_minicnn_data_subfolder_falls_back_to_cache(tmp_path, monkeypatch):
+def test_minicnn_data_without_the_dataset_does_not_fall_back_to_the_cache(tmp_path, monkeypatch):
     make_files(tmp_path / "env" / "mnist")  # has mnist/ but no fashion-mnist/
     make_files(tmp_path / "cache" / "fashion-mnist", marker=3)
     monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env"))
+    with pytest.raises(FileNotFoundError, match="MINICNN_DATA: Fashion-MNIST not found"):
+        load_fashion_mnist()
+    monkeypatch.delenv("MINICNN_DATA")
     assert marker_of(load_fashion_mnist()) == 3
 
 

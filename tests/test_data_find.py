@@ -97,3 +97,57 @@ def test_cli_empty_data_dir_is_a_usage_error_without_data_dir_advice(tmp_path, c
     assert "minicnn train: error:" in err and str(tmp_path / "data") in err
     assert "pass --data-dir" not in err
     assert not os.path.exists(tmp_path / "run" / "checkpoint.npz")
+
+
+# --- MINICNN_DATA: the layouts of --data-dir, and never silently ignored ------------
+
+def no_download(monkeypatch):
+    from minicnn.data import datasets
+    monkeypatch.setattr(datasets, "_urlopen", lambda url, timeout: pytest.fail("downloaded"))
+
+
+def test_minicnn_data_may_be_the_dataset_folder_itself(tmp_path, monkeypatch):
+    no_download(monkeypatch)
+    make_files(tmp_path / "data" / "mnist", marker=6)
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "data" / "mnist"))
+    assert find_dataset("fashion-mnist", splits=("test",)) == str(tmp_path / "data" / "mnist")
+    (train, _) = load_dataset("fashion-mnist")
+    assert marker(train) == 6
+
+
+def test_minicnn_data_missing_folder_is_an_error_not_a_download(tmp_path, monkeypatch):
+    no_download(monkeypatch)
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "typo"))
+    with pytest.raises(FileNotFoundError, match=r"MINICNN_DATA: .*typo.* is not a folder"):
+        load_dataset("mnist")
+    with pytest.raises(DataError, match=r"MINICNN_DATA: .*typo"):
+        load_data("mnist")
+
+
+def test_minicnn_data_without_the_dataset_is_an_error_not_a_download(tmp_path, monkeypatch):
+    no_download(monkeypatch)
+    make_files(tmp_path / "env" / "mnist")                 # no fashion-mnist/ there
+    make_files(tmp_path / "cache" / "fashion-mnist")       # not used: MINICNN_DATA is set
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env"))
+    with pytest.raises(FileNotFoundError) as info:
+        load_dataset("fashion-mnist")
+    message = str(info.value)
+    assert "MINICNN_DATA" in message and str(tmp_path / "env") in message
+    assert "fashion-mnist/" in message
+
+
+def test_minicnn_data_with_only_the_test_files(tmp_path, monkeypatch):
+    no_download(monkeypatch)
+    make_files(tmp_path / "env" / "fashion-mnist", marker=2, splits=("test",))
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env"))
+    (test,) = load_data("fashion-mnist", splits=("test",))
+    assert marker(test) == 2
+    with pytest.raises(DataError, match=r"MINICNN_DATA.*incomplete: missing "
+                                        r"train-images-idx3-ubyte"):
+        load_data("fashion-mnist")
+
+
+def test_data_dir_beats_minicnn_data(tmp_path, monkeypatch):
+    make_files(tmp_path / "mine", marker=8)
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "typo"))
+    assert marker(load_dataset("fashion-mnist", tmp_path / "mine")[0]) == 8

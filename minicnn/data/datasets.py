@@ -158,12 +158,10 @@ def find_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLIT
     needed = [f for split in _check_splits(splits) for f in SPLIT_FILES[split]]
     if root is not None:
         return _given_folder(name, root, needed)
+    if os.environ.get("MINICNN_DATA"):      # a setting is used or refused, never skipped
+        return _given_folder(name, os.environ["MINICNN_DATA"], needed, "MINICNN_DATA")
     cache = _cache_folder(name, cache_dir)
-    candidates = []
-    if os.environ.get("MINICNN_DATA"):
-        candidates.append(os.path.join(os.environ["MINICNN_DATA"], name))
-    candidates.append(cache)
-    candidates.extend(spec["system_dirs"])
+    candidates = [cache, *spec["system_dirs"]]
     for folder in candidates:
         if not _missing(folder, needed):
             return folder
@@ -175,25 +173,29 @@ def find_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLIT
     return cache
 
 
-def _given_folder(name, root, needed):
-    """``root`` itself or ``root/name``, whichever holds the ``needed`` files; else an
-    error that names the folder and the missing files."""
+def _given_folder(name, root, needed, variable=None):
+    """``root`` itself or ``root/name``, whichever holds the ``needed`` files; else a
+    FileNotFoundError naming the folder, the missing files and the ``variable`` (if
+    the folder came from one)."""
     title, root = _spec(name)["title"], os.fspath(root)
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root!r} is not a folder (expected one that holds the "
-                                f"{title} files, or its subfolder {name}/)")
-    for folder in (root, os.path.join(root, name)):
+    sub = os.path.join(root, name)
+    for folder in (root, sub):
         if not _missing(folder, needed):
             return folder
-    sub = os.path.join(root, name)
     described = sub if os.path.isdir(sub) else root
     missing = _missing(described, needed)
-    if len(missing) < len(needed):
-        raise FileNotFoundError(f"{title} in {described!r} is incomplete: missing "
-                                f"{', '.join(missing)}")
-    raise FileNotFoundError(
-        f"{title} not found in {root!r}: expected the files {', '.join(needed)} "
-        f"there or in its subfolder {name}/")
+    if not os.path.isdir(root):
+        problem = (f"{root!r} is not a folder (expected one that holds the {title} files, "
+                   f"or its subfolder {name}/)")
+    elif len(missing) < len(needed):
+        problem = f"{title} in {described!r} is incomplete: missing {', '.join(missing)}"
+    else:
+        problem = (f"{title} not found in {root!r}: expected the files {', '.join(needed)} "
+                   f"there or in its subfolder {name}/")
+    if variable is None:
+        raise FileNotFoundError(problem)
+    raise FileNotFoundError(f"{variable}: {problem}; correct {variable}, unset it to "
+                            f"download into the cache, or pass --data-dir DIR")
 
 
 def download_dataset(name, folder, files=None):
