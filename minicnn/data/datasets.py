@@ -60,6 +60,14 @@ DATASETS = {
             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
         },
+        # md5 of each published .gz file's unpacked bytes (computed from files that
+        # match the published md5s above), to check a folder of unpacked files.
+        "unpacked_md5": {
+            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+        },
         "check_local_md5": True,
         "system_dirs": [],
     },
@@ -76,6 +84,7 @@ DATASETS = {
             "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
         },
         # Debian's recompressed copies have other md5s: check headers and sizes.
+        "unpacked_md5": {},
         "check_local_md5": False,
         "system_dirs": ["/usr/share/datasets/fashion-mnist"],
     },
@@ -188,10 +197,11 @@ def _given_folder(name, root, needed, variable=None):
         problem = (f"{root!r} is not a folder (expected one that holds the {title} files, "
                    f"or its subfolder {name}/)")
     elif len(missing) < len(needed):
-        problem = f"{title} in {described!r} is incomplete: missing {', '.join(missing)}"
+        problem = (f"{title} in {described!r} is incomplete: missing {', '.join(missing)} "
+                   f"(.gz or unpacked)")
     else:
         problem = (f"{title} not found in {root!r}: expected the files {', '.join(needed)} "
-                   f"there or in its subfolder {name}/")
+                   f"(.gz or unpacked) there or in its subfolder {name}/")
     if variable is None:
         raise FileNotFoundError(problem)
     raise FileNotFoundError(f"{variable}: {problem}; correct {variable}, unset it to "
@@ -242,19 +252,22 @@ def _download_verified(url, dest, md5):
 
 
 def _read_checked(name, path, in_cache):
-    """Read one file, checking its published md5 where the dataset's local files have it.
-    Only a file in the download cache may be deleted to download it again."""
+    """Read one file (.gz or unpacked), checking its md5 where the dataset's local files
+    have one. Only a file in the download cache may be deleted to download it again."""
     spec = _spec(name)
     with open(path, "rb") as f:
         data = f.read()
     if spec["check_local_md5"]:
-        expected = spec["md5"][os.path.basename(path)]
+        fname = os.path.basename(path)
+        packed = fname.endswith(".gz")
+        expected = (spec["md5"] if packed else spec["unpacked_md5"])[fname]
         actual = hashlib.md5(data).hexdigest()
         if actual != expected:
             fix = ("Delete it to download it again." if in_cache else
                    "Replace it with an original copy.")
+            which = "the published checksum" if packed else "that of the published file, unpacked"
             raise ChecksumError(
-                f"{path}: md5 is {actual}, expected {expected} (the published checksum); "
+                f"{path}: md5 is {actual}, expected {expected} ({which}); "
                 f"the file is corrupt or not the original {spec['title']} file. {fix}")
     return parse_idx(data, name=path)
 
@@ -280,7 +293,10 @@ def _check_splits(splits):
 
 
 def _locate(folder, fname):
-    return os.path.join(folder, fname)
+    """``folder/fname`` (``*.gz``), or the same file unpacked if only that is there."""
+    packed = os.path.join(folder, fname)
+    unpacked = packed[:-len(".gz")]
+    return unpacked if not os.path.isfile(packed) and os.path.isfile(unpacked) else packed
 
 
 def _missing(folder, needed):
