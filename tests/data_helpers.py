@@ -12,7 +12,7 @@ import urllib.error
 import numpy as np
 import pytest
 
-from minicnn.data import datasets, write_idx
+from minicnn.data import datasets, download, write_idx
 from minicnn.data.datasets import DATASETS
 
 SMALL = {"train": 6, "test": 4}
@@ -29,7 +29,7 @@ def isolated(monkeypatch, tmp_path):
 
     def no_network(url, timeout):
         raise urllib.error.URLError("network disabled in tests")
-    monkeypatch.setattr(datasets, "_urlopen", no_network)
+    monkeypatch.setattr(download, "_urlopen", no_network)
 
 
 def make_files(folder, marker=1, sizes=SMALL, bad_label=None, splits=("train", "test"),

@@ -102,8 +102,8 @@ def test_cli_empty_data_dir_is_a_usage_error_without_data_dir_advice(tmp_path, c
 # --- MINICNN_DATA: the layouts of --data-dir, and never silently ignored ------------
 
 def no_download(monkeypatch):
-    from minicnn.data import datasets
-    monkeypatch.setattr(datasets, "_urlopen", lambda url, timeout: pytest.fail("downloaded"))
+    from minicnn.data import download
+    monkeypatch.setattr(download, "_urlopen", lambda url, timeout: pytest.fail("downloaded"))
 
 
 def test_minicnn_data_may_be_the_dataset_folder_itself(tmp_path, monkeypatch):

@@ -25,13 +25,11 @@ headers and sizes instead (downloads are still md5-checked). Both datasets
 get the shape and label checks.
 """
 import hashlib
-import http.client
 import os
-import urllib.request
 
 import numpy as np
 
-from ..atomic import atomic_write
+from .download import DownloadError, download_files, mirror_list
 from .idx import parse_idx
 
 # role -> file name; the same four names for both datasets.
@@ -89,8 +87,6 @@ DATASETS = {
         "system_dirs": ["/usr/share/datasets/fashion-mnist"],
     },
 }
-DOWNLOAD_TIMEOUT_S = 30
-_CHUNK = 1 << 16
 
 
 class DatasetError(ValueError):
@@ -101,36 +97,36 @@ class ChecksumError(DatasetError):
     """A file's md5 is not the published one."""
 
 
-class DownloadError(RuntimeError):
-    """No mirror could deliver a file; the message says what to do instead."""
-
-
 class DataError(Exception):
     """``load_data`` could not hand out the data; the one message says why and what to do."""
 
 
-def load_mnist(root=None, download=True, *, cache_dir=None, splits=SPLITS):
+def load_mnist(root=None, download=True, **options):
     """MNIST digits as ``(x_train, y_train), (x_test, y_test)``.
 
     ``x_*``: uint8 ``(N, 28, 28)``, 0 = background; ``y_*``: int64 ``(N,)`` in
     0..9; N = 60000 for train, 10000 for test. See the module docstring for
-    where the files are looked for and how they are checked.
+    where the files are looked for and how they are checked; ``options`` are
+    ``load_dataset``'s.
     """
-    return load_dataset("mnist", root, download, cache_dir=cache_dir, splits=splits)
+    return load_dataset("mnist", root, download, **options)
 
 
-def load_fashion_mnist(root=None, download=True, *, cache_dir=None, splits=SPLITS):
+def load_fashion_mnist(root=None, download=True, **options):
     """Fashion-MNIST (10 kinds of clothing), same layout as ``load_mnist``."""
-    return load_dataset("fashion-mnist", root, download, cache_dir=cache_dir, splits=splits)
+    return load_dataset("fashion-mnist", root, download, **options)
 
 
-def load_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLITS):
+def load_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLITS,
+                 mirrors=None, timeout=None):
     """``"mnist"`` or ``"fashion-mnist"``: one ``(x, y)`` pair per split in ``splits``,
     in that order (see ``load_mnist`` for the arrays). Only the files of those
     splits are looked for and read: ``splits=("test",)`` needs just the two
-    ``t10k-*`` files."""
+    ``t10k-*`` files. ``mirrors`` (a list of URLs or folders) replaces the
+    download mirrors, ``timeout`` (seconds) how long a silent mirror is waited for."""
     splits = _check_splits(splits)
-    folder = find_dataset(name, root, download, cache_dir=cache_dir, splits=splits)
+    folder = find_dataset(name, root, download, cache_dir=cache_dir, splits=splits,
+                          mirrors=mirrors, timeout=timeout)
     in_cache = _same_folder(folder, _cache_folder(name, cache_dir))
     pairs = []
     for split in splits:
@@ -160,9 +156,11 @@ def default_cache_dir():
         os.path.expanduser("~"), ".cache", "minicnn")
 
 
-def find_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLITS):
+def find_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLITS,
+                 mirrors=None, timeout=None):
     """The folder that holds the files ``splits`` of ``name`` need, downloading them
-    into the cache if needed (see the module docstring for the order)."""
+    into the cache if needed (see the module docstring for the order); the
+    arguments are ``load_dataset``'s."""
     spec = _spec(name)
     needed = [f for split in _check_splits(splits) for f in SPLIT_FILES[split]]
     if root is not None:
@@ -178,7 +176,7 @@ def find_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLIT
         raise FileNotFoundError(
             f"{spec['title']} not found (looked in {', '.join(candidates)}) and "
             f"download=False. {_how_to_provide(name)}")
-    download_dataset(name, cache, files=needed)
+    download_dataset(name, cache, files=needed, mirrors=mirrors, timeout=timeout)
     return cache
 
 
@@ -208,47 +206,13 @@ def _given_folder(name, root, needed, variable=None):
                             f"download into the cache, or pass --data-dir DIR")
 
 
-def download_dataset(name, folder, files=None):
+def download_dataset(name, folder, files=None, *, mirrors=None, timeout=None):
     """Download the missing ``files`` (default: all four) of ``name`` into ``folder``,
-    md5-checked."""
+    md5-checked; ``mirrors`` and ``timeout`` as in ``minicnn.data.download``."""
     spec = _spec(name)
-    os.makedirs(folder, exist_ok=True)
-    for fname in files or FILES.values():
-        dest = os.path.join(folder, fname)
-        if os.path.exists(dest):
-            continue
-        failures = []
-        for base in spec["mirrors"]:
-            url = base + fname
-            try:
-                _download_verified(url, dest, spec["md5"][fname])
-                break
-            except (OSError, http.client.HTTPException, ChecksumError) as err:
-                # URLError, timeouts and refused connections are all OSErrors.
-                failures.append(f"  {url}: {err}")
-        else:
-            raise DownloadError(
-                f"could not download {spec['title']} file {fname}; tried:\n"
-                + "\n".join(failures) + f"\n{_how_to_provide(name)}")
-
-
-def _urlopen(url, timeout):
-    """Open ``url`` for reading; the tests replace this with an in-memory fake."""
-    return urllib.request.urlopen(url, timeout=timeout)
-
-
-def _download_verified(url, dest, md5):
-    """Stream ``url`` into ``dest`` atomically, keeping it only if its md5 matches:
-    an interrupted or wrong download leaves nothing behind."""
-    def stream(out):
-        digest = hashlib.md5()
-        with _urlopen(url, DOWNLOAD_TIMEOUT_S) as response:
-            while chunk := response.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != md5:   # raising here removes the temporary file
-            raise ChecksumError(f"md5 mismatch: expected {md5}, got {digest.hexdigest()}")
-    atomic_write(dest, stream)
+    download_files(folder, {f: spec["md5"][f] for f in files or FILES.values()},
+                   mirror_list(name, spec["mirrors"], mirrors), title=spec["title"],
+                   timeout=timeout, hint=_how_to_provide(name))
 
 
 def _read_checked(name, path, in_cache):
@@ -321,4 +285,5 @@ def _spec(name):
 def _how_to_provide(name):
     return (f"Without network access, put the four files ({', '.join(FILES.values())}) "
             f"in a folder and pass it with --data-dir DIR (root=DIR in Python), or set "
-            f"MINICNN_DATA to a folder that holds {name}/ with those files.")
+            f"MINICNN_DATA to a folder that holds {name}/ with those files; or set "
+            f"MINICNN_MIRRORS to a proxy URL or a folder that serves them.")
