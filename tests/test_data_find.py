@@ -151,3 +151,47 @@ def test_data_dir_beats_minicnn_data(tmp_path, monkeypatch):
     make_files(tmp_path / "mine", marker=8)
     monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "typo"))
     assert marker(load_dataset("fashion-mnist", tmp_path / "mine")[0]) == 8
+
+
+# --- the resolved folder, and files of the other dataset -----------------------------
+
+def test_the_resolved_folder_is_absolute(tmp_path, monkeypatch):
+    make_files(tmp_path / "rel" / "fashion-mnist", splits=("test",))
+    monkeypatch.chdir(tmp_path)
+    folder = find_dataset("fashion-mnist", "rel", splits=("test",))
+    assert folder == str(tmp_path / "rel" / "fashion-mnist")
+    from minicnn.data import find_data
+    assert find_data("fashion-mnist", "rel", splits=("test",)) == folder
+    with pytest.raises(DataError, match="train-images-idx3-ubyte"):
+        find_data("fashion-mnist", "rel")
+
+
+def test_the_cache_given_as_data_dir_is_the_users_folder(tmp_path):
+    make_files(tmp_path / "cache" / "mnist")       # not the published MNIST bytes
+    with pytest.raises(DataError) as info:
+        load_data("mnist", str(tmp_path / "cache" / "mnist"))
+    assert "md5" in str(info.value) and "download it again" not in str(info.value)
+
+
+def test_an_unwritable_cache_says_which_folder_and_what_to_set(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "a-file" / "cache"))
+    with pytest.raises(DataError) as info:
+        load_data("mnist")
+    message = str(info.value)
+    assert str(tmp_path / "a-file" / "cache" / "mnist") in message
+    assert "MINICNN_CACHE" in message
+
+
+def test_the_files_of_the_other_dataset_are_named_as_such(tmp_path, monkeypatch):
+    from data_helpers import md5s
+    from minicnn.data.datasets import DATASETS
+    files = make_files(tmp_path / "mnist")
+    monkeypatch.setitem(DATASETS["mnist"], "md5", md5s(files))   # these are "MNIST's" files
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.gz is the MNIST file, "
+                                         r"not Fashion-MNIST's"):
+        load_dataset("fashion-mnist", tmp_path / "mnist")
+    monkeypatch.setitem(DATASETS["fashion-mnist"], "md5", md5s(files))
+    monkeypatch.setitem(DATASETS["mnist"], "md5", {f: "0" * 32 for f in files})
+    with pytest.raises(ValueError, match=r"is the Fashion-MNIST file, not MNIST's"):
+        load_dataset("mnist", tmp_path / "mnist")

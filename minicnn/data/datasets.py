@@ -1,28 +1,35 @@
-"""MNIST and Fashion-MNIST: find the four files, download them if needed, check them.
+"""MNIST and Fashion-MNIST: find the files, download them if needed, check them.
 
-Both datasets come as four gzip'ed IDX files (``FILES``). A loader looks for
-a folder holding all four, in this order:
+Both datasets come as four gzip'ed IDX files (``FILES``), two per split
+(``SPLIT_FILES``); a loader asked for some ``splits`` needs and reads only
+theirs (``splits=("test",)``: the two ``t10k-*`` files). Each file may also be
+there unpacked (``train-images-idx3-ubyte``, no ``.gz``); the ``.gz`` wins when
+both are. The folder is the first of:
 
 1. the ``root`` argument (the CLI's ``--data-dir``): a folder holding the
-   four files directly, or one with ``mnist/`` / ``fashion-mnist/`` inside;
-2. ``$MINICNN_DATA/<name>`` (``MINICNN_DATA`` holds ``mnist/`` and
-   ``fashion-mnist/``);
+   files directly, or one with ``mnist/`` / ``fashion-mnist/`` inside;
+2. ``$MINICNN_DATA``, with the same two layouts;
 3. the cache ``~/.cache/minicnn/<name>`` (``$MINICNN_CACHE/<name>`` or the
    ``cache_dir`` argument move it);
 4. system folders (Debian installs Fashion-MNIST in
    ``/usr/share/datasets/fashion-mnist``).
 
-A ``root`` that was given but holds no dataset is an error (a typo in
-``--data-dir`` should not quietly fall back to a download). When nothing is
-found and ``download=True``, the missing files are downloaded into the
-cache: mirrors are tried in turn, each file's published md5 is checked, and
-a file only appears in the cache once complete and verified.
+A ``root`` or a ``MINICNN_DATA`` that was given but does not hold the files is
+an error naming the folder (and the variable), never a quiet fall-back to a
+download. When nothing is found and ``download=True``, the missing files are
+downloaded into the cache (``minicnn.data.download``: mirrors, their override
+``MINICNN_MIRRORS`` / ``mirrors=``, the lock, the progress bar); a file only
+appears in the cache once complete and its published md5 checked.
 
-Checks: MNIST files are checked against their published md5s wherever they
-come from. Debian recompressed its Fashion-MNIST files, so their md5s differ
-from the published ones; local Fashion-MNIST files are checked by their IDX
-headers and sizes instead (downloads are still md5-checked). Both datasets
-get the shape and label checks.
+Checks of local files: MNIST ``.gz`` files against their published md5s;
+unpacked MNIST files against the md5 of the published files' unpacked bytes
+(``unpacked_md5``, computed from files that match the published md5s).
+Debian recompressed its Fashion-MNIST files, so their md5s differ from the
+published ones and nothing is published for the unpacked bytes: local
+Fashion-MNIST files, packed or not, are checked by their IDX headers and sizes
+(downloads are still md5-checked). Both datasets get the shape and label
+checks. Only a file in the download cache is worth deleting to download it
+again; a bad file in the user's own folder must be replaced.
 """
 import hashlib
 import os
@@ -125,9 +132,7 @@ def load_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLIT
     ``t10k-*`` files. ``mirrors`` (a list of URLs or folders) replaces the
     download mirrors, ``timeout`` (seconds) how long a silent mirror is waited for."""
     splits = _check_splits(splits)
-    folder = find_dataset(name, root, download, cache_dir=cache_dir, splits=splits,
-                          mirrors=mirrors, timeout=timeout)
-    in_cache = _same_folder(folder, _cache_folder(name, cache_dir))
+    folder, in_cache = _resolve(name, root, download, cache_dir, splits, mirrors, timeout)
     pairs = []
     for split in splits:
         x, y = (_read_checked(name, _locate(folder, f), in_cache) for f in SPLIT_FILES[split])
@@ -140,8 +145,18 @@ def load_data(dataset, data_dir=None, *, splits=SPLITS):
     """``load_dataset(dataset, data_dir, splits=splits)`` for a command line or a
     notebook: every way it can fail (no such folder, files missing or corrupt, no
     network, the cache busy) is one ``DataError`` whose message says what to do."""
+    return _or_data_error(load_dataset, dataset, data_dir, splits)
+
+
+def find_data(dataset, data_dir=None, *, splits=SPLITS):
+    """The absolute folder ``load_data`` reads (``find_dataset``, downloading if
+    needed), its failures as ``DataError``: what a run records to find its data again."""
+    return _or_data_error(find_dataset, dataset, data_dir, splits)
+
+
+def _or_data_error(function, dataset, data_dir, splits):
     try:
-        return load_dataset(dataset, data_dir, splits=splits)
+        return function(dataset, data_dir, splits=splits)
     except (OSError, ValueError, RuntimeError) as err:
         message = str(err)
         if data_dir is not None and isinstance(err, FileNotFoundError):
@@ -158,26 +173,33 @@ def default_cache_dir():
 
 def find_dataset(name, root=None, download=True, *, cache_dir=None, splits=SPLITS,
                  mirrors=None, timeout=None):
-    """The folder that holds the files ``splits`` of ``name`` need, downloading them
-    into the cache if needed (see the module docstring for the order); the
-    arguments are ``load_dataset``'s."""
+    """The absolute path of the folder that holds the files ``splits`` of ``name``
+    need, downloading them into the cache if needed (see the module docstring for
+    the order); the arguments are ``load_dataset``'s."""
+    return _resolve(name, root, download, cache_dir, _check_splits(splits), mirrors,
+                    timeout)[0]
+
+
+def _resolve(name, root, download, cache_dir, splits, mirrors, timeout):
+    """``(folder, in_cache)``: the absolute folder, and whether it is the download cache
+    (the only folder whose bad files may be deleted to download them again)."""
     spec = _spec(name)
-    needed = [f for split in _check_splits(splits) for f in SPLIT_FILES[split]]
+    needed = [f for split in splits for f in SPLIT_FILES[split]]
     if root is not None:
-        return _given_folder(name, root, needed)
+        return os.path.abspath(_given_folder(name, root, needed)), False
     if os.environ.get("MINICNN_DATA"):      # a setting is used or refused, never skipped
-        return _given_folder(name, os.environ["MINICNN_DATA"], needed, "MINICNN_DATA")
-    cache = _cache_folder(name, cache_dir)
-    candidates = [cache, *spec["system_dirs"]]
-    for folder in candidates:
+        folder = _given_folder(name, os.environ["MINICNN_DATA"], needed, "MINICNN_DATA")
+        return os.path.abspath(folder), False
+    cache = os.path.abspath(_cache_folder(name, cache_dir))
+    for folder in [cache, *spec["system_dirs"]]:
         if not _missing(folder, needed):
-            return folder
+            return os.path.abspath(folder), folder == cache
     if not download:
         raise FileNotFoundError(
-            f"{spec['title']} not found (looked in {', '.join(candidates)}) and "
-            f"download=False. {_how_to_provide(name)}")
+            f"{spec['title']} not found (looked in {', '.join([cache, *spec['system_dirs']])})"
+            f" and download=False. {_how_to_provide(name)}")
     download_dataset(name, cache, files=needed, mirrors=mirrors, timeout=timeout)
-    return cache
+    return cache, True
 
 
 def _given_folder(name, root, needed, variable=None):
@@ -210,9 +232,13 @@ def download_dataset(name, folder, files=None, *, mirrors=None, timeout=None):
     """Download the missing ``files`` (default: all four) of ``name`` into ``folder``,
     md5-checked; ``mirrors`` and ``timeout`` as in ``minicnn.data.download``."""
     spec = _spec(name)
-    download_files(folder, {f: spec["md5"][f] for f in files or FILES.values()},
-                   mirror_list(name, spec["mirrors"], mirrors), title=spec["title"],
-                   timeout=timeout, hint=_how_to_provide(name))
+    try:
+        download_files(folder, {f: spec["md5"][f] for f in files or FILES.values()},
+                       mirror_list(name, spec["mirrors"], mirrors), title=spec["title"],
+                       timeout=timeout, hint=_how_to_provide(name))
+    except OSError as err:      # the mirrors' errors are DownloadErrors: this one is local
+        raise OSError(f"cannot write the download cache {folder} ({err}); set MINICNN_CACHE "
+                      f"to a writable folder with room for {spec['title']}") from None
 
 
 def _read_checked(name, path, in_cache):
@@ -221,11 +247,16 @@ def _read_checked(name, path, in_cache):
     spec = _spec(name)
     with open(path, "rb") as f:
         data = f.read()
+    fname = os.path.basename(path)
+    packed = fname.endswith(".gz")
+    actual = hashlib.md5(data).hexdigest()
+    for other, other_spec in DATASETS.items():     # the same names: a mix-up is easy
+        if other != name and actual in (other_spec["md5"].get(fname),
+                                        other_spec["unpacked_md5"].get(fname)):
+            raise DatasetError(f"{path} is the {other_spec['title']} file, not "
+                               f"{spec['title']}'s: give the folder that holds {name}/")
     if spec["check_local_md5"]:
-        fname = os.path.basename(path)
-        packed = fname.endswith(".gz")
         expected = (spec["md5"] if packed else spec["unpacked_md5"])[fname]
-        actual = hashlib.md5(data).hexdigest()
         if actual != expected:
             fix = ("Delete it to download it again." if in_cache else
                    "Replace it with an original copy.")
@@ -270,10 +301,6 @@ def _missing(folder, needed):
 
 def _cache_folder(name, cache_dir):
     return os.path.join(cache_dir or default_cache_dir(), name)
-
-
-def _same_folder(a, b):
-    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _spec(name):

@@ -38,8 +38,9 @@ class DownloadError(RuntimeError):
     """No mirror could deliver a file; the message says what to do instead."""
 
 
-class _Mismatch(Exception):
-    """The bytes a mirror served do not have the published md5."""
+class _MirrorFailed(Exception):
+    """A mirror did not deliver (network error, HTTP error, wrong md5); unlike an
+    error writing the file here, the next mirror may do better."""
 
 
 def mirror_list(name, default, mirrors=None):
@@ -89,8 +90,7 @@ def download_files(folder, md5s, mirrors, *, title, timeout=None, hint=""):
                 try:
                     _download_verified(url, dest, md5, timeout)
                     break
-                except (OSError, http.client.HTTPException, _Mismatch) as err:
-                    # URLError, HTTPError, timeouts and refused connections are OSErrors.
+                except _MirrorFailed as err:
                     failed[base] = f"{url}: {err}"
                     _say(f"  failed ({err}); skipping {base} for the remaining files")
             else:
@@ -104,18 +104,28 @@ def _download_verified(url, dest, md5, timeout):
     an interrupted or wrong download leaves nothing behind."""
     def stream(out):
         digest = hashlib.md5()
-        with _urlopen(url, timeout) as response:
+        response = _from_mirror(_urlopen, url, timeout)
+        with response:
             size = getattr(response, "headers", {}).get("Content-Length")
             with tqdm(total=int(size) if size else None, unit="B", unit_scale=True,
                       unit_divisor=1024, desc=os.path.basename(dest), file=sys.stderr,
-                      disable=None) as bar:     # disable=None: only on a terminal
-                while chunk := response.read(_CHUNK):
+                      disable=None) as bar:     # disable=None: a bar only on a terminal
+                while chunk := _from_mirror(response.read, _CHUNK):
                     digest.update(chunk)
                     out.write(chunk)
                     bar.update(len(chunk))
         if digest.hexdigest() != md5:   # raising here removes the temporary file
-            raise _Mismatch(f"md5 mismatch: expected {md5}, got {digest.hexdigest()}")
+            raise _MirrorFailed(f"md5 mismatch: expected {md5}, got {digest.hexdigest()}")
     atomic_write(dest, stream)
+
+
+def _from_mirror(call, *args):
+    """``call(*args)``, its network errors as ``_MirrorFailed``."""
+    try:
+        return call(*args)
+    except (OSError, http.client.HTTPException) as err:
+        # URLError, HTTPError, timeouts and refused connections are all OSErrors.
+        raise _MirrorFailed(str(err)) from None
 
 
 def _urlopen(url, timeout):
