@@ -209,3 +209,14 @@ def test_a_download_killed_mid_file_leaves_no_temporary_after_the_next_start(
     assert glob.glob(str(cache(tmp_path) / ".tmp-*")) == []
     assert sorted(f for f in os.listdir(cache(tmp_path)) if not f.startswith(".minicnn")) \
         == sorted(FILES.values())
+
+
+def test_a_full_disk_is_not_blamed_on_the_mirror(tmp_path, monkeypatch, tiny_mnist, capsys):
+    def full(path, write):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(download, "atomic_write", full)
+    with pytest.raises(DataError) as info:
+        load_data("mnist")
+    message = str(info.value)
+    assert "No space left on device" in message and str(cache(tmp_path)) in message
+    assert "MINICNN_CACHE" in message and "skipping" not in capsys.readouterr().err
