@@ -215,6 +215,7 @@ def test_a_full_disk_is_not_blamed_on_the_mirror(tmp_path, monkeypatch, tiny_mni
     def full(path, write):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(download, "atomic_write", full)
+    monkeypatch.setenv("MINICNN_MIRRORS", str(tiny_mnist))
     with pytest.raises(DataError) as info:
         load_data("mnist")
     message = str(info.value)
