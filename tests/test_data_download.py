@@ -221,3 +221,28 @@ def test_a_full_disk_is_not_blamed_on_the_mirror(tmp_path, monkeypatch, tiny_mni
     message = str(info.value)
     assert "No space left on device" in message and str(cache(tmp_path)) in message
     assert "MINICNN_CACHE" in message and "skipping" not in capsys.readouterr().err
+
+
+def test_each_file_has_a_progress_bar_sized_by_the_server(tmp_path, monkeypatch, tiny_mnist,
+                                                          serve):
+    bars = []
+
+    class Recorder:
+        def __init__(self, total=None, desc=None, **options):
+            self.total, self.desc, self.done = total, desc, 0
+            bars.append(self)
+
+        def update(self, n):
+            self.done += n
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+    monkeypatch.setattr(download, "tqdm", Recorder)
+    url, _ = serve(tiny_mnist)
+    load_dataset("mnist", mirrors=[url], splits=("test",))
+    sizes = {f: os.path.getsize(tiny_mnist / f) for f in os.listdir(tiny_mnist)}
+    assert [(b.desc, b.total, b.done) for b in bars] == [
+        (f, sizes[f], sizes[f]) for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
