@@ -1,8 +1,9 @@
 """MNIST / Fashion-MNIST loaders: look-up order, checks, downloads, real data.
 
-No test touches the network or the real cache: an autouse fixture points the
-cache at a temp folder, hides MINICNN_DATA and the system folders, and
-replaces the URL opener by one that fails. Download tests install a fake
+No test touches the network or the real cache: the autouse fixture of
+data_helpers points the cache at a temp folder, hides MINICNN_DATA,
+MINICNN_MIRRORS and the system folders, and replaces the URL opener by one
+that fails. Download tests install a fake
 mirror that serves bytes from memory. The datasets are shrunk to 6 training
 and 4 test images so the files are tiny; for MNIST the published md5s are
 swapped for those of the tiny files where a test needs them to match.
@@ -19,43 +20,10 @@ from minicnn.data import (ChecksumError, DatasetError, DownloadError, load_fashi
                           load_mnist, write_idx)
 from minicnn.data import datasets, download
 from minicnn.data.datasets import DATASETS, FILES
+from data_helpers import isolated, make_files, md5s  # noqa: F401  (isolated: autouse fixture)
 
-REAL_DATA = os.environ.get("MINICNN_DATA")  # read before the fixture below hides it
-REAL_SIZES = dict(datasets.SIZES)  # the fixture below shrinks them
-SMALL = {"train": 6, "test": 4}
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("MINICNN_DATA", raising=False)
-    monkeypatch.setitem(DATASETS["fashion-mnist"], "system_dirs", [])
-    monkeypatch.setattr(datasets, "SIZES", SMALL)
-
-    def no_network(url, timeout):
-        raise urllib.error.URLError("network disabled in tests")
-    monkeypatch.setattr(download, "_urlopen", no_network)
-
-
-def make_files(folder, marker=1, sizes=SMALL, bad_label=None):
-    """Write the four tiny .gz files into ``folder``; images are all ``marker``.
-
-    Returns {file name: bytes}, which a fake mirror can serve.
-    """
-    os.makedirs(folder, exist_ok=True)
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        n = sizes[split]
-        write_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte.gz"),
-                  np.full((n, 28, 28), marker, dtype=np.uint8))
-        labels = (np.arange(n) % 10).astype(np.uint8)
-        if bad_label is not None:
-            labels[-1] = bad_label
-        write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte.gz"), labels)
-    return {f: open(os.path.join(folder, f), "rb").read() for f in FILES.values()}
-
-
-def md5s(files):
-    return {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
+REAL_DATA = os.environ.get("MINICNN_DATA")  # read before the fixture hides it
+REAL_SIZES = dict(datasets.SIZES)  # the fixture shrinks them
 
 
 def marker_of(loaded):
