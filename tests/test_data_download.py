@@ -132,6 +132,7 @@ def test_a_hanging_and_a_failing_mirror_are_each_tried_once(tmp_path, monkeypatc
     assert elapsed < 5 * TIMEOUT + 3, elapsed
     assert sorted(os.listdir(cache(tmp_path))) == sorted([*FILES.values(), ".minicnn.lock"])
     err = capsys.readouterr().err
+    assert f"MNIST: downloading 4 file(s) into {cache(tmp_path)}" in err
     assert f"from {hanging.url}train-images-idx3-ubyte.gz" in err
     assert f"from {good_url}t10k-labels-idx1-ubyte.gz" in err
     assert "skipping" in err

@@ -77,11 +77,13 @@ def download_files(folder, md5s, mirrors, *, title, timeout=None, hint=""):
         stale = remove_stale_temporaries(folder)
         if stale:
             _say(f"removed {len(stale)} unfinished download(s) left in {folder}")
+        missing = {f: md5 for f, md5 in md5s.items()        # some may have come meanwhile
+                   if not os.path.exists(os.path.join(folder, f))}
+        if missing:
+            _say(f"{title}: downloading {len(missing)} file(s) into {folder}")
         failed = {}                              # mirror -> why it is skipped from now on
-        for fname, md5 in md5s.items():
+        for fname, md5 in missing.items():
             dest = os.path.join(folder, fname)
-            if os.path.exists(dest):             # done earlier, or by another process
-                continue
             for base in mirrors:
                 if base in failed:
                     continue
