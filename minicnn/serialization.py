@@ -113,18 +113,23 @@ def read_model_file(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with open(path, "rb") as f:
+            start = f.read(6)
+    except OSError as err:                 # a folder, no permission
+        raise ModelFileError(f"{path} cannot be read: {err.strerror or err}") from None
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path} is not a minicnn model file: {_what_it_is(path)}")
+        raise ModelFileError(f"{path} is not a minicnn model file: {_what_it_is(start)}")
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n[:-len(".npy")] for n in archive.namelist() if n.endswith(".npy")]
-            if HEADER not in names:
-                old = "__meta__" in names      # the first checkpoint format had no model header
+            if HEADER not in names and "__meta__" in names:   # the first checkpoint format
                 raise ModelFileError(
-                    f"{path} is not a minicnn model file (no {HEADER} entry)" + (
-                        ": it is a checkpoint of an older minicnn, which this version no longer "
-                        "reads; its run folder's model.npz still loads with minicnn.load_model"
-                        if old else ""))
+                    f"{path} is a checkpoint of an older minicnn (minicnn-checkpoint-1), which "
+                    f"this version no longer reads: its run folder's model.npz still loads "
+                    f"with minicnn.load_model; start a new run to train further")
+            if HEADER not in names:
+                raise ModelFileError(f"{path} is not a minicnn model file (no {HEADER} entry)")
             header = _parse_header(path, _read_entry(path, archive, HEADER, "U"))
             check_architecture(header["architecture"], path)
             arrays = {n: _read_entry(path, archive, n, "f") for n in names if n != HEADER}
@@ -138,9 +143,8 @@ def _invalid(path, reason):
     return ModelFileError(f"{path} is not a valid minicnn model file: {reason}")
 
 
-def _what_it_is(path):
-    with open(path, "rb") as f:
-        start = f.read(6)
+def _what_it_is(start):
+    """What a file that is not a zip archive is, from its first bytes."""
     if not start:
         return "the file is empty"
     if start == b"\x93NUMPY":
@@ -205,27 +209,28 @@ def check_architecture(spec, path):
     (channels, kernel, stride, padding) bounds its ``out * in * kh * kw``; so no
     layer's constructor allocates more than this bound allows.
     """
-    total, stack = 0, [(spec, "the model", 1)]
+    total, stack = 0, [(spec, "the model itself", 1)]
     while stack:                      # no recursion: a deep file must not overflow the stack
         node, where, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise _invalid(path, f"its architecture is nested more than {MAX_DEPTH} levels deep")
         if (not isinstance(node, dict) or not isinstance(node.get("type"), str)
-                or not isinstance(node.get("config", {}), dict)
+                or not isinstance(node.get("config"), dict)
                 or not isinstance(node.get("children", []), list)):
             raise _invalid(path, f"malformed layer description at {where}")
         size = 1
-        for key, value in node.get("config", {}).items():
+        for key, value in node["config"].items():
             for number in _numbers(value):
                 if isinstance(number, int) and number < 0:
-                    raise _invalid(path, f"{node['type']} at {where} has {key} {number}")
+                    raise _invalid(path, f"{node['type']} ({where}) has {key} {number}")
                 size *= max(1.0, abs(float(number)))
         cls = LAYER_TYPES.get(node["type"])
         total += size if (cls is not None and cls.param_names) else 0
         if total > MAX_PARAMETERS:
-            raise _invalid(path, f"its architecture has more than {MAX_PARAMETERS:,} parameters "
-                           f"(at {node['type']} at {where})")
-        stack += [(c, f"{where}[{i}]", depth + 1) for i, c in enumerate(node.get("children", []))]
+            raise _invalid(path, f"its architecture has more than {MAX_PARAMETERS:,} parameters, "
+                           f"minicnn's limit (reached at {node['type']}, {where})")
+        prefix = "layer " if depth == 1 else f"{where}."
+        stack += [(c, f"{prefix}{i}", depth + 1) for i, c in enumerate(node.get("children", []))]
 
 
 def _numbers(value):

@@ -159,7 +159,7 @@ class Trainer:
         """A trainer continuing the run in ``run_dir`` from its last checkpoint;
         ``epochs`` (total, counted from the run's start) may extend the run.
         ``checkpoint``: ``read_checkpoint(run_dir)`` if the caller has read it already."""
-        checkpoint = checkpoint or read_checkpoint(run_dir)
+        checkpoint = read_checkpoint(run_dir) if checkpoint is None else checkpoint
         config = TrainConfig.from_dict(checkpoint.meta["config"])
         config.epochs = config.epochs if epochs is None else int(epochs)
         return restore(checkpoint, cls(config, train_data, test_data, run_dir, device, progress,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from minicnn import Conv2D, Dense, ReLU, load_model, models
-from minicnn.checkpoint import CHECKPOINT, MODEL, read_checkpoint
+from minicnn.checkpoint import CHECKPOINT, MODEL, Checkpoint, read_checkpoint, write_checkpoint
 from minicnn.cli import main
 from minicnn.serialization import FORMAT
 from minicnn.train import TrainConfig, Trainer
@@ -95,3 +95,16 @@ def test_every_model_builder_takes_seed_and_init(monkeypatch, name):
         monkeypatch.setattr(models, cls.__name__, recorder)
     models.get_model(name, seed=3, init="glorot")
     assert seen and set(seen) == {"glorot"}
+
+
+def test_a_checkpoint_that_does_not_fit_its_model_is_named(tmp_path):
+    """E.g. a run folder from before a change of the model's builder."""
+    data = tiny_data()
+    trainer = Trainer(small(), data, data, tmp_path, progress=False)
+    write_checkpoint(trainer)
+    meta, state, optimizer_state = read_checkpoint(tmp_path)
+    state.pop("3.weight")
+    with pytest.raises(ValueError, match=r"checkpoint.npz does not match the model 'tiny_cnn' "
+                                         r"its settings build: .*'3.weight'"):
+        Trainer.resume(tmp_path, data, data, progress=False,
+                       checkpoint=Checkpoint(meta, state, optimizer_state))

@@ -191,6 +191,11 @@ def test_a_missing_file_is_a_file_not_found_error(tmp_path):
         load_model(tmp_path / "missing.npz")
 
 
+def test_a_folder_is_not_read_as_a_model(tmp_path):
+    with pytest.raises(ValueError, match=f"{tmp_path} cannot be read: Is a directory"):
+        load_model(tmp_path)
+
+
 def run_folder(tmp_path, content):
     run = tmp_path / "run"
     run.mkdir()
