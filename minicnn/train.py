@@ -1,13 +1,8 @@
 """Training a model on MNIST-like data: the loop, the evaluation pass, checkpoints and resume.
 
-A run lives in one folder::
-
-    RUN_DIR/config.json      the run's settings (for people; the checkpoint holds its own copy)
-    RUN_DIR/checkpoint.npz   a model file plus all needed to continue (minicnn.checkpoint),
-                             rewritten atomically after each epoch
-    RUN_DIR/model.npz        the same model part alone; both load with minicnn.load_model
-    RUN_DIR/metrics.jsonl    the metrics log (see minicnn.reporting)
-    RUN_DIR/curves.png       learning curves, redrawn after each epoch
+A run lives in one folder: ``config.json`` (its settings, for people), ``checkpoint.npz``
+and ``model.npz`` (see ``minicnn.checkpoint``), ``metrics.jsonl`` (``minicnn.reporting``)
+and ``curves.png``; the checkpoint is rewritten atomically after each epoch.
 
 One step: ``logits = model(x)``, ``loss = cross_entropy(logits, y)``, backward
 from ``dloss/dlogits`` through every layer, then the optimizer's update.

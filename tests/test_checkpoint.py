@@ -17,7 +17,11 @@ from minicnn.cli import main
 from minicnn.serialization import FORMAT
 from minicnn.train import TrainConfig, Trainer
 
-from test_train import assert_same_state
+
+def assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 def small(**overrides):
