@@ -151,9 +151,8 @@ def cmd_train(args):
 def _not_trainable(name):
     if name not in MODELS:
         return f"unknown model {name!r}; choose from {list(MNIST_MODELS)}"
-    shape = get_model(name).input_shape if name == "googlenet" else (3, 224, 224)
-    return (f"model {name!r} takes {shape} images, not MNIST's {INPUT_SHAPE}: train one of "
-            f"{list(MNIST_MODELS)} (`minicnn summary --model {name}` describes it)")
+    return (f"model {name!r} is ImageNet-sized, not for MNIST's {INPUT_SHAPE} images: train "
+            f"one of {list(MNIST_MODELS)} (`minicnn summary --model {name}` describes it)")
 
 
 def _take_run_folder(out):

@@ -278,6 +278,10 @@ class Trainer:
                 lock.release()
 
     def _fit(self):
+        if self.epoch > self.config.epochs:    # config.json would then contradict the run
+            raise ValueError(f"epochs={self.config.epochs} is fewer than the {self.epoch} "
+                             f"epochs the run in {self.run_dir} has already trained; epochs "
+                             f"is the run's total, counted from its start")
         write_json(os.path.join(self.run_dir, CONFIG), asdict(self.config))
         log = MetricsLog(os.path.join(self.run_dir, METRICS), self.records)
         while self.epoch < self.config.epochs:

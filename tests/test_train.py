@@ -99,6 +99,10 @@ def test_callbacks_see_each_finished_epoch_and_its_weights(mnist, tmp_path):
     assert [epoch for epoch, _ in seen] == [1, 2]
     assert not np.array_equal(seen[0][1], seen[1][1])     # a copy per epoch, weights moved
     np.testing.assert_array_equal(seen[1][1], resumed.model.state_dict()["0.weight"])
+    # epochs is the run's total: fewer than it has trained is refused, config.json untouched
+    with pytest.raises(ValueError, match="fewer than the 2 epochs"):
+        Trainer.resume(tmp_path, *mnist, epochs=1, progress=False).fit()
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 2
 
 
 def test_resume_restores_dropout_generators(mnist, tmp_path):
