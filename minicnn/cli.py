@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 
 from . import __version__
 from .atomic import WriteError, check_writable
@@ -125,7 +125,7 @@ def main(argv=None):
 # -- train ----------------------------------------------------------------------------
 def _config_from_args(args):
     """The options given on the command line, by TrainConfig field name."""
-    names = [f.name for f in fields(TrainConfig)]
+    names = [f.name for f in fields(TrainConfig) if f.name != "data_dir"]  # see _data_folder
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
@@ -203,18 +203,20 @@ def _train(args, given, lock):
             print(f"nothing to do: the run in {args.out} has already trained "
                   f"{_plural(done, 'epoch')}; pass --epochs N (a larger total) to continue it")
             return 0
-        data = load_data(saved["dataset"], args.data_dir)
+        folder = _data_folder(saved, args.data_dir, args.out)
+        data = load_data(saved["dataset"], folder)
         trainer = _or_usage(lambda: Trainer.resume(
             args.out, *data, device=args.device, epochs=given.get("epochs"),
             progress=not args.no_progress))
-        trainer.lock = lock
+        trainer.lock, trainer.config.data_dir = lock, folder
         print(f"resuming {args.out} after epoch {trainer.epoch} of {trainer.config.epochs}")
     else:
         if has_checkpoint:
             raise UsageError(f"{args.out!r} already holds a run; pass --resume to continue it "
                              f"or choose another --out")
         config = _or_usage(lambda: TrainConfig(**given).validate())
-        data = load_data(config.dataset, args.data_dir)
+        config.data_dir = _data_folder(asdict(config), args.data_dir, args.out)
+        data = load_data(config.dataset, config.data_dir)
         trainer = _or_usage(lambda: Trainer(config, *data, args.out, device=args.device,
                                             progress=not args.no_progress, lock=lock))
     c = trainer.config
@@ -244,6 +246,23 @@ def load_data(dataset, data_dir, splits=("train", "test")):
         raise UsageError(str(err)) from None
 
 
+def _data_folder(config, data_dir, run_dir, splits=("train", "test")):
+    """The absolute folder to read a run's data from: ``--data-dir`` when given,
+    else the folder the run recorded (``config["data_dir"]``), else the usual search
+    ($MINICNN_DATA, then the download cache). Only the files of ``splits`` are needed."""
+    from .data import DataError, find_data
+    recorded = config.get("data_dir") if data_dir is None else None
+    try:
+        return find_data(config["dataset"], recorded or data_dir, splits=splits)
+    except DataError as err:
+        if not recorded:
+            raise UsageError(str(err)) from None
+        raise UsageError(f"the run's data folder {recorded} (recorded in "
+                         f"{os.path.join(run_dir, 'config.json')}) no longer serves it: "
+                         f"{str(err).removeprefix('--data-dir: ')}; pass --data-dir DIR "
+                         f"to read the data from elsewhere") from None
+
+
 def _or_usage(build):
     """Turn the ValueErrors and RuntimeErrors of bad settings (unknown model, no GPU)
     into UsageErrors."""
@@ -261,7 +280,8 @@ def cmd_evaluate(args):
                          f"`minicnn train --out {args.run_dir}`)")
     model, meta = _or_usage(lambda: _load_run(args.run_dir, args.device))
     config = TrainConfig.from_dict(meta["config"])
-    _, (x_test, y_test) = load_data(config.dataset, args.data_dir)
+    folder = _data_folder(meta["config"], args.data_dir, args.run_dir, splits=("test",))
+    [(x_test, y_test)] = load_data(config.dataset, folder, splits=("test",))
     n = args.test_subset
     batches = make_batches(x_test[:n], y_test[:n], config.eval_batch_size, args.device,
                            False, config)

@@ -90,6 +90,9 @@ class TrainConfig:
     test_subset: int | None = None   # first N test images; None: all 10,000
     eval_batch_size: int = 1000
     log_every: int = 50              # steps between step records in the metrics log
+    # Where the data was read from (the resolved absolute folder), so that resume and
+    # evaluate find it again offline; not part of the result.
+    data_dir: str | None = None
 
     def validate(self):
         """Raise ``ValueError`` naming the first bad setting."""

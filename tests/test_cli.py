@@ -182,3 +182,30 @@ def test_gpu_request_without_gpu_is_explained(data_root, tmp_path, capsys):
 def test_resume_needs_out(capsys):
     assert main(["train", "--resume"]) == 1
     assert "--resume needs --out" in capsys.readouterr().err
+
+
+def test_evaluate_offline_reads_the_recorded_folder_and_only_its_test_files(
+        data_root, tmp_path, capsys, monkeypatch):
+    """The run remembers the resolved data folder (config.json and the checkpoint);
+    evaluate then needs neither --data-dir, nor $MINICNN_DATA, nor the network,
+    nor the training files."""
+    import os
+    own = tmp_path / "my-data"                 # the user's own folder, the files linked in
+    own.mkdir()
+    for name in os.listdir(os.path.join(data_root, "mnist")):
+        (own / name).symlink_to(os.path.join(data_root, "mnist", name))
+    run = tmp_path / "run"
+    assert train(str(own), run, "--epochs", "1") == 0
+    recorded = json.loads((run / "config.json").read_text())["data_dir"]
+    assert recorded == str(own) and read_checkpoint(run)[0]["config"]["data_dir"] == str(own)
+
+    for name in os.listdir(own):               # only the t10k-* files stay
+        if name.startswith("train-"):
+            (own / name).unlink()
+    monkeypatch.delenv("MINICNN_DATA")
+    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("MINICNN_MIRRORS", str(tmp_path / "no-mirror"))   # no download
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--test-subset", "100"]) == 0, capsys.readouterr().err
+    accuracy = read_checkpoint(run)[0]["records"][-1]["test_acc"]
+    assert f"test accuracy: {100 * accuracy:.2f}%" in capsys.readouterr().out
