@@ -20,7 +20,6 @@ import inspect
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, fields
 
@@ -32,6 +31,7 @@ from .layers import Dropout, SoftmaxCrossEntropy
 from .locks import FolderLock, remove_stale_temporaries
 from .models import MODELS, get_model
 from .optim import SGD, Adam
+from .progress import EpochProgress
 from .reporting import MetricsLog, plot_learning_curves, write_json
 from .serialization import architecture, atomic_savez, build, save_model
 
@@ -327,7 +327,7 @@ class Trainer:
         sizes, read = [], 0                            # batch sizes; steps read back so far
         sums = dict(loss=0.0, correct=0, seen=0)      # this epoch
         window = dict(loss=0.0, correct=0, seen=0)     # since the last step record
-        bar = _Progress(total, f"epoch {self.epoch + 1}/{cfg.epochs}", self.progress)
+        bar = EpochProgress(total, f"epoch {self.epoch + 1}/{cfg.epochs}", self.progress)
         try:
             for i, (x, y) in enumerate(self.train_batches):
                 # Slices: array into array on the device, never a Python number.
@@ -400,35 +400,3 @@ def _check_loss(loss, what, steps=None, num_classes=NUM_CLASSES):
         raise FloatingPointError(f"{what} exploded to {loss:.3g}, above {bound:.0f} = "
                                  f"{DIVERGENCE_FACTOR} x log({num_classes}), the loss of an "
                                  f"untrained network{read}")
-
-
-class _Progress:
-    """One epoch's progress on stderr: a tqdm bar on a terminal; in a log (stderr is
-    not a terminal) a plain line about every tenth of the epoch, not a bar redrawn
-    hundreds of times. ``update`` takes the running mean loss and accuracy."""
-
-    def __init__(self, total, desc, enabled):
-        from tqdm import tqdm
-        self.stream, self.total, self.desc = sys.stderr, total, desc
-        terminal = enabled and getattr(self.stream, "isatty", lambda: False)()
-        self.lines = enabled and not terminal
-        self.next_line = 1                               # in tenths of the epoch
-        self.bar = tqdm(total=total, desc=desc, unit="batch", disable=not terminal,
-                        leave=False, dynamic_ncols=True, file=self.stream)
-
-    def update(self, done, loss, accuracy, images_per_s):
-        values = dict(loss=f"{loss:.4f}", acc=f"{100 * accuracy:.2f}%",
-                      img_s=f"{images_per_s:.0f}")
-        if not self.bar.disable:
-            self.bar.set_postfix(values, refresh=False)
-            self.bar.update(done - self.bar.n)
-            if done == self.total:
-                self.bar.refresh()                       # the epoch's final mean is shown
-        if self.lines and (10 * done >= self.next_line * self.total or done == self.total):
-            self.next_line = 10 * done // self.total + 1
-            print(f"{self.desc}: {done}/{self.total} batches, loss {loss:.4f}, "
-                  f"acc {100 * accuracy:.2f}%, {images_per_s:.0f} images/s",
-                  file=self.stream, flush=True)
-
-    def close(self):
-        self.bar.close()
