@@ -11,11 +11,21 @@ from .base import check_float
 
 
 class SoftmaxCrossEntropy:
-    """``loss = SoftmaxCrossEntropy(); L = loss.forward(logits, labels); dz = loss.backward()``."""
+    """``loss = SoftmaxCrossEntropy(); L = loss.forward(logits, labels); dz = loss.backward()``.
+
+    ``check`` (default True): also check the *values* on each call, labels in
+    ``[0, K)`` and finite logits. That reads them back to the host, a wait for the
+    GPU on every batch; the trainer passes ``check=False`` because it checks the
+    labels once per data set and the loss every few steps. Shapes and dtypes are
+    always checked (that costs nothing).
+    """
+
+    def __init__(self, check=True):
+        self.check = check
 
     def forward(self, logits, labels):
         xp = get_array_module(logits)
-        self._check(logits, labels, xp)
+        self._check(logits, labels, xp, values=self.check)
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_sum = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         log_p = shifted - log_sum                                   # (N, K)
@@ -34,7 +44,7 @@ class SoftmaxCrossEntropy:
     __call__ = forward
 
     @staticmethod
-    def _check(logits, labels, xp):
+    def _check(logits, labels, xp, values=True):
         if getattr(logits, "ndim", None) != 2:
             raise ValueError(f"SoftmaxCrossEntropy expects logits of shape (N, K), "
                              f"got {getattr(logits, 'shape', type(logits).__name__)}")
@@ -44,6 +54,8 @@ class SoftmaxCrossEntropy:
             raise ValueError(f"SoftmaxCrossEntropy expects integer labels of shape ({n},), got "
                              f"{getattr(labels, 'dtype', type(labels).__name__)} "
                              f"{getattr(labels, 'shape', '')}")
+        if not values:
+            return
         if n and (int(labels.min()) < 0 or int(labels.max()) >= k):
             raise ValueError(f"SoftmaxCrossEntropy labels must be in [0, {k}), "
                              f"got values from {int(labels.min())} to {int(labels.max())}")
