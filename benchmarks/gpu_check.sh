@@ -11,7 +11,7 @@
 # (benchmarks/gpu_summary.py, also in OUT_DIR/summary.txt).
 #
 # usage: benchmarks/gpu_check.sh [--dry-run] [OUT_DIR] [DATA_DIR]
-#   OUT_DIR   default: $OUT when set, else gpu_check_out
+#   OUT_DIR   default: $OUT when set, else runs/gpu_check (git-ignored)
 #   DATA_DIR  a folder with mnist/ inside (or the four MNIST files); default .data
 #             (git-ignored: copy MNIST there so that it travels with the working tree)
 #   --dry-run no GPU: skips the install, runs one test file, trains 1 epoch on a subset
@@ -22,7 +22,7 @@ set -u
 DRY=0 SCALE=1
 # the dry run checks plumbing, not speed: its time limits are 4x (a shared CPU is slow)
 if [ "${1:-}" = "--dry-run" ]; then DRY=1 SCALE=4; shift; fi
-OUT_DIR=${1:-${OUT:-gpu_check_out}}
+OUT_DIR=${1:-${OUT:-runs/gpu_check}}
 DATA_DIR=${2:-.data}
 PY=${PYTHON:-python}
 cd "$(dirname "$0")/.." || exit 2
