@@ -82,3 +82,18 @@ def test_gpu_summary_reports_failed_steps_and_missing_outputs(tmp_path):
     assert "FAILED (1)" in text and "TIMEOUT" in text
     assert "tests: 1 failed, 3 passed" in text and "test_x.py::test_y" in text
     assert "no epoch finished" in text and "no bench.json" in text
+
+
+def test_count_launches_matches_a_count_by_reading():
+    """benchmarks/count_launches.py against what the code says for lenet (batch 2):
+    ReLU forward is `x > 0` and `x * mask`; Dense forward one product and a bias add;
+    eight facade kernels (im2col, maxpool forward, maxpool backward, col2im, twice)."""
+    result = run(BENCH / "count_launches.py", "--model", "lenet", "--batch", "2")
+    assert result.returncode == 0, result.stderr
+    rows = {line[:24].strip(): line[24:].split() for line in result.stdout.splitlines()}
+    assert rows["1 ReLU forward"] == ["2"]                     # elementwise only
+    assert rows["10 Dense forward"] == ["1", "1"]              # elementwise, cuBLAS
+    total = dict(zip(["elementwise", "fill", "copy", "gather", "cuBLAS", "numba", "sync"],
+                     map(int, rows["total"])))
+    # cuBLAS: forward 1 and backward 2 (dW, dx) per Conv2D and per Dense, four layers
+    assert total["numba"] == 8 and total["cuBLAS"] == 12
