@@ -81,6 +81,10 @@ class Tracked(np.ndarray):
             COUNTS["copy"] += 1               # a non-contiguous reshape copies
         return _wrap(result)
 
+    def mean(self, *args, **kwargs):           # NumPy: a sum and a division; CuPy: one kernel
+        COUNTS["elementwise"] += 1
+        return _wrap(np.ndarray.mean(self.view(np.ndarray), *args, **kwargs))
+
     def copy(self, *args, **kwargs):
         COUNTS["copy"] += 1
         return _wrap(np.ndarray.copy(self.view(np.ndarray), *args, **kwargs))

@@ -63,16 +63,41 @@ def _grid(n_threads):
     return ((n_threads + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK,), (THREADS_PER_BLOCK,)
 
 
+def im2col_launcher(x, cols, kernel, stride, padding, pad_value=0.0):
+    """A function of no arguments that launches im2col of ``x`` into ``cols`` (both float32,
+    C-contiguous, ``cols (C*kH*kW, N*H_out*W_out)``): the launch alone, arguments prebuilt."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw((h, w), kernel, stride, padding)
+    assert cols.shape == (c * kh * kw, n * ho * wo), cols.shape
+    ints = [np.int32(v) for v in (c, h, w, kh, kw, sh, sw, ph, pw, ho, wo)]
+    args = (x, *ints, np.float32(pad_value), cols, np.int64(cols.shape[0]),
+            np.int64(cols.shape[1]))
+    grid, function = _grid(cols.size), _kernel("im2col_f32")
+    return lambda: function(*grid, args)
+
+
+def maxpool_forward_launcher(x, out, switches, kernel, stride, padding):
+    """A function of no arguments that launches max pooling of ``x`` into ``out`` (float32)
+    and ``switches`` (int64), both ``(N, C, H_out, W_out)``."""
+    h, w = x.shape[2:]
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_hw((h, w), kernel, stride, padding)
+    assert out.shape == switches.shape == x.shape[:2] + (ho, wo), out.shape
+    ints = [np.int32(v) for v in (h, w, kh, kw, sh, sw, ph, pw, ho, wo)]
+    args = (x, *ints, out, switches, np.int64(out.size))
+    grid, function = _grid(out.size), _kernel("maxpool_forward_f32")
+    return lambda: function(*grid, args)
+
+
 def raw_im2col(x, kernel, stride, padding, pad_value=0.0):
     """``x (N, C, H, W)`` float32 -> ``cols (C*kH*kW, N*H_out*W_out)``."""
     x = cupy.ascontiguousarray(x, dtype=cupy.float32)
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    (kh, kw) = kernel
     ho, wo = output_hw((h, w), kernel, stride, padding)
     cols = cupy.empty((c * kh * kw, n * ho * wo), dtype=cupy.float32)
-    ints = [np.int32(v) for v in (c, h, w, kh, kw, sh, sw, ph, pw, ho, wo)]
-    _kernel("im2col_f32")(*_grid(cols.size), (x, *ints, np.float32(pad_value), cols,
-                                              np.int64(cols.shape[0]), np.int64(cols.shape[1])))
+    im2col_launcher(x, cols, kernel, stride, padding, pad_value)()
     return cols
 
 
@@ -80,11 +105,8 @@ def raw_maxpool_forward(x, kernel, stride, padding):
     """``(out, switches)``, both ``(N, C, H_out, W_out)``; switches int64."""
     x = cupy.ascontiguousarray(x, dtype=cupy.float32)
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     ho, wo = output_hw((h, w), kernel, stride, padding)
     out = cupy.empty((n, c, ho, wo), dtype=cupy.float32)
     switches = cupy.empty((n, c, ho, wo), dtype=cupy.int64)
-    ints = [np.int32(v) for v in (h, w, kh, kw, sh, sw, ph, pw, ho, wo)]
-    _kernel("maxpool_forward_f32")(*_grid(out.size), (x, *ints, out, switches,
-                                                      np.int64(out.size)))
+    maxpool_forward_launcher(x, out, switches, kernel, stride, padding)()
     return out, switches
