@@ -17,16 +17,18 @@
 #   --dry-run no GPU: skips the install, runs one test file, trains 1 epoch on a subset
 #             on the CPU, benches tiny_cnn at batch 8 on the CPU and runs the launch
 #             benchmark under the CUDA simulator, so the script's plumbing is checked.
-# PYTHON (default: python) is the interpreter to use. Run from the repository root.
+# PYTHON (default: python) is the interpreter to use; the script may be run from anywhere.
 set -u
 DRY=0 SCALE=1
 # the dry run checks plumbing, not speed: its time limits are 4x (a shared CPU is slow)
 if [ "${1:-}" = "--dry-run" ]; then DRY=1 SCALE=4; shift; fi
-OUT_DIR=${1:-${OUT:-runs/gpu_check}}
-DATA_DIR=${2:-.data}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+OUT_DIR=${1:-${OUT:-$REPO/runs/gpu_check}}
+DATA_DIR=${2:-$REPO/.data}
 PY=${PYTHON:-python}
-cd "$(dirname "$0")/.." || exit 2
-mkdir -p "$OUT_DIR" || exit 2
+mkdir -p "$OUT_DIR" && OUT_DIR=$(cd "$OUT_DIR" && pwd) || exit 2   # given paths: from here
+if [ -d "$DATA_DIR" ]; then DATA_DIR=$(cd "$DATA_DIR" && pwd); fi
+cd "$REPO" || exit 2
 : > "$OUT_DIR/steps.tsv"
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1
 
@@ -60,7 +62,7 @@ if [ ! -d "$DATA_DIR" ] && [ -n "${MINICNN_DATA:-}" ]; then
     DATA_DIR=$MINICNN_DATA
 fi
 if [ -d "$DATA_DIR/mnist" ]; then
-    export MINICNN_DATA=$(cd "$DATA_DIR" && pwd)                 # the real-data tests run too
+    export MINICNN_DATA=$DATA_DIR                                  # the real-data tests run too
 fi
 
 if [ "$DRY" = 1 ]; then
