@@ -18,9 +18,10 @@ Protocols (``--protocol``; every table says which one it used):
   median of ``--repeats`` steps. It flatters minicnn on the CPU (issue 14).
 
 Each row gives images/s (wall clock), CPU milliseconds per image (process
-time, all threads, spinning included; on the GPU this is host time) and the
-ratio minicnn / PyTorch of images/s. Timings are ``sync(); clock(); steps;
-sync(); clock()``, so on the GPU they wait for the device.
+time, all threads, spinning included; on the GPU it is host time, waiting in
+``synchronize`` included) and the ratio minicnn / PyTorch of images/s. Timings
+are ``sync(); clock(); steps; sync(); clock()``, so on the GPU they wait for
+the device.
 
     python benchmarks/bench.py --models lenet --batch-sizes 64 256 --threads 2
     python benchmarks/bench.py --protocol interleaved --repeats 5
@@ -177,7 +178,8 @@ def main():
             torch.backends.cudnn.allow_tf32 = False
     if ARGS.max_cols_mib is not None:
         kernels.MAX_COLS_BYTES[device] = int(ARGS.max_cols_mib * 2 ** 20)
-    print(f"# machine: {machine_info(ARGS, torch)}")
+    machine = machine_info(ARGS, torch)                 # load average taken before the run
+    print(f"# machine: {machine}")
     print(f"# protocol: {protocol_line()}")
     print(f"# im2col buffer bound: {kernels.MAX_COLS_BYTES[device] / 2**20:.0f} MiB; "
           f"kernels: {kernels.backend_for(np.zeros(1)).__name__ if device == 'cpu' else ARGS.kernels}")
@@ -215,7 +217,7 @@ def main():
     if ARGS.json:
         with open(ARGS.json, "w") as f:
             json.dump(dict(device=device, protocol=protocol_line(), threads=ARGS.threads,
-                           machine=machine_info(ARGS, torch), torch_skipped=why_not,
+                           machine=machine, torch_skipped=why_not,
                            python=platform.python_version(), rows=rows), f, indent=1)
 
 
