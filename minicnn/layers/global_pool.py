@@ -20,6 +20,7 @@ class GlobalAvgPool2D(Layer):
         return x.mean(axis=(2, 3))
 
     def backward(self, grad_out):
+        self.check_grad(grad_out)
         n, c, h, w = self.x_shape
         grad = grad_out / grad_out.dtype.type(h * w)
         return grad[:, :, None, None].repeat(h, axis=2).repeat(w, axis=3)

@@ -58,17 +58,17 @@ class _BatchNorm(Layer):
         self.num_batches_tracked = np.zeros((), dtype=np.int64)
 
     def forward(self, x):
-        ndim = getattr(x, "ndim", None)
-        if ndim not in self.spatial_ndims or x.shape[1] != self.num_features:
-            shapes = " or ".join(self.expected_shapes)
-            raise ValueError(f"{self!r} expects input of shape {shapes}, "
-                             f"got {getattr(x, 'shape', type(x).__name__)}")
+        shapes = " or ".join(self.expected_shapes).replace("C", str(self.num_features))
+        self.check_input(x, None, shapes)
+        if x.ndim not in self.spatial_ndims or x.shape[1] != self.num_features:
+            raise ValueError(f"{self.label()} expects input of shape {shapes}, "
+                             f"got {tuple(x.shape)}")
         xp = get_array_module(x)
         axes, shape = self._axes(x), self._param_shape(x)
         if self.training:
             m = x.size // self.num_features
             if m < 2:
-                raise ValueError(f"{self!r} in training needs more than one value per channel "
+                raise ValueError(f"{self.label()} in training needs more than one value per channel "
                                  f"to estimate a variance, got input of shape {tuple(x.shape)}")
             mean, var = x.mean(axis=axes), x.var(axis=axes)
             self._update_running(mean, var * (m / (m - 1)))
@@ -82,6 +82,7 @@ class _BatchNorm(Layer):
         return self.x_hat * self.weight.value.reshape(shape) + self.bias.value.reshape(shape)
 
     def backward(self, grad_out):
+        self.check_grad(grad_out)
         axes, shape = self._axes(grad_out), self._param_shape(grad_out)
         if self.affine:
             self.weight.accumulate((grad_out * self.x_hat).sum(axis=axes))
