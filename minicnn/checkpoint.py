@@ -5,7 +5,8 @@
 saved model. Besides the architecture and the weights it holds
 
     header "checkpoint"     config, epoch, step, seconds, records (the metrics log),
-                            optimizer_steps, dropout_states (each Dropout's RNG state)
+                            optimizer_steps, dropout_states (each Dropout's RNG state),
+                            schedule (the learning-rate schedule's state, or null)
     arrays "optimizer/K"    the optimizer's buffers (SGD momentum, Adam moments), by
                             the keys of ``Optimizer.state_dict()["buffers"]``
 
@@ -52,7 +53,8 @@ def write_checkpoint(trainer):
     section = dict(config=asdict(trainer.config), epoch=trainer.epoch, step=trainer.step,
                    seconds=trainer.seconds, records=trainer.records,
                    optimizer_steps=opt["steps"],
-                   dropout_states=[d.generator.bit_generator.state for d in dropout_layers(model)])
+                   dropout_states=[d.generator.bit_generator.state for d in dropout_layers(model)],
+                   schedule=None if trainer.schedule is None else trainer.schedule.state_dict())
     write_model_file(os.path.join(trainer.run_dir, CHECKPOINT), model, {"checkpoint": section},
                      {OPTIMIZER + k: v for k, v in opt["buffers"].items()})
     write_model_file(os.path.join(trainer.run_dir, MODEL), model)
@@ -97,6 +99,9 @@ def restore(checkpoint, trainer):
         trainer.optimizer.load_state_dict(optimizer_state)
         for layer, state in zip(dropout_layers(trainer.model), meta["dropout_states"]):
             layer.generator.bit_generator.state = state
+        if trainer.schedule is not None:      # sets the optimizer's lr (and beta1) too
+            trainer.schedule.load_state_dict(meta.get("schedule") or
+                                             {"t": meta["step"], "base_lr": trainer.config.lr})
     except (KeyError, IndexError, TypeError, ValueError) as err:
         raise ModelFileError(
             f"{os.path.join(trainer.run_dir, CHECKPOINT)} does not match the model "

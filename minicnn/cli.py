@@ -22,6 +22,7 @@ from .init import INITIALIZERS
 from .locks import FolderBusy, FolderLock, remove_stale_temporaries
 from .models import MODELS, get_model
 from .checkpoint import CHECKPOINT, load_checkpoint_model, read_checkpoint
+from .config import RECIPES, SCHEDULES
 from .train import (DATASETS, INPUT_SHAPE, MNIST_MODELS, OPTIMIZERS, TrainConfig, Trainer,
                     TrainingDiverged, evaluate, make_batches)
 
@@ -56,6 +57,22 @@ def build_parser():
     t.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
     t.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
     t.add_argument("--momentum", type=float, help=f"SGD momentum (default {d.momentum})")
+    t.add_argument("--beta1", type=float, help=f"Adam's beta1 (default {d.beta1})")
+    t.add_argument("--beta2", type=float, help=f"Adam's beta2 (default {d.beta2})")
+    t.add_argument("--weight-decay", type=float, metavar="WD",
+                   help="L2 penalty (adam, sgd) or decoupled decay (adamw) (default 0)")
+    t.add_argument("--schedule", choices=SCHEDULES,
+                   help="learning rate over the run, per batch: step (/10 every --step-size "
+                        "epochs), cosine (to 0), onecycle (--lr is the peak) (default none)")
+    t.add_argument("--warmup", type=float, metavar="EPOCHS",
+                   help="linear warm-up before the step or cosine schedule (default 0)")
+    t.add_argument("--step-size", type=at_least_one, metavar="EPOCHS",
+                   help=f"epochs between the step schedule's drops (default {d.step_size})")
+    t.add_argument("--label-smoothing", type=float, metavar="E",
+                   help="target (1 - E) one-hot + E / 10, as PyTorch's (default 0)")
+    t.add_argument("--recipe", choices=sorted(RECIPES),
+                   help="start from named settings: fast = " + ", ".join(
+                       f"{k}={v}" for k, v in RECIPES["fast"].items()) + " (options given win)")
     t.add_argument("--seed", type=int, help=f"seeds the weights, shuffling, augmentation and "
                    f"dropout (default {d.seed})")
     t.add_argument("--init", choices=INITIALIZERS, help=f"weight initializer (default {d.init})")
@@ -77,9 +94,13 @@ def build_parser():
     e = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a run",
                             description="Evaluate a run's last checkpoint on the test set; "
                                         "writes RUN_DIR/confusion.png.")
-    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
+                   help="a run folder; several: also the average of their probabilities")
     e.add_argument("--test-subset", type=at_least_one, metavar="N",
                    help="only the first N test images")
+    e.add_argument("--tta", action="store_true",
+                   help="also test-time augmentation: the mean over the image and 4 one-pixel "
+                        "shifts")
     _common(e)
 
     s = commands.add_parser("summary", help="layers, output shapes, parameters and MACs")
@@ -131,6 +152,10 @@ def _config_from_args(args):
 
 def cmd_train(args):
     given = _config_from_args(args)
+    if args.recipe:
+        if args.resume:
+            raise UsageError("--recipe starts a run; a resumed run keeps its own settings")
+        given = {**RECIPES[args.recipe], **given}
     if "model" in given and given["model"] not in MNIST_MODELS:
         raise UsageError(_not_trainable(given["model"]))
     if args.out is None:
@@ -223,7 +248,8 @@ def _train(args, given, lock):
     print(f"training {c.model} on {c.dataset} ({trainer.train_batches.num_samples} images, "
           f"test {trainer.test_batches.num_samples}) for {_plural(c.epochs, 'epoch')} on "
           f"{args.device}: {c.optimizer} lr={c.lr:g}, batch {c.batch_size}, init {c.init}, "
-          f"seed {c.seed}" + (", augmented" if c.augment else ""))
+          f"seed {c.seed}" + (", augmented" if c.augment else "")
+          + (f", schedule {c.schedule}" if c.schedule != "none" else ""))
     try:
         records = trainer.fit()
     except KeyboardInterrupt:
@@ -275,29 +301,55 @@ def _or_usage(build):
 # -- evaluate -------------------------------------------------------------------------
 def cmd_evaluate(args):
     from .reporting import confusion_matrix, format_confusion, plot_confusion
-    if not os.path.isdir(args.run_dir):
-        raise UsageError(f"no run folder {args.run_dir!r} (make one with "
-                         f"`minicnn train --out {args.run_dir}`)")
-    model, meta = _or_usage(lambda: _load_run(args.run_dir, args.device))
-    config = TrainConfig.from_dict(meta["config"])
-    folder = _data_folder(meta["config"], args.data_dir, args.run_dir, splits=("test",))
+    for run_dir in args.run_dirs:
+        if not os.path.isdir(run_dir):
+            raise UsageError(f"no run folder {run_dir!r} (make one with "
+                             f"`minicnn train --out {run_dir}`)")
+    runs = [_or_usage(lambda: _load_run(run_dir, args.device)) for run_dir in args.run_dirs]
+    configs = [TrainConfig.from_dict(meta["config"]) for _, meta in runs]
+    if len({c.dataset for c in configs}) > 1:
+        raise UsageError("the runs were trained on different datasets: "
+                         + ", ".join(f"{r} ({c.dataset})" for r, c in zip(args.run_dirs, configs)))
+    run_dir, (model, meta), config = args.run_dirs[0], runs[0], configs[0]
+    folder = _data_folder(meta["config"], args.data_dir, run_dir, splits=("test",))
     [(x_test, y_test)] = load_data(config.dataset, folder, splits=("test",))
     n = args.test_subset
-    batches = make_batches(x_test[:n], y_test[:n], config.eval_batch_size, args.device,
-                           False, config)
+    x_test, y_test = x_test[:n], y_test[:n]
+    if len(runs) > 1 or args.tta:
+        return _evaluate_averages(args, runs, configs, x_test, y_test)
+    batches = make_batches(x_test, y_test, config.eval_batch_size, args.device, False, config)
     result = evaluate(model, batches)
     names = CLASS_NAMES[config.dataset]
     matrix = confusion_matrix(result["labels"], result["predictions"], len(names))
     errors = int((result["labels"] != result["predictions"]).sum())
     print(f"{config.model} on {config.dataset}, after epoch {meta['epoch']} "
-          f"({os.path.join(args.run_dir, CHECKPOINT)})")
+          f"({os.path.join(run_dir, CHECKPOINT)})")
     print(f"test accuracy: {100 * result['accuracy']:.2f}%  ({errors} errors in "
           f"{len(result['labels'])} images), test loss {result['loss']:.4f}\n")
     print(format_confusion(matrix, names))
-    png = os.path.join(args.run_dir, "confusion.png")
+    png = os.path.join(run_dir, "confusion.png")
     plot_confusion(matrix, names, png, title=f"{config.model} on {config.dataset}: "
                    f"{100 * result['accuracy']:.2f}%")
     print(f"\nwrote {png}")
+    return 0
+
+
+def _evaluate_averages(args, runs, configs, x_test, y_test):
+    """Each run alone (and with TTA), then the average of all runs' probabilities."""
+    from .ensemble import NO_SHIFT, TTA_SHIFTS, accuracy, predict_proba
+    views = [("single", NO_SHIFT)] + ([("tta", TTA_SHIFTS)] if args.tta else [])
+    total = {name: 0 for name, _ in views}
+    print(f"{len(y_test)} test images; accuracy per run" + (" (plain / TTA)" if args.tta else ""))
+    for run_dir, (model, meta), config in zip(args.run_dirs, runs, configs):
+        scores = []
+        for name, shifts in views:
+            p = predict_proba(model, x_test, shifts, config.eval_batch_size, args.device)
+            total[name] = total[name] + p
+            scores.append(f"{100 * accuracy(p, y_test):.2f}%")
+        print(f"  {run_dir}: {config.model}, epoch {meta['epoch']}: {' / '.join(scores)}")
+    if len(runs) > 1:
+        scores = [f"{100 * accuracy(total[name], y_test):.2f}%" for name, _ in views]
+        print(f"average of the {len(runs)} runs' probabilities: {' / '.join(scores)}")
     return 0
 
 

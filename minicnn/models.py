@@ -12,6 +12,7 @@ conv and dense layer, one of ``minicnn.init.INITIALIZERS``), so that
 import numpy as np
 
 from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+from .layers.norm import BatchNorm1D, BatchNorm2D
 
 
 class _Seeds:
@@ -83,6 +84,37 @@ def lenet5(seed=0, init="he"):
     ], input_shape=(1, 28, 28))
 
 
+def bn_cnn(seed=0, init="he"):
+    """A keras_cnn-style net with batch normalization after every conv and the
+    hidden dense layer (the convs then need no bias): two blocks of two 3x3
+    convs (32, then 64 channels), each block max-pooled, dense 256, 10.
+    About 0.87 M parameters and 19.1 M MACs per image (lenet: 3.3 M and 13.9 M)."""
+    s = _Seeds(seed)
+
+    def conv_bn(c_in, c_out):
+        return [Conv2D(c_in, c_out, 3, padding=1, bias=False, init=init, seed=s()),
+                BatchNorm2D(c_out), ReLU()]
+    return Sequential(
+        conv_bn(1, 32) + conv_bn(32, 32) + [MaxPool2D(2)]
+        + conv_bn(32, 64) + conv_bn(64, 64) + [MaxPool2D(2), Flatten(),
+           Dense(64 * 7 * 7, 256, bias=False, init=init, seed=s()), BatchNorm1D(256), ReLU(),
+           Dropout(0.3, seed=s()), Dense(256, 10, init=init, seed=s())],
+        input_shape=(1, 28, 28))
+
+
+def fast_cnn(seed=0, init="he"):
+    """The small net of the fast recipe (``minicnn train --recipe fast``): 5x5 convs
+    of 16 and 32 channels, each with batch norm, ReLU and a 2x2 max pool, then one
+    dense layer; about 18 k parameters and 1.05 M MACs per image, so one epoch
+    takes seconds on a CPU."""
+    s = _Seeds(seed)
+    return Sequential([
+        Conv2D(1, 16, 5, bias=False, init=init, seed=s()), BatchNorm2D(16), ReLU(), MaxPool2D(2),
+        Conv2D(16, 32, 5, bias=False, init=init, seed=s()), BatchNorm2D(32), ReLU(),
+        MaxPool2D(2), Flatten(), Dense(32 * 4 * 4, 10, init=init, seed=s()),
+    ], input_shape=(1, 28, 28))
+
+
 def _classifier_head(in_features, s, init):
     return [Flatten(),
             Dense(in_features, 4096, init=init, seed=s()), ReLU(), Dropout(0.5, seed=s()),
@@ -118,6 +150,7 @@ def alexnet(seed=0, init="he"):
 
 
 MODELS = {"lenet": lenet, "tiny_cnn": tiny_cnn, "keras_cnn": keras_cnn, "lenet5": lenet5,
+          "bn_cnn": bn_cnn, "fast_cnn": fast_cnn,
           "vgg19": vgg19, "alexnet": alexnet, "googlenet": lambda **kw: googlenet(**kw)}
 
 

@@ -133,7 +133,7 @@ def read_model_file(path):
                 raise ModelFileError(f"{path} is not a minicnn model file (no {HEADER} entry)")
             header = _parse_header(path, _read_entry(path, archive, HEADER, "U"))
             check_architecture(header["architecture"], path)
-            arrays = {n: _read_entry(path, archive, n, "f") for n in names if n != HEADER}
+            arrays = {n: _read_entry(path, archive, n, _kind(n)) for n in names if n != HEADER}
     except zipfile.BadZipFile as err:   # a broken directory that is_zipfile let through
         raise _invalid(path, f"a broken .npz archive ({err})") from None
     weights = {k: v for k, v in arrays.items() if "/" not in k}
@@ -153,8 +153,15 @@ def _what_it_is(start):
     return "not an .npz archive (truncated, corrupt, or another kind of file)"
 
 
+INTEGER_BUFFERS = ("num_batches_tracked",)   # BatchNorm's counter; every other array is float
+
+
+def _kind(name):
+    return "i" if name.rsplit(".", 1)[-1] in INTEGER_BUFFERS else "f"
+
+
 def _read_entry(path, archive, name, kind):
-    """One array of kind ``kind`` (``"U"`` text, ``"f"`` floats), its header checked
+    """One array of kind ``kind`` (``"U"`` text, ``"f"`` floats, ``"i"`` integers), its header checked
     before anything is allocated: no Python objects, no more data than the entry holds."""
     fail = lambda why: _invalid(path, f"entry {name!r}: {why}")  # noqa: E731
     try:
@@ -169,7 +176,7 @@ def _read_entry(path, archive, name, kind):
             if dtype.hasobject:
                 raise fail("it holds Python objects, which minicnn never writes")
             if dtype.kind != kind:
-                wanted = "text" if kind == "U" else "floating-point numbers"
+                wanted = {"U": "text", "f": "floating-point numbers", "i": "integers"}[kind]
                 raise fail(f"it holds {dtype}, not {wanted}")
             if math.prod(shape) * dtype.itemsize > info.file_size:
                 raise fail("the entry is shorter than its shape says")

@@ -13,26 +13,21 @@ weights of 2 straight epochs (the checkpoint holds all the state, see minicnn.ch
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 
 import numpy as np
 
 from .backend import as_numpy, check_device, get_array_module
 from .checkpoint import CHECKPOINT, read_checkpoint, restore, write_checkpoint
-from .init import INITIALIZERS
+from .config import (DATASETS, INPUT_SHAPE, MNIST_MODELS, NUM_CLASSES,  # noqa: F401 (re-exported)
+                     OPTIMIZERS, TrainConfig, make_optimizer, make_schedule)
 from .layers import SoftmaxCrossEntropy
 from .locks import FolderLock, remove_stale_temporaries
-from .models import MODELS, get_model
-from .optim import SGD, Adam
+from .models import get_model
 from .progress import EpochProgress
 from .reporting import MetricsLog, plot_learning_curves, write_json
 
 METRICS, CURVES, CONFIG = "metrics.jsonl", "curves.png", "config.json"
-OPTIMIZERS = ("adam", "sgd")
-DATASETS = ("mnist", "fashion-mnist")
-INPUT_SHAPE = (1, 28, 28)
-NUM_CLASSES = 10                 # both datasets
-MNIST_MODELS = ("lenet", "tiny_cnn", "keras_cnn", "lenet5")   # the MODELS taking INPUT_SHAPE
 # The losses stay on the device and are read back every CHECK_EVERY steps (and at
 # each epoch's end, before its checkpoint), not after each step: a GPU then never
 # waits for the host mid-epoch. A NaN or exploded loss is found at most
@@ -59,62 +54,6 @@ def check_labels(labels, which, num_classes=NUM_CLASSES):
         if low < 0 or high >= num_classes:
             raise ValueError(f"{which} labels must be in [0, {num_classes}), "
                              f"got values from {low} to {high}")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a run's result (the device does not, on paper)."""
-    model: str = "lenet"
-    dataset: str = "mnist"
-    epochs: int = 2
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9            # SGD only
-    seed: int = 0
-    # Glorot, not He: on lenet (Adam 1e-3, seed 0) He init reached 98.75% after 2 epochs,
-    # Glorot 99.01-99.08% (measured, README). See minicnn.init.INITIALIZERS.
-    init: str = "glorot"
-    augment: bool = False
-    train_subset: int | None = None  # first N training images (quick runs, CI)
-    test_subset: int | None = None   # first N test images; None: all 10,000
-    eval_batch_size: int = 1000
-    log_every: int = 50              # steps between step records in the metrics log
-    # Where the data was read from (the resolved absolute folder), so that resume and
-    # evaluate find it again offline; not part of the result.
-    data_dir: str | None = None
-
-    def validate(self):
-        """Raise ``ValueError`` naming the first bad setting."""
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose from {sorted(MODELS)}")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {list(DATASETS)}")
-        if self.init not in INITIALIZERS:
-            raise ValueError(f"unknown init {self.init!r}; choose from {list(INITIALIZERS)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; "
-                             f"choose from {list(OPTIMIZERS)}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        for name in ("train_subset", "test_subset"):
-            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        return self
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def make_optimizer(config, params):
-    if config.optimizer == "adam":
-        return Adam(params, lr=config.lr)
-    return SGD(params, lr=config.lr, momentum=config.momentum)
 
 
 def make_batches(images, labels, batch_size, device, train, config):
@@ -173,7 +112,7 @@ class Trainer:
                              f"not MNIST's {INPUT_SHAPE}")
         self.optimizer = make_optimizer(config, self.model.parameters())
         # Label values are checked here, once; the loss checks only shapes and dtypes.
-        self.loss_fn = SoftmaxCrossEntropy(check=False)
+        self.loss_fn = SoftmaxCrossEntropy(check=False, label_smoothing=config.label_smoothing)
         (x, y), (xt, yt) = train_data, test_data
         n, nt = config.train_subset, config.test_subset
         check_labels(y[:n], "training")
@@ -181,6 +120,7 @@ class Trainer:
         self.train_batches = make_batches(x[:n], y[:n], config.batch_size, device, True, config)
         self.test_batches = make_batches(xt[:nt], yt[:nt], config.eval_batch_size, device,
                                          False, config)
+        self.schedule = make_schedule(config, self.optimizer, len(self.train_batches))
         self.epoch, self.step, self.seconds, self.records = 0, 0, 0.0, []
 
     # -- checkpoints (minicnn.checkpoint) ---------------------------------------------
@@ -192,6 +132,11 @@ class Trainer:
         ``checkpoint``: ``read_checkpoint(run_dir)`` if the caller has read it already."""
         checkpoint = read_checkpoint(run_dir) if checkpoint is None else checkpoint
         config = TrainConfig.from_dict(checkpoint.meta["config"])
+        if epochs is not None and int(epochs) != config.epochs and \
+                config.schedule in ("cosine", "onecycle"):
+            raise ValueError(f"the run in {run_dir} has the {config.schedule} schedule, which "
+                             f"spans its {config.epochs} epochs: it cannot be extended to "
+                             f"{epochs} (start a new run with --epochs {epochs})")
         config.epochs = config.epochs if epochs is None else int(epochs)
         return restore(checkpoint, cls(config, train_data, test_data, run_dir, device, progress,
                                        callbacks))
@@ -311,6 +256,8 @@ class Trainer:
         loss = self.loss_fn(logits, y)
         self.model.backward(self.loss_fn.backward())
         self.optimizer.step()
+        if self.schedule is not None:
+            self.schedule.step()        # the learning rate of the next batch
         return loss, (logits.argmax(axis=1) == y).sum()
 
     def _checked(self, fn, phase):

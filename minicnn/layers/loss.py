@@ -5,13 +5,19 @@ For logits ``z (N, K)`` and integer labels ``y (N,)``::
     log p[n, k] = z[n, k] - logsumexp(z[n])         (log-sum-exp: no overflow, no log(0))
     loss        = -mean_n log p[n, y[n]]
     dL/dz       = (softmax(z) - onehot(y)) / N
+
+With ``label_smoothing = e`` (Szegedy et al. 2016; PyTorch's definition) the
+target is ``q = (1 - e) onehot(y) + e / K`` instead of ``onehot(y)``::
+
+    loss  = -mean_n sum_k q[n, k] log p[n, k]         dL/dz = (softmax(z) - q) / N
 """
 from ..backend import get_array_module
 from .base import check_float
 
 
 class SoftmaxCrossEntropy:
-    """``loss = SoftmaxCrossEntropy(); L = loss.forward(logits, labels); dz = loss.backward()``.
+    """``loss = SoftmaxCrossEntropy(label_smoothing=0.0); L = loss.forward(logits, labels);
+    dz = loss.backward()``.
 
     ``check`` (default True): also check the *values* on each call, labels in
     ``[0, K)`` and finite logits. That reads them back to the host, a wait for the
@@ -20,8 +26,11 @@ class SoftmaxCrossEntropy:
     always checked (that costs nothing).
     """
 
-    def __init__(self, check=True):
-        self.check = check
+    def __init__(self, check=True, label_smoothing=0.0):
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"SoftmaxCrossEntropy label_smoothing must be in [0, 1], "
+                             f"got {label_smoothing!r}")
+        self.check, self.label_smoothing = check, float(label_smoothing)
 
     def forward(self, logits, labels):
         xp = get_array_module(logits)
@@ -31,14 +40,19 @@ class SoftmaxCrossEntropy:
         log_p = shifted - log_sum                                   # (N, K)
         self.p = xp.exp(log_p)
         self.labels = labels
-        n = logits.shape[0]
-        return -log_p[xp.arange(n), labels].mean()
+        n, k = logits.shape
+        nll = -log_p[xp.arange(n), labels].mean()
+        if not self.label_smoothing:
+            return nll
+        e = self.label_smoothing
+        return (1 - e) * nll + e * (-log_p.mean(axis=1)).mean()
 
     def backward(self):
         xp = get_array_module(self.p)
         n = self.p.shape[0]
-        grad = self.p.copy()
-        grad[xp.arange(n), self.labels] -= 1
+        e, k = self.label_smoothing, self.p.shape[1]
+        grad = self.p - e / k if e else self.p.copy()
+        grad[xp.arange(n), self.labels] -= 1 - e
         return grad / n
 
     __call__ = forward
