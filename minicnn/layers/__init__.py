@@ -5,9 +5,10 @@ from .branches import Concat, Inception
 from .conv import Conv2D
 from .dense import Dense, Dropout, Flatten
 from .loss import SoftmaxCrossEntropy
-from .pool import AvgPool2D, MaxPool2D
+from .pool import AvgPool2D, MaxPool2D, MaxUnpool2D
 from .sequential import Sequential
 
-__all__ = ["Layer", "LAYER_TYPES", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "Softmax",
+__all__ = ["Layer", "LAYER_TYPES", "Conv2D", "MaxPool2D", "AvgPool2D", "MaxUnpool2D", "ReLU",
+           "Softmax",
            "BACKWARD_RULES", "Dense", "Flatten", "Dropout", "SoftmaxCrossEntropy", "Sequential",
            "Concat", "Inception"]
