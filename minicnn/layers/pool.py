@@ -45,8 +45,7 @@ class _Pool2D(Layer):
         if min(self.kernel_size + self.stride + self.dilation) < 1:
             raise ValueError(f"{name} kernel_size, stride and dilation must be >= 1, got "
                              f"{self.kernel_size}, {self.stride}, {self.dilation}")
-        spans = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size)]
-        if any(p < 0 or 2 * p > k for p, k in zip(self.padding, spans)):
+        if any(p < 0 or 2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"{name} padding must be between 0 and half the kernel size, "
                              f"got padding={self.padding}, kernel_size={self.kernel_size}")
         self.impl, self.ops = impl, kernels.implementation(impl, name)
