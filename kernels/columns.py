@@ -109,8 +109,9 @@ class Columns:
         for chunk in self.chunks:
             cols, g2 = self._cols(chunk), self._per_group(g, chunk)
             dw2 = dw2 + g2 @ cols.transpose(0, 2, 1)
-            dcols = (w2.transpose(0, 2, 1) @ g2).reshape(-1, g2.shape[2])
-            dx.append(self.ops.col2im(dcols, self.x[chunk].shape, self.kernel, self.stride,
-                                      self.padding, self.dilation))
+            dcols = w2.transpose(0, 2, 1) @ g2          # (G, K, n_chunk*L)
+            dx.append(self.ops.col2im(dcols.reshape(-1, g2.shape[2]), self.x[chunk].shape,
+                                      self.kernel, self.stride, self.padding, self.dilation))
+            del cols, dcols          # before the next chunk's columns are built: peak memory
         dx = dx[0] if len(dx) == 1 else xp.concatenate(dx)
         return dw2, pad_adjoint(dx, self.pads, self.padding_mode) if self.explicit else dx
