@@ -90,27 +90,34 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation=ONE):
 # -- max pooling ----------------------------------------------------------------
 
 @njit(cache=True)
+def _inside(start, d, k, size):
+    """Pixels ``lo, lo + d, ... < hi`` of the window taps ``start + u*d`` that lie inside."""
+    lo = start if start >= 0 else start + (-start + d - 1) // d * d
+    return lo, min(size, start + (k - 1) * d + 1)
+
+
+@njit(cache=True)
 def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches):
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
     for plane in range(n * c):
         b, ch = plane // c, plane % c
         for i in range(ho):
+            r_lo, r_hi = _inside(i * sh - ph, dh, kh, h)
             for j in range(wo):
-                best, best_index = -np.inf, -1
-                for u in range(kh):
-                    r = i * sh + u * dh - ph
-                    if r < 0 or r >= h:
-                        continue
-                    for v in range(kw):
-                        q = j * sw + v * dw - pw
-                        if q < 0 or q >= w:
-                            continue
-                        if best_index < 0:
-                            best_index = r * w + q          # the first tap inside
-                        value = x[b, ch, r, q]
-                        if value > best or np.isnan(value):   # '>' keeps the first of ties
-                            best, best_index = value, r * w + q
+                q_lo, q_hi = _inside(j * sw - pw, dw, kw, w)
+                # the first tap inside is where an all -inf window routes
+                best, best_index, total = -np.inf, r_lo * w + q_lo, 0.0
+                for r in range(r_lo, r_hi, dh):
+                    for q in range(q_lo, q_hi, dw):
+                        total += x[b, ch, r, q]
+                        if x[b, ch, r, q] > best:       # '>' keeps the first of ties
+                            best, best_index = x[b, ch, r, q], r * w + q
+                if total != total:                      # a NaN (or inf - inf) is in the window:
+                    for r in range(r_lo, r_hi, dh):     # then the last NaN wins, as in PyTorch
+                        for q in range(q_lo, q_hi, dw):
+                            if np.isnan(x[b, ch, r, q]):
+                                best, best_index = x[b, ch, r, q], r * w + q
                 out[b, ch, i, j] = best
                 switches[b, ch, i, j] = best_index
 
