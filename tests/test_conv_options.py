@@ -4,7 +4,7 @@ count_include_pad, divisor_override, return_indices, MaxUnpool2D; both impls, ev
 import numpy as np
 import pytest
 
-from minicnn import AvgPool2D, Conv2D, MaxPool2D, gradcheck
+from minicnn import AvgPool2D, Conv2D, Dense, MaxPool2D, gradcheck
 from minicnn.backend import as_numpy
 from minicnn.layers import MaxUnpool2D
 
@@ -155,6 +155,8 @@ def test_numpy_integer_sizes_are_accepted(backend):
     assert pool.forward(conv.forward(x)).shape == (1, 4, 3, 3)
     assert avg.forward(x).shape == (1, 2, 4, 4)
     assert all(type(v) in (int, bool, list) for v in conv.config().values())
+    assert Dense(i(4), i(2)).forward(backend.zeros((3, 4))).shape == (3, 2)
+    assert MaxUnpool2D(i(2)).output_shape((1, 3, 3)) == (1, 6, 6)
     assert conv.config()["groups"] == 2 and type(conv.config()["kernel_size"][0]) is int
 
 
