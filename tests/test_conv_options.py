@@ -173,3 +173,17 @@ def test_same_padding_of_an_even_kernel_pads_bottom_right_as_torch():
     conv = Conv2D(1, 1, 4, padding="same", bias=False)
     assert conv.pads == ((1, 2), (1, 2)) and conv.config()["padding"] == "same"
     assert Conv2D(1, 1, 3, padding="same", dilation=2).config()["padding"] == [2, 2]
+
+
+def test_options_round_trip_through_a_model_file(tmp_path):
+    from minicnn import Sequential, load_model, save_model
+    model = Sequential([Conv2D(2, 4, 4, padding="same", dilation=2, groups=2,
+                               padding_mode="circular", seed=1),
+                        MaxPool2D(3, stride=2, padding=1, dilation=2, ceil_mode=True),
+                        AvgPool2D(2, ceil_mode=True, count_include_pad=False,
+                                  divisor_override=3)], input_shape=(2, 9, 9))
+    save_model(model, tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    assert [layer.config() for layer in loaded] == [layer.config() for layer in model]
+    x = np.random.default_rng(0).standard_normal((1, 2, 9, 9)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))

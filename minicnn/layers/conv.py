@@ -108,8 +108,9 @@ class Conv2D(Layer):
         if self.ops is kernels.reference:
             self.x = x
             return self.ops.conv2d_forward(x, weight, bias, **self._geometry())
-        self.cols = kernels.Columns(x, self.kernel_size, self.stride, self.pads, self.dilation,
-                                    self.groups, self.padding_mode, self.max_cols_bytes)
+        self.cols = kernels.Columns(x, self.kernel_size, self.stride, self.pads,  # im2col(x),
+                                    self.dilation, self.groups, self.padding_mode,   # in chunks
+                                    self.max_cols_bytes)
         out = self.cols.product(self._w2())                 # W2 @ cols, per image (N, C_out, L)
         if bias is not None:
             out += bias[:, None]
