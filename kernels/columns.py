@@ -93,10 +93,11 @@ class Columns:
         return g[chunk].transpose(1, 0, 2).reshape(self.groups, channels // self.groups, -1)
 
     def product(self, w2):
-        """``out2 = w2 @ cols`` for ``w2 (G, M, K)``, laid out per image: ``(N, G*M, L)``."""
+        """``out2 = w2 @ cols`` for ``w2 (G, M, K)``, laid out per image: ``(N, G*M, L)``,
+        in ``x``'s dtype."""
         xp = get_array_module(w2)
         g_m, length = w2.shape[0] * w2.shape[1], self.out_hw[0] * self.out_hw[1]
-        out = xp.empty((self.x.shape[0], g_m, length), dtype=w2.dtype)
+        out = xp.empty((self.x.shape[0], g_m, length), dtype=self.x.dtype)
         for chunk in self.chunks:
             out[chunk] = (w2 @ self._cols(chunk)).reshape(g_m, -1, length).transpose(1, 0, 2)
         return out
