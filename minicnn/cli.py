@@ -17,8 +17,9 @@ from dataclasses import fields
 
 from .init import INITIALIZERS
 from .models import MODELS, get_model
-from .train import (CHECKPOINT, DATASETS, OPTIMIZERS, TrainConfig, Trainer, TrainingDiverged,
-                    evaluate, load_checkpoint_model, make_batches, read_checkpoint)
+from .checkpoint import CHECKPOINT, load_checkpoint_model, read_checkpoint
+from .train import (DATASETS, OPTIMIZERS, TrainConfig, Trainer, TrainingDiverged, evaluate,
+                    make_batches)
 
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],
@@ -117,7 +118,8 @@ def cmd_train(args):
         if not has_checkpoint:
             raise UsageError(f"--resume: no checkpoint in {args.out!r} (train without --resume "
                              f"first, or point --out at an existing run folder)")
-        saved = read_checkpoint(args.out)[0]["config"]
+        checkpoint = _or_usage(lambda: read_checkpoint(args.out))   # read once, handed on
+        saved = checkpoint.meta["config"]
         # A resumed run keeps its settings; only the total number of epochs may change.
         changed = {k: (saved.get(k), v) for k, v in given.items()
                    if k != "epochs" and saved.get(k) != v}
@@ -128,7 +130,7 @@ def cmd_train(args):
         data = load_data(saved["dataset"], args.data_dir)
         trainer = _or_usage(lambda: Trainer.resume(
             args.out, *data, device=args.device, epochs=given.get("epochs"),
-            progress=not args.no_progress))
+            progress=not args.no_progress, checkpoint=checkpoint))
         print(f"resuming {args.out} after epoch {trainer.epoch} of {trainer.config.epochs}")
     else:
         if has_checkpoint:
@@ -154,19 +156,15 @@ def cmd_train(args):
     return 0
 
 
-def load_data(dataset, data_dir):
-    """``(train, test)`` for a dataset name; a missing folder becomes a UsageError with a hint."""
-    from .data import load_dataset
-    if data_dir is not None and not os.path.isdir(data_dir):
-        raise UsageError(f"--data-dir {data_dir!r} is not a folder; pass --data-dir DIR "
-                         f"(a folder with the dataset files or with {dataset}/ inside) "
-                         f"or set MINICNN_DATA")
+def load_data(dataset, data_dir, splits=("train", "test")):
+    """``minicnn.data.load_data``, its ``DataError`` (the one line that says what to do)
+    printed as a usage error."""
+    from .data import DataError
+    from .data import load_data as load
     try:
-        return load_dataset(dataset, root=data_dir)
-    except (OSError, ValueError, RuntimeError) as err:  # not found, no network, corrupt files
-        hint = "" if "--data-dir" in str(err) else (
-            f"\n(pass --data-dir DIR or set MINICNN_DATA to a folder holding {dataset}/)")
-        raise UsageError(f"{err}{hint}") from None
+        return load(dataset, data_dir, splits=splits)
+    except DataError as err:
+        raise UsageError(str(err)) from None
 
 
 def _or_usage(build):

@@ -1,23 +1,15 @@
 """Training a model on MNIST-like data: the loop, the evaluation pass, checkpoints and resume.
 
-A run lives in one folder::
-
-    RUN_DIR/config.json      the run's settings (for people; the checkpoint holds its own copy)
-    RUN_DIR/checkpoint.npz   everything needed to continue, rewritten atomically after each epoch
-    RUN_DIR/model.npz        the latest weights + architecture, readable by minicnn.load_model
-    RUN_DIR/metrics.jsonl    the metrics log (see minicnn.reporting)
-    RUN_DIR/curves.png       learning curves, redrawn after each epoch
+A run lives in one folder: ``config.json`` (its settings, for people), ``checkpoint.npz``
+and ``model.npz`` (see ``minicnn.checkpoint``), ``metrics.jsonl`` (``minicnn.reporting``)
+and ``curves.png``; the checkpoint is rewritten atomically after each epoch.
 
 One step: ``logits = model(x)``, ``loss = cross_entropy(logits, y)``, backward
 from ``dloss/dlogits`` through every layer, then the optimizer's update.
 
-Resuming is exact on the CPU: the checkpoint holds the weights, the optimizer's
-buffers and step count, and every Dropout generator's state, and the batch
-iterator derives each epoch's shuffle and augmentation from (seed, epoch) alone.
-So 1 epoch + resume + 1 epoch gives bit-for-bit the weights of 2 straight epochs.
+Resuming is exact on the CPU: 1 epoch + resume + 1 epoch gives bit-for-bit the
+weights of 2 straight epochs (the checkpoint holds all the state, see minicnn.checkpoint).
 """
-import inspect
-import json
 import math
 import os
 import time
@@ -26,16 +18,14 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from .backend import as_numpy, check_device
+from .checkpoint import CHECKPOINT, read_checkpoint, restore, write_checkpoint
 from .init import INITIALIZERS
-from .layers import Dropout, SoftmaxCrossEntropy
+from .layers import SoftmaxCrossEntropy
 from .models import MODELS, get_model
 from .optim import SGD, Adam
 from .reporting import MetricsLog, plot_learning_curves, write_json
-from .serialization import architecture, atomic_savez, build, save_model
 
-CHECKPOINT, MODEL, METRICS, CURVES, CONFIG = (
-    "checkpoint.npz", "model.npz", "metrics.jsonl", "curves.png", "config.json")
-CHECKPOINT_FORMAT = "minicnn-checkpoint-1"
+METRICS, CURVES, CONFIG = "metrics.jsonl", "curves.png", "config.json"
 OPTIMIZERS = ("adam", "sgd")
 DATASETS = ("mnist", "fashion-mnist")
 INPUT_SHAPE = (1, 28, 28)
@@ -128,33 +118,6 @@ def evaluate(model, batches):
                 predictions=predictions, labels=labels)
 
 
-# -- checkpoints -------------------------------------------------------------------
-def dropout_layers(model):
-    return [m for m in model.modules() if isinstance(m, Dropout)]
-
-
-def read_checkpoint(run_dir):
-    """``(meta, model_state, optimizer_state)`` from ``run_dir/checkpoint.npz``."""
-    path = os.path.join(os.fspath(run_dir), CHECKPOINT)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path}: is {run_dir} a minicnn run folder "
-                                f"(made by `minicnn train --out {run_dir}`)?")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads(str(arrays.pop("__meta__")))
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: unsupported checkpoint format {meta.get('format')!r}")
-    model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    buffers = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-    return meta, model_state, {"steps": meta["optimizer_steps"], "buffers": buffers}
-
-
-def load_checkpoint_model(run_dir, device="cpu"):
-    """The model saved in a run's checkpoint, with its weights, on ``device``."""
-    meta, model_state, _ = read_checkpoint(run_dir)
-    return build(meta["architecture"]).load_state_dict(model_state).to(device), meta
-
-
 class Trainer:
     """``Trainer(config, train_data, test_data, run_dir).fit()`` trains and returns
     the epoch records. ``train_data``/``test_data`` are ``(images uint8 (N, 28, 28),
@@ -171,10 +134,7 @@ class Trainer:
         self.device = check_device(device)
         self.run_dir = os.fspath(run_dir)
         self.progress = progress
-        # The ImageNet-sized models take no init argument (and are refused just below).
-        takes_init = "init" in inspect.signature(MODELS[config.model]).parameters
-        self.model = get_model(config.model, seed=config.seed,
-                               **({"init": config.init} if takes_init else {})).to(device)
+        self.model = get_model(config.model, seed=config.seed, init=config.init).to(device)
         if self.model.input_shape != INPUT_SHAPE:
             raise ValueError(f"model {config.model!r} takes {self.model.input_shape} inputs, "
                              f"not MNIST's {INPUT_SHAPE}")
@@ -187,40 +147,22 @@ class Trainer:
                                          False, config)
         self.epoch, self.step, self.seconds, self.records = 0, 0, 0.0, []
 
-    # -- resume ----------------------------------------------------------------------
+    # -- checkpoints (minicnn.checkpoint) ---------------------------------------------
     @classmethod
     def resume(cls, run_dir, train_data, test_data, device="cpu", epochs=None, progress=True,
-               callbacks=()):
+               callbacks=(), checkpoint=None):
         """A trainer continuing the run in ``run_dir`` from its last checkpoint;
-        ``epochs`` (total, counted from the run's start) may extend the run."""
-        meta, model_state, optim_state = read_checkpoint(run_dir)
-        config = TrainConfig.from_dict(meta["config"])
-        if epochs is not None:
-            config.epochs = int(epochs)
-        trainer = cls(config, train_data, test_data, run_dir, device, progress, callbacks)
-        trainer.model.load_state_dict(model_state)
-        trainer.optimizer.load_state_dict(optim_state)
-        for layer, state in zip(dropout_layers(trainer.model), meta["dropout_states"]):
-            layer.generator.bit_generator.state = state
-        trainer.epoch, trainer.step = meta["epoch"], meta["step"]
-        trainer.seconds, trainer.records = meta["seconds"], meta["records"]
-        return trainer
+        ``epochs`` (total, counted from the run's start) may extend the run.
+        ``checkpoint``: ``read_checkpoint(run_dir)`` if the caller has read it already."""
+        checkpoint = read_checkpoint(run_dir) if checkpoint is None else checkpoint
+        config = TrainConfig.from_dict(checkpoint.meta["config"])
+        config.epochs = config.epochs if epochs is None else int(epochs)
+        return restore(checkpoint, cls(config, train_data, test_data, run_dir, device, progress,
+                                       callbacks))
 
     def save_checkpoint(self):
-        """Write ``checkpoint.npz`` (one atomic file: weights, optimizer, RNG states,
-        metrics, config) and then ``model.npz``."""
-        opt = self.optimizer.state_dict()
-        meta = dict(format=CHECKPOINT_FORMAT, config=asdict(self.config),
-                    architecture=architecture(self.model), epoch=self.epoch, step=self.step,
-                    seconds=self.seconds, records=self.records,
-                    optimizer_steps=opt["steps"],
-                    dropout_states=[d.generator.bit_generator.state
-                                    for d in dropout_layers(self.model)])
-        arrays = {"__meta__": np.array(json.dumps(meta))}
-        arrays.update({f"model/{k}": v for k, v in self.model.state_dict().items()})
-        arrays.update({f"optim/{k}": v for k, v in opt["buffers"].items()})
-        atomic_savez(os.path.join(self.run_dir, CHECKPOINT), arrays)
-        save_model(self.model, os.path.join(self.run_dir, MODEL))
+        """Write ``checkpoint.npz`` and ``model.npz`` after an epoch."""
+        write_checkpoint(self)
 
     # -- the loop --------------------------------------------------------------------
     def fit(self):

@@ -125,6 +125,10 @@ def test_max_unpool_refuses_switches_outside_its_output(backend):
         unpool.forward(y)
     with pytest.raises(ValueError, match="switch points outside"):
         unpool.forward(y, switches, output_size=(4, 4))
+    out = unpool.forward(y, switches, output_size=(7, 7))     # the output's own shape checks
+    assert out.shape == (1, 2, 7, 7) and unpool.backward(backend.ones(out.shape)).shape == y.shape
+    with pytest.raises(ValueError, match=r"MaxUnpool2D.*gradient of the output's shape"):
+        unpool.backward(backend.ones((1, 2, 6, 6)))
 
 
 @pytest.mark.parametrize("layer, shape", [

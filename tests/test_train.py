@@ -8,10 +8,10 @@ import pytest
 
 from minicnn.reporting import (confusion_matrix, format_confusion, per_class_accuracy,
                                plot_confusion, read_metrics)
+from minicnn.checkpoint import (CHECKPOINT, MODEL, dropout_layers, load_checkpoint_model,
+                                read_checkpoint)
 from minicnn.serialization import load_model
-from minicnn.train import (CHECKPOINT, CURVES, METRICS, MODEL, TrainConfig, Trainer,
-                           TrainingDiverged, dropout_layers, load_checkpoint_model,
-                           read_checkpoint)
+from minicnn.train import CURVES, METRICS, TrainConfig, Trainer, TrainingDiverged
 
 
 @pytest.fixture(scope="module")

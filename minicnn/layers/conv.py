@@ -119,6 +119,7 @@ class Conv2D(Layer):
     def backward(self, grad_out):
         """``grad_out (N, C_out, H_out, W_out)`` -> ``grad_x (N, C_in, H, W)``;
         adds ``dL/dW`` and ``dL/db`` into the parameters' ``grad``."""
+        self.check_grad(grad_out)
         weight = self.weight.value
         if self.ops is kernels.reference:
             gx, gw, gb = self.ops.conv2d_backward(self.x, weight, grad_out, **self._geometry())

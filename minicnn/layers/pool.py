@@ -103,6 +103,7 @@ class MaxPool2D(_Pool2D):
         return (out, self.switches) if self.return_indices else out
 
     def backward(self, grad_out):
+        self.check_grad(grad_out)
         return self.ops.maxpool_backward(grad_out, self.switches, self.x_shape)
 
 
@@ -136,6 +137,7 @@ class AvgPool2D(_Pool2D):
         return self.ops.avgpool_forward(x, *self._settings())
 
     def backward(self, grad_out):
+        self.check_grad(grad_out)
         return self.ops.avgpool_backward(grad_out, self.x_shape, *self._settings())
 
     def macs(self, input_shape):
@@ -173,10 +175,11 @@ class MaxUnpool2D(Layer):
         if int(switches.min()) < 0 or int(switches.max()) >= hw[0] * hw[1]:
             raise ValueError(f"{self!r}: a switch points outside the {hw} output; pass the "
                              f"pooled input's size as output_size")
-        self.switches = switches
+        self.switches, self.out_shape = switches, tuple(x.shape[:2]) + tuple(hw)
         return kernels.maxunpool_forward(x, switches, hw)
 
     def backward(self, grad_out):
+        self.check_grad(grad_out, self.out_shape)
         return kernels.maxunpool_backward(grad_out, self.switches)
 
     def output_shape(self, input_shape):
