@@ -17,16 +17,20 @@ import (benchmarks use it to compare). ``reference`` holds the plain-loop
 versions that tests hold every fast path equal to.
 
 All implementations share one layout: ``im2col(x)`` is
-``(C*kH*kW, N*H_out*W_out)``, so a convolution is one matrix product.
+``(C*kH*kW, N*H_out*W_out)``, so a convolution is one matrix product
+(``columns.Columns`` does it for ``Conv2D``, in chunks of the batch).
+Where an array lives is asked of ``minicnn.backend`` (``device_of``).
 
 Kernels import nothing from ``minicnn.layers``: they work on bare arrays.
 """
 import math
 import os
+import sys
 import warnings
 
+from ..backend import device_of
 from . import reference, vectorized
-from .geometry import output_hw, output_size, pair
+from .geometry import PADDING_MODES, avgpool_divisors, output_hw, output_size, pair
 
 # Default bound on one im2col buffer, by device (see batch_chunks). On the CPU a
 # chunk that stays in cache is faster than one big buffer (lenet batch 256, one
@@ -59,9 +63,20 @@ def _gpu_module():
 
 def backend_for(x):
     """The module whose kernels run on ``x``: ``cpu``, ``cuda`` or ``vectorized``."""
-    if hasattr(x, "__cuda_array_interface__"):
+    if device_of(x) == "gpu":
         return _gpu_module()
     return _cpu if _cpu is not None else vectorized
+
+
+IMPLEMENTATIONS = ("fast", "reference")
+
+
+def implementation(impl, layer_name):
+    """The kernels a layer's ``impl`` names: ``"fast"``, this package (each call
+    dispatched by where its arrays live), or ``"reference"``, the plain loops."""
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"{layer_name} impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
+    return reference if impl == "reference" else sys.modules[__name__]
 
 
 def batch_chunks(n_batch, bytes_per_example, max_bytes):
@@ -77,38 +92,57 @@ def batch_chunks(n_batch, bytes_per_example, max_bytes):
 
 def max_cols_bytes(x):
     """The default im2col bound for where ``x`` lives: ``MAX_COLS_BYTES[device]``."""
-    return MAX_COLS_BYTES["gpu" if hasattr(x, "__cuda_array_interface__") else "cpu"]
+    return MAX_COLS_BYTES[device_of(x)]
 
 
 # -- the functions layers call: same signatures in cpu, cuda and vectorized ------
+# (pooling windows are not dilated in average pooling, as in PyTorch)
 
-def im2col(x, kernel, stride, padding):
+def im2col(x, kernel, stride, padding, dilation=(1, 1)):
     """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)`` (zero padding)."""
-    return backend_for(x).im2col(x, kernel, stride, padding)
+    return backend_for(x).im2col(x, kernel, stride, padding, dilation)
 
 
-def col2im(cols, x_shape, kernel, stride, padding):
+def col2im(cols, x_shape, kernel, stride, padding, dilation=(1, 1)):
     """Adjoint of ``im2col``: ``cols`` -> ``(N, C, H, W)``; overlaps add up."""
-    return backend_for(cols).col2im(cols, x_shape, kernel, stride, padding)
+    return backend_for(cols).col2im(cols, x_shape, kernel, stride, padding, dilation)
 
 
-def maxpool_forward(x, kernel, stride, padding):
+def maxpool_forward(x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
     """``(out, switches)``, both ``(N, C, H_out, W_out)``; see ``reference.maxpool_forward``."""
-    return backend_for(x).maxpool_forward(x, kernel, stride, padding)
+    return backend_for(x).maxpool_forward(x, kernel, stride, padding, dilation, ceil_mode)
 
 
 def maxpool_backward(grad_out, switches, x_shape):
     return backend_for(grad_out).maxpool_backward(grad_out, switches, x_shape)
 
 
-def avgpool_forward(x, kernel, stride, padding):
-    return backend_for(x).avgpool_forward(x, kernel, stride, padding)
+def maxunpool_forward(x, switches, out_hw):
+    """``out[n, c, switch] = x``, zeros elsewhere (indexing: ``vectorized`` on every device)."""
+    return vectorized.maxunpool_forward(x, switches, out_hw)
 
 
-def avgpool_backward(grad_out, x_shape, kernel, stride, padding):
-    return backend_for(grad_out).avgpool_backward(grad_out, x_shape, kernel, stride, padding)
+def maxunpool_backward(grad_out, switches):
+    return vectorized.maxunpool_backward(grad_out, switches)
 
 
-__all__ = ["reference", "vectorized", "pair", "output_hw", "output_size", "backend_for",
-           "batch_chunks", "max_cols_bytes", "MAX_COLS_BYTES", "im2col", "col2im",
-           "maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
+def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None):
+    return backend_for(x).avgpool_forward(x, kernel, stride, padding, ceil_mode,
+                                          count_include_pad, divisor_override)
+
+
+def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False,
+                     count_include_pad=True, divisor_override=None):
+    return backend_for(grad_out).avgpool_backward(grad_out, x_shape, kernel, stride, padding,
+                                                  ceil_mode, count_include_pad,
+                                                  divisor_override)
+
+
+from .columns import Columns, pad, pad_adjoint  # noqa: E402  (uses the functions above)
+
+__all__ = ["reference", "vectorized", "pair", "output_hw", "output_size", "avgpool_divisors",
+           "PADDING_MODES", "backend_for", "IMPLEMENTATIONS", "implementation", "batch_chunks",
+           "max_cols_bytes", "MAX_COLS_BYTES", "im2col", "col2im", "Columns", "pad",
+           "pad_adjoint", "maxpool_forward", "maxpool_backward", "maxunpool_forward",
+           "maxunpool_backward", "avgpool_forward", "avgpool_backward"]

@@ -8,7 +8,8 @@ in BLAS (``numpy.matmul``), which no hand loop beats.
 
 Layouts are those of ``vectorized.py`` (the functions are interchangeable):
 ``cols (C*kH*kW, N*H_out*W_out)``; switches hold ``row * W + col`` in the
-unpadded input plane, ties to the first element in row-major window order.
+unpadded input plane, ties to the first element in row-major window order, a
+NaN wins, an all ``-inf`` window routes to its first tap inside the input.
 
 ``cache=True`` keeps the compiled code on disk (next to this file), so only
 the first run on a machine pays the compile time (a few seconds).
@@ -25,7 +26,9 @@ kernels take only arrays and ints, so Numba compiles one version per dtype.
 import numpy as np
 from numba import njit
 
-from .geometry import output_hw
+from .geometry import avgpool_divisors, output_hw
+
+ONE = (1, 1)
 
 
 # -- im2col / col2im ----------------------------------------------------------
@@ -35,19 +38,19 @@ from .geometry import output_hw
 # than clipping each window row to the image). The copy is small next to cols.
 
 @njit(cache=True)
-def _im2col_kernel(x_padded, kh, kw, sh, sw, ho, wo, cols):
+def _im2col_kernel(x_padded, kh, kw, sh, sw, dh, dw, ho, wo, cols):
     n, c = x_padded.shape[0], x_padded.shape[1]
     for row in range(c * kh * kw):                     # one row of cols per (c, u, v)
         ch, u, v = row // (kh * kw), (row // kw) % kh, row % kw
         for b in range(n):
             for i in range(ho):
-                start, image_row = (b * ho + i) * wo, x_padded[b, ch, i * sh + u]
+                start, image_row = (b * ho + i) * wo, x_padded[b, ch, i * sh + u * dh]
                 for j in range(wo):
-                    cols[row, start + j] = image_row[j * sw + v]
+                    cols[row, start + j] = image_row[j * sw + v * dw]
 
 
 @njit(cache=True)
-def _col2im_kernel(cols, kh, kw, sh, sw, ho, wo, out_padded):
+def _col2im_kernel(cols, kh, kw, sh, sw, dh, dw, ho, wo, out_padded):
     n, c = out_padded.shape[0], out_padded.shape[1]
     for b in range(n):                                 # plane by plane: its sums stay in cache
         for ch in range(c):
@@ -57,50 +60,64 @@ def _col2im_kernel(cols, kh, kw, sh, sw, ho, wo, out_padded):
                 for v in range(kw):
                     row = (ch * kh + u) * kw + v
                     for i in range(ho):
-                        start, image_row = (b * ho + i) * wo, plane[i * sh + u]
+                        start, image_row = (b * ho + i) * wo, plane[i * sh + u * dh]
                         for j in range(wo):
-                            image_row[j * sw + v] += cols[row, start + j]
+                            image_row[j * sw + v * dw] += cols[row, start + j]
 
 
-def im2col(x, kernel, stride, padding, pad_value=0.0):
-    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``; padding reads ``pad_value``."""
+def im2col(x, kernel, stride, padding, dilation=ONE):
+    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``; zero padding."""
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw((h, w), kernel, stride, padding)
-    x_padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    ho, wo = output_hw((h, w), kernel, stride, padding, dilation)
+    x_padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     cols = np.empty((c * kh * kw, n * ho * wo), dtype=x.dtype)
-    _im2col_kernel(x_padded, kh, kw, sh, sw, ho, wo, cols)
+    _im2col_kernel(x_padded, kh, kw, sh, sw, dh, dw, ho, wo, cols)
     return cols
 
 
-def col2im(cols, x_shape, kernel, stride, padding):
+def col2im(cols, x_shape, kernel, stride, padding, dilation=ONE):
     """Adjoint of ``im2col``: ``cols (C*kH*kW, N*H_out*W_out)`` -> ``(N, C, H, W)``;
     overlapping windows add up, and what falls on the padding is dropped."""
     n, c, h, w = x_shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw((h, w), kernel, stride, padding)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    ho, wo = output_hw((h, w), kernel, stride, padding, dilation)
     out_padded = np.empty((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    _col2im_kernel(np.ascontiguousarray(cols), kh, kw, sh, sw, ho, wo, out_padded)
+    _col2im_kernel(np.ascontiguousarray(cols), kh, kw, sh, sw, dh, dw, ho, wo, out_padded)
     return np.ascontiguousarray(out_padded[:, :, ph:ph + h, pw:pw + w])
 
 
 # -- max pooling ----------------------------------------------------------------
 
 @njit(cache=True)
-def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out, switches):
+def _inside(start, d, k, size):
+    """Pixels ``lo, lo + d, ... < hi`` of the window taps ``start + u*d`` that lie inside."""
+    lo = start if start >= 0 else start + (-start + d - 1) // d * d
+    return lo, min(size, start + (k - 1) * d + 1)
+
+
+@njit(cache=True)
+def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches):
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
     for plane in range(n * c):
         b, ch = plane // c, plane % c
         for i in range(ho):
-            r_lo, r_hi = max(0, i * sh - ph), min(h, i * sh - ph + kh)   # window rows inside x
+            r_lo, r_hi = _inside(i * sh - ph, dh, kh, h)
             for j in range(wo):
-                q_lo, q_hi = max(0, j * sw - pw), min(w, j * sw - pw + kw)
-                best, best_index = -np.inf, -1
-                for r in range(r_lo, r_hi):
-                    for q in range(q_lo, q_hi):
-                        if x[b, ch, r, q] > best:           # '>' keeps the first of ties
+                q_lo, q_hi = _inside(j * sw - pw, dw, kw, w)
+                # the first tap inside is where an all -inf window routes
+                best, best_index, total = -np.inf, r_lo * w + q_lo, 0.0
+                for r in range(r_lo, r_hi, dh):
+                    for q in range(q_lo, q_hi, dw):
+                        total += x[b, ch, r, q]
+                        if x[b, ch, r, q] > best:       # '>' keeps the first of ties
                             best, best_index = x[b, ch, r, q], r * w + q
+                if total != total:                      # a NaN (or inf - inf) is in the window:
+                    for r in range(r_lo, r_hi, dh):     # then the last NaN wins, as in PyTorch
+                        for q in range(q_lo, q_hi, dw):
+                            if np.isnan(x[b, ch, r, q]):
+                                best, best_index = x[b, ch, r, q], r * w + q
                 out[b, ch, i, j] = best
                 switches[b, ch, i, j] = best_index
 
@@ -116,15 +133,15 @@ def _maxpool_backward_kernel(grad_out, switches, grad_x):
                 grad_x[b, ch, switches[b, ch, i, j]] += grad_out[b, ch, i, j]
 
 
-def maxpool_forward(x, kernel, stride, padding):
+def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     """Returns ``(out, switches)``, both ``(N, C, H_out, W_out)``; switches int64."""
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw((h, w), kernel, stride, padding)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    ho, wo = output_hw((h, w), kernel, stride, padding, dilation, ceil_mode)
     out = np.empty((n, c, ho, wo), dtype=x.dtype)
     switches = np.empty((n, c, ho, wo), dtype=np.int64)
-    _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out, switches)
+    _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches)
     return out, switches
 
 
@@ -140,24 +157,24 @@ def maxpool_backward(grad_out, switches, x_shape):
 # -- average pooling --------------------------------------------------------------
 
 @njit(cache=True)
-def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out):
+def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, divisor, out):
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
     for plane in range(n * c):
         b, ch = plane // c, plane % c
         for i in range(ho):
-            r_lo, r_hi = max(0, i * sh - ph), min(h, i * sh - ph + kh)
+            r_lo, r_hi = max(0, i * sh - ph), min(h, i * sh - ph + kh)   # window rows inside x
             for j in range(wo):
                 q_lo, q_hi = max(0, j * sw - pw), min(w, j * sw - pw + kw)
                 total = 0.0                             # padded zeros add nothing
                 for r in range(r_lo, r_hi):
                     for q in range(q_lo, q_hi):
                         total += x[b, ch, r, q]
-                out[b, ch, i, j] = total / (kh * kw)
+                out[b, ch, i, j] = total / divisor[i, j]
 
 
 @njit(cache=True)
-def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, grad_x):
+def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x):
     n, c, h, w = grad_x.shape
     ho, wo = grad_out.shape[2], grad_out.shape[3]
     for plane in range(n * c):
@@ -167,26 +184,32 @@ def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, grad_x):
             r_lo, r_hi = max(0, i * sh - ph), min(h, i * sh - ph + kh)
             for j in range(wo):
                 q_lo, q_hi = max(0, j * sw - pw), min(w, j * sw - pw + kw)
-                share = grad_out[b, ch, i, j] / (kh * kw)
+                share = grad_out[b, ch, i, j] / divisor[i, j]
                 for r in range(r_lo, r_hi):
                     for q in range(q_lo, q_hi):
                         grad_x[b, ch, r, q] += share
 
 
-def avgpool_forward(x, kernel, stride, padding):
-    """Mean over each window, padded zeros included: ``(N, C, H_out, W_out)``."""
+def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None):
+    """Window sums over ``geometry.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw((h, w), kernel, stride, padding)
-    out = np.empty((n, c, ho, wo), dtype=x.dtype)
-    _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out)
+    divisor = avgpool_divisors((h, w), kernel, stride, padding, ceil_mode, count_include_pad,
+                               divisor_override).astype(x.dtype)
+    out = np.empty((n, c) + divisor.shape, dtype=x.dtype)
+    _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, divisor, out)
     return out
 
 
-def avgpool_backward(grad_out, x_shape, kernel, stride, padding):
-    """Each window shares its output gradient equally: ``g / (kH * kW)``."""
+def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False,
+                     count_include_pad=True, divisor_override=None):
+    """Each window shares its output gradient: ``g / divisor`` to every pixel in it."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    divisor = avgpool_divisors(x_shape[2:], kernel, stride, padding, ceil_mode,
+                               count_include_pad, divisor_override).astype(grad_out.dtype)
     grad_x = np.empty(x_shape, dtype=grad_out.dtype)
-    _avgpool_backward_kernel(np.ascontiguousarray(grad_out), kh, kw, sh, sw, ph, pw, grad_x)
+    _avgpool_backward_kernel(np.ascontiguousarray(grad_out), kh, kw, sh, sw, ph, pw, divisor,
+                             grad_x)
     return grad_x

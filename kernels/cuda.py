@@ -11,13 +11,18 @@ that is how CI, which has no GPU, checks their logic against ``reference``.
 
 Layouts are those of ``vectorized.py``: ``cols (C*kH*kW, N*H_out*W_out)``;
 switches hold ``row * W + col`` in the unpadded input plane, ties to the
-first element in row-major window order. This module is imported only when
+first element in row-major window order, a NaN wins and an all ``-inf`` window
+routes to its first tap inside the input. This module is imported only when
 a CuPy array arrives, so the CPU install never needs ``numba.cuda``.
 """
+import math
+
 from numba import cuda
 
 from ..backend import get_array_module
-from .geometry import output_hw
+from .geometry import avgpool_divisors, output_hw
+
+ONE = (1, 1)
 
 THREADS_PER_BLOCK = 128
 
@@ -32,7 +37,7 @@ def _launch(kernel, n_threads, *args):
 # -- im2col / col2im ----------------------------------------------------------
 
 @cuda.jit
-def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, pad_value, cols):
+def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
     t = cuda.grid(1)                                    # one thread per element of cols
     n, c, h, w = x.shape
     if t >= cols.shape[0] * cols.shape[1]:
@@ -40,75 +45,78 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, ho, wo, pad_value, cols):
     row, col = t // cols.shape[1], t % cols.shape[1]
     ch, u, v = row // (kh * kw), (row // kw) % kh, row % kw
     b, i, j = col // (ho * wo), (col // wo) % ho, col % wo
-    r, q = i * sh + u - ph, j * sw + v - pw
+    r, q = i * sh + u * dh - ph, j * sw + v * dw - pw
     if 0 <= r < h and 0 <= q < w:
         cols[row, col] = x[b, ch, r, q]
     else:
-        cols[row, col] = pad_value
+        cols[row, col] = 0
 
 
 @cuda.jit
-def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, ho, wo, out):
+def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, out):
     t = cuda.grid(1)                                    # one thread per input pixel
     n, c, h, w = out.shape
     if t >= n * c * h * w:
         return
     b, ch, r, q = t // (c * h * w), (t // (h * w)) % c, (t // w) % h, t % w
     # Gather (no atomics): every window (i, j) that read x[r, q] at offset (u, v),
-    # i.e. r = i*sH + u - pH and q = j*sW + v - pW.
+    # i.e. r = i*sH + u*dH - pH and q = j*sW + v*dW - pW.
     total = 0.0
     for u in range(kh):
-        di = r + ph - u
+        di = r + ph - u * dh
         if di < 0 or di % sh != 0 or di // sh >= ho:
             continue
         for v in range(kw):
-            dj = q + pw - v
+            dj = q + pw - v * dw
             if dj < 0 or dj % sw != 0 or dj // sw >= wo:
                 continue
             total += cols[(ch * kh + u) * kw + v, (b * ho + di // sh) * wo + dj // sw]
     out[b, ch, r, q] = total
 
 
-def im2col(x, kernel, stride, padding, pad_value=0.0):
-    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``."""
+def im2col(x, kernel, stride, padding, dilation=ONE):
+    """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``; zero padding."""
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw((h, w), kernel, stride, padding)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    ho, wo = output_hw((h, w), kernel, stride, padding, dilation)
     cols = xp.empty((c * kh * kw, n * ho * wo), dtype=x.dtype)
-    _launch(_im2col_kernel, cols.size, x, kh, kw, sh, sw, ph, pw, ho, wo,
-            x.dtype.type(pad_value), cols)
+    _launch(_im2col_kernel, cols.size, x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols)
     return cols
 
 
-def col2im(cols, x_shape, kernel, stride, padding):
+def col2im(cols, x_shape, kernel, stride, padding, dilation=ONE):
     """Adjoint of ``im2col``: ``cols`` -> ``(N, C, H, W)``; overlapping windows add up."""
     xp = get_array_module(cols)
     cols = xp.ascontiguousarray(cols)
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw(x_shape[2:], kernel, stride, padding)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    ho, wo = output_hw(x_shape[2:], kernel, stride, padding, dilation)
     out = xp.empty(x_shape, dtype=cols.dtype)
-    _launch(_col2im_kernel, out.size, cols, kh, kw, sh, sw, ph, pw, ho, wo, out)
+    _launch(_col2im_kernel, out.size, cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, out)
     return out
 
 
 # -- pooling ----------------------------------------------------------------------
 
 @cuda.jit
-def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out, switches):
+def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches):
     t = cuda.grid(1)                                    # one thread per output element
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
     if t >= n * c * ho * wo:
         return
     b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
-    best, best_index = -float("inf"), -1
+    best, best_index = -math.inf, -1
     for u in range(kh):
         for v in range(kw):
-            r, q = i * sh + u - ph, j * sw + v - pw
-            if 0 <= r < h and 0 <= q < w and x[b, ch, r, q] > best:   # '>': first of ties
-                best, best_index = x[b, ch, r, q], r * w + q
+            r, q = i * sh + u * dh - ph, j * sw + v * dw - pw
+            if 0 <= r < h and 0 <= q < w:
+                if best_index < 0:
+                    best_index = r * w + q                  # the first tap inside
+                value = x[b, ch, r, q]
+                if value > best or math.isnan(value):       # '>': first of ties; NaN wins
+                    best, best_index = value, r * w + q
     out[b, ch, i, j] = best
     switches[b, ch, i, j] = best_index
 
@@ -125,7 +133,7 @@ def _maxpool_backward_kernel(grad_out, switches, grad_x):
 
 
 @cuda.jit
-def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out):
+def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, divisor, out):
     t = cuda.grid(1)
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
@@ -138,18 +146,18 @@ def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out):
             r, q = i * sh + u - ph, j * sw + v - pw
             if 0 <= r < h and 0 <= q < w:                  # padded zeros add nothing
                 total += x[b, ch, r, q]
-    out[b, ch, i, j] = total / (kh * kw)
+    out[b, ch, i, j] = total / divisor[i, j]
 
 
 @cuda.jit
-def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, scale, grad_x):
+def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x):
     t = cuda.grid(1)
     n, c, ho, wo = grad_out.shape
     h, w = grad_x.shape[2], grad_x.shape[3]
     if t >= n * c * ho * wo:
         return
     b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
-    share = grad_out[b, ch, i, j] * scale               # scale = 1 / (kH*kW), of x's dtype
+    share = grad_out[b, ch, i, j] / divisor[i, j]       # divisor of x's dtype
     for u in range(kh):
         for v in range(kw):
             r, q = i * sh + u - ph, j * sw + v - pw
@@ -157,16 +165,17 @@ def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, scale, grad_x):
                 cuda.atomic.add(grad_x, (b, ch, r, q), share)
 
 
-def maxpool_forward(x, kernel, stride, padding):
+def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     """Returns ``(out, switches)``, both ``(N, C, H_out, W_out)``; switches int64."""
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw((h, w), kernel, stride, padding)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    ho, wo = output_hw((h, w), kernel, stride, padding, dilation, ceil_mode)
     out = xp.empty((n, c, ho, wo), dtype=x.dtype)
     switches = xp.empty((n, c, ho, wo), dtype=xp.int64)
-    _launch(_maxpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, out, switches)
+    _launch(_maxpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, dh, dw, out,
+            switches)
     return out, switches
 
 
@@ -180,23 +189,29 @@ def maxpool_backward(grad_out, switches, x_shape):
     return grad_x.reshape(x_shape)
 
 
-def avgpool_forward(x, kernel, stride, padding):
-    """Mean over each window, padded zeros included: ``(N, C, H_out, W_out)``."""
+def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None):
+    """Window sums over ``geometry.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw((h, w), kernel, stride, padding)
-    out = xp.empty((n, c, ho, wo), dtype=x.dtype)
-    _launch(_avgpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, out)
+    divisor = xp.asarray(avgpool_divisors((h, w), kernel, stride, padding, ceil_mode,
+                                          count_include_pad, divisor_override), dtype=x.dtype)
+    out = xp.empty((n, c) + divisor.shape, dtype=x.dtype)
+    _launch(_avgpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, divisor, out)
     return out
 
 
-def avgpool_backward(grad_out, x_shape, kernel, stride, padding):
-    """Each window shares its output gradient equally: ``g / (kH * kW)``."""
+def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False,
+                     count_include_pad=True, divisor_override=None):
+    """Each window shares its output gradient: ``g / divisor`` to every pixel in it."""
     xp = get_array_module(grad_out)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    divisor = xp.asarray(avgpool_divisors(x_shape[2:], kernel, stride, padding, ceil_mode,
+                                          count_include_pad, divisor_override),
+                         dtype=grad_out.dtype)
     grad_x = xp.zeros(x_shape, dtype=grad_out.dtype)
     _launch(_avgpool_backward_kernel, grad_out.size, xp.ascontiguousarray(grad_out),
-            kh, kw, sh, sw, ph, pw, grad_x.dtype.type(1.0 / (kh * kw)), grad_x)
+            kh, kw, sh, sw, ph, pw, divisor, grad_x)
     return grad_x

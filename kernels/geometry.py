@@ -1,27 +1,99 @@
 """Output-size arithmetic shared by convolution and pooling.
 
-For an input of size ``H``, a window ``k``, stride ``s`` and zero padding ``p``
-on each side, the number of window positions is::
+For an input of size ``H``, a window ``k`` with dilation ``d`` (its taps ``d``
+pixels apart, so it spans ``d (k - 1) + 1`` pixels), stride ``s`` and padding
+``p`` on each side, the number of window positions is::
 
-    H_out = (H + 2 p - k) // s + 1
+    H_out = (H + 2 p - d (k - 1) - 1) // s + 1
+
+Pooling's ``ceil_mode`` rounds the division up instead, but, as in PyTorch, a
+last window that would start beyond the input and its left padding
+(``(H_out - 1) s >= H + p``) is dropped.
 """
+from numbers import Integral
+
+import numpy as np
 
 
 def pair(value, name="value"):
-    """``3 -> (3, 3)``; ``(2, 3) -> (2, 3)``; anything else is an error."""
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    """``3 -> (3, 3)``; ``(2, 3) -> (2, 3)``; NumPy integers too; anything else is an error."""
+    def is_int(v):
+        return isinstance(v, Integral) and not isinstance(v, bool)
+    if is_int(value):
+        return (int(value), int(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
         return (int(value[0]), int(value[1]))
     raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 
-def output_size(size, kernel, stride, padding):
+def output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
     """Number of window positions along one axis (may be < 1 for bad input)."""
-    return (size + 2 * padding - kernel) // stride + 1
+    span = dilation * (kernel - 1) + 1
+    room = size + 2 * padding - span
+    out = (room + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
 
 
-def output_hw(hw, kernel, stride, padding):
+def output_hw(hw, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
     """``(H_out, W_out)`` for input ``hw = (H, W)`` and pair-valued settings."""
-    return (output_size(hw[0], kernel[0], stride[0], padding[0]),
-            output_size(hw[1], kernel[1], stride[1], padding[1]))
+    return tuple(output_size(hw[a], kernel[a], stride[a], padding[a], dilation[a], ceil_mode)
+                 for a in range(2))
+
+
+def avgpool_divisors(hw, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
+                     divisor_override=None):
+    """``(H_out, W_out)`` float64 array: what each average-pooling window divides its sum by.
+
+    PyTorch's rules: a window is cut at the far edge of the padding (a
+    ``ceil_mode`` window may reach beyond it); ``count_include_pad`` counts the
+    padded pixels left inside, otherwise only the input pixels count;
+    ``divisor_override`` replaces them all.
+    """
+    ho, wo = output_hw(hw, kernel, stride, padding, ceil_mode=ceil_mode)
+    counts = []
+    for a, n_out in enumerate((ho, wo)):
+        start = np.arange(n_out) * stride[a] - padding[a]
+        stop = np.minimum(start + kernel[a], hw[a] + padding[a])
+        if not count_include_pad:
+            start, stop = np.maximum(start, 0), np.minimum(stop, hw[a])
+        counts.append((stop - start).astype(np.float64))
+    if divisor_override is not None:
+        return np.full((ho, wo), float(divisor_override))
+    return counts[0][:, None] * counts[1][None, :]
+
+
+def first_inside(n_out, stride, padding, dilation):
+    """Per output position, the first window tap that lies inside the input
+    (taps before it read padding): where an all ``-inf`` max-pooling window routes."""
+    start = np.arange(n_out) * stride - padding
+    return np.maximum(0, -(start // dilation))          # ceil(-start / d), at least 0
+
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def pads_of(padding):
+    """``(pH, pW)`` -> ``((pH, pH), (pW, pW))``; ``((top, bottom), (left, right))`` unchanged."""
+    return tuple(p if isinstance(p, tuple) else (p, p) for p in padding)
+
+
+def source_index(i, size, before, mode):
+    """The input index that padded index ``i`` reads along an axis of ``size``,
+    with ``before`` padded pixels in front; ``None`` for a zero (``"zeros"``).
+
+    ``reflect`` mirrors about the edge pixel (``2 1 | 0 1 2 3 | 2 1``),
+    ``replicate`` repeats it (``0 0 | 0 1 2 3 | 3 3``), ``circular`` wraps
+    around (``2 3 | 0 1 2 3 | 0 1``).
+    """
+    i -= before
+    if 0 <= i < size:
+        return i
+    if mode == "zeros":
+        return None
+    if mode == "replicate":
+        return min(max(i, 0), size - 1)
+    if mode == "circular":
+        return i % size
+    return -i if i < 0 else 2 * (size - 1) - i          # reflect

@@ -5,27 +5,26 @@ definition, so these functions are easy to check by eye. Tests hold every
 fast path equal to them. They run on NumPy; CuPy inputs are copied to the
 host and the result copied back (only tests use them on the GPU).
 
-Shapes: ``x (N, C, H, W)``; weight ``(C_out, C, kH, kW)``; ``stride`` and
-``padding`` are pairs; ``H_out = (H + 2 pH - kH) // sH + 1``.
+Shapes: ``x (N, C, H, W)``; weight ``(C_out, C / groups, kH, kW)``; ``stride``,
+``dilation`` and symmetric ``padding`` are pairs; a convolution's padding may
+also be ``((top, bottom), (left, right))``. Sizes: ``geometry.output_hw``.
 """
 import numpy as np
 
-from .geometry import output_hw
+from ..backend import as_numpy, get_array_module
+from .geometry import avgpool_divisors, output_hw, pads_of, source_index
+
+NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+                   "circular": "wrap"}
 
 
 def _on_host(fn):
     """Run ``fn`` on NumPy copies and return arrays of the caller's module."""
     def wrapper(*args, **kwargs):
-        xp = None
-        host_args = []
-        for a in args:
-            if hasattr(a, "__cuda_array_interface__"):
-                import cupy
-                xp = cupy
-                a = cupy.asnumpy(a)
-            host_args.append(a)
-        result = fn(*host_args, **kwargs)
-        if xp is None:
+        xp = get_array_module(*args)
+        result = fn(*(as_numpy(a) if get_array_module(a) is not np else a for a in args),
+                    **kwargs)
+        if xp is np:
             return result
         if isinstance(result, tuple):
             return tuple(None if r is None else xp.asarray(r) for r in result)
@@ -34,27 +33,32 @@ def _on_host(fn):
     return wrapper
 
 
-def _pad(x, padding, value=0.0):
-    ph, pw = padding
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+def _pad(x, padding, mode="zeros"):
+    (top, bottom), (left, right) = pads_of(padding)
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=NUMPY_PAD_MODES[mode])
 
 
 @_on_host
-def conv2d_forward(x, weight, bias, stride, padding):
-    """``out[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] * xpad[n, c, i*sH + u, j*sW + v]``.
+def conv2d_forward(x, weight, bias, stride, padding, dilation=(1, 1), groups=1,
+                   padding_mode="zeros"):
+    """``out[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] * xpad[n, g*C_g + c, i*sH + u*dH, j*sW + v*dW]``
 
-    Returns ``out (N, C_out, H_out, W_out)``.
+    with ``g = o // (C_out / groups)`` the group of output channel ``o`` and
+    ``C_g = C / groups`` its input channels. Returns ``out (N, C_out, H_out, W_out)``.
     """
-    n_batch, _, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    (sh, sw), (ho, wo) = stride, output_hw((h, w), (kh, kw), stride, padding)
-    xp_ = _pad(x, padding)
+    n_batch, _, _, _ = x.shape
+    c_out, c_g, kh, kw = weight.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    xp_ = _pad(x, padding, padding_mode)
+    ho, wo = output_hw(xp_.shape[2:], (kh, kw), stride, (0, 0), dilation)
     out = np.zeros((n_batch, c_out, ho, wo), dtype=x.dtype)
     for n in range(n_batch):
         for o in range(c_out):
+            first = (o // (c_out // groups)) * c_g          # first input channel of o's group
             for i in range(ho):
                 for j in range(wo):
-                    window = xp_[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    window = xp_[n, first:first + c_g, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                                 j * sw:j * sw + dw * (kw - 1) + 1:dw]
                     out[n, o, i, j] = np.sum(window * weight[o])
             if bias is not None:
                 out[n, o] += bias[o]
@@ -62,54 +66,69 @@ def conv2d_forward(x, weight, bias, stride, padding):
 
 
 @_on_host
-def conv2d_backward(x, weight, grad_out, stride, padding):
+def conv2d_backward(x, weight, grad_out, stride, padding, dilation=(1, 1), groups=1,
+                    padding_mode="zeros"):
     """Gradients of the convolution: each output element sends ``g * w`` back to
-    the input window it read, and ``g * window`` to the weights.
+    the input window it read, and ``g * window`` to the weights; a padded pixel
+    hands its gradient to the input pixel it copied.
 
-    Returns ``(grad_x (N, C, H, W), grad_w (C_out, C, kH, kW), grad_b (C_out,))``.
+    Returns ``(grad_x (N, C, H, W), grad_w (C_out, C_g, kH, kW), grad_b (C_out,))``.
     """
     n_batch, _, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    sh, sw = stride
-    ph, pw = padding
-    xp_ = _pad(x, padding)
+    c_out, c_g, kh, kw = weight.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    xp_ = _pad(x, padding, padding_mode)
     grad_xpad = np.zeros_like(xp_)
     grad_w = np.zeros_like(weight)
     for n in range(n_batch):
         for o in range(c_out):
+            chans = slice((o // (c_out // groups)) * c_g, (o // (c_out // groups) + 1) * c_g)
             for i in range(grad_out.shape[2]):
                 for j in range(grad_out.shape[3]):
                     g = grad_out[n, o, i, j]
-                    rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-                    grad_xpad[n, :, rows, cols] += g * weight[o]
-                    grad_w[o] += g * xp_[n, :, rows, cols]
-    grad_b = grad_out.sum(axis=(0, 2, 3))
-    return grad_xpad[:, :, ph:ph + h, pw:pw + w], grad_w, grad_b
+                    rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+                    cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
+                    grad_xpad[n, chans, rows, cols] += g * weight[o]
+                    grad_w[o] += g * xp_[n, chans, rows, cols]
+    grad_x = np.zeros_like(x)
+    (top, _), (left, _) = pads_of(padding)
+    for r in range(xp_.shape[2]):
+        for q in range(xp_.shape[3]):
+            rr, qq = source_index(r, h, top, padding_mode), source_index(q, w, left, padding_mode)
+            if rr is not None and qq is not None:
+                grad_x[:, :, rr, qq] += grad_xpad[:, :, r, q]
+    return grad_x, grad_w, grad_out.sum(axis=(0, 2, 3))
 
 
 @_on_host
-def maxpool_forward(x, kernel, stride, padding):
-    """``out[n, c, i, j] = max`` over the window; padding counts as ``-inf``.
+def maxpool_forward(x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+    """``out[n, c, i, j] = max`` over the window's taps inside the input.
 
     Returns ``(out (N, C, H_out, W_out), switches (N, C, H_out, W_out) int64)``;
     a switch is the flat index ``row * W + col`` of the winner in the unpadded
-    ``H x W`` input plane (PyTorch's ``return_indices`` convention). Ties go to
-    the first element in row-major window order.
+    ``H x W`` input plane (PyTorch's ``return_indices`` convention). As in
+    PyTorch: ties go to the first tap in row-major window order, a NaN wins
+    (the last NaN of the window), and an all ``-inf`` window routes to its
+    first tap inside the input.
     """
     n_batch, channels, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = output_hw((h, w), kernel, stride, padding)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    ho, wo = output_hw((h, w), kernel, stride, padding, dilation, ceil_mode)
     out = np.empty((n_batch, channels, ho, wo), dtype=x.dtype)
     switches = np.empty((n_batch, channels, ho, wo), dtype=np.int64)
     for n in range(n_batch):
         for c in range(channels):
             for i in range(ho):
                 for j in range(wo):
-                    best, best_index = -np.inf, -1
+                    best, best_index = -np.inf, None
                     for u in range(kh):
                         for v in range(kw):
-                            r, q = i * sh + u - ph, j * sw + v - pw
-                            if 0 <= r < h and 0 <= q < w and x[n, c, r, q] > best:
+                            r, q = i * sh + u * dh - ph, j * sw + v * dw - pw
+                            if not (0 <= r < h and 0 <= q < w):
+                                continue
+                            if best_index is None:
+                                best_index = r * w + q           # the first tap inside
+                            if x[n, c, r, q] > best or np.isnan(x[n, c, r, q]):
                                 best, best_index = x[n, c, r, q], r * w + q
                     out[n, c, i, j], switches[n, c, i, j] = best, best_index
     return out, switches
@@ -133,29 +152,48 @@ def maxpool_backward(grad_out, switches, x_shape):
 
 
 @_on_host
-def avgpool_forward(x, kernel, stride, padding):
-    """``out[n, c, i, j] = sum(window) / (kH * kW)``; padded zeros are counted
-    (PyTorch's default ``count_include_pad=True``)."""
+def maxunpool_forward(x, switches, out_hw):
+    """``out[n, c, switch] = x[n, c, i, j]``, zeros elsewhere: ``(N, C, *out_hw)``."""
+    n_batch, channels = x.shape[:2]
+    out = np.zeros((n_batch, channels, out_hw[0] * out_hw[1]), dtype=x.dtype)
+    for n in range(n_batch):
+        for c in range(channels):
+            for i in range(x.shape[2]):
+                for j in range(x.shape[3]):
+                    out[n, c, switches[n, c, i, j]] = x[n, c, i, j]
+    return out.reshape(n_batch, channels, *out_hw)
+
+
+@_on_host
+def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None):
+    """``out[n, c, i, j] = sum(window inside the input) / divisor[i, j]``, the divisor
+    by PyTorch's rules (``geometry.avgpool_divisors``)."""
     n_batch, channels, h, w = x.shape
-    (kh, kw), (sh, sw) = kernel, stride
-    ho, wo = output_hw((h, w), kernel, stride, padding)
-    xp_ = _pad(x, padding)
-    out = np.empty((n_batch, channels, ho, wo), dtype=x.dtype)
-    for i in range(ho):
-        for j in range(wo):
-            window = xp_[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-            out[:, :, i, j] = window.sum(axis=(2, 3)) / (kh * kw)
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    divisor = avgpool_divisors((h, w), kernel, stride, padding, ceil_mode, count_include_pad,
+                               divisor_override)
+    out = np.empty((n_batch, channels) + divisor.shape, dtype=x.dtype)
+    for i in range(divisor.shape[0]):
+        for j in range(divisor.shape[1]):
+            rows = slice(max(i * sh - ph, 0), min(i * sh - ph + kh, h))
+            cols = slice(max(j * sw - pw, 0), min(j * sw - pw + kw, w))
+            out[:, :, i, j] = x[:, :, rows, cols].sum(axis=(2, 3)) / divisor[i, j]
     return out
 
 
 @_on_host
-def avgpool_backward(grad_out, x_shape, kernel, stride, padding):
-    """Each output gradient is shared equally, ``g / (kH * kW)``, by its window."""
-    n_batch, channels, h, w = x_shape
+def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False,
+                     count_include_pad=True, divisor_override=None):
+    """Each output gradient is shared by its window's input pixels: ``g / divisor[i, j]``."""
+    h, w = x_shape[2:]
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    grad_xpad = np.zeros((n_batch, channels, h + 2 * ph, w + 2 * pw), dtype=grad_out.dtype)
+    divisor = avgpool_divisors((h, w), kernel, stride, padding, ceil_mode, count_include_pad,
+                               divisor_override)
+    grad_x = np.zeros(x_shape, dtype=grad_out.dtype)
     for i in range(grad_out.shape[2]):
         for j in range(grad_out.shape[3]):
-            share = grad_out[:, :, i, j, None, None] / (kh * kw)
-            grad_xpad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += share
-    return grad_xpad[:, :, ph:ph + h, pw:pw + w]
+            rows = slice(max(i * sh - ph, 0), min(i * sh - ph + kh, h))
+            cols = slice(max(j * sw - pw, 0), min(j * sw - pw + kw, w))
+            grad_x[:, :, rows, cols] += grad_out[:, :, i, j, None, None] / divisor[i, j]
+    return grad_x

@@ -19,7 +19,8 @@ SCHEDULES = ("none", "step", "cosine", "onecycle")
 DATASETS = ("mnist", "fashion-mnist")
 INPUT_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10                 # both datasets
-MNIST_MODELS = ("lenet", "tiny_cnn", "keras_cnn", "lenet5", "bn_cnn", "fast_cnn")
+MNIST_MODELS = ("lenet", "tiny_cnn", "keras_cnn", "lenet5", "bn_cnn", "fast_cnn",
+                "mobilenet_mnist")
 
 
 @dataclass

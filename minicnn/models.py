@@ -11,7 +11,7 @@ conv and dense layer, one of ``minicnn.init.INITIALIZERS``), so that
 """
 import numpy as np
 
-from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
 from .layers.norm import BatchNorm1D, BatchNorm2D
 
 
@@ -115,6 +115,29 @@ def fast_cnn(seed=0, init="he"):
     ], input_shape=(1, 28, 28))
 
 
+def mobilenet_mnist(seed=0, init="he"):
+    """A small MobileNet-style net (Howard et al. 2017) for MNIST: 8,746 parameters.
+
+    conv 3x3x16 -> three depthwise-separable blocks (a depthwise 3x3 conv, one
+    filter per channel: ``groups == in_channels``, then a pointwise 1x1 conv that
+    mixes the channels), 28 -> 14 -> 7 -> 7, 16 -> 32 -> 64 -> 64 channels ->
+    global average pool -> dense 10. A separable block costs
+    ``C (9 + C_out)`` weights instead of a full 3x3 conv's ``9 C C_out``.
+    No batch normalization (MobileNet has it after every conv; see ``bn_cnn`` for
+    how it goes in), so the convs keep their biases.
+    """
+    s = _Seeds(seed)
+
+    def separable(c_in, c_out, stride):
+        return [Conv2D(c_in, c_in, 3, stride=stride, padding=1, groups=c_in, init=init,
+                       seed=s()), ReLU(),
+                Conv2D(c_in, c_out, 1, init=init, seed=s()), ReLU()]
+    return Sequential([Conv2D(1, 16, 3, padding=1, init=init, seed=s()), ReLU()]
+                      + separable(16, 32, 2) + separable(32, 64, 2) + separable(64, 64, 1)
+                      + [AvgPool2D(7), Flatten(), Dense(64, 10, init=init, seed=s())],
+                      input_shape=(1, 28, 28))
+
+
 def _classifier_head(in_features, s, init):
     return [Flatten(),
             Dense(in_features, 4096, init=init, seed=s()), ReLU(), Dropout(0.5, seed=s()),
@@ -150,7 +173,7 @@ def alexnet(seed=0, init="he"):
 
 
 MODELS = {"lenet": lenet, "tiny_cnn": tiny_cnn, "keras_cnn": keras_cnn, "lenet5": lenet5,
-          "bn_cnn": bn_cnn, "fast_cnn": fast_cnn,
+          "bn_cnn": bn_cnn, "fast_cnn": fast_cnn, "mobilenet_mnist": mobilenet_mnist,
           "vgg19": vgg19, "alexnet": alexnet, "googlenet": lambda **kw: googlenet(**kw)}
 
 
@@ -208,7 +231,6 @@ def googlenet(seed=0, init="he"):
             layers.append(MaxPool2D(3, stride=2, padding=1))
         layers.append(inception(channels, *widths, seed=s(), init=init))
         channels = widths[0] + widths[2] + widths[4] + widths[5]
-    from .layers import AvgPool2D
     return Sequential(layers + [AvgPool2D(7), Flatten(), Dropout(0.4, seed=s()),
                                 Dense(channels, 1000, init=init, seed=s())],
                       input_shape=(3, 224, 224))

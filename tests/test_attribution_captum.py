@@ -35,7 +35,7 @@ import functools
 import numpy as np
 import pytest
 
-from minicnn import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
+from minicnn import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from minicnn.backend import as_numpy
 from minicnn.viz import (Unit, deconvnet, grad_cam, guided_backprop, guided_grad_cam,
                          integrated_gradients, occlusion, saliency, smoothgrad)
@@ -246,3 +246,45 @@ def test_smoothgrad_is_the_mean_gradient_over_its_noise(backend, device, target)
     batch_wide = np.mean([torch_gradient(x_np + one_sigma * rng.standard_normal(x_np.shape))
                           for _ in range(n_samples)], axis=0)
     assert not np.allclose(ours, batch_wide, atol=1e-3)
+
+
+def setup_options(backend, device, seed=1):
+    """Like ``setup``, through the newer options: a depthwise conv with dilation and
+    reflect padding, a dilated ceil-mode max pool, a grouped conv with even 'same' padding,
+    and an average pool that leaves the padding out. Images ``(3, 2, 13, 13)``."""
+    rng = np.random.default_rng(seed)
+    model = Sequential([
+        Conv2D(2, 4, 3, padding=2, dilation=2, groups=2, padding_mode="reflect", seed=rng),
+        ReLU(), MaxPool2D(2, stride=2, dilation=2, ceil_mode=True),
+        Conv2D(4, 6, 2, padding="same", groups=2, seed=rng), ReLU(),
+        AvgPool2D(3, stride=2, padding=1, count_include_pad=False), Flatten(),
+        Dense(54, 10, seed=rng), ReLU(), Dense(10, 3, seed=rng)], input_shape=(2, 13, 13))
+    model.astype("float64")
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            p.value = 0.1 * rng.standard_normal(p.value.shape)
+    x = rng.standard_normal((3, 2, 13, 13))
+    return model.to(device), torch_copy(model), backend.asarray(x), torch.from_numpy(x)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("ours, theirs", [(saliency, Saliency), (guided_backprop, GuidedBackprop),
+                                          (deconvnet, Deconvolution)],
+                         ids=["saliency", "guided-backprop", "deconvnet"])
+def test_rule_swapping_through_the_new_options_matches_captum(backend, device, ours, theirs):
+    model, net, x, xt = setup_options(backend, device)
+    kwargs = dict(abs=False) if theirs is Saliency else {}
+    expected = theirs(net).attribute(xt, target=torch.tensor(CLASSES), **kwargs)
+    close(ours(model, x, CLASSES), expected)
+    assert float(expected.detach().abs().max()) > 1e-4
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("layer", [1, 2, 4, 5], ids=["relu1", "pool", "relu2", "avgpool"])
+def test_grad_cam_through_the_new_options_matches_captum(backend, device, layer):
+    model, net, x, xt = setup_options(backend, device)
+    cam = LayerGradCam(net, net[layer]).attribute(xt, target=torch.tensor(CLASSES),
+                                                  relu_attributions=True)
+    close(grad_cam(model, x, CLASSES, layer),
+          LayerAttribution.interpolate(cam, (13, 13), "bilinear"))
+    assert (cam.flatten(1).max(dim=1).values > 0).any()

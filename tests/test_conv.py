@@ -78,18 +78,20 @@ def test_bad_input_names_layer_and_expected_shape(backend, shape, what, impl):
         conv.forward(backend.zeros(shape, dtype=np.float32))
 
 
-@pytest.mark.parametrize("kwargs", [dict(kernel_size=4, padding="same"),
-                                    dict(kernel_size=(3, 2), padding="same"),
-                                    dict(kernel_size=3, stride=2, padding="same")])
-def test_same_padding_needs_odd_kernel_and_stride_1(kwargs):
-    with pytest.raises(ValueError, match="Conv2D padding='same' needs odd kernels and stride 1"):
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding="same"),
+                                    dict(kernel_size=4, stride=(1, 2), padding="same")])
+def test_same_padding_needs_stride_1(kwargs):
+    with pytest.raises(ValueError, match="Conv2D padding='same' needs stride 1"):
         Conv2D(1, 1, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(impl="cuda"), "Conv2D impl must be one of"),
     (dict(padding=-1), "Conv2D padding must be >= 0"),
-    (dict(padding="valid"), "padding must be an int or a pair"),
+    (dict(padding="full"), "padding \\(or 'same', 'valid'\\) must be an int or a pair"),
+    (dict(groups=2), "groups=2 must divide in_channels=1"),
+    (dict(dilation=0), "dilation must be >= 1"),
+    (dict(padding_mode="mirror"), "padding_mode must be one of"),
     (dict(stride=(1, 2, 3)), "stride must be an int or a pair"),
 ])
 def test_bad_settings(kwargs, match):

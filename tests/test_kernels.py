@@ -168,10 +168,42 @@ def test_conv_chunked_equals_unchunked(backend, device, padding, stride):
     chunked.max_cols_bytes = 1          # every example in a chunk of its own
     x = backend.asarray(rng.standard_normal((5, 3, 7, 6)))
     y_whole, y_chunked = whole.forward(x), chunked.forward(x)
-    assert len(whole.chunks) == 1 and whole.cols is not None
-    assert len(chunked.chunks) == 5 and chunked.cols is None     # rebuilt in backward
+    assert len(whole.cols.chunks) == 1 and whole.cols.kept is not None
+    assert len(chunked.cols.chunks) == 5 and chunked.cols.kept is None   # rebuilt in backward
     assert_close(y_chunked, y_whole, np.float64)
     g = backend.asarray(rng.standard_normal(y_whole.shape))
     assert_close(chunked.backward(g), whole.backward(g), np.float64)
     assert_close(chunked.weight.grad, whole.weight.grad, np.float64)
     assert_close(chunked.bias.grad, whole.bias.grad, np.float64)
+
+
+def non_finite_planes():
+    """Windows of NaN, of -inf, of both, and of finite values, without and with padding."""
+    x = np.arange(2 * 3 * 4 * 4, dtype=np.float64).reshape(2, 3, 4, 4) % 5 - 2.0
+    x[0, 0, :2, :2] = -np.inf                    # an all -inf window
+    x[0, 1, :2, :2] = np.nan                     # an all NaN window
+    x[0, 2, 0, 1], x[0, 2, 1, 0] = np.nan, np.nan   # two NaNs among finite values
+    x[1, 0] = -np.inf                            # a whole plane of -inf
+    x[1, 1, 1, 1], x[1, 1, 0, 0] = np.nan, -np.inf
+    x[1, 2] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("padding", [(0, 0), (1, 1)])
+@pytest.mark.parametrize("path", PATHS + ["reference"])
+def test_maxpool_of_non_finite_windows_agrees_with_torch(backend, path, padding):
+    """NaN propagates (the window's last NaN is the switch) and an all -inf window
+    routes to its first tap inside the input, as in PyTorch; gradients follow."""
+    torch = pytest.importorskip("torch")
+    x = non_finite_planes()
+    ops = reference if path == "reference" else kernel_module(path, backend.asarray(x))
+    out, switches = ops.maxpool_forward(backend.asarray(x), (2, 2), (2, 2), padding)
+    out_t, switches_t = torch.nn.functional.max_pool2d(
+        torch.from_numpy(x), 2, 2, padding, return_indices=True)
+    np.testing.assert_array_equal(as_numpy(out), out_t.numpy())
+    np.testing.assert_array_equal(as_numpy(switches), switches_t.numpy())
+    g = np.arange(1.0, out_t.numel() + 1).reshape(out_t.shape)
+    xt = torch.from_numpy(x).requires_grad_()
+    torch.nn.functional.max_pool2d(xt, 2, 2, padding).backward(torch.from_numpy(g))
+    gx = ops.maxpool_backward(backend.asarray(g), switches, x.shape)
+    np.testing.assert_array_equal(as_numpy(gx), xt.grad.numpy())

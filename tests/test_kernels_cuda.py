@@ -21,7 +21,7 @@ from minicnn.kernels import reference, vectorized
 IN_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 only_in_simulator = pytest.mark.skipif(
     not IN_SIMULATOR, reason="runs inside test_cuda_kernels_under_simulator's subprocess")
-N_SIM_TESTS = 4
+N_SIM_TESTS = 5
 
 
 def test_cuda_kernels_under_simulator():
@@ -49,29 +49,34 @@ def cuda_kernels():
 
 
 def cases(seed, count=3):
-    """Small random geometries with overlaps (stride < kernel) and padding."""
+    """Small random geometries with overlaps (stride < kernel), padding, dilation and a
+    ceil mode: ``rng, kernel, stride, padding, dilation, ceil_mode, shape``."""
     rng = np.random.default_rng(seed)
     for _ in range(count):
         kh, kw = (int(k) for k in rng.integers(1, 4, size=2))
         sh, sw = (int(s) for s in rng.integers(1, 3, size=2))
+        dh, dw = (int(d) for d in rng.integers(1, 3, size=2))
         ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
-        h, w = kh + int(rng.integers(0, 3)), kw + int(rng.integers(0, 3))
-        yield rng, (kh, kw), (sh, sw), (ph, pw), (2, 2, h, w)
+        h, w = dh * (kh - 1) + 1 + int(rng.integers(0, 3)), dw * (kw - 1) + 1 + int(rng.integers(0, 3))
+        yield (rng, (kh, kw), (sh, sw), (ph, pw), (dh, dw), bool(rng.integers(2)),
+               (2, 2, h, w))
 
 
 @only_in_simulator
 def test_sim_im2col_col2im_equal_reference_conv(cuda_kernels):
     for dtype in (np.float32, np.float64):
-        for rng, kernel, stride, padding, shape in cases(1):
+        for rng, kernel, stride, padding, dilation, _, shape in cases(1):
             x = rng.standard_normal(shape).astype(dtype)
             weight = rng.standard_normal((3, shape[1]) + kernel).astype(dtype)
-            cols = cuda_kernels.im2col(x, kernel, stride, padding)
-            np.testing.assert_array_equal(cols, vectorized.im2col(x, kernel, stride, padding))
-            out_ref = reference.conv2d_forward(x, weight, None, stride, padding)
+            cols = cuda_kernels.im2col(x, kernel, stride, padding, dilation)
+            np.testing.assert_array_equal(cols, vectorized.im2col(x, kernel, stride, padding,
+                                                                  dilation))
+            out_ref = reference.conv2d_forward(x, weight, None, stride, padding, dilation)
             g = rng.standard_normal(out_ref.shape).astype(dtype)
-            gx_ref = reference.conv2d_backward(x, weight, g, stride, padding)[0]
+            gx_ref = reference.conv2d_backward(x, weight, g, stride, padding, dilation)[0]
             g2 = g.transpose(1, 0, 2, 3).reshape(3, -1)
-            gx = cuda_kernels.col2im(weight.reshape(3, -1).T @ g2, shape, kernel, stride, padding)
+            gx = cuda_kernels.col2im(weight.reshape(3, -1).T @ g2, shape, kernel, stride, padding,
+                                     dilation)
             assert gx.dtype == dtype
             np.testing.assert_allclose(gx, gx_ref, rtol=1e-4, atol=1e-5)
 
@@ -79,10 +84,12 @@ def test_sim_im2col_col2im_equal_reference_conv(cuda_kernels):
 @only_in_simulator
 def test_sim_maxpool_equals_reference_with_ties(cuda_kernels):
     for dtype in (np.float32, np.float64):
-        for rng, kernel, stride, padding, shape in cases(2):
+        for rng, kernel, stride, padding, dilation, ceil, shape in cases(2):
             x = rng.integers(-1, 2, size=shape).astype(dtype)    # many ties
-            out, switches = cuda_kernels.maxpool_forward(x, kernel, stride, padding)
-            out_ref, switches_ref = reference.maxpool_forward(x, kernel, stride, padding)
+            out, switches = cuda_kernels.maxpool_forward(x, kernel, stride, padding, dilation,
+                                                         ceil)
+            out_ref, switches_ref = reference.maxpool_forward(x, kernel, stride, padding,
+                                                              dilation, ceil)
             np.testing.assert_array_equal(out, out_ref)
             np.testing.assert_array_equal(switches, switches_ref)
             g = rng.standard_normal(out.shape).astype(dtype)
@@ -95,16 +102,18 @@ def test_sim_maxpool_equals_reference_with_ties(cuda_kernels):
 @only_in_simulator
 def test_sim_avgpool_equals_reference(cuda_kernels):
     for dtype in (np.float32, np.float64):
-        for rng, kernel, stride, padding, shape in cases(3):
+        for rng, kernel, stride, padding, _, ceil, shape in cases(3):
             x = rng.standard_normal(shape).astype(dtype)
-            out = cuda_kernels.avgpool_forward(x, kernel, stride, padding)
-            np.testing.assert_allclose(out, reference.avgpool_forward(x, kernel, stride, padding),
-                                       rtol=1e-5, atol=1e-6)
+            options = (ceil, bool(rng.integers(2)), [None, 3][int(rng.integers(2))])
+            out = cuda_kernels.avgpool_forward(x, kernel, stride, padding, *options)
+            np.testing.assert_allclose(
+                out, reference.avgpool_forward(x, kernel, stride, padding, *options),
+                rtol=1e-5, atol=1e-6)
             g = rng.standard_normal(out.shape).astype(dtype)
-            gx = cuda_kernels.avgpool_backward(g, shape, kernel, stride, padding)
+            gx = cuda_kernels.avgpool_backward(g, shape, kernel, stride, padding, *options)
             assert gx.dtype == dtype
             np.testing.assert_allclose(
-                gx, reference.avgpool_backward(g, shape, kernel, stride, padding),
+                gx, reference.avgpool_backward(g, shape, kernel, stride, padding, *options),
                 rtol=1e-5, atol=1e-6)
 
 
@@ -115,3 +124,18 @@ def test_sim_overlapping_maxpool_adds_gradients(cuda_kernels):
     _, switches = cuda_kernels.maxpool_forward(x, (3, 3), (1, 1), (0, 0))
     gx = cuda_kernels.maxpool_backward(np.ones((1, 1, 2, 2), np.float32), switches, x.shape)
     assert gx[0, 0, 1, 2] == 4.0 and gx.sum() == 4.0
+
+
+@only_in_simulator
+def test_sim_maxpool_of_non_finite_windows_equals_reference(cuda_kernels):
+    """NaN wins (the last NaN of a window), an all -inf window routes to its first tap inside."""
+    x = np.full((1, 3, 4, 4), -np.inf)
+    x[0, 1, :2, :2] = np.nan
+    x[0, 2] = np.arange(16.0).reshape(4, 4)
+    x[0, 2, 0, 1], x[0, 2, 1, 0] = np.nan, np.nan
+    for padding in [(0, 0), (1, 1)]:
+        out, switches = cuda_kernels.maxpool_forward(x, (2, 2), (2, 2), padding)
+        out_ref, switches_ref = reference.maxpool_forward(x, (2, 2), (2, 2), padding)
+        np.testing.assert_array_equal(out, out_ref)
+        np.testing.assert_array_equal(switches, switches_ref)
+        assert switches.min() >= 0

@@ -108,3 +108,25 @@ def test_truncated_normal_and_bias():
     np.testing.assert_array_equal(dense.bias.value, np.full(10, 0.1, np.float32))
     with pytest.raises(ValueError, match="init must be one of"):
         Dense(2, 2, init="xavier")
+
+
+def test_mobilenet_mnist_counts_match_pytorch():
+    """Parameters and MACs of the depthwise-separable net against the same net in PyTorch
+    (``torch.utils.flop_counter`` counts 2 FLOPs per MAC of the convs and the dense layer)."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    from torch_helpers import torch_copy
+    model = models.mobilenet_mnist()
+    s = model.summary()
+    net = torch_copy(model)
+    assert s.params == sum(p.numel() for p in net.parameters()) == 8_746
+    counter = FlopCounterMode(display=False)
+    with counter:
+        net(torch.zeros(1, 1, 28, 28, dtype=torch.float64))
+    assert 2 * s.macs == counter.get_total_flops()
+    depthwise = [r for r, layer in zip(s.rows, model) if getattr(layer, "groups", 1) > 1]
+    assert [r[2] for r in depthwise] == [(16, 14, 14), (32, 7, 7), (64, 7, 7)]
+    assert [r[5] for r in depthwise] == [16 * 14 * 14 * 9, 32 * 7 * 7 * 9, 64 * 7 * 7 * 9]
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28))
+    np.testing.assert_allclose(as_numpy(model.astype("float64").forward(x)),
+                               net(torch.from_numpy(x)).detach().numpy(), rtol=1e-10, atol=1e-12)

@@ -101,3 +101,53 @@ def test_unknown_layer_is_an_error():
 
     with pytest.raises(TypeError, match="receptive fields"):
         receptive_fields(Sequential([Shrink()], input_shape=(1, 5, 5)))
+
+
+def _dilated_stack(rng):
+    """Convs with dilation, every padding mode and 'same' padding, and dilated
+    ceil-mode max pools; positive weights as in ``_random_stack``."""
+    layers, channels, hw = [], 1, 23
+    for _ in range(rng.integers(2, 4)):
+        if rng.integers(3):
+            k, d = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+            padding = "same" if rng.integers(2) else int(rng.integers(0, 3))
+            mode = str(rng.choice(["zeros", "reflect", "replicate", "circular"]))
+            layer = Conv2D(channels, 2, k, padding=padding, dilation=d, padding_mode=mode,
+                           bias=False)
+            layer.weight.value = rng.uniform(0.5, 1.5, layer.weight.shape)
+            channels = 2
+        else:
+            k = int(rng.integers(2, 4))
+            layer = MaxPool2D(k, stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, 2)),
+                              dilation=int(rng.integers(1, 3)), ceil_mode=True)
+        out = layer.output_shape((channels, hw, hw))[1]
+        if out < 1 or min(getattr(layer, "pads", ((0, 0),))[0]) >= hw:
+            break
+        layers, hw = layers + [layer], out
+    return Sequential(layers or [Conv2D(1, 1, 3, dilation=2)], input_shape=(1, 23, 23))
+
+
+def test_dilated_stack_grows_its_field_exponentially(backend):
+    """3x3 convs with dilation 1, 2, 4: fields of 3, 7, 15 pixels, with no gaps."""
+    model = Sequential([Conv2D(1, 1, 3, dilation=d, bias=False) for d in (1, 2, 4)],
+                       input_shape=(1, 23, 23))
+    for conv in model:
+        conv.weight.value = np.ones(conv.weight.shape)
+    assert [f.size for f in receptive_fields(model)] == [(3, 3), (7, 7), (15, 15)]
+    seen = _brute_force_boxes(model, backend, 2)
+    for y, x in [(0, 0), (4, 7), (8, 8)]:
+        rows, cols = np.nonzero(seen[:, :, y, x])
+        assert receptive_box(model, 2, y, x) == Box(y, x, y + 15, x + 15)
+        assert set(rows) == set(range(y, y + 15)) and set(cols) == set(range(x, x + 15))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dilated_and_padded_stacks_against_brute_force(backend, seed):
+    model = _dilated_stack(np.random.default_rng(50 + seed))
+    for layer in range(len(model)):
+        seen = _brute_force_boxes(model, backend, layer)
+        for y in range(seen.shape[2]):
+            for x in range(seen.shape[3]):
+                rows, cols = np.nonzero(seen[:, :, y, x])
+                expected = Box(rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
+                assert receptive_box(model, layer, y, x) == expected, (model, layer, y, x)

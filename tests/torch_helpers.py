@@ -19,20 +19,23 @@ def torch_twin(model):
     twins = []
     for layer in model.layers:
         c = layer.config()
-        if isinstance(layer, Conv2D):
-            twins.append(nn.Conv2d(c["in_channels"], c["out_channels"], tuple(c["kernel_size"]),
-                                   tuple(c["stride"]), tuple(c["padding"]), bias=c["bias"]))
+        if isinstance(layer, (Conv2D, MaxPool2D, AvgPool2D)):
+            twins.append(torch_layer(layer))
         elif isinstance(layer, Dense):
             twins.append(nn.Linear(c["in_features"], c["out_features"], bias=c["bias"]))
-        elif isinstance(layer, MaxPool2D):
-            twins.append(nn.MaxPool2d(tuple(c["kernel_size"]), tuple(c["stride"]),
-                                      tuple(c["padding"])))
-        elif isinstance(layer, AvgPool2D):
-            twins.append(nn.AvgPool2d(tuple(c["kernel_size"]), tuple(c["stride"]),
-                                      tuple(c["padding"])))
         else:
             twins.append({ReLU: nn.ReLU, Flatten: nn.Flatten, Dropout: nn.Dropout}[type(layer)]())
     return nn.Sequential(*twins).double().eval()
+
+
+def torch_layer(layer):
+    """The ``torch.nn`` twin of one conv or pooling layer, with every option (fresh weights)."""
+    c = {k: tuple(v) if isinstance(v, list) else v for k, v in layer.config().items()}
+    if isinstance(layer, Conv2D):
+        return nn.Conv2d(c.pop("in_channels"), c.pop("out_channels"), **c).double()
+    if isinstance(layer, MaxPool2D):
+        return nn.MaxPool2d(**c)
+    return nn.AvgPool2d(**c)
 
 
 def torch_copy(model):

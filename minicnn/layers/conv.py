@@ -1,151 +1,193 @@
 """2-D convolution (cross-correlation, as in every deep-learning library).
 
-Shapes::
+Shapes, with ``G = groups`` and ``C_g = C_in / G`` input channels per group::
 
     x       (N, C_in, H, W)
-    weight  (C_out, C_in, kH, kW)
+    weight  (C_out, C_g, kH, kW)            (PyTorch's layout: state_dicts exchange)
     bias    (C_out,)
-    out     (N, C_out, H_out, W_out),   H_out = (H + 2 pH - kH) // sH + 1
+    out     (N, C_out, H_out, W_out),   H_out = (H + pT + pB - dH (kH - 1) - 1) // sH + 1
 
-Forward, with ``cols = im2col(x)`` of shape ``(C_in*kH*kW, N*H_out*W_out)``
-holding each receptive field of each image as a column::
+Element formula (``xpad`` is ``x`` padded in ``padding_mode``; output channel
+``o`` belongs to group ``g = o // (C_out / G)`` and reads only its channels)::
 
-    out2 = W2 @ cols + b                 W2 = weight.reshape(C_out, C_in*kH*kW)
-                                         out2 (C_out, N*H_out*W_out) -> NCHW
+    out[n, o, i, j] = b[o] + sum_{c < C_g, u, v} w[o, c, u, v] * xpad[n, g C_g + c, i sH + u dH, j sW + v dW]
+
+Forward, with ``cols = im2col(x)`` holding each receptive field of each image
+as a column, ``(G, C_g kH kW, N L)`` (``L = H_out W_out``)::
+
+    out2 = W2 @ cols + b            W2 = weight.reshape(G, C_out / G, C_g kH kW)
 
 Backward, for the incoming gradient ``g2`` laid out like ``out2``::
 
-    dW2 = g2 @ cols.T                    (each weight saw every column)
+    dW2 = g2 @ cols.T               (each weight saw every column)
     db  = sum over (n, positions) of g
-    dx  = col2im(W2.T @ g2)              (each column goes back to its window;
-                                          overlapping windows add up)
+    dx  = col2im(W2.T @ g2)         (each column goes back to its window; overlapping
+                                     windows add up: dx is the transposed convolution of g)
 
-One big matrix product (rather than one per image) is what BLAS runs
-fastest. The batch is cut into chunks so that ``cols`` stays under
-``max_cols_bytes`` (default: a few MiB on the CPU, where a chunk that stays in
-cache beats one huge buffer; 256 MiB on the GPU). The columns are kept for
-backward only when the whole batch fits in one chunk; otherwise backward
-rebuilds them chunk by chunk.
+Forward keeps ``self.cols`` (``kernels.Columns``: the columns, or, when the batch
+is too big to hold them, how to rebuild them chunk by chunk) and, for
+``impl="reference"``, the input ``self.x``.
 """
+from numbers import Integral
+
 import numpy as np
 
 from .. import kernels
-from ..backend import get_array_module
 from ..init import initial_weights
 from ..parameter import Parameter
 from .base import Layer
 
-IMPLEMENTATIONS = ("fast", "reference")
-
 
 class Conv2D(Layer):
-    """``Conv2D(in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True)``.
+    """``Conv2D(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+    groups=1, bias=True, padding_mode="zeros")``, as ``torch.nn.Conv2d``.
 
-    ``padding`` is an int, a pair ``(pH, pW)`` or ``"same"`` (odd kernels,
-    stride 1: the output keeps the input's size). ``impl="reference"`` runs the
-    plain-loop version from ``kernels.reference`` instead of im2col + matmul.
+    ``padding``: an int, a pair ``(pH, pW)``, ``"valid"`` (no padding) or
+    ``"same"`` (stride 1: the output keeps the input's size; the total padding
+    ``d (k - 1)`` is split with the odd pixel at the bottom and right, as in
+    PyTorch). ``padding_mode``: ``"zeros"``, ``"reflect"``, ``"replicate"`` or
+    ``"circular"``. ``dilation`` spaces the kernel's taps ``d`` pixels apart.
+    ``groups`` splits the channels into independent convolutions (``groups ==
+    in_channels``: depthwise). ``impl="reference"`` runs the plain loops of
+    ``kernels.reference`` instead of im2col + matmul.
     """
 
     param_names = ("weight", "bias")
-    max_cols_bytes = None      # bound on one im2col buffer; None: kernels.max_cols_bytes(x)
+    max_cols_bytes = None      # bound on one im2col chunk; None: kernels.max_cols_bytes(x)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 init="he", seed=None, impl="fast"):
+                 init="he", seed=None, impl="fast", dilation=1, groups=1, padding_mode="zeros"):
         super().__init__()
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = kernels.pair(kernel_size, "kernel_size")
-        self.stride = kernels.pair(stride, "stride")
-        self.padding = self._resolve_padding(padding)
-        if impl not in IMPLEMENTATIONS:
-            raise ValueError(f"Conv2D impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
-        self.impl, self.init = impl, init
+        self.in_channels, self.out_channels = _count(in_channels), _count(out_channels)
+        self.kernel_size = _positive(kernel_size, "kernel_size")
+        self.stride = _positive(stride, "stride")
+        self.dilation = _positive(dilation, "dilation")
+        self.groups = _count(groups, "groups")
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"Conv2D groups={self.groups} must divide in_channels="
+                             f"{self.in_channels} and out_channels={self.out_channels}")
+        if padding_mode not in kernels.PADDING_MODES:
+            raise ValueError(f"Conv2D padding_mode must be one of {kernels.PADDING_MODES}, "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        self.padding, self.pads = self._resolve_padding(padding)
+        self.impl, self.ops, self.init = impl, kernels.implementation(impl, "Conv2D"), init
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         kh, kw = self.kernel_size
-        fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
-        w, b = initial_weights(init, (out_channels, in_channels, kh, kw), fan_in, fan_out, rng)
+        c_g = self.in_channels // self.groups
+        fan_in, fan_out = c_g * kh * kw, self.out_channels // self.groups * kh * kw
+        w, b = initial_weights(init, (self.out_channels, c_g, kh, kw), fan_in, fan_out, rng)
         self.weight = Parameter(w)
         self.bias = Parameter(b) if bias else None
 
     def _resolve_padding(self, padding):
+        """``(padding as given back by config(), ((top, bottom), (left, right)))``."""
+        if padding == "valid":
+            padding = 0
         if padding == "same":
-            kh, kw = self.kernel_size
-            if kh % 2 == 0 or kw % 2 == 0 or self.stride != (1, 1):
-                raise ValueError(f"Conv2D padding='same' needs odd kernels and stride 1, "
-                                 f"got kernel_size={self.kernel_size}, stride={self.stride}")
-            return (kh // 2, kw // 2)
-        ph, pw = kernels.pair(padding, "padding")
+            if self.stride != (1, 1):
+                raise ValueError(f"Conv2D padding='same' needs stride 1, got stride={self.stride}")
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            pads = tuple((t // 2, t - t // 2) for t in totals)
+            symmetric = all(t % 2 == 0 for t in totals)
+            return ((pads[0][0], pads[1][0]) if symmetric else "same"), pads
+        ph, pw = kernels.pair(padding, "Conv2D padding (or 'same', 'valid')")
         if ph < 0 or pw < 0:
             raise ValueError(f"Conv2D padding must be >= 0, got {padding!r}")
-        return (ph, pw)
+        return (ph, pw), ((ph, ph), (pw, pw))
+
+    def _geometry(self):
+        return dict(stride=self.stride, padding=self.pads, dilation=self.dilation,
+                    groups=self.groups, padding_mode=self.padding_mode)
 
     def forward(self, x):
         """``x (N, C_in, H, W)`` -> ``(N, C_out, H_out, W_out)``."""
         self._check(x)
-        self.x = x
         weight = self.weight.value
         bias = None if self.bias is None else self.bias.value
-        if self.impl == "reference":
-            return kernels.reference.conv2d_forward(x, weight, bias, self.stride, self.padding)
-        xp = get_array_module(x)
-        n, c_out = x.shape[0], self.out_channels
-        ho, wo = self.output_shape(x.shape[1:])[1:]
-        w2 = weight.reshape(c_out, -1)                                  # (C_out, K)
-        bound = self.max_cols_bytes or kernels.max_cols_bytes(x)
-        self.chunks = kernels.batch_chunks(n, w2.shape[1] * ho * wo * x.itemsize, bound)
-        out = xp.empty((n, c_out, ho * wo), dtype=x.dtype)
-        for chunk in self.chunks:
-            cols = kernels.im2col(x[chunk], self.kernel_size, self.stride, self.padding)
-            out2 = w2 @ cols                                            # (C_out, n_chunk*L)
-            out[chunk] = out2.reshape(c_out, -1, ho * wo).transpose(1, 0, 2)
-        self.cols = cols if len(self.chunks) == 1 else None
+        if self.ops is kernels.reference:
+            self.x = x
+            return self.ops.conv2d_forward(x, weight, bias, **self._geometry())
+        self.cols = kernels.Columns(x, self.kernel_size, self.stride, self.pads,  # im2col(x),
+                                    self.dilation, self.groups, self.padding_mode,   # in chunks
+                                    self.max_cols_bytes)
+        out = self.cols.product(self._w2())                 # W2 @ cols, per image (N, C_out, L)
         if bias is not None:
             out += bias[:, None]
-        return out.reshape(n, c_out, ho, wo)
+        return out.reshape(x.shape[0], self.out_channels, *self.cols.out_hw)
 
     def backward(self, grad_out):
         """``grad_out (N, C_out, H_out, W_out)`` -> ``grad_x (N, C_in, H, W)``;
         adds ``dL/dW`` and ``dL/db`` into the parameters' ``grad``."""
+        self.check_grad(grad_out)
         weight = self.weight.value
-        if self.impl == "reference":
-            gx, gw, gb = kernels.reference.conv2d_backward(self.x, weight, grad_out,
-                                                           self.stride, self.padding)
+        if self.ops is kernels.reference:
+            gx, gw, gb = self.ops.conv2d_backward(self.x, weight, grad_out, **self._geometry())
         else:
-            c_out, args = self.out_channels, (self.kernel_size, self.stride, self.padding)
-            g = grad_out.reshape(grad_out.shape[0], c_out, -1)         # (N, C_out, L)
-            w2 = weight.reshape(c_out, -1)                              # (C_out, K)
-            gw, gx = 0, []
-            for chunk in self.chunks:
-                x = self.x[chunk]
-                cols = self.cols if self.cols is not None else kernels.im2col(x, *args)
-                g2 = g[chunk].transpose(1, 0, 2).reshape(c_out, -1)     # (C_out, n_chunk*L)
-                gw = gw + g2 @ cols.T
-                gx.append(kernels.col2im(w2.T @ g2, x.shape, *args))
+            g = grad_out.reshape(grad_out.shape[0], self.out_channels, -1)   # (N, C_out, L)
+            gw, gx = self.cols.backward(self._w2(), g)      # g2 @ cols.T, col2im(W2.T @ g2)
             gw, gb = gw.reshape(weight.shape), g.sum(axis=(0, 2))
-            gx = gx[0] if len(gx) == 1 else get_array_module(g).concatenate(gx)
         self.weight.accumulate(gw)
         if self.bias is not None:
             self.bias.accumulate(gb)
         return gx
 
+    def _w2(self):
+        """The weights as one matrix per group: ``(G, C_out / G, C_g kH kW)``."""
+        return self.weight.value.reshape(self.groups, self.out_channels // self.groups, -1)
+
     def _check(self, x):
-        expected = f"(N, {self.in_channels}, H, W) with H + 2*{self.padding[0]} >= " \
-                   f"{self.kernel_size[0]} and W + 2*{self.padding[1]} >= {self.kernel_size[1]}"
+        (top, bottom), (left, right) = self.pads
+        span = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size)]
+        expected = (f"(N, {self.in_channels}, H, W) with H + {top + bottom} >= {span[0]} "
+                    f"and W + {left + right} >= {span[1]}")
         self.check_input(x, 4, expected)
         ho, wo = self.output_shape(x.shape[1:])[1:]
         if x.shape[1] != self.in_channels or ho < 1 or wo < 1:
             raise ValueError(f"{self!r} expects input of shape {expected}, got {tuple(x.shape)}")
+        limit = {"reflect": 1, "circular": 0}.get(self.padding_mode)
+        if limit is not None and max(top, bottom) > x.shape[2] - limit or \
+                limit is not None and max(left, right) > x.shape[3] - limit:
+            rule = "less than" if limit else "at most"
+            raise ValueError(f"{self!r}: padding_mode={self.padding_mode!r} needs padding "
+                             f"{rule} the input size, got input {tuple(x.shape)}")
 
     def output_shape(self, input_shape):
         _, h, w = input_shape
-        return (self.out_channels,) + kernels.output_hw((h, w), self.kernel_size, self.stride,
-                                                        self.padding)
+        (top, bottom), (left, right) = self.pads
+        return (self.out_channels,) + kernels.output_hw(
+            (h + top + bottom, w + left + right), self.kernel_size, self.stride, (0, 0),
+            self.dilation)
 
     def macs(self, input_shape):
         c_out, ho, wo = self.output_shape(input_shape)
         kh, kw = self.kernel_size
-        return c_out * ho * wo * self.in_channels * kh * kw
+        return c_out * ho * wo * (self.in_channels // self.groups) * kh * kw
 
     def config(self):
-        return dict(in_channels=self.in_channels, out_channels=self.out_channels,
-                    kernel_size=list(self.kernel_size), stride=list(self.stride),
-                    padding=list(self.padding), bias=self.bias is not None)
+        """Constructor arguments; the newer options only where not at their default."""
+        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
+        c = dict(in_channels=self.in_channels, out_channels=self.out_channels,
+                 kernel_size=list(self.kernel_size), stride=list(self.stride), padding=padding,
+                 bias=self.bias is not None)
+        extra = dict(dilation=list(self.dilation), groups=self.groups,
+                     padding_mode=self.padding_mode)
+        defaults = dict(dilation=[1, 1], groups=1, padding_mode="zeros")
+        return c | {k: v for k, v in extra.items() if v != defaults[k]}
+
+
+def _count(value, name="channel count"):
+    """A positive int (NumPy integers too)."""
+    if not isinstance(value, Integral) or isinstance(value, bool):
+        raise ValueError(f"Conv2D {name} must be an int, got {value!r}")
+    n = int(value)
+    if n < 1:
+        raise ValueError(f"Conv2D {name} must be >= 1, got {value!r}")
+    return n
+
+
+def _positive(value, name):
+    pair = kernels.pair(value, f"Conv2D {name}")
+    if min(pair) < 1:
+        raise ValueError(f"Conv2D {name} must be >= 1, got {value!r}")
+    return pair

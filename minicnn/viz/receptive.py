@@ -8,11 +8,18 @@ Along one axis, describe the units of a layer by three numbers (in input pixels)
 
 Unit ``i`` then sees input pixels ``start + i*jump`` to ``start + i*jump + size - 1``.
 The input itself has ``size = 1, jump = 1, start = 0``. A window layer (conv or
-pool) with kernel ``k``, stride ``s`` and padding ``p`` maps them to::
+pool) with kernel ``k``, dilation ``d`` (taps ``d`` apart), stride ``s`` and
+padding ``p`` before the first pixel maps them to::
 
-    size' = size + (k - 1) * jump
+    size' = size + (k - 1) * d * jump
     jump' = jump * s
     start' = start - p * jump
+
+A dilated layer alone sees a field with gaps (every ``d``-th pixel); a stack
+of dilations 1, 2, 4, ... fills them, which is why dilated stacks grow their
+fields exponentially without pooling. Padding that is not zeros
+(``padding_mode``) makes border units see the pixels the padding copies:
+``receptive_box`` follows them (``circular`` wraps to the far edge).
 
 Elementwise layers (ReLU, Dropout, ...) change nothing. After ``Flatten`` or
 ``Dense`` a unit has no position: its field is the whole image.
@@ -22,6 +29,7 @@ it are skipped (the field has gaps), which is rare and never so in ``models``.
 """
 from dataclasses import dataclass
 
+from ..kernels.geometry import pads_of, source_index
 from ..layers import Dense, Flatten, Sequential
 
 
@@ -70,6 +78,13 @@ def _is_window(layer):
     return all(hasattr(layer, a) for a in ("kernel_size", "stride", "padding"))
 
 
+def _window(layer):
+    """``(kernel, stride, dilation, pads ((top, bottom), (left, right)), padding_mode)``."""
+    pads = getattr(layer, "pads", None) or pads_of(layer.padding)
+    return (layer.kernel_size, layer.stride, getattr(layer, "dilation", (1, 1)), pads,
+            getattr(layer, "padding_mode", "zeros"))
+
+
 def _step(layer, geometry, in_shape):
     """Geometry ``(size, jump, start)`` after ``layer``, or ``None`` (no positions)."""
     if geometry is None or isinstance(layer, (Flatten, Dense)):
@@ -80,10 +95,10 @@ def _step(layer, geometry, in_shape):
         return geometry
     if _is_window(layer):
         size, jump, start = geometry
-        k, s, p = layer.kernel_size, layer.stride, layer.padding
-        return (tuple(size[a] + (k[a] - 1) * jump[a] for a in range(2)),
+        k, s, d, pads, _ = _window(layer)
+        return (tuple(size[a] + (k[a] - 1) * d[a] * jump[a] for a in range(2)),
                 tuple(jump[a] * s[a] for a in range(2)),
-                tuple(start[a] - p[a] * jump[a] for a in range(2)))
+                tuple(start[a] - pads[a][0] * jump[a] for a in range(2)))
     if tuple(layer.output_shape(in_shape)) == tuple(in_shape):
         return geometry                               # elementwise
     raise TypeError(f"receptive fields: don't know how {layer!r} moves pixels "
@@ -124,8 +139,9 @@ def field_box(field, y, x, image_hw=None):
 
 
 def _trace_back(layer, in_shape, rows, cols):
-    """Index ranges ``[a, b]`` (inclusive) of ``layer``'s input seen by its outputs ``rows, cols``,
-    clipped to that input's size; ``None`` for layers without positions."""
+    """The sets of ``layer``'s input rows and columns that its outputs at ``rows``
+    x ``cols`` read (every tap, through the padding to the pixel it copies;
+    zeros dropped); unchanged for elementwise layers."""
     if isinstance(layer, Sequential):
         shapes = [tuple(in_shape)]
         for inner in layer.layers[:-1]:
@@ -134,12 +150,10 @@ def _trace_back(layer, in_shape, rows, cols):
             rows, cols = _trace_back(inner, shape, rows, cols)
         return rows, cols
     if _is_window(layer):
-        k, s, p = layer.kernel_size, layer.stride, layer.padding
-        ranges = []
-        for a, (lo, hi) in enumerate((rows, cols)):
-            size = in_shape[1 + a]
-            ranges.append((max(lo * s[a] - p[a], 0), min(hi * s[a] - p[a] + k[a] - 1, size - 1)))
-        return tuple(ranges)
+        k, s, d, pads, mode = _window(layer)
+        return tuple({source_index(i * s[a] + t * d[a], in_shape[1 + a], pads[a][0], mode)
+                      for i in positions for t in range(k[a])} - {None}
+                     for a, positions in enumerate((rows, cols)))
     return rows, cols                                  # elementwise
 
 
@@ -147,8 +161,9 @@ def receptive_box(model, layer, y, x, input_shape=None, clip=True):
     """``Box`` of input pixels that unit ``(layer, :, y, x)`` depends on.
 
     ``clip=True`` traces the unit back layer by layer, keeping only positions
-    that exist at each layer (so rows dropped by a pooling's floor division,
-    or padding, never count). ``clip=False`` gives the box of the formulas
+    that exist at each layer and taps that are read (so rows dropped by a
+    pooling's floor division, zero padding, or a dilation's gaps never count;
+    other padding counts as the pixel it copies). ``clip=False`` gives the box of the formulas
     above, which may reach outside the image. Units after ``Flatten`` see the
     whole image.
     """
@@ -159,8 +174,10 @@ def receptive_box(model, layer, y, x, input_shape=None, clip=True):
         return field_box(fields[layer], y, x, input_shape[1:])
     if not clip:
         return field_box(fields[layer], y, x)
-    rows, cols = (y, y), (x, x)
+    rows, cols = {y}, {x}
     for i in range(layer, -1, -1):
         in_shape = input_shape if i == 0 else fields[i - 1].shape
         rows, cols = _trace_back(model.layers[i], in_shape, rows, cols)
-    return Box(rows[0], cols[0], rows[1] + 1, cols[1] + 1)
+    if not rows or not cols:                           # the unit reads padding only
+        return Box(0, 0, 0, 0)
+    return Box(min(rows), min(cols), max(rows) + 1, max(cols) + 1)
