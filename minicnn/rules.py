@@ -259,10 +259,11 @@ class Rescale(Rule):
 
 
 class RescaleMaxPool(Rule):
-    """DeepLIFT at a max pool, per window: the window's whole difference
-    ``max(x) - max(x_ref)`` (times the signal) goes to one input, the winner in ``x``,
-    or the winner in ``x_ref`` where the first one did not change; overlapping windows
-    add up. As a multiplier: that contribution divided by the input's ``x - x_ref``."""
+    """DeepLIFT at a max pool, per window: the window's difference ``dy = max(x) - max(x_ref)``
+    (times the signal) goes to one input: the winner in ``x`` where the output rose, the
+    winner in ``x_ref`` where it fell (Captum's "cross maximum"); overlapping windows add
+    up. As a multiplier: that contribution divided by the input's ``x - x_ref``, which is
+    at least ``|dy|`` there, so the division is safe."""
 
     def __init__(self, eps=1e-10):
         self.eps = float(eps)
@@ -270,14 +271,10 @@ class RescaleMaxPool(Rule):
     def backward(self, layer, x, signal, ref=None):
         xp = get_array_module(x)
         on_x, on_ref = copy.copy(layer), copy.copy(layer)
-        dy = on_x.forward(x) - on_ref.forward(ref)
+        y, y_ref = on_x.forward(x), on_ref.forward(ref)
+        top = xp.maximum(y, y_ref)
+        contribution = (on_x.backward(signal * (top - y_ref))       # rose: x's winner
+                        + on_ref.backward(signal * (y - top)))      # fell: x_ref's winner
         dx = x - ref
-        n, c = x.shape[:2]
-        at_winner = xp.take_along_axis(dx.reshape(n, c, -1),
-                                       on_x.switches.reshape(n, c, -1), axis=2)
-        use_x = (xp.abs(at_winner) > self.eps).reshape(dy.shape)
-        share = signal * dy
-        contribution = (on_x.backward(xp.where(use_x, share, 0))
-                        + on_ref.backward(xp.where(use_x, 0, share)))
         small = xp.abs(dx) <= self.eps            # there the contribution is 0
         return xp.where(small, layer.backward(signal), contribution / xp.where(small, 1, dx))
