@@ -154,19 +154,15 @@ def cmd_train(args):
     return 0
 
 
-def load_data(dataset, data_dir):
-    """``(train, test)`` for a dataset name; a missing folder becomes a UsageError with a hint."""
-    from .data import load_dataset
-    if data_dir is not None and not os.path.isdir(data_dir):
-        raise UsageError(f"--data-dir {data_dir!r} is not a folder; pass --data-dir DIR "
-                         f"(a folder with the dataset files or with {dataset}/ inside) "
-                         f"or set MINICNN_DATA")
+def load_data(dataset, data_dir, splits=("train", "test")):
+    """``minicnn.data.load_data``, its ``DataError`` (the one line that says what to do)
+    printed as a usage error."""
+    from .data import DataError
+    from .data import load_data as load
     try:
-        return load_dataset(dataset, root=data_dir)
-    except (OSError, ValueError, RuntimeError) as err:  # not found, no network, corrupt files
-        hint = "" if "--data-dir" in str(err) else (
-            f"\n(pass --data-dir DIR or set MINICNN_DATA to a folder holding {dataset}/)")
-        raise UsageError(f"{err}{hint}") from None
+        return load(dataset, data_dir, splits=splits)
+    except DataError as err:
+        raise UsageError(str(err)) from None
 
 
 def _or_usage(build):

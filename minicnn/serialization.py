@@ -29,7 +29,8 @@ def build(spec):
     """The inverse of ``architecture``: a freshly initialized layer."""
     cls = LAYER_TYPES.get(spec.get("type"))
     if cls is None:
-        raise ValueError(f"unknown layer type {spec.get('type')!r} in model description")
+        raise ValueError(f"unknown layer type {spec.get('type')!r} in model description: call "
+                         f"minicnn.register_layer({spec.get('type')}) before load_model")
     if "children" in spec:
         return cls([build(child) for child in spec["children"]], **spec["config"])
     return cls(**spec["config"])

@@ -1,8 +1,9 @@
 """MNIST / Fashion-MNIST loaders: look-up order, checks, downloads, real data.
 
-No test touches the network or the real cache: an autouse fixture points the
-cache at a temp folder, hides MINICNN_DATA and the system folders, and
-replaces the URL opener by one that fails. Download tests install a fake
+No test touches the network or the real cache: the autouse fixture of
+data_helpers points the cache at a temp folder, hides MINICNN_DATA,
+MINICNN_MIRRORS and the system folders, and replaces the URL opener by one
+that fails. Download tests install a fake
 mirror that serves bytes from memory. The datasets are shrunk to 6 training
 and 4 test images so the files are tiny; for MNIST the published md5s are
 swapped for those of the tiny files where a test needs them to match.
@@ -17,45 +18,12 @@ import pytest
 
 from minicnn.data import (ChecksumError, DatasetError, DownloadError, load_fashion_mnist,
                           load_mnist, write_idx)
-from minicnn.data import datasets
+from minicnn.data import datasets, download
 from minicnn.data.datasets import DATASETS, FILES
+from data_helpers import isolated, make_files, md5s  # noqa: F401  (isolated: autouse fixture)
 
-REAL_DATA = os.environ.get("MINICNN_DATA")  # read before the fixture below hides it
-REAL_SIZES = dict(datasets.SIZES)  # the fixture below shrinks them
-SMALL = {"train": 6, "test": 4}
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("MINICNN_DATA", raising=False)
-    monkeypatch.setitem(DATASETS["fashion-mnist"], "system_dirs", [])
-    monkeypatch.setattr(datasets, "SIZES", SMALL)
-
-    def no_network(url, timeout):
-        raise urllib.error.URLError("network disabled in tests")
-    monkeypatch.setattr(datasets, "_urlopen", no_network)
-
-
-def make_files(folder, marker=1, sizes=SMALL, bad_label=None):
-    """Write the four tiny .gz files into ``folder``; images are all ``marker``.
-
-    Returns {file name: bytes}, which a fake mirror can serve.
-    """
-    os.makedirs(folder, exist_ok=True)
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        n = sizes[split]
-        write_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte.gz"),
-                  np.full((n, 28, 28), marker, dtype=np.uint8))
-        labels = (np.arange(n) % 10).astype(np.uint8)
-        if bad_label is not None:
-            labels[-1] = bad_label
-        write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte.gz"), labels)
-    return {f: open(os.path.join(folder, f), "rb").read() for f in FILES.values()}
-
-
-def md5s(files):
-    return {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
+REAL_DATA = os.environ.get("MINICNN_DATA")  # read before the fixture hides it
+REAL_SIZES = dict(datasets.SIZES)  # the fixture shrinks them
 
 
 def marker_of(loaded):
@@ -82,10 +50,13 @@ def test_root_may_hold_the_files_directly(tmp_path):
     assert y_train.dtype == np.int64 and x_test.shape == (4, 28, 28) and y_test.shape == (4,)
 
 
-def test_missing_minicnn_data_subfolder_falls_back_to_cache(tmp_path, monkeypatch):
+def test_minicnn_data_without_the_dataset_does_not_fall_back_to_the_cache(tmp_path, monkeypatch):
     make_files(tmp_path / "env" / "mnist")  # has mnist/ but no fashion-mnist/
     make_files(tmp_path / "cache" / "fashion-mnist", marker=3)
     monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env"))
+    with pytest.raises(FileNotFoundError, match="MINICNN_DATA: Fashion-MNIST not found"):
+        load_fashion_mnist()
+    monkeypatch.delenv("MINICNN_DATA")
     assert marker_of(load_fashion_mnist()) == 3
 
 
@@ -99,7 +70,7 @@ def test_cache_dir_argument_and_system_dir(tmp_path, monkeypatch):
 
 def test_root_without_the_files_is_an_error_not_a_download(tmp_path, monkeypatch):
     (tmp_path / "typo").mkdir()
-    monkeypatch.setattr(datasets, "_urlopen", lambda url, timeout: pytest.fail("downloaded"))
+    monkeypatch.setattr(download, "_urlopen", lambda url, timeout: pytest.fail("downloaded"))
     with pytest.raises(FileNotFoundError, match=r"MNIST not found in .*typo.*mnist/"):
         load_mnist(root=tmp_path / "typo")
 
@@ -156,7 +127,7 @@ def fake_mirrors(monkeypatch, serve):
     def fake_urlopen(url, timeout):
         log.append(url)
         return io.BytesIO(serve(url))
-    monkeypatch.setattr(datasets, "_urlopen", fake_urlopen)
+    monkeypatch.setattr(download, "_urlopen", fake_urlopen)
     return log
 
 
@@ -169,7 +140,8 @@ def published_tiny_mnist(tmp_path, monkeypatch):
 
 def cache_listing(tmp_path):
     folder = tmp_path / "cache" / "mnist"
-    return sorted(os.listdir(folder)) if folder.exists() else []
+    # the download lock's file stays (nobody holds it): see minicnn.locks
+    return sorted(f for f in os.listdir(folder) if f != ".minicnn.lock") if folder.exists() else []
 
 
 def test_download_tries_the_next_mirror(tmp_path, monkeypatch):
@@ -184,7 +156,7 @@ def test_download_tries_the_next_mirror(tmp_path, monkeypatch):
     (x_train, _), _ = load_mnist()
     assert x_train.shape == (6, 28, 28)
     assert cache_listing(tmp_path) == sorted(FILES.values())  # no temp files left
-    assert len(log) == 8  # each file: first mirror fails, second serves
+    assert len(log) == 5  # the first mirror fails once and is skipped; the second serves 4
     log.clear()
     load_mnist()  # now cached: no more downloads
     assert log == []
@@ -219,7 +191,7 @@ def test_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
             if self.tell() > 0:
                 raise ConnectionResetError("connection reset mid-file")
             return super().read(10)
-    monkeypatch.setattr(datasets, "_urlopen",
+    monkeypatch.setattr(download, "_urlopen",
                         lambda url, timeout: Broken(files[url.rsplit("/", 1)[1]]))
     with pytest.raises(DownloadError, match="connection reset"):
         load_mnist()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minicnn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, models
-from minicnn.backend import as_numpy
+from minicnn.backend import as_numpy, device_of
 
 
 def small(seed=0):
@@ -128,3 +128,71 @@ def test_freeze_keeps_gradients_at_zero(rng):
     assert not np.any(model[0].weight.grad) and np.any(model[4].weight.grad)
     model[0].unfreeze()
     assert model[0].weight.requires_grad
+
+
+# -- where the model lives: derived from its parameters, never stored ---------------
+
+
+class _FakeCupy:
+    """Just enough of CuPy for moving parameters: its arrays are a NumPy subclass,
+    so ``device_of`` and ``to_device`` take the GPU path on a CPU-only machine."""
+
+    class ndarray(np.ndarray):
+        pass
+
+    def asarray(self, x):
+        return np.array(x).view(self.ndarray)
+
+    def asnumpy(self, x):
+        return np.array(x)
+
+    class cuda:
+        class runtime:
+            @staticmethod
+            def getDeviceCount():
+                return 1
+
+
+@pytest.fixture(params=["fake", "real"])
+def gpu(request, monkeypatch):
+    """The device name 'gpu', backed by a fake CuPy or, where there is one, the real GPU."""
+    from minicnn import backend as backend_module
+    if request.param == "fake":
+        monkeypatch.setattr(backend_module, "_cupy", _FakeCupy())
+    elif backend_module.gpu_unavailable_reason() is not None:
+        pytest.skip(f"GPU backend: {backend_module.gpu_unavailable_reason()}")
+    return "gpu"
+
+
+def test_device_follows_the_parameters(gpu):
+    model = small()
+    assert model.device == "cpu" and model[0].device == "cpu"
+    model.to(gpu)
+    assert model.device == "gpu" and model[:3].device == "gpu"
+    model[0].to("cpu")              # a layer moved on its own: the model no longer agrees
+    with pytest.raises(ValueError, match=r"'0.weight' on 'cpu'.*'4.weight' on 'gpu'.*\.to\("):
+        model.device
+    model.to("cpu")
+    assert model.device == "cpu"
+
+
+def test_a_layer_moved_alone_is_seen_by_the_model(gpu):
+    model = Sequential([Dense(3, 2, seed=0)])
+    model[0].to(gpu)
+    assert model.device == "gpu"
+
+
+def test_load_state_dict_puts_weights_where_the_parameters_are(gpu):
+    model = small()
+    model.layers[0].to(gpu)
+    model.layers[4].to(gpu)
+    model.load_state_dict(small(seed=3).state_dict())
+    assert {device_of(p.value) for p in model.parameters()} == {"gpu"}
+    assert model.device == "gpu"
+
+
+def test_a_model_without_parameters_runs_where_its_input_is(backend):
+    model = Sequential([ReLU(), Flatten()])
+    assert model.device is None
+    y = model.forward(backend.ones((2, 3, 4), dtype=np.float32))
+    assert type(y) is type(backend.ones(1)) and y.shape == (2, 12)

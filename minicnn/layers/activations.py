@@ -30,10 +30,12 @@ class ReLU(Layer):
         self.backward_rule = "gradient"
 
     def forward(self, x):
+        self.check_input(x)
         self.active = x > 0            # the mask is all that backward needs
         return x * self.active         # a new array: the input is never overwritten
 
     def backward(self, grad_out):
+        self.check_grad(grad_out)
         rule = self.backward_rule
         if rule == "gradient":
             return grad_out * self.active
@@ -52,10 +54,12 @@ class Softmax(Layer):
     """
 
     def forward(self, z):
+        self.check_input(z)
         xp = get_array_module(z)
         e = xp.exp(z - z.max(axis=-1, keepdims=True))
         self.p = e / e.sum(axis=-1, keepdims=True)
         return self.p
 
     def backward(self, grad_out):
+        self.check_grad(grad_out)
         return self.p * (grad_out - (grad_out * self.p).sum(axis=-1, keepdims=True))

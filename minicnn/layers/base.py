@@ -6,21 +6,53 @@ caller only ever writes ``y = layer.forward(x)`` and
 """
 import numpy as np
 
-from ..backend import check_device
+from ..backend import check_device, device_of
 
-LAYER_TYPES = {}  # class name -> class, to rebuild models from saved files
+LAYER_TYPES = {}  # class name -> class, to rebuild models from saved files (register_layer)
+
+
+def register_layer(cls):
+    """Let ``load_model`` rebuild layers of class ``cls`` by its name; returns ``cls``.
+
+    Call it once per class, ``minicnn.register_layer(MyLayer)``, or put
+    ``@minicnn.register_layer`` above the class. The built-in layers are
+    registered by ``minicnn.layers``; a plain subclass of ``Layer`` is not
+    registered, so a test class or a user's class can never replace a
+    built-in layer by having the same name: a name taken by another class is
+    a ``ValueError``. Defining the same class again (same module and
+    qualified name, as when a notebook cell runs twice) replaces it.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError(f"register_layer expects a Layer subclass, got {cls!r}")
+    name, old = cls.__name__, LAYER_TYPES.get(cls.__name__)
+    if old is not None and old is not cls and _full_name(old) != _full_name(cls):
+        raise ValueError(f"register_layer: the layer name {name!r} is already taken by "
+                         f"{_full_name(old)}; rename {_full_name(cls)}")
+    LAYER_TYPES[name] = cls
+    return cls
+
+
+def _full_name(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class Layer:
     """Base class. Subclasses write ``forward``, ``backward`` and, if they
     have weights, register them as ``Parameter`` attributes in ``param_names``.
+
+    A layer of your own, as the built-in ones are written::
+
+        @minicnn.register_layer          # only if load_model must rebuild it
+        class Scale(minicnn.Layer):
+            def forward(self, x):
+                self.check_input(x)      # float32/float64, a batch: one clear error
+                return 2 * x
+            def backward(self, grad_out):
+                self.check_grad(grad_out)   # forward ran, the output's shape
+                return 2 * grad_out
     """
 
     param_names = ()      # attribute names of the Parameters, in state_dict order
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        LAYER_TYPES[cls.__name__] = cls
 
     def __init__(self):
         self.training = True
@@ -64,6 +96,20 @@ class Layer:
     def eval(self):
         return self.train(False)
 
+    @property
+    def device(self):
+        """``"cpu"`` or ``"gpu"``: where the parameters are, read from them each time
+        (so moving one layer with ``.to()`` is seen at once); ``None`` for a layer
+        without parameters, which runs wherever its input is."""
+        where = {}
+        for name, p in self.named_parameters():
+            where.setdefault(device_of(p.value), name)
+        if len(where) > 1:
+            raise ValueError(f"{self.label()} has parameters on two devices ("
+                             + ", ".join(f"{n!r} on {d!r}" for d, n in sorted(where.items()))
+                             + "): move the whole model with .to('cpu') or .to('gpu')")
+        return next(iter(where), None)
+
     def to(self, device):
         """Move every parameter to ``"cpu"`` or ``"gpu"``; returns ``self``."""
         check_device(device)
@@ -101,13 +147,73 @@ class Layer:
         """Constructor arguments, enough to rebuild the layer (JSON-friendly)."""
         return {}
 
+    def label(self):
+        """A one-line name for messages: the repr, or the class name for containers."""
+        text = repr(self)
+        return text if "\n" not in text else type(self).__name__
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
 
-    # -- input checks ----------------------------------------------------------
-    def check_input(self, x, ndim, expected):
-        """Raise a ``ValueError`` naming this layer and the expected shape."""
-        if getattr(x, "ndim", None) != ndim:
-            got = getattr(x, "shape", type(x).__name__)
-            raise ValueError(f"{self!r} expects input of shape {expected}, got {got}")
+    # -- checks: one place for what forward and backward accept ---------------------
+    def check_input(self, x, ndim=None, expected="(N, ...)"):
+        """Raise a one-line ``ValueError`` naming this layer unless ``x`` is a
+        float32 or float64 array (``check_float``) with ``ndim`` axes (``None``:
+        any number, the batch axis first) and at least one example.
+
+        Every layer's ``forward`` starts with it. It remembers ``x.shape`` as
+        ``forward_input_shape``: that is how ``check_grad`` knows forward ran.
+        """
+        shape = getattr(x, "shape", None)
+        if shape is None or not hasattr(x, "dtype"):
+            raise ValueError(f"{self.label()} expects a NumPy or CuPy array of shape {expected}, "
+                             f"got {type(x).__name__}")
+        wrong_ndim = len(shape) == 0 if ndim is None else len(shape) != ndim
+        if wrong_ndim:
+            raise ValueError(f"{self.label()} expects input of shape {expected}, "
+                             f"got {tuple(shape)}")
+        check_float(x, self, "input", CONVERT_IMAGES)
+        if shape[0] == 0:
+            raise ValueError(f"{self.label()} got an empty batch {tuple(shape)}: "
+                             f"pass at least one example")
+        self.forward_input_shape = tuple(shape)
+
+    def check_grad(self, grad_out, expected=None):
+        """Raise a one-line ``ValueError`` naming this layer unless forward has run
+        and ``grad_out`` is a float array of the output's shape: ``expected``, or
+        else ``(N,) + output_shape(...)`` of the input forward was given.
+
+        Every layer's ``backward`` starts with it.
+        """
+        seen = getattr(self, "forward_input_shape", None)
+        if seen is None:
+            raise ValueError(f"{self.label()}: backward called before forward (backward uses "
+                             f"what forward kept: run forward on the batch first)")
+        if expected is None:
+            expected = (seen[0],) + tuple(self.output_shape(seen[1:]))
+        shape = getattr(grad_out, "shape", None)
+        if shape is None or tuple(shape) != tuple(expected):
+            got = type(grad_out).__name__ if shape is None else tuple(shape)
+            raise ValueError(f"{self.label()}: backward expects a gradient of the output's shape "
+                             f"{tuple(expected)}, got {got}")
+        check_float(grad_out, self, "gradient", "pass it in the output's dtype")
+
+
+FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
+CONVERT_IMAGES = ("convert images with minicnn.data.prepare_images (uint8 -> float32 in [0, 1], "
+                  "normalized as in training) or use x.astype('float32')")
+
+
+def check_float(x, who, what, advice):
+    """The one dtype rule: layers and the loss take float32 or float64 only.
+
+    Integers and booleans would make integer arithmetic of activations (uint8
+    wraps around at 255); float16 has neither the range nor a Numba kernel.
+    Nothing is converted silently: the ``ValueError`` names ``who`` (a layer
+    or a name) and ``what`` (``"input"``, ``"logits"``) and gives ``advice``.
+    """
+    if x.dtype not in FLOAT_DTYPES:
+        who = who.label() if isinstance(who, Layer) else who
+        raise ValueError(f"{who} got {x.dtype} {what}; minicnn computes in float32 or float64: "
+                         f"{advice}")

@@ -34,16 +34,20 @@ class Concat(Layer):
 
     def forward(self, x):
         """``x (N, C, H, W)`` -> ``(N, sum of the branches' channels, H', W')``."""
+        self.check_input(x, 4, "(N, C, H, W)")
         outs = [branch.forward(x) for branch in self.branches]
         shapes = [tuple(o.shape[2:]) for o in outs]
         if len(set(shapes)) != 1 or len({o.shape[0] for o in outs}) != 1:
             raise ValueError(f"{type(self).__name__}: the branches' outputs must agree in batch "
                              f"and spatial size, got {[tuple(o.shape) for o in outs]}")
         self.channels = [o.shape[1] for o in outs]     # where to cut the gradient in backward
-        return get_array_module(x).concatenate(outs, axis=1)
+        y = get_array_module(x).concatenate(outs, axis=1)
+        self.out_shape = tuple(y.shape)
+        return y
 
     def backward(self, grad_out):
         """``grad_out (N, sum C_i, H', W')`` -> ``grad_x (N, C, H, W)``, the branches' sum."""
+        self.check_grad(grad_out, getattr(self, "out_shape", None))
         xp = get_array_module(grad_out)
         grad_x, start = None, 0
         for branch, c in zip(self.branches, self.channels):

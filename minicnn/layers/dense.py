@@ -43,6 +43,7 @@ class Dense(Layer):
 
     def backward(self, grad_out):
         """``grad_out (N, out_features)`` -> ``grad_x (N, in_features)``."""
+        self.check_grad(grad_out)
         self.weight.accumulate(grad_out.T @ self.x)
         if self.bias is not None:
             self.bias.accumulate(grad_out.sum(axis=0))
@@ -64,12 +65,15 @@ class Flatten(Layer):
     ``nn.Flatten`` on NCHW and dense weights transfer between the two."""
 
     def forward(self, x):
-        if getattr(x, "ndim", 0) < 2:
-            self.check_input(x, 2, "(N, ...)")
+        self.check_input(x, expected="(N, ...) with at least 2 axes")
+        if x.ndim < 2:
+            raise ValueError(f"{self!r} expects input of shape (N, ...) with at least 2 axes, "
+                             f"got {tuple(x.shape)}")
         self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_out):
+        self.check_grad(grad_out)
         return grad_out.reshape(self.x_shape)
 
     def output_shape(self, input_shape):
@@ -93,6 +97,7 @@ class Dropout(Layer):
             else np.random.default_rng(seed)
 
     def forward(self, x):
+        self.check_input(x)
         if not self.training or self.p == 0.0:
             self.scale = None
             return x
@@ -102,6 +107,7 @@ class Dropout(Layer):
         return x * self.scale
 
     def backward(self, grad_out):
+        self.check_grad(grad_out)
         return grad_out if self.scale is None else grad_out * self.scale
 
     def config(self):

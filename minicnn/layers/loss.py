@@ -7,6 +7,7 @@ For logits ``z (N, K)`` and integer labels ``y (N,)``::
     dL/dz       = (softmax(z) - onehot(y)) / N
 """
 from ..backend import get_array_module
+from .base import check_float
 
 
 class SoftmaxCrossEntropy:
@@ -37,6 +38,7 @@ class SoftmaxCrossEntropy:
         if getattr(logits, "ndim", None) != 2:
             raise ValueError(f"SoftmaxCrossEntropy expects logits of shape (N, K), "
                              f"got {getattr(logits, 'shape', type(logits).__name__)}")
+        check_float(logits, "SoftmaxCrossEntropy", "logits", "use logits.astype('float32')")
         n, k = logits.shape
         if getattr(labels, "shape", None) != (n,) or labels.dtype.kind not in "iu":
             raise ValueError(f"SoftmaxCrossEntropy expects integer labels of shape ({n},), got "

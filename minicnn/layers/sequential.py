@@ -25,20 +25,48 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential item {i} is not a Layer: {layer!r}")
         self.input_shape = None if input_shape is None else tuple(input_shape)
-        self.device = "cpu"
 
     def forward(self, x):
-        if device_of(x) != self.device and self.parameters():
-            raise ValueError(f"the model is on '{self.device}' but the input is on "
+        """``x (N, *input_shape)`` -> the last layer's output.
+
+        Other image sizes run as far as the layers allow (a convolutional part
+        slides over any size); where a layer refuses one, the error starts with
+        the shape the model expects, not only the layer's own complaint.
+        """
+        expected = self._check_input(x)
+        device = self.device            # None without parameters: run where x is
+        if device is not None and device_of(x) != device:
+            raise ValueError(f"the model is on '{device}' but the input is on "
                              f"'{device_of(x)}': move one with .to() / minicnn.backend.to_device()")
-        for layer in self.layers:
-            x = layer.forward(x)
+        shape = tuple(x.shape)
+        for i, layer in enumerate(self.layers):
+            try:
+                x = layer.forward(x)
+            except ValueError as err:
+                if expected is None or shape[1:] == self.input_shape:
+                    raise
+                raise ValueError(f"{self.label()} expects input of shape {expected} (its "
+                                 f"input_shape), got {shape}; layer {i}: {err}") from None
         return x
 
     def backward(self, grad_out):
+        last = self.layers[-1] if self.layers else None
+        if getattr(last, "forward_input_shape", None) is not None:
+            last.check_grad(grad_out)     # also for a last layer whose backward does not check
         for layer in reversed(self.layers):
             grad_out = layer.backward(grad_out)
         return grad_out
+
+    def _check_input(self, x):
+        """``check_input`` with the model's ``input_shape``; returns it as text (or None)."""
+        if self.input_shape is None:
+            return self.check_input(x)
+        expected = "(N, " + ", ".join(map(str, self.input_shape)) + ")"
+        hint = ""
+        if getattr(x, "ndim", None) == len(self.input_shape):       # (N, H, W) images
+            hint = " (add the channel axis: x[:, None], as minicnn.data.prepare_images does)"
+        self.check_input(x, len(self.input_shape) + 1, expected + hint)
+        return expected
 
     def children(self):
         return self.layers
@@ -47,18 +75,11 @@ class Sequential(Layer):
         for i, layer in enumerate(self.layers):
             yield from layer.named_parameters(f"{prefix}{i}.")
 
-    def to(self, device):
-        super().to(device)
-        for m in self.modules():
-            if isinstance(m, Sequential):
-                m.device = device
-        return self
-
     def __getitem__(self, index):
         """``model[i]`` is a layer; ``model[:k]`` a Sequential sharing those layers."""
         if isinstance(index, slice):
             part = Sequential(self.layers[index])
-            part.device, part.training = self.device, self.training
+            part.training = self.training
             if index.start in (None, 0):
                 part.input_shape = self.input_shape
             return part
@@ -96,7 +117,8 @@ class Sequential(Layer):
     def load_state_dict(self, state):
         """Copy arrays (NumPy, CuPy or CPU torch tensors) into the parameters.
 
-        Keys and shapes must match exactly; the first mismatch is named.
+        Keys and shapes must match exactly; the first mismatch is named. Each
+        array goes to the device of the parameter it replaces.
         """
         own = dict(self.named_parameters())
         arrays = {}
@@ -114,7 +136,7 @@ class Sequential(Layer):
                            f"this model has {list(own)}")
         for name, value in arrays.items():
             param = own[name]
-            param.value = to_device(value.astype(param.value.dtype), self.device)
+            param.value = to_device(value.astype(param.value.dtype), device_of(param.value))
         return self
 
     # -- visualization support ------------------------------------------------------

@@ -92,7 +92,6 @@ def split_model(model, input_shape=(1, 28, 28), exact=True):
         if not isinstance(layer, _HEAD):
             raise ValueError(f"cannot apply {type(layer).__name__} at every position")
     conv_part, head = Sequential(layers[:flat]), Sequential(layers[flat + 2:])
-    conv_part.device = head.device = getattr(model, "device", "cpu")
     c, h, w = conv_part.output_shape(input_shape)
     dense = layers[flat + 1]
     first = Conv2D(c, dense.out_features, (h, w), bias=dense.bias is not None)
