@@ -102,3 +102,21 @@ def test_integrated_gradients_completeness_improves_with_steps(net, x, method):
               for steps in (4, 256)]
     change = np.abs(as_numpy(net.eval().forward(x) - net.forward(0 * x))[:, 2]).max()
     assert deltas[1] < deltas[0] and deltas[1] < 0.005 * change
+
+
+def test_grad_cam_pp_formula(net, x, backend):
+    """Grad-CAM++ written out here from its definition, at the second ReLU."""
+    from minicnn.viz import backprop, grad_cam_pp, resolve_target
+    target = resolve_target(net, x, None)
+    g, _, a = (as_numpy(v) for v in backprop(net, x, target, to_layer=4))
+    g2, g3 = g ** 2, g ** 3
+    denom = 2 * g2 + a.sum(axis=(2, 3), keepdims=True) * g3
+    alpha = np.where(g != 0, g2 / np.where(denom != 0, denom, 1), 0)
+    w = (alpha * np.maximum(g, 0)).sum(axis=(2, 3), keepdims=True)
+    cam = np.maximum((w * a).sum(axis=1, keepdims=True), 0)
+    ours = as_numpy(grad_cam_pp(net, x, None, layer=4))
+    assert ours.shape == (3, 1, 12, 12)
+    from minicnn.viz import upsample_bilinear
+    np.testing.assert_allclose(ours, as_numpy(upsample_bilinear(backend.asarray(cam), (12, 12))),
+                               rtol=1e-12, atol=1e-15)
+    assert float(np.abs(cam).max()) > 0
