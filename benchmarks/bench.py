@@ -1,22 +1,37 @@
-"""Training-step throughput of minicnn models, per-layer times, peak memory, and PyTorch.
+"""Training-step throughput of minicnn against PyTorch, with a fair protocol.
 
-One training step = forward + SoftmaxCrossEntropy + backward + Adam update, on
-random float32 MNIST-shaped data. Each configuration is warmed up, then timed
-``--repeats`` times; the median is reported. When PyTorch is installed, the
-same network (same layers, same weights, Adam) is timed in the same run with
-the same number of threads, its steps interleaved with minicnn's, and the ratio
-minicnn / PyTorch (of images/s) is printed.
+One training step = forward + softmax cross-entropy + backward + Adam, on a
+fixed random float32 MNIST-shaped batch (``engines.py``). PyTorch runs the same
+network with the same weights, in the same process, with the same threads.
 
-    python benchmarks/bench.py --models lenet tiny_cnn keras_cnn --batch-sizes 64 256 \\
-        --device cpu --repeats 5
-    python benchmarks/bench.py --models lenet --batch-sizes 256 --kernels vectorized
-    python benchmarks/bench.py --device gpu            # CuPy + numba.cuda, synchronized
+Protocols (``--protocol``; every table says which one it used):
 
-Peak memory: for minicnn on the CPU, the tracemalloc peak of one step (NumPy
-reports its buffers to tracemalloc; the model's weights and Adam state,
-allocated before, are not counted); on the GPU, CuPy's memory pool size.
+* ``blocks`` (default, fair): minicnn and PyTorch take turns in blocks of
+  ``--block-steps`` steps, each block after a ``--pause`` (0.25 s) so that
+  neither engine's thread pool (OpenBLAS's idle workers spin for a while after
+  each call) still holds a core when the other starts; who goes first
+  alternates. ``--block-warmup`` (1) untimed step opens each block: the first
+  step after a rest pays for waking the pool's threads and refilling the
+  caches, which a training run does not. Reported: the median over
+  ``--blocks`` (>= 5) blocks.
+* ``interleaved`` (the old one): one step of each in turn, no pause; the
+  median of ``--repeats`` steps. It flatters minicnn on the CPU (issue 14).
+
+Each row gives images/s (wall clock), CPU milliseconds per image (process
+time, all threads, spinning included; on the GPU it is host time, waiting in
+``synchronize`` included) and the ratio minicnn / PyTorch of images/s. Timings
+are ``sync(); clock(); steps; sync(); clock()``, so on the GPU they wait for
+the device.
+
+    python benchmarks/bench.py --models lenet --batch-sizes 64 256 --threads 2
+    python benchmarks/bench.py --protocol interleaved --repeats 5
+    python benchmarks/bench.py --device gpu --models lenet tiny_cnn keras_cnn --json gpu.json
+
+Peak memory: on the CPU the tracemalloc peak of one minicnn step (weights and
+Adam state, allocated before, are not counted); on the GPU CuPy's pool size.
 """
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -24,12 +39,19 @@ import sys
 import time
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=["lenet", "tiny_cnn", "keras_cnn"])
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 256])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--repeats", type=int, default=5, help="timed steps (median reported)")
+    p.add_argument("--protocol", choices=["blocks", "interleaved"], default="blocks")
+    p.add_argument("--blocks", type=int, default=5, help="timed blocks per engine (>= 5)")
+    p.add_argument("--block-steps", type=int, default=None,
+                   help="steps per block (default 3 on the CPU, 20 on the GPU)")
+    p.add_argument("--pause", type=float, default=0.25, help="seconds of rest before each block")
+    p.add_argument("--block-warmup", type=int, default=1,
+                   help="untimed steps opening each block, after the pause (wake-up, caches)")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved: timed steps")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads for BLAS, Numba and PyTorch (default: all cores)")
@@ -37,14 +59,18 @@ def parse_args():
                    help="'vectorized': NumPy/CuPy slicing instead of Numba / numba.cuda")
     p.add_argument("--max-cols-mib", type=float, default=None,
                    help="bound on one im2col buffer (default: kernels.MAX_COLS_BYTES[device])")
-    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                   help="'cpu': process CPU time (all threads summed) instead of wall time; "
-                        "with --threads 1 it measures the work done, unaffected by other "
-                        "processes competing for the cores")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--no-tf32", action="store_true",
+                   help="GPU: forbid TF32 in PyTorch's cuDNN convolutions (its default allows it)")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
     p.add_argument("--markdown", action="store_true", help="print tables as Markdown")
-    return p.parse_args()
+    p.add_argument("--json", metavar="PATH", help="also write the rows and settings as JSON")
+    args = p.parse_args(argv)
+    if args.protocol == "blocks" and args.blocks < 5:
+        p.error(f"--blocks must be >= 5 (medians over at least 5 blocks), got {args.blocks}")
+    if args.block_steps is None:
+        args.block_steps = 20 if args.device == "gpu" else 3
+    return args
 
 
 ARGS = parse_args()
@@ -58,228 +84,141 @@ import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-import minicnn  # noqa: E402
-from minicnn import kernels, models  # noqa: E402
-from minicnn.backend import synchronize, to_device  # noqa: E402
-from minicnn.layers.loss import SoftmaxCrossEntropy  # noqa: E402
-from minicnn.optim import Adam  # noqa: E402
+from minicnn import kernels  # noqa: E402
+from minicnn.backend import gpu_unavailable_reason  # noqa: E402
 
-try:
-    import torch
-except ImportError:
-    torch = None
+if ARGS.device == "gpu" and gpu_unavailable_reason() is not None:
+    sys.exit(f"bench.py --device gpu: no usable GPU: {gpu_unavailable_reason()}")
+
+from engines import MinicnnStep, TorchStep, torch, torch_unavailable_reason  # noqa: E402
+from report import layer_times, machine_info, print_table, threads_in_use  # noqa: E402
 
 
-def median_times(fns, repeats, warmup):
-    """Median seconds of each ``(step, sync)`` in ``fns``. The timed calls are
-    interleaved (a, b, a, b, ...) so that load from other processes on a
-    shared machine hits both sides alike."""
-    for step, sync in fns:
-        for _ in range(warmup):
-            step()
-        sync()
-    clock = time.process_time if ARGS.clock == "cpu" else time.perf_counter
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for (step, sync), record in zip(fns, times):
-            start = clock()
-            step()
-            sync()
-            record.append(clock() - start)
-    return [statistics.median(t) for t in times]
+def time_blocks(engines):
+    """``[(wall s/step, cpu s/step)]`` per engine: medians over ``ARGS.blocks``
+    blocks of ``ARGS.block_steps`` steps, engines taking turns after a pause."""
+    records = [([], []) for _ in engines]
+    for b in range(ARGS.blocks):
+        order = range(len(engines)) if b % 2 == 0 else reversed(range(len(engines)))
+        for i in order:
+            engine, (walls, cpus) = engines[i], records[i]
+            time.sleep(ARGS.pause)
+            for _ in range(ARGS.block_warmup):
+                engine.step()
+            engine.sync()
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(ARGS.block_steps):
+                engine.step()
+            engine.sync()
+            walls.append((time.perf_counter() - wall) / ARGS.block_steps)
+            cpus.append((time.process_time() - cpu) / ARGS.block_steps)
+    return [(statistics.median(w), statistics.median(c)) for w, c in records]
 
 
-# -- minicnn ---------------------------------------------------------------------
-
-def minicnn_setup(name, batch, device):
-    model = getattr(models, name)().to(device)
-    rng = np.random.default_rng(0)
-    x = to_device(rng.random((batch, 1, 28, 28), dtype=np.float32), device)
-    y = to_device(rng.integers(0, 10, batch), device)
-    return model, Adam(model.parameters(), lr=1e-3), SoftmaxCrossEntropy(), x, y
-
-
-def minicnn_step(model, opt, loss, x, y):
-    opt.zero_grad()
-    loss.forward(model.forward(x), y)
-    model.backward(loss.backward())
-    opt.step()
+def time_interleaved(engines):
+    """The old protocol: one step of each engine in turn, ``ARGS.repeats`` times, no pause."""
+    records = [([], []) for _ in engines]
+    for _ in range(ARGS.repeats):
+        for engine, (walls, cpus) in zip(engines, records):
+            engine.sync()
+            wall, cpu = time.perf_counter(), time.process_time()
+            engine.step()
+            engine.sync()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    return [(statistics.median(w), statistics.median(c)) for w, c in records]
 
 
-def minicnn_layer_times(model, opt, loss, x, y, repeats, sync):
-    """Median forward and backward seconds of each layer over ``repeats`` steps."""
-    clock = time.process_time if ARGS.clock == "cpu" else time.perf_counter
-    fwd = [[] for _ in model.layers]
-    bwd = [[] for _ in model.layers]
-    for _ in range(repeats):
-        opt.zero_grad()
-        h = x
-        for i, layer in enumerate(model.layers):
-            start = clock()
-            h = layer.forward(h)
-            sync()
-            fwd[i].append(clock() - start)
-        loss.forward(h, y)
-        g = loss.backward()
-        for i in reversed(range(len(model.layers))):
-            start = clock()
-            g = model.layers[i].backward(g)
-            sync()
-            bwd[i].append(clock() - start)
-        opt.step()
-    return [(f"{i} {layer_name(layer)}", statistics.median(f), statistics.median(b))
-            for i, (layer, f, b) in enumerate(zip(model.layers, fwd, bwd))]
-
-
-def layer_name(layer):
-    """``Conv2D 1->32 5x5 s1 p2``, ``MaxPool2D 2x2 s2``, ``Dense 3136->1024``, ``ReLU``."""
-    cfg, kind = layer.config(), type(layer).__name__
-    if "kernel_size" in cfg:
-        (kh, kw), (sh, _), (ph, _) = cfg["kernel_size"], cfg["stride"], cfg["padding"]
-        channels = f" {cfg['in_channels']}->{cfg['out_channels']}" if "in_channels" in cfg else ""
-        return f"{kind}{channels} {kh}x{kw} s{sh} p{ph}"
-    if "in_features" in cfg:
-        return f"{kind} {cfg['in_features']}->{cfg['out_features']}"
-    return kind
-
-
-def minicnn_peak_bytes(step, device):
-    if device == "gpu":
+def peak_bytes(engine):
+    if ARGS.device == "gpu":
         import cupy
         return cupy.get_default_memory_pool().total_bytes()
     tracemalloc.start()
-    step()
+    engine.step()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak
 
 
-# -- PyTorch: the same network --------------------------------------------------------
-
-def torch_model(model):
-    """``torch.nn.Sequential`` with the same layers and weights as a minicnn model."""
-    nn, layers = torch.nn, []
-    for layer in model.layers:
-        kind, cfg = type(layer).__name__, layer.config()
-        if kind == "Conv2D":
-            layers.append(nn.Conv2d(cfg["in_channels"], cfg["out_channels"],
-                                    tuple(cfg["kernel_size"]), tuple(cfg["stride"]),
-                                    tuple(cfg["padding"]), bias=cfg["bias"]))
-        elif kind == "Dense":
-            layers.append(nn.Linear(cfg["in_features"], cfg["out_features"], bias=cfg["bias"]))
-        elif kind == "MaxPool2D":
-            layers.append(nn.MaxPool2d(tuple(cfg["kernel_size"]), tuple(cfg["stride"]),
-                                       tuple(cfg["padding"])))
-        elif kind == "AvgPool2D":
-            layers.append(nn.AvgPool2d(tuple(cfg["kernel_size"]), tuple(cfg["stride"]),
-                                       tuple(cfg["padding"])))
-        elif kind == "ReLU":
-            layers.append(nn.ReLU())
-        elif kind == "Flatten":
-            layers.append(nn.Flatten())
-        elif kind == "Dropout":
-            layers.append(nn.Dropout(cfg["p"]))
-        else:
-            raise ValueError(f"no PyTorch counterpart for {kind}")
-    net = nn.Sequential(*layers)
-    net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in
-                         model.state_dict().items()})
-    return net
+def measure(name, batch, use_torch):
+    """One table row (a dict) for model ``name`` at ``batch``, and the minicnn engine."""
+    engines = [MinicnnStep(name, batch, ARGS.device)]
+    if use_torch:
+        engines.append(TorchStep(name, batch, ARGS.device))
+    for engine in engines:
+        for _ in range(ARGS.warmup):
+            engine.step()
+        engine.sync()
+    timer = time_blocks if ARGS.protocol == "blocks" else time_interleaved
+    (wall, cpu), *others = timer(engines)
+    row = dict(model=name, batch=batch, images_per_s=batch / wall,
+               cpu_ms_per_image=1e3 * cpu / batch, peak_mib=peak_bytes(engines[0]) / 2 ** 20)
+    if others:
+        (t_wall, t_cpu), = others
+        row.update(torch_images_per_s=batch / t_wall, torch_cpu_ms_per_image=1e3 * t_cpu / batch,
+                   ratio=t_wall / wall)
+    return row, engines[0]
 
 
-def torch_step_fn(name, batch, device):
-    net = torch_model(getattr(models, name)())
-    dev = "cuda" if device == "gpu" else "cpu"
-    net = net.to(dev).train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand((batch, 1, 28, 28), generator=gen).to(dev)
-    y = torch.randint(0, 10, (batch,), generator=gen).to(dev)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad()
-        loss_fn(net(x), y).backward()
-        opt.step()
-    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-    return step, sync
-
-
-# -- report ------------------------------------------------------------------------------
-
-def machine_info():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    import numba
-    versions = (f"python {platform.python_version()}, numpy {np.__version__}, "
-                f"numba {numba.__version__}, torch {torch.__version__ if torch else 'absent'}, "
-                f"minicnn {getattr(minicnn, '__version__', '?')}")
-    return (f"{cpu}, {os.cpu_count()} logical cores, {ARGS.threads} threads; {versions}; "
-            f"kernels: {ARGS.kernels}; clock: {ARGS.clock}; load average before: {os.getloadavg()[0]:.2f}")
-
-
-def print_table(header, rows):
-    if ARGS.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join("---" for _ in header) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-        return
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    for row in [header] + rows:
-        print("  ".join(cell.rjust(w) if i else cell.ljust(w)
-                        for i, (cell, w) in enumerate(zip(row, widths))))
+def protocol_line():
+    if ARGS.protocol == "blocks":
+        return (f"blocks: {ARGS.blocks} blocks of {ARGS.block_steps} timed steps per engine, "
+                f"each after a {ARGS.pause:g} s pause and {ARGS.block_warmup} untimed step, "
+                f"engines alternating; median over blocks")
+    return f"interleaved: {ARGS.repeats} steps, one of each engine in turn, no pause; median"
 
 
 def main():
     device = ARGS.device
-    sync = (lambda: synchronize()) if device == "gpu" else (lambda: None)
-    use_torch = torch is not None and not ARGS.no_torch
+    why_not = "--no-torch" if ARGS.no_torch else torch_unavailable_reason(device)
+    use_torch = why_not is None
     if use_torch:
         torch.set_num_threads(ARGS.threads)
+        if device == "gpu" and ARGS.no_tf32:
+            torch.backends.cudnn.allow_tf32 = False
     if ARGS.max_cols_mib is not None:
-        kernels.MAX_COLS_BYTES[ARGS.device] = int(ARGS.max_cols_mib * 2 ** 20)
-    print(f"# machine: {machine_info()}")
-    print(f"# im2col buffer bound: {kernels.MAX_COLS_BYTES[ARGS.device] / 2**20:.0f} MiB")
-    if ARGS.device == "cpu":
-        print(f"# CPU kernels: {kernels.backend_for(np.zeros(1)).__name__}")
-    rows, layer_tables = [], []
+        kernels.MAX_COLS_BYTES[device] = int(ARGS.max_cols_mib * 2 ** 20)
+    machine = machine_info(ARGS, torch)                 # load average taken before the run
+    print(f"# machine: {machine}")
+    print(f"# protocol: {protocol_line()}")
+    print(f"# im2col buffer bound: {kernels.MAX_COLS_BYTES[device] / 2**20:.0f} MiB; "
+          f"kernels: {kernels.backend_for(np.zeros(1)).__name__ if device == 'cpu' else ARGS.kernels}")
+    if not use_torch:
+        print(f"# PyTorch comparison skipped: {why_not}")
+    rows, tables = [], []
     for name in ARGS.models:
         for batch in ARGS.batch_sizes:
-            setup = minicnn_setup(name, batch, device)
-            fns = [(lambda: minicnn_step(*setup), sync)]
-            if use_torch:
-                fns.append(torch_step_fn(name, batch, device))
-            t, *tt = median_times(fns, ARGS.repeats, ARGS.warmup)
-            peak = minicnn_peak_bytes(fns[0][0], device)
-            row = [name, str(batch), f"{1 / t:.2f}", f"{batch / t:.0f}", f"{peak / 2**20:.0f}"]
-            if use_torch:
-                row += [f"{batch / tt[0]:.0f}", f"{tt[0] / t:.2f}"]
+            row, engine = measure(name, batch, use_torch)
             rows.append(row)
-            print("  ".join(row), flush=True)
+            print(f"# {name} {batch}: {row['images_per_s']:.0f} images/s"
+                  + (f", torch {row['torch_images_per_s']:.0f}, ratio {row['ratio']:.2f}"
+                     if use_torch else ""), flush=True)
             if not ARGS.no_layers:
-                layer_tables.append((name, batch, minicnn_layer_times(
-                    *setup, max(3, ARGS.repeats), sync)))
-    header = ["model", "batch", "steps/s", "images/s", "peak MiB"]
+                tables.append((name, batch, layer_times(engine, max(3, ARGS.repeats))))
+    print(f"# threads in use after the run: {threads_in_use(torch if use_torch else None)}")
+    header = ["model", "batch", "images/s", "CPU ms/image", "peak MiB"]
     if use_torch:
-        header += ["torch images/s", "minicnn/torch"]
-    print()
-    print_table(header, rows)
-    for name, batch, times in layer_tables:
-        print(f"\n## per-layer times, {name}, batch {batch} (ms of {ARGS.clock} time, median)")
+        header += ["torch images/s", "torch CPU ms/image", "minicnn/torch"]
+    cells = []
+    for r in rows:
+        cell = [r["model"], str(r["batch"]), f"{r['images_per_s']:.0f}",
+                f"{r['cpu_ms_per_image']:.2f}", f"{r['peak_mib']:.0f}"]
+        if use_torch:
+            cell += [f"{r['torch_images_per_s']:.0f}", f"{r['torch_cpu_ms_per_image']:.2f}",
+                     f"{r['ratio']:.2f}"]
+        cells.append(cell)
+    print(f"\n## training steps, {device}, protocol {ARGS.protocol}")
+    print_table(header, cells, ARGS.markdown)
+    for name, batch, times in tables:
+        print(f"\n## per-layer times, {name}, batch {batch} (ms of wall time, median)")
         print_table(["layer", "forward", "backward"],
-                    [[desc, f"{f * 1e3:.1f}", f"{b * 1e3:.1f}"] for desc, f, b in times])
-    try:
-        import resource
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"\n# process peak resident memory (minicnn and torch together): {maxrss:.0f} MiB")
-    except ImportError:
-        pass
+                    [[desc, f"{f * 1e3:.2f}", f"{b * 1e3:.2f}"] for desc, f, b in times],
+                    ARGS.markdown)
+    if ARGS.json:
+        with open(ARGS.json, "w") as f:
+            json.dump(dict(device=device, protocol=protocol_line(), threads=ARGS.threads,
+                           machine=machine, torch_skipped=why_not,
+                           python=platform.python_version(), rows=rows), f, indent=1)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import os
 
 from minicnn import load_model
 from minicnn.data import default_cache_dir, load_dataset, prepare_images
-from minicnn.train import MODEL, TrainConfig, Trainer
+from minicnn.checkpoint import MODEL
+from minicnn.train import TrainConfig, Trainer
 
 
 def cache_key(config):

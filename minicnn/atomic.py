@@ -4,20 +4,47 @@
 renames it over the destination: within one folder ``os.replace`` is atomic, so
 the destination is either the old file, absent, or the complete new one.
 Checkpoints, saved models, run logs and downloads all go through it.
+
+A write that fails (a full disk, a read-only folder) raises ``WriteError``, an
+``OSError`` whose message names the file; the temporary file is removed and the
+destination keeps its previous content. A process killed mid-write leaves its
+``.tmp-*`` file behind: ``minicnn.locks.remove_stale_temporaries`` clears those
+on the next start.
 """
 import os
 import tempfile
 
+TEMP_PREFIX = ".tmp-"
+
+
+class WriteError(OSError):
+    """A file could not be written; ``str(err)`` is one line naming it."""
+
+    def __str__(self):
+        return self.strerror
+
+
+def write_error(path, err):
+    """``err`` (an ``OSError`` met while writing ``path``) as a ``WriteError``."""
+    if isinstance(err, WriteError):
+        return err
+    reason = err.strerror or str(err) or type(err).__name__
+    return WriteError(err.errno, f"could not write {os.fspath(path)}: {reason}")
+
 
 def atomic_write(path, write):
     """Call ``write(file)`` on a temporary binary file next to ``path``, then rename
-    it to ``path``. If ``write`` raises (a failed checksum, Ctrl-C), the temporary
-    file is removed and ``path`` is left as it was."""
+    it to ``path``. If ``write`` raises (a failed checksum, Ctrl-C, a full disk), the
+    temporary file is removed and ``path`` is left as it was; an ``OSError``
+    becomes a ``WriteError`` naming ``path``."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     suffix = os.path.splitext(path)[1]   # some writers (matplotlib) go by the suffix
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=suffix)
+    except OSError as err:
+        raise write_error(path, err) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -25,10 +52,30 @@ def atomic_write(path, write):
             os.fsync(f.fileno())         # the bytes are on disk before the rename
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(err, OSError):
+            raise write_error(path, err) from None
         raise
+
+
+def check_writable(folder):
+    """Make ``folder`` if needed and write (then delete) a small file there; raise
+    ``WriteError`` naming the folder if that fails. For a check before long work."""
+    folder = os.fspath(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
+        try:
+            os.write(fd, b"minicnn")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.remove(probe)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise WriteError(err.errno, f"cannot write to the folder {folder}: {reason}") from None
 
 
 def _umask():

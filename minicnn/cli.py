@@ -6,19 +6,25 @@
     minicnn evaluate RUN_DIR
     minicnn summary --model lenet
 
-Exit status: 0 on success, 1 on a usage or input error (the message says
-what to change), 2 for argparse's own errors, 3 when training diverged (NaN loss).
+Exit status: 0 on success, 1 on a usage or input error or a failed write (the
+message says what to change), 2 for argparse's own errors (a bad option value),
+3 when training diverged (the loss became NaN or infinite, or exploded).
 """
 import argparse
 import os
 import sys
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 
+from . import __version__
+from .atomic import WriteError, check_writable
 from .init import INITIALIZERS
+from .locks import FolderBusy, FolderLock, remove_stale_temporaries
 from .models import MODELS, get_model
-from .train import (CHECKPOINT, DATASETS, OPTIMIZERS, TrainConfig, Trainer, TrainingDiverged,
-                    evaluate, load_checkpoint_model, make_batches, read_checkpoint)
+from .checkpoint import CHECKPOINT, load_checkpoint_model, read_checkpoint
+from .config import RECIPES, SCHEDULES
+from .train import (DATASETS, INPUT_SHAPE, MNIST_MODELS, OPTIMIZERS, TrainConfig, Trainer,
+                    TrainingDiverged, evaluate, make_batches)
 
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],
@@ -35,26 +41,46 @@ class UsageError(Exception):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="minicnn", description="Train and inspect CNNs written from scratch (NumPy/CuPy).")
+    parser.add_argument("--version", action="version", version=f"minicnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # Training options default to None so that --resume can tell which ones were given.
     t = commands.add_parser("train", help="train a model on MNIST or Fashion-MNIST",
                             description="Train a model; a checkpoint is written after each epoch.")
     d = TrainConfig()
-    t.add_argument("--model", help=f"one of {sorted(MODELS)} (default {d.model})")
+    t.add_argument("--model", help=f"one of {', '.join(MNIST_MODELS)} (default {d.model}); "
+                   f"the ImageNet-sized models are for `minicnn summary`")
     t.add_argument("--dataset", choices=DATASETS, help=f"(default {d.dataset})")
-    t.add_argument("--epochs", type=int, help=f"total epochs (default {d.epochs})")
-    t.add_argument("--batch-size", type=int, help=f"(default {d.batch_size})")
+    t.add_argument("--epochs", type=at_least_one,
+                   help=f"total epochs, counted from the run's start (default {d.epochs})")
+    t.add_argument("--batch-size", type=at_least_one, help=f"(default {d.batch_size})")
     t.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
     t.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
     t.add_argument("--momentum", type=float, help=f"SGD momentum (default {d.momentum})")
+    t.add_argument("--beta1", type=float, help=f"Adam's beta1 (default {d.beta1})")
+    t.add_argument("--beta2", type=float, help=f"Adam's beta2 (default {d.beta2})")
+    t.add_argument("--weight-decay", type=float, metavar="WD",
+                   help="L2 penalty (adam, sgd) or decoupled decay (adamw) (default 0)")
+    t.add_argument("--schedule", choices=SCHEDULES,
+                   help="learning rate over the run, per batch: step (/10 every --step-size "
+                        "epochs), cosine (to 0), onecycle (--lr is the peak) (default none)")
+    t.add_argument("--warmup", type=float, metavar="EPOCHS",
+                   help="linear warm-up before the step or cosine schedule (default 0)")
+    t.add_argument("--step-size", type=at_least_one, metavar="EPOCHS",
+                   help=f"epochs between the step schedule's drops (default {d.step_size})")
+    t.add_argument("--label-smoothing", type=float, metavar="E",
+                   help="target (1 - E) one-hot + E / 10, as PyTorch's (default 0)")
+    t.add_argument("--recipe", choices=sorted(RECIPES),
+                   help="start from named settings: fast = " + ", ".join(
+                       f"{k}={v}" for k, v in RECIPES["fast"].items()) + " (options given win)")
     t.add_argument("--seed", type=int, help=f"seeds the weights, shuffling, augmentation and "
                    f"dropout (default {d.seed})")
     t.add_argument("--init", choices=INITIALIZERS, help=f"weight initializer (default {d.init})")
     t.add_argument("--augment", action="store_const", const=True,
                    help="random shifts (up to 2 px) and rotations (up to 10 degrees)")
-    t.add_argument("--train-subset", type=int, metavar="N", help="train on the first N images")
-    t.add_argument("--test-subset", type=int, metavar="N",
+    t.add_argument("--train-subset", type=at_least_one, metavar="N",
+                   help="train on the first N images")
+    t.add_argument("--test-subset", type=at_least_one, metavar="N",
                    help="evaluate on the first N test images (default: all 10,000)")
     _common(t)
     t.add_argument("--out", metavar="RUN_DIR",
@@ -68,13 +94,29 @@ def build_parser():
     e = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a run",
                             description="Evaluate a run's last checkpoint on the test set; "
                                         "writes RUN_DIR/confusion.png.")
-    e.add_argument("run_dir", metavar="RUN_DIR")
-    e.add_argument("--test-subset", type=int, metavar="N", help="only the first N test images")
+    e.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
+                   help="a run folder; several: also the average of their probabilities")
+    e.add_argument("--test-subset", type=at_least_one, metavar="N",
+                   help="only the first N test images")
+    e.add_argument("--tta", action="store_true",
+                   help="also test-time augmentation: the mean over the image and 4 one-pixel "
+                        "shifts")
     _common(e)
 
     s = commands.add_parser("summary", help="layers, output shapes, parameters and MACs")
     s.add_argument("--model", default="lenet", help=f"one of {sorted(MODELS)} (default lenet)")
     return parser
+
+
+def at_least_one(text):
+    """argparse type: a whole number >= 1 (sizes and counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _common(p):
@@ -96,28 +138,80 @@ def main(argv=None):
     except TrainingDiverged as err:
         print(f"minicnn train: stopped: {err}", file=sys.stderr)
         return DIVERGED
+    except WriteError as err:       # a full disk, a folder made read-only mid-run
+        print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 # -- train ----------------------------------------------------------------------------
 def _config_from_args(args):
     """The options given on the command line, by TrainConfig field name."""
-    names = [f.name for f in fields(TrainConfig)]
+    names = [f.name for f in fields(TrainConfig) if f.name != "data_dir"]  # see _data_folder
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
 def cmd_train(args):
     given = _config_from_args(args)
+    if args.recipe:
+        if args.resume:
+            raise UsageError("--recipe starts a run; a resumed run keeps its own settings")
+        given = {**RECIPES[args.recipe], **given}
+    if "model" in given and given["model"] not in MNIST_MODELS:
+        raise UsageError(_not_trainable(given["model"]))
     if args.out is None:
         if args.resume:
             raise UsageError("--resume needs --out RUN_DIR: the run folder to continue")
         args.out = os.path.join("runs", f"{given.get('model', TrainConfig.model)}-"
                                         f"{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.resume and not os.path.isdir(args.out):
+        raise UsageError(f"--resume: no checkpoint in {args.out!r}, no such folder (train "
+                         f"without --resume first, or point --out at an existing run folder)")
+    lock = _take_run_folder(args.out)      # before any data is loaded or model built
+    try:
+        return _train(args, given, lock)
+    finally:
+        lock.release()
+
+
+def _not_trainable(name):
+    if name not in MODELS:
+        return f"unknown model {name!r}; choose from {list(MNIST_MODELS)}"
+    return (f"model {name!r} is ImageNet-sized, not for MNIST's {INPUT_SHAPE} images: train "
+            f"one of {list(MNIST_MODELS)} (`minicnn summary --model {name}` describes it)")
+
+
+def _take_run_folder(out):
+    """The run folder's lock, after checking that the folder can be written, and
+    with the temporary files of a killed run removed."""
+    try:
+        lock = FolderLock(out, "training run").acquire()
+    except FolderBusy as err:
+        raise UsageError(str(err)) from None
+    except OSError as err:
+        raise UsageError(f"cannot write to the run folder {out}: {err.strerror or err} "
+                         f"(choose another --out)") from None
+    try:
+        remove_stale_temporaries(out)
+        check_writable(out)
+    except OSError as err:
+        lock.release()
+        raise UsageError(f"cannot write to the run folder {out}: {err.strerror or err} "
+                         f"(choose another --out)") from None
+    return lock
+
+
+def _plural(n, word):
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _train(args, given, lock):
     has_checkpoint = os.path.exists(os.path.join(args.out, CHECKPOINT))
     if args.resume:
         if not has_checkpoint:
             raise UsageError(f"--resume: no checkpoint in {args.out!r} (train without --resume "
                              f"first, or point --out at an existing run folder)")
-        saved = read_checkpoint(args.out)[0]["config"]
+        checkpoint = _or_usage(lambda: read_checkpoint(args.out))   # read once, handed on
+        saved, done = checkpoint.meta["config"], checkpoint.meta["epoch"]
         # A resumed run keeps its settings; only the total number of epochs may change.
         changed = {k: (saved.get(k), v) for k, v in given.items()
                    if k != "epochs" and saved.get(k) != v}
@@ -125,24 +219,37 @@ def cmd_train(args):
             raise UsageError("--resume keeps the run's settings, but these differ from it: "
                              + ", ".join(f"--{k.replace('_', '-')} (run: {old!r}, given: {new!r})"
                                          for k, (old, new) in changed.items()))
-        data = load_data(saved["dataset"], args.data_dir)
+        total = given.get("epochs", saved["epochs"])
+        if total < done:
+            raise UsageError(f"--epochs {total}: the run in {args.out} has already trained "
+                             f"{_plural(done, 'epoch')}; --epochs is the run's total, counted "
+                             f"from its start (give more than {done} to continue it)")
+        if total == done:
+            print(f"nothing to do: the run in {args.out} has already trained "
+                  f"{_plural(done, 'epoch')}; pass --epochs N (a larger total) to continue it")
+            return 0
+        folder = _data_folder(saved, args.data_dir, args.out)
+        data = load_data(saved["dataset"], folder)
         trainer = _or_usage(lambda: Trainer.resume(
             args.out, *data, device=args.device, epochs=given.get("epochs"),
-            progress=not args.no_progress))
+            progress=not args.no_progress, checkpoint=checkpoint))
+        trainer.lock, trainer.config.data_dir = lock, folder
         print(f"resuming {args.out} after epoch {trainer.epoch} of {trainer.config.epochs}")
     else:
         if has_checkpoint:
             raise UsageError(f"{args.out!r} already holds a run; pass --resume to continue it "
                              f"or choose another --out")
         config = _or_usage(lambda: TrainConfig(**given).validate())
-        data = load_data(config.dataset, args.data_dir)
+        config.data_dir = _data_folder(asdict(config), args.data_dir, args.out)
+        data = load_data(config.dataset, config.data_dir)
         trainer = _or_usage(lambda: Trainer(config, *data, args.out, device=args.device,
-                                            progress=not args.no_progress))
+                                            progress=not args.no_progress, lock=lock))
     c = trainer.config
     print(f"training {c.model} on {c.dataset} ({trainer.train_batches.num_samples} images, "
-          f"test {trainer.test_batches.num_samples}) for {c.epochs} epochs on {args.device}: "
-          f"{c.optimizer} lr={c.lr:g}, batch {c.batch_size}, init {c.init}, seed {c.seed}"
-          + (", augmented" if c.augment else ""))
+          f"test {trainer.test_batches.num_samples}) for {_plural(c.epochs, 'epoch')} on "
+          f"{args.device}: {c.optimizer} lr={c.lr:g}, batch {c.batch_size}, init {c.init}, "
+          f"seed {c.seed}" + (", augmented" if c.augment else "")
+          + (f", schedule {c.schedule}" if c.schedule != "none" else ""))
     try:
         records = trainer.fit()
     except KeyboardInterrupt:
@@ -165,6 +272,23 @@ def load_data(dataset, data_dir, splits=("train", "test")):
         raise UsageError(str(err)) from None
 
 
+def _data_folder(config, data_dir, run_dir, splits=("train", "test")):
+    """The absolute folder to read a run's data from: ``--data-dir`` when given,
+    else the folder the run recorded (``config["data_dir"]``), else the usual search
+    ($MINICNN_DATA, then the download cache). Only the files of ``splits`` are needed."""
+    from .data import DataError, find_data
+    recorded = config.get("data_dir") if data_dir is None else None
+    try:
+        return find_data(config["dataset"], recorded or data_dir, splits=splits)
+    except DataError as err:
+        if not recorded:
+            raise UsageError(str(err)) from None
+        raise UsageError(f"the run's data folder {recorded} (recorded in "
+                         f"{os.path.join(run_dir, 'config.json')}) no longer serves it: "
+                         f"{str(err).removeprefix('--data-dir: ')}; pass --data-dir DIR "
+                         f"to read the data from elsewhere") from None
+
+
 def _or_usage(build):
     """Turn the ValueErrors and RuntimeErrors of bad settings (unknown model, no GPU)
     into UsageErrors."""
@@ -177,28 +301,55 @@ def _or_usage(build):
 # -- evaluate -------------------------------------------------------------------------
 def cmd_evaluate(args):
     from .reporting import confusion_matrix, format_confusion, plot_confusion
-    if not os.path.isdir(args.run_dir):
-        raise UsageError(f"no run folder {args.run_dir!r} (make one with "
-                         f"`minicnn train --out {args.run_dir}`)")
-    model, meta = _or_usage(lambda: _load_run(args.run_dir, args.device))
-    config = TrainConfig.from_dict(meta["config"])
-    _, (x_test, y_test) = load_data(config.dataset, args.data_dir)
+    for run_dir in args.run_dirs:
+        if not os.path.isdir(run_dir):
+            raise UsageError(f"no run folder {run_dir!r} (make one with "
+                             f"`minicnn train --out {run_dir}`)")
+    runs = [_or_usage(lambda: _load_run(run_dir, args.device)) for run_dir in args.run_dirs]
+    configs = [TrainConfig.from_dict(meta["config"]) for _, meta in runs]
+    if len({c.dataset for c in configs}) > 1:
+        raise UsageError("the runs were trained on different datasets: "
+                         + ", ".join(f"{r} ({c.dataset})" for r, c in zip(args.run_dirs, configs)))
+    run_dir, (model, meta), config = args.run_dirs[0], runs[0], configs[0]
+    folder = _data_folder(meta["config"], args.data_dir, run_dir, splits=("test",))
+    [(x_test, y_test)] = load_data(config.dataset, folder, splits=("test",))
     n = args.test_subset
-    batches = make_batches(x_test[:n], y_test[:n], config.eval_batch_size, args.device,
-                           False, config)
+    x_test, y_test = x_test[:n], y_test[:n]
+    if len(runs) > 1 or args.tta:
+        return _evaluate_averages(args, runs, configs, x_test, y_test)
+    batches = make_batches(x_test, y_test, config.eval_batch_size, args.device, False, config)
     result = evaluate(model, batches)
     names = CLASS_NAMES[config.dataset]
     matrix = confusion_matrix(result["labels"], result["predictions"], len(names))
     errors = int((result["labels"] != result["predictions"]).sum())
     print(f"{config.model} on {config.dataset}, after epoch {meta['epoch']} "
-          f"({os.path.join(args.run_dir, CHECKPOINT)})")
+          f"({os.path.join(run_dir, CHECKPOINT)})")
     print(f"test accuracy: {100 * result['accuracy']:.2f}%  ({errors} errors in "
           f"{len(result['labels'])} images), test loss {result['loss']:.4f}\n")
     print(format_confusion(matrix, names))
-    png = os.path.join(args.run_dir, "confusion.png")
+    png = os.path.join(run_dir, "confusion.png")
     plot_confusion(matrix, names, png, title=f"{config.model} on {config.dataset}: "
                    f"{100 * result['accuracy']:.2f}%")
     print(f"\nwrote {png}")
+    return 0
+
+
+def _evaluate_averages(args, runs, configs, x_test, y_test):
+    """Each run alone (and with TTA), then the average of all runs' probabilities."""
+    from .ensemble import NO_SHIFT, TTA_SHIFTS, accuracy, predict_proba
+    views = [("single", NO_SHIFT)] + ([("tta", TTA_SHIFTS)] if args.tta else [])
+    total = {name: 0 for name, _ in views}
+    print(f"{len(y_test)} test images; accuracy per run" + (" (plain / TTA)" if args.tta else ""))
+    for run_dir, (model, meta), config in zip(args.run_dirs, runs, configs):
+        scores = []
+        for name, shifts in views:
+            p = predict_proba(model, x_test, shifts, config.eval_batch_size, args.device)
+            total[name] = total[name] + p
+            scores.append(f"{100 * accuracy(p, y_test):.2f}%")
+        print(f"  {run_dir}: {config.model}, epoch {meta['epoch']}: {' / '.join(scores)}")
+    if len(runs) > 1:
+        scores = [f"{100 * accuracy(total[name], y_test):.2f}%" for name, _ in views]
+        print(f"average of the {len(runs)} runs' probabilities: {' / '.join(scores)}")
     return 0
 
 

@@ -1,7 +1,9 @@
-"""Optimizers: SGD (with momentum / Nesterov) and Adam, as PyTorch defines them.
+"""Optimizers: SGD (with momentum / Nesterov), Adam and AdamW, as PyTorch defines them.
 
-Both update ``param.value`` in place from ``param.grad`` and skip frozen
-parameters. ``weight_decay`` adds ``wd * w`` to the gradient (L2 penalty).
+All update ``param.value`` in place from ``param.grad`` and skip frozen
+parameters. In SGD and Adam ``weight_decay`` adds ``wd * w`` to the gradient
+(an L2 penalty, which Adam then rescales); AdamW decays the weights directly
+(``w -= lr * wd * w``, "decoupled", Loshchilov & Hutter 2019).
 """
 from .backend import as_numpy, device_of, get_array_module, to_device
 
@@ -100,3 +102,21 @@ class Adam(Optimizer):
 
     def _buffers(self):
         return {"m": self.m, "v": self.v}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (PyTorch's ``AdamW``; default ``weight_decay=0.01``)::
+
+        w -= lr * weight_decay * w            (first, independent of the gradient's scale)
+        then the Adam step of ``Adam`` on the plain gradient
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr, betas, eps, weight_decay=0.0)
+        self.decoupled_weight_decay = float(weight_decay)
+
+    def step(self):
+        if self.decoupled_weight_decay:
+            for _, p in self.trainable():
+                p.value *= 1 - self.lr * self.decoupled_weight_decay
+        super().step()

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_write, write_error
 
 
 def write_json(path, obj):
@@ -42,8 +42,11 @@ class MetricsLog:
 
     def append(self, record):
         self.records.append(dict(record))
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:          # a full disk: say which file, in one line
+            raise write_error(self.path, err) from None
 
     def epochs(self):
         return [r for r in self.records if r["kind"] == "epoch"]

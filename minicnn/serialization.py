@@ -1,13 +1,24 @@
-"""Save a model (architecture + weights) to one ``.npz`` file, atomically.
+"""Save a model (architecture + weights) to one ``.npz`` file, atomically, and read it back.
 
 The file holds one array per parameter, named as in ``state_dict()``, and
-``__architecture__``: a JSON description of the layers that ``load_model``
-rebuilds them from. Writing goes to a temporary file in the same folder,
-which is renamed over the target only when complete, so an interrupted
-save never leaves a half-written model behind.
+``__architecture__``: a JSON header ``{"format", "architecture"}`` that
+``load_model`` rebuilds the layers from. A run's checkpoint is the same file with
+more in it (see ``minicnn.checkpoint``): a ``"checkpoint"`` section in the header
+and arrays whose names hold a ``/`` (``optimizer/m.0``); readers of the model part
+ignore both. Writing goes to a temporary file in the same folder, renamed over the
+target only when complete, so an interrupted save never leaves half a model behind.
+
+Reading trusts nothing in the file: anything that is not such a file (empty,
+truncated, corrupt, a ``.npy``, a pickle, an array of Python objects, a broken
+header) is refused with one line naming the file, and an architecture nested
+more than ``MAX_DEPTH`` levels or sized over ``MAX_PARAMETERS`` is refused
+before any layer is built (so before any weight is allocated).
 """
 import json
+import math
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -15,6 +26,14 @@ from .atomic import atomic_write
 from .layers import LAYER_TYPES, Layer
 
 FORMAT = "minicnn-model-1"
+HEADER = "__architecture__"
+# GoogLeNet is 3 levels deep and VGG-19 has 143.7 M parameters: ample room for both.
+MAX_DEPTH = 64
+MAX_PARAMETERS = 10 ** 9
+
+
+class ModelFileError(ValueError):
+    """The file is not a (valid) minicnn model file or checkpoint; the message names it."""
 
 
 def architecture(layer):
@@ -41,46 +60,197 @@ def atomic_savez(path, arrays):
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def save_model(model, path):
-    """Write ``model``'s architecture and weights to ``path`` (``.npz``)."""
+def write_model_file(path, model, sections=None, arrays=None):
+    """The one writer: ``model``'s architecture and weights, plus header ``sections``
+    (a dict) and extra ``arrays`` (names with a ``/``), to ``path`` atomically."""
     if not isinstance(model, Layer):
         raise TypeError(f"save_model expects a minicnn Layer, got {type(model).__name__}")
-    header = json.dumps({"format": FORMAT, "architecture": architecture(model)})
-    arrays = {"__architecture__": np.array(header)}
-    arrays.update(model.state_dict())
-    atomic_savez(path, arrays)
+    header = {"format": FORMAT, "architecture": architecture(model), **(sections or {})}
+    everything = {HEADER: np.array(json.dumps(header)), **model.state_dict()}
+    for name, value in (arrays or {}).items():
+        assert "/" in name, f"extra array {name!r} would be read as a weight"
+        everything[name] = value
+    atomic_savez(path, everything)
 
 
-def _read(path):
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {path}")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    if "__architecture__" not in arrays:
-        raise ValueError(f"{path} is not a minicnn model file (no __architecture__ entry)")
-    header = json.loads(str(arrays.pop("__architecture__")))
-    if header.get("format") != FORMAT:
-        raise ValueError(f"{path}: unsupported model format {header.get('format')!r}, "
-                         f"expected {FORMAT!r}")
-    return header["architecture"], arrays
+def save_model(model, path):
+    """Write ``model``'s architecture and weights to ``path`` (``.npz``)."""
+    write_model_file(path, model)
 
 
 def load_model(path):
-    """Rebuild the model saved at ``path`` and load its weights (on the CPU), in
-    the dtype they were saved in (a float64 model comes back float64)."""
-    spec, state = _read(path)
-    model = build(spec)
-    if state:
-        model.astype(next(iter(state.values())).dtype)
-    return model.load_state_dict(state)
+    """Rebuild the model saved at ``path`` (a model file or a run's checkpoint) and
+    load its weights (on the CPU), in the dtype they were saved in."""
+    header, state, _ = read_model_file(path)
+    return rebuild(path, header["architecture"], state)
 
 
 def load_weights(model, path):
     """Load the weights saved at ``path`` into an existing ``model``; the first
     key or shape that does not match is named in the error."""
-    _, state = _read(path)
+    _, state, _ = read_model_file(path)
     try:
         return model.load_state_dict(state)
     except (KeyError, ValueError) as err:
-        raise ValueError(f"{os.fspath(path)} does not match the model: {err}") from None
+        raise ValueError(f"{os.fspath(path)} does not match the model: {err.args[0]}") from None
+
+
+def rebuild(path, spec, state):
+    """The layers described by ``spec`` (already checked), with the weights ``state``."""
+    try:
+        model = build(spec)
+        if state:
+            model.astype(next(iter(state.values())).dtype)
+        return model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
+        raise _invalid(path, f"cannot rebuild its model ({err.args[0] if err.args else err})")
+
+
+# -- reading ---------------------------------------------------------------------------
+def read_model_file(path):
+    """``(header, weights, extras)`` from the ``.npz`` at ``path``: the checked JSON
+    header, the parameter arrays by ``state_dict`` name, and the arrays whose names
+    hold a ``/``. Raises ``FileNotFoundError`` or ``ModelFileError``."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with open(path, "rb") as f:
+            start = f.read(6)
+    except OSError as err:                 # a folder, no permission
+        raise ModelFileError(f"{path} cannot be read: {err.strerror or err}") from None
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is not a minicnn model file: {_what_it_is(start)}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n[:-len(".npy")] for n in archive.namelist() if n.endswith(".npy")]
+            if HEADER not in names and "__meta__" in names:   # the first checkpoint format
+                raise ModelFileError(
+                    f"{path} is a checkpoint of an older minicnn (minicnn-checkpoint-1), which "
+                    f"this version no longer reads: its run folder's model.npz still loads "
+                    f"with minicnn.load_model; start a new run to train further")
+            if HEADER not in names:
+                raise ModelFileError(f"{path} is not a minicnn model file (no {HEADER} entry)")
+            header = _parse_header(path, _read_entry(path, archive, HEADER, "U"))
+            check_architecture(header["architecture"], path)
+            arrays = {n: _read_entry(path, archive, n, _kind(n)) for n in names if n != HEADER}
+    except zipfile.BadZipFile as err:   # a broken directory that is_zipfile let through
+        raise _invalid(path, f"a broken .npz archive ({err})") from None
+    weights = {k: v for k, v in arrays.items() if "/" not in k}
+    return header, weights, {k: v for k, v in arrays.items() if "/" in k}
+
+
+def _invalid(path, reason):
+    return ModelFileError(f"{path} is not a valid minicnn model file: {reason}")
+
+
+def _what_it_is(start):
+    """What a file that is not a zip archive is, from its first bytes."""
+    if not start:
+        return "the file is empty"
+    if start == b"\x93NUMPY":
+        return "it is a single NumPy array (.npy); minicnn.save_model writes .npz files"
+    return "not an .npz archive (truncated, corrupt, or another kind of file)"
+
+
+INTEGER_BUFFERS = ("num_batches_tracked",)   # BatchNorm's counter; every other array is float
+
+
+def _kind(name):
+    return "i" if name.rsplit(".", 1)[-1] in INTEGER_BUFFERS else "f"
+
+
+def _read_entry(path, archive, name, kind):
+    """One array of kind ``kind`` (``"U"`` text, ``"f"`` floats, ``"i"`` integers), its header checked
+    before anything is allocated: no Python objects, no more data than the entry holds."""
+    fail = lambda why: _invalid(path, f"entry {name!r}: {why}")  # noqa: E731
+    try:
+        info = archive.getinfo(name + ".npy")
+        with archive.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read = {(1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read is None:
+                raise fail(f"unsupported .npy version {version}")
+            shape, _, dtype = read(f)
+            if dtype.hasobject:
+                raise fail("it holds Python objects, which minicnn never writes")
+            if dtype.kind != kind:
+                wanted = {"U": "text", "f": "floating-point numbers", "i": "integers"}[kind]
+                raise fail(f"it holds {dtype}, not {wanted}")
+            if math.prod(shape) * dtype.itemsize > info.file_size:
+                raise fail("the entry is shorter than its shape says")
+        with archive.open(info) as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+            NotImplementedError, RuntimeError) as err:   # CRC, truncation, compression
+        raise fail(f"cannot be read ({type(err).__name__}: corrupt or truncated file)") from None
+
+
+def _parse_header(path, text):
+    if text.ndim != 0:
+        raise _invalid(path, f"its {HEADER} entry is not text")
+    try:
+        header = json.loads(str(text))
+    except RecursionError:
+        raise _invalid(path, f"its architecture is nested more than {MAX_DEPTH} levels deep"
+                       ) from None
+    except ValueError:
+        raise _invalid(path, f"its {HEADER} header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise _invalid(path, f"its {HEADER} header is not a JSON object")
+    if header.get("format") != FORMAT:
+        raise _invalid(path, f"unsupported format {header.get('format')!r}, expected {FORMAT!r}")
+    if "architecture" not in header:
+        raise _invalid(path, "its header has no 'architecture'")
+    return header
+
+
+def check_architecture(spec, path):
+    """Refuse a malformed description, one nested more than ``MAX_DEPTH`` levels, a
+    negative integer, or more than ``MAX_PARAMETERS`` parameters, from ``spec`` alone.
+
+    A layer with parameters is counted at the product of the numbers in its config
+    (at least 1 each): Dense's ``in * out`` is its weight count, Conv2D's product
+    (channels, kernel, stride, padding) bounds its ``out * in * kh * kw``; so no
+    layer's constructor allocates more than this bound allows.
+    """
+    total, stack = 0, [(spec, "the model itself", 1)]
+    while stack:                      # no recursion: a deep file must not overflow the stack
+        node, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _invalid(path, f"its architecture is nested more than {MAX_DEPTH} levels deep")
+        if (not isinstance(node, dict) or not isinstance(node.get("type"), str)
+                or not isinstance(node.get("config"), dict)
+                or not isinstance(node.get("children", []), list)):
+            raise _invalid(path, f"malformed layer description at {where}")
+        size = 1
+        for key, value in node["config"].items():
+            for number in _numbers(value):
+                if isinstance(number, int) and number < 0:
+                    raise _invalid(path, f"{node['type']} ({where}) has {key} {number}")
+                size *= max(1.0, abs(float(number)))
+        cls = LAYER_TYPES.get(node["type"])
+        total += size if (cls is not None and cls.param_names) else 0
+        if total > MAX_PARAMETERS:
+            raise _invalid(path, f"its architecture has more than {MAX_PARAMETERS:,} parameters, "
+                           f"minicnn's limit (reached at {node['type']}, {where})")
+        prefix = "layer " if depth == 1 else f"{where}."
+        stack += [(c, f"{prefix}{i}", depth + 1) for i, c in enumerate(node.get("children", []))]
+
+
+def _numbers(value):
+    """The numbers in a config value: a number, a numeric string (``int("10")`` works in
+    a constructor too), or a list of them; booleans are flags, not sizes."""
+    numbers = []
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                continue
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            numbers.append(v)
+    return numbers

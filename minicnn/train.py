@@ -1,101 +1,59 @@
 """Training a model on MNIST-like data: the loop, the evaluation pass, checkpoints and resume.
 
-A run lives in one folder::
-
-    RUN_DIR/config.json      the run's settings (for people; the checkpoint holds its own copy)
-    RUN_DIR/checkpoint.npz   everything needed to continue, rewritten atomically after each epoch
-    RUN_DIR/model.npz        the latest weights + architecture, readable by minicnn.load_model
-    RUN_DIR/metrics.jsonl    the metrics log (see minicnn.reporting)
-    RUN_DIR/curves.png       learning curves, redrawn after each epoch
+A run lives in one folder: ``config.json`` (its settings, for people), ``checkpoint.npz``
+and ``model.npz`` (see ``minicnn.checkpoint``), ``metrics.jsonl`` (``minicnn.reporting``)
+and ``curves.png``; the checkpoint is rewritten atomically after each epoch.
 
 One step: ``logits = model(x)``, ``loss = cross_entropy(logits, y)``, backward
 from ``dloss/dlogits`` through every layer, then the optimizer's update.
 
-Resuming is exact on the CPU: the checkpoint holds the weights, the optimizer's
-buffers and step count, and every Dropout generator's state, and the batch
-iterator derives each epoch's shuffle and augmentation from (seed, epoch) alone.
-So 1 epoch + resume + 1 epoch gives bit-for-bit the weights of 2 straight epochs.
+Resuming is exact on the CPU: 1 epoch + resume + 1 epoch gives bit-for-bit the
+weights of 2 straight epochs (the checkpoint holds all the state, see minicnn.checkpoint).
 """
-import inspect
-import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 
 import numpy as np
 
-from .backend import as_numpy, check_device
-from .init import INITIALIZERS
-from .layers import Dropout, SoftmaxCrossEntropy
-from .models import MODELS, get_model
-from .optim import SGD, Adam
+from .backend import as_numpy, check_device, get_array_module
+from .checkpoint import CHECKPOINT, read_checkpoint, restore, write_checkpoint
+from .config import (DATASETS, INPUT_SHAPE, MNIST_MODELS, NUM_CLASSES,  # noqa: F401 (re-exported)
+                     OPTIMIZERS, TrainConfig, make_optimizer, make_schedule)
+from .layers import SoftmaxCrossEntropy
+from .locks import FolderLock, remove_stale_temporaries
+from .models import get_model
+from .progress import EpochProgress
 from .reporting import MetricsLog, plot_learning_curves, write_json
-from .serialization import architecture, atomic_savez, build, save_model
 
-CHECKPOINT, MODEL, METRICS, CURVES, CONFIG = (
-    "checkpoint.npz", "model.npz", "metrics.jsonl", "curves.png", "config.json")
-CHECKPOINT_FORMAT = "minicnn-checkpoint-1"
-OPTIMIZERS = ("adam", "sgd")
-DATASETS = ("mnist", "fashion-mnist")
-INPUT_SHAPE = (1, 28, 28)
+METRICS, CURVES, CONFIG = "metrics.jsonl", "curves.png", "config.json"
+# The losses stay on the device and are read back every CHECK_EVERY steps (and at
+# each epoch's end, before its checkpoint), not after each step: a GPU then never
+# waits for the host mid-epoch. A NaN or exploded loss is found at most
+# CHECK_EVERY - 1 steps late, and no checkpoint has been written in between.
+CHECK_EVERY = 10
+# Divergence without NaN: a batch's mean loss above DIVERGENCE_FACTOR * log(K). An
+# untrained network that spreads its probability evenly over the K classes has loss
+# log(K) (2.30 for K = 10), and training only lowers it; a mean loss of
+# 100 * log(10) = 230 means the true class gets a probability of about e^-230, which
+# only a network whose weights have blown up gives (Adam at lr=1e3 reaches 1e15).
+DIVERGENCE_FACTOR = 100
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; the message says where and what to do."""
+    """The loss became NaN or infinite, or exploded; the message says where and what
+    to do."""
 
 
-@dataclass
-class TrainConfig:
-    """Everything that decides a run's result (the device does not, on paper)."""
-    model: str = "lenet"
-    dataset: str = "mnist"
-    epochs: int = 2
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9            # SGD only
-    seed: int = 0
-    # Glorot, not He: on lenet (Adam 1e-3, seed 0) He init reached 98.75% after 2 epochs,
-    # Glorot 99.01-99.08% (measured, README). See minicnn.init.INITIALIZERS.
-    init: str = "glorot"
-    augment: bool = False
-    train_subset: int | None = None  # first N training images (quick runs, CI)
-    test_subset: int | None = None   # first N test images; None: all 10,000
-    eval_batch_size: int = 1000
-    log_every: int = 50              # steps between step records in the metrics log
-
-    def validate(self):
-        """Raise ``ValueError`` naming the first bad setting."""
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose from {sorted(MODELS)}")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {list(DATASETS)}")
-        if self.init not in INITIALIZERS:
-            raise ValueError(f"unknown init {self.init!r}; choose from {list(INITIALIZERS)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; "
-                             f"choose from {list(OPTIMIZERS)}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        for name in ("train_subset", "test_subset"):
-            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        return self
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def make_optimizer(config, params):
-    if config.optimizer == "adam":
-        return Adam(params, lr=config.lr)
-    return SGD(params, lr=config.lr, momentum=config.momentum)
+def check_labels(labels, which, num_classes=NUM_CLASSES):
+    """Raise ``ValueError`` unless every label is in ``[0, num_classes)``. Done once
+    per data set, so that the loss need not read the labels back on every batch."""
+    if len(labels):
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_classes:
+            raise ValueError(f"{which} labels must be in [0, {num_classes}), "
+                             f"got values from {low} to {high}")
 
 
 def make_batches(images, labels, batch_size, device, train, config):
@@ -128,33 +86,6 @@ def evaluate(model, batches):
                 predictions=predictions, labels=labels)
 
 
-# -- checkpoints -------------------------------------------------------------------
-def dropout_layers(model):
-    return [m for m in model.modules() if isinstance(m, Dropout)]
-
-
-def read_checkpoint(run_dir):
-    """``(meta, model_state, optimizer_state)`` from ``run_dir/checkpoint.npz``."""
-    path = os.path.join(os.fspath(run_dir), CHECKPOINT)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path}: is {run_dir} a minicnn run folder "
-                                f"(made by `minicnn train --out {run_dir}`)?")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads(str(arrays.pop("__meta__")))
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: unsupported checkpoint format {meta.get('format')!r}")
-    model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    buffers = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-    return meta, model_state, {"steps": meta["optimizer_steps"], "buffers": buffers}
-
-
-def load_checkpoint_model(run_dir, device="cpu"):
-    """The model saved in a run's checkpoint, with its weights, on ``device``."""
-    meta, model_state, _ = read_checkpoint(run_dir)
-    return build(meta["architecture"]).load_state_dict(model_state).to(device), meta
-
-
 class Trainer:
     """``Trainer(config, train_data, test_data, run_dir).fit()`` trains and returns
     the epoch records. ``train_data``/``test_data`` are ``(images uint8 (N, 28, 28),
@@ -162,78 +93,91 @@ class Trainer:
     resumed run takes the same ones. ``callbacks``: functions called as
     ``cb(epoch, model)`` after each epoch's checkpoint (e.g. ``viz.FeatureEvolution``);
     ``fit`` does not call them for epoch 0, call them yourself for the initial weights.
+    ``lock``: a held ``FolderLock`` of ``run_dir`` (the command line takes it before
+    loading the data); by default ``fit`` takes the lock itself, for the whole run.
+    ``progress``: a tqdm bar on a terminal, a few plain lines per epoch in a log.
     """
 
     def __init__(self, config, train_data, test_data, run_dir, device="cpu", progress=True,
-                 callbacks=()):
+                 callbacks=(), lock=None):
         self.config = config.validate()
+        self.lock = lock
         self.callbacks = list(callbacks)
         self.device = check_device(device)
         self.run_dir = os.fspath(run_dir)
         self.progress = progress
-        # The ImageNet-sized models take no init argument (and are refused just below).
-        takes_init = "init" in inspect.signature(MODELS[config.model]).parameters
-        self.model = get_model(config.model, seed=config.seed,
-                               **({"init": config.init} if takes_init else {})).to(device)
+        self.model = get_model(config.model, seed=config.seed, init=config.init).to(device)
         if self.model.input_shape != INPUT_SHAPE:
             raise ValueError(f"model {config.model!r} takes {self.model.input_shape} inputs, "
                              f"not MNIST's {INPUT_SHAPE}")
         self.optimizer = make_optimizer(config, self.model.parameters())
-        self.loss_fn = SoftmaxCrossEntropy()
+        # Label values are checked here, once; the loss checks only shapes and dtypes.
+        self.loss_fn = SoftmaxCrossEntropy(check=False, label_smoothing=config.label_smoothing)
         (x, y), (xt, yt) = train_data, test_data
         n, nt = config.train_subset, config.test_subset
+        check_labels(y[:n], "training")
+        check_labels(yt[:nt], "test")
         self.train_batches = make_batches(x[:n], y[:n], config.batch_size, device, True, config)
         self.test_batches = make_batches(xt[:nt], yt[:nt], config.eval_batch_size, device,
                                          False, config)
+        self.schedule = make_schedule(config, self.optimizer, len(self.train_batches))
         self.epoch, self.step, self.seconds, self.records = 0, 0, 0.0, []
 
-    # -- resume ----------------------------------------------------------------------
+    # -- checkpoints (minicnn.checkpoint) ---------------------------------------------
     @classmethod
     def resume(cls, run_dir, train_data, test_data, device="cpu", epochs=None, progress=True,
-               callbacks=()):
+               callbacks=(), checkpoint=None):
         """A trainer continuing the run in ``run_dir`` from its last checkpoint;
-        ``epochs`` (total, counted from the run's start) may extend the run."""
-        meta, model_state, optim_state = read_checkpoint(run_dir)
-        config = TrainConfig.from_dict(meta["config"])
-        if epochs is not None:
-            config.epochs = int(epochs)
-        trainer = cls(config, train_data, test_data, run_dir, device, progress, callbacks)
-        trainer.model.load_state_dict(model_state)
-        trainer.optimizer.load_state_dict(optim_state)
-        for layer, state in zip(dropout_layers(trainer.model), meta["dropout_states"]):
-            layer.generator.bit_generator.state = state
-        trainer.epoch, trainer.step = meta["epoch"], meta["step"]
-        trainer.seconds, trainer.records = meta["seconds"], meta["records"]
-        return trainer
+        ``epochs`` (total, counted from the run's start) may extend the run.
+        ``checkpoint``: ``read_checkpoint(run_dir)`` if the caller has read it already."""
+        checkpoint = read_checkpoint(run_dir) if checkpoint is None else checkpoint
+        config = TrainConfig.from_dict(checkpoint.meta["config"])
+        if epochs is not None and int(epochs) != config.epochs and \
+                config.schedule in ("cosine", "onecycle"):
+            raise ValueError(f"the run in {run_dir} has the {config.schedule} schedule, which "
+                             f"spans its {config.epochs} epochs: it cannot be extended to "
+                             f"{epochs} (start a new run with --epochs {epochs})")
+        config.epochs = config.epochs if epochs is None else int(epochs)
+        return restore(checkpoint, cls(config, train_data, test_data, run_dir, device, progress,
+                                       callbacks))
 
     def save_checkpoint(self):
-        """Write ``checkpoint.npz`` (one atomic file: weights, optimizer, RNG states,
-        metrics, config) and then ``model.npz``."""
-        opt = self.optimizer.state_dict()
-        meta = dict(format=CHECKPOINT_FORMAT, config=asdict(self.config),
-                    architecture=architecture(self.model), epoch=self.epoch, step=self.step,
-                    seconds=self.seconds, records=self.records,
-                    optimizer_steps=opt["steps"],
-                    dropout_states=[d.generator.bit_generator.state
-                                    for d in dropout_layers(self.model)])
-        arrays = {"__meta__": np.array(json.dumps(meta))}
-        arrays.update({f"model/{k}": v for k, v in self.model.state_dict().items()})
-        arrays.update({f"optim/{k}": v for k, v in opt["buffers"].items()})
-        atomic_savez(os.path.join(self.run_dir, CHECKPOINT), arrays)
-        save_model(self.model, os.path.join(self.run_dir, MODEL))
+        """Write ``checkpoint.npz`` and ``model.npz`` after an epoch."""
+        write_checkpoint(self)
 
     # -- the loop --------------------------------------------------------------------
     def fit(self):
         """Train up to ``config.epochs`` (counted from the run's start); after each
         epoch evaluate, log, checkpoint and redraw the curves. Returns the epoch records.
-        Raises ``TrainingDiverged`` when the loss becomes NaN or infinite."""
-        os.makedirs(self.run_dir, exist_ok=True)
+        Holds the run folder's lock throughout (``FolderBusy`` if another process has
+        it) and first removes the ``.tmp-*`` files a killed run left there. Raises
+        ``TrainingDiverged`` when the loss becomes NaN or infinite or explodes, and
+        ``minicnn.atomic.WriteError`` naming the file when a write fails."""
+        lock = self.lock if self.lock is not None else FolderLock(self.run_dir, "training run")
+        took = not lock.held
+        if took:
+            lock.acquire()
+        try:
+            remove_stale_temporaries(self.run_dir)
+            # Overflow on the way to a diverged loss is reported by the loss checks,
+            # in one message; numpy's own warnings would only add noise before it.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return self._fit()
+        finally:
+            if took:
+                lock.release()
+
+    def _fit(self):
+        if self.epoch > self.config.epochs:    # config.json would then contradict the run
+            raise ValueError(f"epochs={self.config.epochs} is fewer than the {self.epoch} "
+                             f"epochs the run in {self.run_dir} has already trained; epochs "
+                             f"is the run's total, counted from its start")
         write_json(os.path.join(self.run_dir, CONFIG), asdict(self.config))
         log = MetricsLog(os.path.join(self.run_dir, METRICS), self.records)
         while self.epoch < self.config.epochs:
             start = time.perf_counter()
-            train = self._train_epoch(log, start)
-            test = self._checked(lambda: evaluate(self.model, self.test_batches), "evaluation")
+            train = self._checked(lambda: self._train_epoch(log, start), "training")
+            test = self._checked(lambda: self._evaluate(), "evaluation")
             self.epoch += 1
             self.seconds += time.perf_counter() - start
             log.append(dict(kind="epoch", epoch=self.epoch, step=self.step, loss=train["loss"],
@@ -252,50 +196,72 @@ class Trainer:
                 callback(self.epoch, self.model)
         return [r for r in self.records if r["kind"] == "epoch"]
 
+    def _evaluate(self):
+        test = evaluate(self.model, self.test_batches)
+        _check_loss(test["loss"], "the test loss")
+        return test
+
     def _train_epoch(self, log, epoch_start):
-        from tqdm import tqdm
+        """One epoch. Each step's loss and correct count go into device arrays; every
+        ``CHECK_EVERY`` steps, at each step record and at the end, the new ones are
+        read back at once, checked, summed in step order (so the sums are exactly
+        those of reading each step at once) and shown."""
         self.model.train()
         self.train_batches.set_epoch(self.epoch)   # shuffle/augment from (seed, epoch)
-        cfg, start = self.config, time.perf_counter()
+        cfg, start, total = self.config, time.perf_counter(), len(self.train_batches)
+        xp = get_array_module(self.train_batches.labels)
+        losses, corrects = xp.zeros(total, dtype=xp.float64), xp.zeros(total, dtype=xp.int64)
+        sizes, read = [], 0                            # batch sizes; steps read back so far
         sums = dict(loss=0.0, correct=0, seen=0)      # this epoch
         window = dict(loss=0.0, correct=0, seen=0)     # since the last step record
-        bar = tqdm(self.train_batches, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-                   unit="batch", disable=not self.progress, leave=False, dynamic_ncols=True)
-        for x, y in bar:
-            loss, correct = self._checked(lambda: self._train_step(x, y), "training")
-            self.step += 1
-            for acc in (sums, window):
-                acc["loss"] += loss * len(y)
-                acc["correct"] += correct
-                acc["seen"] += len(y)
-            rate = sums["seen"] / (time.perf_counter() - start)
-            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{100 * sums['correct'] / sums['seen']:.2f}%",
-                            img_s=f"{rate:.0f}", refresh=False)
-            if self.step % cfg.log_every == 0:
-                log.append(dict(kind="step", epoch=self.epoch + 1, step=self.step,
-                                loss=window["loss"] / window["seen"],
-                                train_acc=window["correct"] / window["seen"], test_acc=None,
-                                seconds=round(self.seconds + time.perf_counter() - epoch_start, 3)))
-                window = dict(loss=0.0, correct=0, seen=0)
-        bar.close()
+        bar = EpochProgress(total, f"epoch {self.epoch + 1}/{cfg.epochs}", self.progress)
+        try:
+            for i, (x, y) in enumerate(self.train_batches):
+                # Slices: array into array on the device, never a Python number.
+                losses[i:i + 1], corrects[i:i + 1] = self._train_step(x, y)
+                sizes.append(len(y))
+                self.step += 1
+                if (i + 1) % CHECK_EVERY and i + 1 < total and self.step % cfg.log_every:
+                    continue
+                first = self.step - (i - read)         # the step number of losses[read]
+                for j, (loss, correct) in enumerate(zip(as_numpy(losses[read:i + 1]).tolist(),
+                                                        as_numpy(corrects[read:i + 1]).tolist())):
+                    _check_loss(loss, f"the loss at step {first + j}", (first, self.step))
+                    for acc in (sums, window):
+                        acc["loss"] += loss * sizes[read + j]
+                        acc["correct"] += correct
+                        acc["seen"] += sizes[read + j]
+                read = i + 1
+                bar.update(read, sums["loss"] / sums["seen"], sums["correct"] / sums["seen"],
+                           sums["seen"] / (time.perf_counter() - start))
+                if self.step % cfg.log_every == 0:
+                    log.append(dict(kind="step", epoch=self.epoch + 1, step=self.step,
+                                    loss=window["loss"] / window["seen"],
+                                    train_acc=window["correct"] / window["seen"], test_acc=None,
+                                    seconds=round(self.seconds + time.perf_counter()
+                                                  - epoch_start, 3)))
+                    window = dict(loss=0.0, correct=0, seen=0)
+        finally:
+            bar.close()
         seconds = time.perf_counter() - start
         return dict(loss=sums["loss"] / sums["seen"], accuracy=sums["correct"] / sums["seen"],
                     seconds=seconds, images_per_s=sums["seen"] / seconds)
 
     def _train_step(self, x, y):
-        """One optimizer step on a batch ``x (B, 1, 28, 28)``, ``y (B,)``;
-        returns the batch's mean loss and number of correct predictions."""
+        """One optimizer step on a batch ``x (B, 1, 28, 28)``, ``y (B,)``; returns the
+        batch's mean loss and number of correct predictions as device scalars (not
+        read back: see ``_train_epoch``)."""
         self.optimizer.zero_grad()
         logits = self.model.forward(x)
-        loss = float(self.loss_fn(logits, y))     # raises FloatingPointError on NaN logits
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"the loss is {loss}")
+        loss = self.loss_fn(logits, y)
         self.model.backward(self.loss_fn.backward())
         self.optimizer.step()
-        return loss, int((logits.argmax(axis=1) == y).sum())
+        if self.schedule is not None:
+            self.schedule.step()        # the learning rate of the next batch
+        return loss, (logits.argmax(axis=1) == y).sum()
 
     def _checked(self, fn, phase):
-        """Run ``fn``, turning a NaN/inf failure into ``TrainingDiverged`` with advice."""
+        """Run ``fn``, turning a NaN/inf/exploded loss into ``TrainingDiverged`` with advice."""
         try:
             return fn()
         except FloatingPointError as err:
@@ -303,11 +269,23 @@ class Trainer:
             last = (f"the last good checkpoint is {where} (epoch {self.epoch})" if self.epoch
                     else "no checkpoint was written")
             raise TrainingDiverged(
-                f"training diverged during {phase} in epoch {self.epoch + 1}, after step "
-                f"{self.step} ({err}). With {self.config.optimizer} at lr={self.config.lr:g}, "
-                f"the loss became NaN or infinite: lower the learning rate (--lr). "
-                f"Stopped; {last}.") from None
+                f"training diverged during {phase} in epoch {self.epoch + 1} ({err}). With "
+                f"{self.config.optimizer} at lr={self.config.lr:g}, the loss became NaN, "
+                f"infinite or huge: lower the learning rate (--lr). Stopped; {last}.") from None
 
     def _echo(self, line):
         from tqdm import tqdm
         tqdm.write(line)
+
+
+def _check_loss(loss, what, steps=None, num_classes=NUM_CLASSES):
+    """Raise ``FloatingPointError`` if ``loss`` is NaN, infinite, or above the
+    divergence bound ``DIVERGENCE_FACTOR * log(num_classes)``."""
+    bound = DIVERGENCE_FACTOR * math.log(num_classes)
+    read = f"; steps {steps[0]}-{steps[1]} were checked together" if steps else ""
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"{what} is {loss}{read}")
+    if loss > bound:
+        raise FloatingPointError(f"{what} exploded to {loss:.3g}, above {bound:.0f} = "
+                                 f"{DIVERGENCE_FACTOR} x log({num_classes}), the loss of an "
+                                 f"untrained network{read}")

@@ -77,3 +77,43 @@ def test_float32_by_default_and_float64_on_request(backend, device, rng):
     assert y64.dtype == np.float64
     assert model.backward(backend.ones_like(y64)).dtype == np.float64
     np.testing.assert_allclose(as_numpy(y64), as_numpy(y32), rtol=1e-4, atol=1e-5)
+
+
+def _pyproject_extras():
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    return tomllib.loads(path.read_text())["project"]["optional-dependencies"]
+
+
+@pytest.mark.parametrize("driver, extra, wheel", [((12, 4), "gpu", "cupy-cuda12x"),
+                                                  ((13, 0), "gpu-cuda13", "cupy-cuda13x")])
+def test_missing_cupy_names_the_wheel_for_the_driver(monkeypatch, driver, extra, wheel):
+    monkeypatch.setattr(backend_module, "_cupy", None)
+    monkeypatch.setattr(backend_module, "cuda_driver_version", lambda: driver)
+    reason = backend_module.gpu_unavailable_reason()
+    assert reason.startswith("CuPy is not installed")
+    assert f"pip install -e .[{extra}]" in reason and wheel in reason
+    # the extra it names exists and installs that wheel, with numba-cuda for the kernels
+    requirements = _pyproject_extras()[extra]
+    assert any(r.startswith(wheel) for r in requirements), requirements
+    assert any(r.startswith("numba-cuda") for r in requirements), requirements
+
+
+def test_missing_cupy_without_a_driver_says_so(monkeypatch):
+    monkeypatch.setattr(backend_module, "_cupy", None)
+    monkeypatch.setattr(backend_module, "cuda_driver_version", lambda: None)
+    reason = backend_module.gpu_unavailable_reason()
+    assert "no NVIDIA driver" in reason
+    assert ".[gpu]" in reason and ".[gpu-cuda13]" in reason
+
+
+def test_driver_too_old_for_any_wheel(monkeypatch):
+    monkeypatch.setattr(backend_module, "_cupy", None)
+    monkeypatch.setattr(backend_module, "cuda_driver_version", lambda: (11, 8))
+    assert "update the NVIDIA driver" in backend_module.gpu_unavailable_reason()
+
+
+def test_cuda_driver_version_is_none_or_a_pair():
+    version = backend_module.cuda_driver_version()
+    assert version is None or (len(version) == 2 and version[0] >= 1)

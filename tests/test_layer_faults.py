@@ -14,7 +14,8 @@ import pytest
 
 from minicnn import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential,
                      Softmax, SoftmaxCrossEntropy, models)
-from minicnn.layers import LAYER_TYPES, Concat, Inception
+from minicnn.layers import (LAYER_TYPES, BatchNorm1D, BatchNorm2D, Concat, GlobalAvgPool2D,
+                            Inception, LeakyReLU)
 
 # each registered layer, built small, with the per-example shape it takes
 EXAMPLES = {
@@ -31,6 +32,10 @@ EXAMPLES = {
     "Concat": (lambda: Concat([Conv2D(2, 1, 1, seed=0), MaxPool2D(3, stride=1, padding=1)]),
                (2, 4, 4)),
     "Inception": (lambda: models.inception(2, 1, 1, 2, 1, 1, 1, seed=0), (2, 5, 5)),
+    "BatchNorm2D": (lambda: BatchNorm2D(2), (2, 3, 3)),
+    "BatchNorm1D": (lambda: BatchNorm1D(4), (4,)),
+    "GlobalAvgPool2D": (GlobalAvgPool2D, (2, 3, 3)),
+    "LeakyReLU": (LeakyReLU, (3, 4)),
 }
 LAYERS = sorted(EXAMPLES)
 # who a backward message names: a Sequential hands the gradient to its last layer

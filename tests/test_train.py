@@ -1,24 +1,31 @@
 """The trainer: learning on real MNIST, exact reproducibility and resume,
 checkpoints, the metrics log, NaN stops, and the reporting helpers."""
+import io
 import json
 import os
+import sys
+import warnings
 
 import numpy as np
 import pytest
 
+from minicnn.layers import SoftmaxCrossEntropy
 from minicnn.reporting import (confusion_matrix, format_confusion, per_class_accuracy,
                                plot_confusion, read_metrics)
+from minicnn.checkpoint import (CHECKPOINT, MODEL, dropout_layers, load_checkpoint_model,
+                                read_checkpoint)
 from minicnn.serialization import load_model
-from minicnn.train import (CHECKPOINT, CURVES, METRICS, MODEL, TrainConfig, Trainer,
-                           TrainingDiverged, dropout_layers, load_checkpoint_model,
-                           read_checkpoint)
+from minicnn.train import CURVES, METRICS, TrainConfig, Trainer, TrainingDiverged
 
 
 @pytest.fixture(scope="module")
 def mnist():
     root = os.environ.get("MINICNN_DATA")
-    if not root or not os.path.isdir(os.path.join(root, "mnist")):
-        pytest.skip("MINICNN_DATA with mnist/ is not set: real-data training tests skipped")
+    if not root:
+        pytest.skip("MINICNN_DATA is not set: real-data training tests skipped "
+                    "(set it to a folder holding mnist/)")
+    if not os.path.isdir(os.path.join(root, "mnist")):
+        pytest.skip(f"MINICNN_DATA={root} has no mnist/ folder: real-data training tests skipped")
     from minicnn.data import load_mnist
     return load_mnist(root=root)
 
@@ -92,6 +99,10 @@ def test_callbacks_see_each_finished_epoch_and_its_weights(mnist, tmp_path):
     assert [epoch for epoch, _ in seen] == [1, 2]
     assert not np.array_equal(seen[0][1], seen[1][1])     # a copy per epoch, weights moved
     np.testing.assert_array_equal(seen[1][1], resumed.model.state_dict()["0.weight"])
+    # epochs is the run's total: fewer than it has trained is refused, config.json untouched
+    with pytest.raises(ValueError, match="fewer than the 2 epochs"):
+        Trainer.resume(tmp_path, *mnist, epochs=1, progress=False).fit()
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 2
 
 
 def test_resume_restores_dropout_generators(mnist, tmp_path):
@@ -160,6 +171,105 @@ def test_absurd_learning_rate_diverges(mnist, tmp_path):
     trainer = Trainer(small(optimizer="sgd", lr=1e6), *mnist, tmp_path, progress=False)
     with pytest.raises(TrainingDiverged, match=r"lr=1e\+06"):
         trainer.fit()
+
+
+def test_training_steps_match_a_plain_loop(mnist, tmp_path):
+    """The trainer's bookkeeping (losses kept on the device, read back every few
+    steps) changes no bit: the weights and the epoch's loss and accuracy equal a
+    plain loop that reads each step's loss and correct count back at once."""
+    config = small(epochs=1, log_every=5)
+    trainer = Trainer(config, *mnist, tmp_path / "t", progress=False)
+    [record] = trainer.fit()
+    ref = Trainer(config, *mnist, tmp_path / "ref", progress=False)
+    ref.train_batches.set_epoch(0)
+    loss_fn, total, correct, seen, window = SoftmaxCrossEntropy(), 0.0, 0, 0, []
+    for x, y in ref.train_batches:
+        ref.optimizer.zero_grad()
+        logits = ref.model.forward(x)
+        loss = float(loss_fn(logits, y))
+        ref.model.backward(loss_fn.backward())
+        ref.optimizer.step()
+        total, correct, seen = total + loss * len(y), correct + int(
+            (logits.argmax(axis=1) == y).sum()), seen + len(y)
+        window.append(loss * len(y))
+        if len(window) == 5:
+            first_step = [r for r in trainer.records if r["kind"] == "step"][0]
+            assert first_step["loss"] == sum(window, 0.0) / (5 * 32)
+    assert_same_state(trainer.model.state_dict(), ref.model.state_dict())
+    assert record["loss"] == total / seen and record["train_acc"] == correct / seen
+
+
+class _NoHostRead(np.ndarray):
+    """A loss value that fails if the training loop reads it back to the host."""
+
+    def __float__(self):
+        raise AssertionError("the training step read the loss back to the host")
+
+    __int__ = __bool__ = item = __float__
+
+
+def test_the_training_step_does_not_read_the_loss_back(mnist, tmp_path):
+    trainer = Trainer(small(epochs=1), *mnist, tmp_path, progress=False)
+    loss_fn = trainer.loss_fn
+
+    class Watched:
+        def __call__(self, logits, y):
+            return np.asarray(loss_fn(logits, y)).view(_NoHostRead)
+
+        def backward(self):
+            return loss_fn.backward()
+    trainer.loss_fn = Watched()
+    [record] = trainer.fit()
+    assert np.isfinite(record["loss"])
+
+
+def test_labels_are_checked_once_when_the_trainer_is_built(tmp_path):
+    x, y = np.zeros((8, 28, 28), np.uint8), np.arange(8)
+    bad = y.copy()
+    bad[5] = 10
+    with pytest.raises(ValueError, match=r"training labels must be in \[0, 10\).* 10"):
+        Trainer(small(train_subset=None, test_subset=None), (x, bad), (x, y), tmp_path)
+    with pytest.raises(ValueError, match=r"test labels must be in \[0, 10\)"):
+        Trainer(small(train_subset=None, test_subset=None), (x, y), (x, bad), tmp_path)
+
+
+def test_exploding_loss_stops_like_nan_and_keeps_the_last_good_checkpoint(mnist, tmp_path):
+    """Adam at lr=1e3 from epoch 2 on: the loss grows huge but stays finite. The run
+    stops within a few steps (no raw numpy overflow warning), the checkpoint of epoch
+    1 stays, and the message names the step range."""
+    def blow_up(epoch, model):
+        trainer.optimizer.lr = 1e3
+    trainer = Trainer(small(epochs=3), *mnist, tmp_path, progress=False, callbacks=[blow_up])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # an overflow warning fails the test
+        with pytest.raises(TrainingDiverged, match=r"at step 1[0-6] exploded .*steps 1?[0-9]-1[0-6] were checked") as err:
+            trainer.fit()
+    assert "lower the learning rate" in str(err.value)
+    assert f"last good checkpoint is {tmp_path / CHECKPOINT} (epoch 1)" in str(err.value)
+    assert read_checkpoint(tmp_path)[0]["epoch"] == 1
+    assert trainer.step < 16                           # stopped inside epoch 2
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_shows_the_running_mean_loss(mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    [record] = Trainer(small(epochs=1), *mnist, tmp_path, progress=True).fit()
+    assert f"loss={record['loss']:.4f}" in sys.stderr.getvalue()
+
+
+def test_progress_in_a_log_file_is_a_few_lines_per_epoch(mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())     # not a terminal
+    config = small(epochs=2, train_subset=640, batch_size=4)  # 160 steps an epoch
+    records = Trainer(config, *mnist, tmp_path, progress=True).fit()
+    text = sys.stderr.getvalue()
+    assert "\r" not in text                                  # plain lines, no bar redraws
+    lines = text.splitlines()
+    assert 4 <= len(lines) <= 2 * 11, text
+    assert f"loss {records[-1]['loss']:.4f}" in lines[-1]
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -63,3 +63,35 @@ class Softmax(Layer):
     def backward(self, grad_out):
         self.check_grad(grad_out)
         return self.p * (grad_out - (grad_out * self.p).sum(axis=-1, keepdims=True))
+
+
+class LeakyReLU(ReLU):
+    """``y = x`` where ``x > 0``, else ``negative_slope * x`` (PyTorch's default slope 0.01).
+
+    Backward: ``g * (1 where x > 0 else negative_slope)``. It is a ReLU for the
+    backward rules: ``deconvnet`` keeps ``max(g, 0)``, ``guided`` also zeroes
+    the negative gradients of the true backward.
+    """
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        self.check_input(x)
+        self.active = x > 0
+        xp = get_array_module(x)
+        self.slope = xp.where(self.active, x.dtype.type(1), x.dtype.type(self.negative_slope))
+        return x * self.slope
+
+    def backward(self, grad_out):
+        self.check_grad(grad_out)
+        rule = self.backward_rule
+        if rule == "gradient":
+            return grad_out * self.slope
+        if rule == "guided":
+            return grad_out * self.slope * (grad_out > 0)
+        return super().backward(grad_out)
+
+    def config(self):
+        return dict(negative_slope=self.negative_slope)

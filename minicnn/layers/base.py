@@ -6,7 +6,7 @@ caller only ever writes ``y = layer.forward(x)`` and
 """
 import numpy as np
 
-from ..backend import check_device, device_of
+from ..backend import check_device, device_of, to_device
 
 LAYER_TYPES = {}  # class name -> class, to rebuild models from saved files (register_layer)
 
@@ -53,6 +53,7 @@ class Layer:
     """
 
     param_names = ()      # attribute names of the Parameters, in state_dict order
+    buffer_names = ()     # arrays saved in state_dict but not trained (BatchNorm's statistics)
 
     def __init__(self):
         self.training = True
@@ -88,6 +89,20 @@ class Layer:
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
+    def named_buffers(self, prefix=""):
+        """``(name, array)`` pairs of the state that is saved but not trained
+        (BatchNorm's running statistics), named like the parameters."""
+        for name, layer, attr in self.buffer_slots(prefix):
+            yield name, getattr(layer, attr)
+
+    def buffer_slots(self, prefix=""):
+        """``(name, layer, attribute)`` of every buffer here and in the sub-layers
+        (containers name their children by index, as PyTorch does)."""
+        for attr in self.buffer_names:
+            yield prefix + attr, self, attr
+        for i, child in enumerate(self.children()):
+            yield from child.buffer_slots(f"{prefix}{i}.")
+
     def train(self, mode=True):
         for m in self.modules():
             m.training = mode
@@ -115,12 +130,20 @@ class Layer:
         check_device(device)
         for p in self.parameters():
             p.to(device)
+        for m in self.modules():
+            for name in m.buffer_names:
+                setattr(m, name, to_device(getattr(m, name), device))
         return self
 
     def astype(self, dtype):
         """Cast every parameter (``"float64"`` for gradient checks)."""
         for p in self.parameters():
             p.astype(np.dtype(dtype))
+        for m in self.modules():
+            for name in m.buffer_names:
+                value = getattr(m, name)
+                if value.dtype.kind == "f":        # counters stay integers
+                    setattr(m, name, value.astype(np.dtype(dtype)))
         return self
 
     def freeze(self):

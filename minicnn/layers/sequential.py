@@ -111,32 +111,41 @@ class Sequential(Layer):
 
     # -- weights -----------------------------------------------------------------
     def state_dict(self):
-        """``{name: NumPy array}``, a copy, in PyTorch's names and layouts."""
-        return {name: as_numpy(p.value).copy() for name, p in self.named_parameters()}
+        """``{name: NumPy array}``, a copy, in PyTorch's names and layouts: the
+        parameters, then the buffers (BatchNorm's running statistics)."""
+        state = {name: as_numpy(p.value).copy() for name, p in self.named_parameters()}
+        state.update({name: as_numpy(b).copy() for name, b in self.named_buffers()})
+        return state
 
     def load_state_dict(self, state):
-        """Copy arrays (NumPy, CuPy or CPU torch tensors) into the parameters.
+        """Copy arrays (NumPy, CuPy or CPU torch tensors) into the parameters and buffers.
 
         Keys and shapes must match exactly; the first mismatch is named. Each
         array goes to the device of the parameter it replaces.
         """
-        own = dict(self.named_parameters())
+        own = {name: (param.value, param) for name, param in self.named_parameters()}
+        own.update({name: (getattr(layer, attr), (layer, attr))
+                    for name, layer, attr in self.buffer_slots()})
         arrays = {}
-        for name, param in own.items():    # in layer order, so the first mismatch is named
+        for name, (current, _) in own.items():    # in layer order: the first mismatch is named
             if name not in state:
                 raise KeyError(f"load_state_dict: key {name!r} (shape "
-                               f"{tuple(param.shape)}) is missing from the given state")
+                               f"{tuple(current.shape)}) is missing from the given state")
             arrays[name] = _host_array(state[name])
-            if arrays[name].shape != tuple(param.shape):
+            if arrays[name].shape != tuple(current.shape):
                 raise ValueError(f"load_state_dict: shape mismatch for {name!r}: the state has "
-                                 f"{arrays[name].shape}, the model expects {tuple(param.shape)}")
+                                 f"{arrays[name].shape}, the model expects {tuple(current.shape)}")
         unexpected = [name for name in state if name not in own]
         if unexpected:
             raise KeyError(f"load_state_dict: unexpected key {unexpected[0]!r}; "
                            f"this model has {list(own)}")
         for name, value in arrays.items():
-            param = own[name]
-            param.value = to_device(value.astype(param.value.dtype), device_of(param.value))
+            current, target = own[name]
+            value = to_device(value.astype(current.dtype), device_of(current))
+            if isinstance(target, tuple):
+                setattr(*target, value)
+            else:
+                target.value = value
         return self
 
     # -- visualization support ------------------------------------------------------

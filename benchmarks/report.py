@@ -1,0 +1,111 @@
+"""What ``bench.py`` prints besides the timings: the machine, the threads in use,
+tables, and the per-layer times of one minicnn model."""
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+import minicnn
+
+
+def layer_times(engine, repeats):
+    """Median forward and backward wall seconds of each layer of ``engine.model``
+    (an ``engines.MinicnnStep``) over ``repeats`` steps, synchronised per layer."""
+    model, opt, loss, x, y = engine.model, engine.opt, engine.loss, engine.x, engine.y
+    fwd = [[] for _ in model.layers]
+    bwd = [[] for _ in model.layers]
+    for _ in range(repeats):
+        opt.zero_grad()
+        h = x
+        for i, layer in enumerate(model.layers):
+            engine.sync()
+            start = time.perf_counter()
+            h = layer.forward(h)
+            engine.sync()
+            fwd[i].append(time.perf_counter() - start)
+        loss.forward(h, y)
+        g = loss.backward()
+        for i in reversed(range(len(model.layers))):
+            engine.sync()
+            start = time.perf_counter()
+            g = model.layers[i].backward(g)
+            engine.sync()
+            bwd[i].append(time.perf_counter() - start)
+        opt.step()
+    return [(f"{i} {layer_name(layer)}", statistics.median(f), statistics.median(b))
+            for i, (layer, f, b) in enumerate(zip(model.layers, fwd, bwd))]
+
+
+def layer_name(layer):
+    """``Conv2D 1->32 5x5 s1 p2``, ``MaxPool2D 2x2 s2 p0``, ``Dense 3136->1024``, ``ReLU``."""
+    cfg, kind = layer.config(), type(layer).__name__
+    if "kernel_size" in cfg:
+        (kh, kw), (sh, _), (ph, _) = cfg["kernel_size"], cfg["stride"], cfg["padding"]
+        channels = f" {cfg['in_channels']}->{cfg['out_channels']}" if "in_channels" in cfg else ""
+        return f"{kind}{channels} {kh}x{kw} s{sh} p{ph}"
+    if "in_features" in cfg:
+        return f"{kind} {cfg['in_features']}->{cfg['out_features']}"
+    return kind
+
+
+def threads_in_use(torch=None):
+    """One line: each thread pool threadpoolctl sees, Numba's threads, PyTorch's."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        pools = "threadpoolctl not installed (pip install -e .[bench])"
+    else:
+        pools = ", ".join(f"{p['internal_api']} {p['num_threads']} "
+                          f"({os.path.basename(p['filepath'])})" for p in threadpool_info())
+    import numba
+    line = f"{pools}; numba {numba.get_num_threads()}"
+    if torch is not None:
+        line += f"; torch {torch.get_num_threads()} intra-op"
+    return line
+
+
+def gpu_name():
+    try:
+        import cupy
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
+    except Exception as err:  # noqa: BLE001 - the name is decoration only
+        return f"GPU name unknown ({err})"
+
+
+def machine_info(args, torch=None):
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    import numba
+    versions = (f"python {platform.python_version()}, numpy {np.__version__}, "
+                f"numba {numba.__version__}, torch {torch.__version__ if torch else 'absent'}, "
+                f"minicnn {getattr(minicnn, '__version__', '?')}")
+    line = (f"{cpu}, {os.cpu_count()} logical cores, {args.threads} threads; {versions}; "
+            f"kernels: {args.kernels}; load average before: {os.getloadavg()[0]:.2f}")
+    if args.device == "gpu":
+        import cupy
+        line += f"; GPU: {gpu_name()}, cupy {cupy.__version__}"
+        if torch is not None:
+            line += (f", torch cuDNN TF32 "
+                     f"{'off' if args.no_tf32 else 'allowed (its default)'}")
+    return line
+
+
+def print_table(header, rows, markdown=False):
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" for _ in header) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(cell.rjust(w) if i else cell.ljust(w)
+                        for i, (cell, w) in enumerate(zip(row, widths))))

@@ -1,0 +1,58 @@
+"""Test-time augmentation and ensembles: average class probabilities.
+
+Test-time augmentation (TTA) shows the network each test image a few times,
+shifted by a pixel, and averages the softmax probabilities; an ensemble
+averages the probabilities of several trained models::
+
+    p(x) = mean over models m and shifts s of softmax(m(shift_s(x)))
+
+Both only ever run the ordinary eval-mode forward pass.
+"""
+import numpy as np
+
+from .backend import as_numpy, to_device
+from .data import prepare_images
+from .layers.activations import Softmax
+
+NO_SHIFT = ((0, 0),)
+TTA_SHIFTS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))   # (rows, columns)
+
+
+def shift_images(images, dy, dx):
+    """``images (N, H, W)`` or ``(N, C, H, W)`` moved ``dy`` rows down and ``dx`` columns
+    right; what moves in is 0 (background)."""
+    out = np.zeros_like(images)
+    h, w = images.shape[-2:]
+    src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
+    src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
+    out[..., dst_y, dst_x] = images[..., src_y, src_x]
+    return out
+
+
+def predict_proba(model, images, shifts=NO_SHIFT, batch_size=1000, device="cpu"):
+    """Mean softmax probabilities ``(N, K)`` (NumPy) of ``model`` in eval mode over the
+    ``shifts`` of the stored images ``(N, 28, 28)`` (uint8, converted batch by batch)."""
+    was_training = model.training
+    model.eval()
+    softmax, total = Softmax(), None
+    try:
+        for dy, dx in shifts:
+            moved = shift_images(np.asarray(images), dy, dx)
+            parts = [as_numpy(softmax.forward(model.forward(
+                        to_device(prepare_images(moved[i:i + batch_size]), device))))
+                     for i in range(0, len(moved), batch_size)]
+            p = np.concatenate(parts).astype(np.float64)
+            total = p if total is None else total + p
+    finally:
+        model.train(was_training)
+    return total / len(shifts)
+
+
+def ensemble_proba(models, images, shifts=NO_SHIFT, batch_size=1000, device="cpu"):
+    """The mean of ``predict_proba`` over ``models``; ``(N, K)``."""
+    probs = [predict_proba(m, images, shifts, batch_size, device) for m in models]
+    return sum(probs) / len(probs)
+
+
+def accuracy(probabilities, labels):
+    return float((np.asarray(probabilities).argmax(axis=1) == as_numpy(labels)).mean())

@@ -1,0 +1,99 @@
+"""The benchmark scripts run: bench.py's CPU path and its clear refusal without a GPU,
+launch_overhead.py's dry run under the CUDA simulator, gpu_check.sh's syntax and its
+summary table. Subprocesses on tiny sizes; no test depends on a timing."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minicnn.backend import gpu_unavailable_reason
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+no_gpu = pytest.mark.skipif(gpu_unavailable_reason() is None, reason="a GPU is available here")
+
+
+def run(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, MPLBACKEND="Agg", **(env or {})))
+
+
+@no_gpu
+@pytest.mark.parametrize("script, args", [("bench.py", ["--device", "gpu"]),
+                                          ("launch_overhead.py", [])])
+def test_gpu_scripts_refuse_in_one_line_without_a_gpu(script, args):
+    result = run(BENCH / script, *args)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no usable GPU" in lines[0], result.stderr
+    assert "pip install -e .[gpu" in lines[0] or "driver" in lines[0]
+
+
+def test_bench_blocks_protocol_writes_its_rows(tmp_path):
+    out = tmp_path / "bench.json"
+    result = run(BENCH / "bench.py", "--models", "tiny_cnn", "--batch-sizes", "4",
+                 "--block-steps", "1", "--pause", "0", "--warmup", "1", "--threads", "1",
+                 "--no-layers", "--json", out)
+    assert result.returncode == 0, result.stderr
+    assert "protocol: blocks: 5 blocks of 1 timed steps" in result.stdout
+    assert "threads in use" in result.stdout
+    report = json.loads(out.read_text())
+    (row,) = report["rows"]
+    assert (row["model"], row["batch"]) == ("tiny_cnn", 4)
+    assert row["images_per_s"] > 0 and row["cpu_ms_per_image"] > 0
+    assert ("ratio" in row) == (report["torch_skipped"] is None)
+
+
+def test_bench_refuses_fewer_than_five_blocks():
+    result = run(BENCH / "bench.py", "--blocks", "3")
+    assert result.returncode == 2 and "--blocks must be >= 5" in result.stderr
+
+
+def test_launch_overhead_dry_run_launches_every_kernel(tmp_path):
+    out = tmp_path / "launch.json"
+    result = run(BENCH / "launch_overhead.py", "--dry-run", "--json", out)
+    if "No module named" in result.stderr and "cuda" in result.stderr:
+        pytest.skip(f"numba.cuda simulator unavailable: {result.stderr.splitlines()[-1]}")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["kernel"] for r in rows} == {"im2col", "col2im", "maxpool_forward",
+                                           "maxpool_backward", "avgpool_forward",
+                                           "avgpool_backward"}
+    assert all(r["us_per_launch"] is None for r in rows)      # a dry run times nothing
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_gpu_check_script_is_valid_bash():
+    result = subprocess.run(["bash", "-n", str(BENCH / "gpu_check.sh")], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_gpu_summary_reports_failed_steps_and_missing_outputs(tmp_path):
+    (tmp_path / "steps.tsv").write_text("tests\t1\t1500\nbench\t124\t90000\n")
+    (tmp_path / "tests.log").write_text("FAILED tests/test_x.py::test_y - boom\n"
+                                        "1 failed, 3 passed in 1.50s\n")
+    result = run(BENCH / "gpu_summary.py", tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "FAILED (1)" in text and "TIMEOUT" in text
+    assert "tests: 1 failed, 3 passed" in text and "test_x.py::test_y" in text
+    assert "no epoch finished" in text and "no bench.json" in text
+
+
+def test_count_launches_matches_a_count_by_reading():
+    """benchmarks/count_launches.py against what the code says for lenet (batch 2):
+    ReLU forward is `x > 0` and `x * mask`; Dense forward one product and a bias add;
+    eight facade kernels (im2col, maxpool forward, maxpool backward, col2im, twice)."""
+    result = run(BENCH / "count_launches.py", "--model", "lenet", "--batch", "2")
+    assert result.returncode == 0, result.stderr
+    rows = {line[:24].strip(): line[24:].split() for line in result.stdout.splitlines()}
+    assert rows["1 ReLU forward"] == ["2"]                     # elementwise only
+    assert rows["10 Dense forward"] == ["1", "1"]              # elementwise, cuBLAS
+    total = dict(zip(["elementwise", "fill", "copy", "gather", "cuBLAS", "numba", "sync"],
+                     map(int, rows["total"])))
+    # cuBLAS: forward 1 and backward 2 (dW, dx) per Conv2D and per Dense, four layers
+    assert total["numba"] == 8 and total["cuBLAS"] == 12
