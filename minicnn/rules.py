@@ -243,19 +243,20 @@ class Proportional(Rule):
 # mode, flatten) keep the gradient: for them the multiplier *is* the gradient.
 
 class Rescale(Rule):
-    """DeepLIFT's rescale rule at a ReLU: ``m = g * (y - y_ref) / (x - x_ref)``, or the
-    gradient where ``|x - x_ref| <= eps`` (Captum's threshold, 1e-10)."""
+    """DeepLIFT's rescale rule at an elementwise nonlinearity (ReLU, LeakyReLU):
+    ``m = g * (y - y_ref) / (x - x_ref)``, or the gradient where ``|x - x_ref| <= eps``
+    (Captum's threshold, 1e-10). ``y`` comes from the layer's own forward (on a copy)."""
 
     def __init__(self, eps=1e-10):
         self.eps = float(eps)
 
     def backward(self, layer, x, signal, ref=None):
         xp = get_array_module(x)
-        dx = x - ref
-        dy = xp.maximum(x, 0) - xp.maximum(ref, 0)
+        on_x, on_ref = copy.copy(layer), copy.copy(layer)
+        dy, dx = on_x.forward(x) - on_ref.forward(ref), x - ref
         small = xp.abs(dx) <= self.eps
-        slope = xp.where(small, (x > 0).astype(x.dtype), dy / xp.where(small, 1, dx))
-        return signal * slope
+        local = on_x.backward(xp.ones_like(x))             # the derivative at x
+        return signal * xp.where(small, local, dy / xp.where(small, 1, dx))
 
 
 class RescaleMaxPool(Rule):
