@@ -4,8 +4,11 @@ Attribution ("which pixels matter?") is the ordinary backward pass with the
 ReLU's backward rule swapped (see docs/backward-rules.md):
 
 - ``saliency``, ``deconvnet``, ``guided_backprop``, ``smoothgrad``,
-  ``integrated_gradients``, ``grad_cam``, ``guided_grad_cam``, ``occlusion``;
+  ``integrated_gradients``, ``grad_cam``, ``grad_cam_pp``, ``guided_grad_cam``, ``occlusion``;
   targets are a class (its pre-softmax logit) or a ``Unit(layer, channel, position)``.
+- the rule family (``minicnn.rules``, a rule per layer): ``gradient_x_input``, ``lrp``
+  (rules and composites), ``deeplift``, ``excitation_backprop``; their identities are
+  in ``minicnn.viz.checks``.
 
 Units ("what did each unit learn?"):
 
@@ -17,13 +20,15 @@ Drawing is kept apart from computing: ``draw_attribution``, ``attribution_grid``
 and the ``plot_*`` functions take the arrays above and write figures.
 """
 from .attribution import deconvnet, guided_backprop, integrated_gradients, saliency, smoothgrad
-from .cam import grad_cam, guided_grad_cam, upsample_bilinear
+from .cam import grad_cam, grad_cam_pp, guided_grad_cam, upsample_bilinear
 from .evolution import FeatureEvolution, Snapshot
 from .figures import (plot_evolution, plot_feature_maps, plot_filters, plot_images,
                       plot_top_patches)
 from .maximize import (Dream, Maximized, deepdream, gaussian_blur, laplacian_normalize,
                        laplacian_pyramid, maximize, reconstruct, resize)
 from .occlusion import occlusion
+from .propagation import (deeplift, excitation_backprop, gradient_x_input, lrp, lrp_rule_map,
+                          propagate)
 from .plotting import attribution_grid, draw_attribution, normalize_attribution
 from .receptive import Box, Field, field_box, receptive_box, receptive_fields
 from .targets import Unit, backprop, class_probabilities, resolve_target, target_value
@@ -31,7 +36,8 @@ from .units import FeatureMap, TopPatches, conv_filters, feature_maps, top_patch
 
 __all__ = [
     "saliency", "deconvnet", "guided_backprop", "smoothgrad", "integrated_gradients",
-    "grad_cam", "guided_grad_cam", "upsample_bilinear", "occlusion",
+    "grad_cam", "grad_cam_pp", "guided_grad_cam", "upsample_bilinear", "occlusion",
+    "gradient_x_input", "lrp", "lrp_rule_map", "deeplift", "excitation_backprop", "propagate",
     "Unit", "backprop", "class_probabilities", "resolve_target", "target_value",
     "normalize_attribution", "draw_attribution", "attribution_grid",
     "receptive_fields", "receptive_box", "field_box", "Field", "Box",

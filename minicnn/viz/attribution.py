@@ -92,39 +92,59 @@ def smoothgrad(model, x, target, n_samples=25, noise_level=0.15, seed=0):
     return total / n_samples
 
 
-def integrated_gradients(model, x, target, baseline=None, steps=50, return_delta=False):
+def integrated_gradients(model, x, target, baseline=None, steps=50, return_delta=False,
+                         method="trapezoid"):
     """Sundararajan et al.'s integrated gradients, ``(N, C, H, W)``.
 
     Along the straight path ``x(a) = x' + a (x - x')`` from the baseline ``x'``
     (default: zeros) to ``x``::
 
-        IG = (x - x') * integral_0^1 d target / d x (x(a)) da
+        IG = (x - x') * integral_0^1 d target / d x (x(a)) da  ~  (x - x') * sum_i w_i grad(a_i)
 
-    with the integral taken by the trapezoid rule on ``steps + 1`` evenly
-    spaced ``a``. Completeness: ``sum(IG) ~ f(x) - f(x')`` per image, exactly
-    for a network without kinks and closer as ``steps`` grows.
-    ``return_delta=True`` also returns ``sum(IG) - (f(x) - f(x'))``, ``(N,)``.
+    ``method="trapezoid"``: ``steps + 1`` evenly spaced ``a_i`` (ends weighted 1/2);
+    ``"gausslegendre"``: ``steps`` Gauss-Legendre nodes on [0, 1] (Captum's default,
+    and no node sits where a ReLU kink may lie at ``a = 0`` or ``1``). Completeness:
+    ``sum(IG) ~ f(x) - f(x')`` per image, exactly for a network without kinks and
+    closer as ``steps`` grows. ``return_delta=True`` also returns
+    ``sum(IG) - (f(x) - f(x'))``, ``(N,)``.
 
-    Captum: this equals the mean of ``IntegratedGradients`` with
+    Captum: the trapezoid result equals the mean of ``IntegratedGradients`` with
     ``method="riemann_left"`` and ``"riemann_right"`` at ``n_steps=steps``.
     Captum's ``"riemann_trapezoid"`` with ``n_steps=steps + 1`` uses the same
     points but weights ``1 / n_steps`` (ends halved) that sum to
     ``steps / (steps + 1)``, so it gives this result times that factor.
+    ``"gausslegendre"`` equals Captum's ``method="gausslegendre"``, ``n_steps=steps``.
     """
     xp = get_array_module(x)
     baseline = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)
     target = resolve_target(model, x, target)
+    alphas, weights = _quadrature(method, steps)
     total = xp.zeros_like(x)
-    for i in range(steps + 1):
-        weight = 0.5 if i in (0, steps) else 1.0                        # trapezoid ends
-        grad, value = backprop(model, baseline + (i / steps) * (x - baseline), target)[:2]
-        total += weight * grad
-        if i == 0:
-            start = value
-    attr = (x - baseline) * total / steps
+    for a, w in zip(alphas, weights):
+        grad = backprop(model, baseline + a * (x - baseline), target)[0]
+        total += w * grad
+    attr = (x - baseline) * total
     if return_delta:
-        return attr, attr.reshape(x.shape[0], -1).sum(axis=1) - (value - start)
+        start = backprop(model, baseline, target)[1]
+        end = backprop(model, x, target)[1]
+        return attr, attr.reshape(x.shape[0], -1).sum(axis=1) - (end - start)
     return attr
+
+
+IG_METHODS = ("trapezoid", "gausslegendre")
+
+
+def _quadrature(method, steps):
+    """Nodes ``a_i`` in [0, 1] and weights ``w_i`` (summing to 1) of the path integral."""
+    if method == "trapezoid":
+        alphas = np.arange(steps + 1) / steps
+        weights = np.full(steps + 1, 1.0 / steps)
+        weights[[0, -1]] /= 2
+        return alphas, weights
+    if method == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(steps)
+        return (nodes + 1) / 2, weights / 2
+    raise ValueError(f"integrated_gradients method must be one of {IG_METHODS}, got {method!r}")
 
 
 __all__ = ["saliency", "deconvnet", "guided_backprop", "smoothgrad", "integrated_gradients"]

@@ -70,10 +70,37 @@ def grad_cam(model, x, target, layer):
     return upsample_bilinear(cam, x.shape[2:])
 
 
+def grad_cam_pp(model, x, target, layer):
+    """Grad-CAM++ (Chattopadhay et al. 2018) of ``target`` at layer ``layer``, ``(N, 1, H, W)``.
+
+    With ``g = d y / d A`` at the layer and the exponential-score closed form of the
+    higher derivatives (``g^2``, ``g^3``), each position's weight is::
+
+        a_k[i, j] = g^2 / (2 g^2 + sum_ab A_k[a, b] * g^3)      (0 where g = 0)
+        w_k       = sum_ij a_k[i, j] * relu(g_k[i, j])
+        cam       = relu(sum_k w_k A_k), upsampled bilinearly
+
+    so positive gradients at several places of a channel all count, not only their mean.
+    """
+    target = resolve_target(model, x, target)
+    index = layer_index(model, layer)
+    grad, _, act = backprop(model, x, target, "gradient", to_layer=index)
+    if act.ndim != 4:
+        raise ValueError(f"grad_cam_pp needs a layer with (N, K, h, w) output; layer {layer} "
+                         f"({type(model.layers[index]).__name__}) gives {tuple(act.shape)}")
+    xp = get_array_module(act)
+    g2 = grad * grad
+    denom = 2 * g2 + act.sum(axis=(2, 3), keepdims=True) * g2 * grad
+    alpha = xp.where(grad != 0, g2 / xp.where(denom != 0, denom, 1), 0)
+    weights = (alpha * xp.maximum(grad, 0)).sum(axis=(2, 3), keepdims=True)   # (N, K, 1, 1)
+    cam = xp.maximum((weights * act).sum(axis=1, keepdims=True), 0)
+    return upsample_bilinear(cam, x.shape[2:])
+
+
 def guided_grad_cam(model, x, target, layer):
     """Guided Grad-CAM: ``guided_backprop * grad_cam``, ``(N, C, H, W)``."""
     target = resolve_target(model, x, target)
     return guided_backprop(model, x, target) * grad_cam(model, x, target, layer)
 
 
-__all__ = ["grad_cam", "guided_grad_cam", "upsample_bilinear"]
+__all__ = ["grad_cam", "grad_cam_pp", "guided_grad_cam", "upsample_bilinear"]
