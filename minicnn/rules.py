@@ -232,6 +232,9 @@ class Proportional(Rule):
 
     def backward(self, layer, x, signal, ref=None):
         from .layers import AvgPool2D
+        if getattr(layer, "dilation", (1, 1)) != (1, 1) or getattr(layer, "ceil_mode", False):
+            raise ValueError(f"Proportional max-pool relevance needs dilation 1 and "
+                             f"ceil_mode=False, got {layer!r}; use the winner rule")
         pool = AvgPool2D(layer.kernel_size, layer.stride, layer.padding)
         return Epsilon(self.stabilizer).backward(pool, x, signal)
 
