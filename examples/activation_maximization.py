@@ -37,15 +37,16 @@ def main():
             print(f"{normalize:9s} class {r.channel}: logit {r.objective[0]:7.2f} -> "
                   f"{r.objective[-1]:7.2f}")
         path = os.path.join(args.out, f"maximize_classes_{normalize}.png")
-        print("wrote", plot_images([r.image for r in results], path,
-                                   titles=[f"{r.channel}: {r.objective[-1]:.1f}" for r in results],
-                                   title=f"class logits ({normalize} gradient normalization)"))
+        plot_images([r.image for r in results], path,
+                    titles=[f"{r.channel}: {r.objective[-1]:.1f}" for r in results],
+                    title=f"class logits ({normalize} gradient normalization)")
+        print("wrote", path)
     conv2 = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Conv2D"][1]
     units = [maximize(model, c, layer=conv2, **settings) for c in range(args.units)]
     path = os.path.join(args.out, "maximize_conv2_units.png")
-    print("wrote", plot_images([r.image for r in units], path,
-                               titles=[f"unit {r.channel}" for r in units],
-                               title=f"conv2 (layer {conv2}) centre units"))
+    plot_images([r.image for r in units], path, titles=[f"unit {r.channel}" for r in units],
+                title=f"conv2 (layer {conv2}) centre units")
+    print("wrote", path)
 
 
 if __name__ == "__main__":

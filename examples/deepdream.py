@@ -38,8 +38,9 @@ def main():
     both = np.concatenate([images, np.stack([d.image for d in dreams])])
     titles = [f"digit {y}" for y in labels] + ["dream"] * len(dreams)
     path = os.path.join(args.out, f"deepdream_layer{args.layer}.png")
-    print("wrote", plot_images(both, path, titles=titles, ncols=len(images),
-                               title=f"DeepDream, layer {args.layer}, {args.octaves} octaves"))
+    plot_images(both, path, titles=titles, ncols=len(images),
+                title=f"DeepDream, layer {args.layer}, {args.octaves} octaves")
+    print("wrote", path)
 
 
 if __name__ == "__main__":

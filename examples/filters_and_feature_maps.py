@@ -26,14 +26,16 @@ def main():
     model = trained_model("lenet", args.checkpoint, args.data_dir)
     convs = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Conv2D"]
     for n, i in enumerate(convs, start=1):
-        print("wrote", plot_filters(conv_filters(model, i), os.path.join(args.out, f"filters_conv{n}.png"),
-                                    title=f"conv{n} (layer {i}) weights"))
+        path = os.path.join(args.out, f"filters_conv{n}.png")
+        plot_filters(conv_filters(model, i), path, title=f"conv{n} (layer {i}) weights")
+        print("wrote", path)
     images, labels = test_images(args.index + 1, args.data_dir)
     maps = feature_maps(model, images[args.index])
     for m in maps:
         print(f"  {m.name:14s} {str(m.shape):16s} max {m.activation.max():8.3f}")
-    print("wrote", plot_feature_maps(maps, os.path.join(args.out, "feature_maps.png"),
-                                     image=images[args.index]))
+    path = os.path.join(args.out, "feature_maps.png")
+    plot_feature_maps(maps, path, image=images[args.index])
+    print("wrote", path)
 
 
 if __name__ == "__main__":

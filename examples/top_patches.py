@@ -66,7 +66,8 @@ def main():
               f"scanned {len(images)} images in {seconds:.1f} s; tracemalloc peak during "
               f"the call {peak / 2**20:.1f} MiB; process peak RSS so far {rss:.0f} MiB")
         path = os.path.join(args.out, f"top_patches_layer{layer}.png")
-        print("wrote", plot_top_patches(top, path, data_range=data_range))
+        plot_top_patches(top, path, data_range=data_range)
+        print("wrote", path)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 ``atomic_write`` writes into a temporary file in the destination's folder and
 renames it over the destination: within one folder ``os.replace`` is atomic, so
 the destination is either the old file, absent, or the complete new one.
-Checkpoints, saved models, run logs and downloads all go through it.
+Checkpoints, saved models, run logs, figures and downloads all go through it.
 """
 import os
 import tempfile
@@ -29,6 +29,18 @@ def atomic_write(path, write):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def save_figure(fig, path, dpi=100, **options):
+    """Write a matplotlib ``Figure`` to ``path`` atomically, in the format its suffix
+    names (``.png`` if none); ``options`` go to ``fig.savefig``. Returns ``path``.
+
+    The one way minicnn saves a figure: nothing here touches pyplot or the
+    backend, so drawing functions can return their figure for a notebook too.
+    """
+    fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+    atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, **options))
+    return path
 
 
 def _umask():

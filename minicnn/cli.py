@@ -87,6 +87,8 @@ def _common(p):
 def main(argv=None):
     """Entry point of the ``minicnn`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    import matplotlib
+    matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary}[
             args.command](args)
