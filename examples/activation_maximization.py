@@ -10,7 +10,7 @@ ten digits' logits, plain and with Laplacian-pyramid gradient normalization) and
 import argparse
 import os
 
-from common import trained_model
+from common import add_model_arguments, trained_model
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.figures import plot_images
 from minicnn.viz.maximize import maximize
@@ -18,15 +18,13 @@ from minicnn.viz.maximize import maximize
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
-    parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
-    parser.add_argument("--out", default="figures", help="folder for the PNG files")
+    add_model_arguments(parser, "lenet", out="figures")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--units", type=int, default=10, help="conv2 channels to render")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = trained_model("lenet", args.checkpoint, args.data_dir)
+    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
     # the pixel range of normalized MNIST: keeps the images drawable as digits
     settings = dict(steps=args.steps, lr=0.05, decay=0.005, blur_every=4, blur_sigma=0.5,
                     norm_pct=20, contrib_pct=20, jitter=1,

@@ -24,8 +24,10 @@ def cache_key(config):
             f"{config.init}-{digest}")
 
 
-def add_model_arguments(parser, model, model_help=""):
-    """The options every study shares: which model, from where, data and output folders."""
+def add_model_arguments(parser, model, model_help="", out="out",
+                        out_help="folder for the figures"):
+    """The options every example on a trained model shares: which model, from where,
+    the data folder and where figures go (``out=None``: no ``--out``)."""
     parser.add_argument("--model", default=model, help=f"model name (default {model}){model_help}")
     parser.add_argument("--checkpoint", default=None,
                         help="a model.npz or run folder (default: train for --epochs and cache)")
@@ -33,7 +35,8 @@ def add_model_arguments(parser, model, model_help=""):
                         help="epochs when no --checkpoint is given (default 1)")
     parser.add_argument("--data-dir", default=None,
                         help="folder holding mnist/ (default: MINICNN_DATA, then download)")
-    parser.add_argument("--out", default="out", help="folder for the figures (default out)")
+    if out is not None:
+        parser.add_argument("--out", default=out, help=f"{out_help} (default {out})")
 
 
 def trained_model(name="lenet", checkpoint=None, data_dir=None, epochs=1, seed=0,
