@@ -33,14 +33,17 @@ def atomic_write(path, write):
 
 def save_figure(fig, path, dpi=100, **options):
     """Write a matplotlib ``Figure`` to ``path`` atomically, in the format its suffix
-    names (``.png`` if none); ``options`` go to ``fig.savefig``. Returns ``path``.
+    names (``.png`` if none), unless ``path`` is None; ``options`` go to
+    ``fig.savefig``. Returns ``fig``, so a drawing function ends in
+    ``return save_figure(fig, path)``.
 
     The one way minicnn saves a figure: nothing here touches pyplot or the
     backend, so drawing functions can return their figure for a notebook too.
     """
-    fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
-    atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, **options))
-    return path
+    if path is not None:
+        fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+        atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, **options))
+    return fig
 
 
 def _umask():

@@ -82,9 +82,7 @@ def plot_learning_curves(records, path=None):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path, dpi=100)
-    return fig
+    return save_figure(fig, path, dpi=100)
 
 
 # -- confusion matrix ----------------------------------------------------------------
@@ -145,6 +143,4 @@ def plot_confusion(matrix, class_names, path=None, title="confusion matrix"):
     ax.set_yticks(range(k), [str(n) for n in class_names])
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path, dpi=100)
-    return fig
+    return save_figure(fig, path, dpi=100)

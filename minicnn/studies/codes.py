@@ -201,6 +201,4 @@ def draw_code_pca(points, labels, class_names=None, ax=None, title="code vectors
     ax.set_xlabel("principal axis 1")
     ax.set_ylabel("principal axis 2")
     ax.set_title(title)
-    if path is not None:
-        save_figure(ax.figure, path, dpi=90)
-    return ax.figure
+    return save_figure(ax.figure, path, dpi=90)

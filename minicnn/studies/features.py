@@ -236,9 +236,7 @@ def draw_dense_features(result, class_names=None, fig=None, path=None):
                   diverging=True)
     fig.suptitle(f"The last dense layer as a feature library: signal {r.signal} traced back")
     fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path, dpi=90)
-    return fig
+    return save_figure(fig, path, dpi=90)
 
 
 def _strip(maps):

@@ -84,9 +84,7 @@ def draw_gallery(images, errors, path=None, cols=None, title=None):
     fig.suptitle(title or f"{errors.count} errors of {errors.total} "
                  f"({100 * errors.error_rate:.2f}%)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.97), pad=0.2, h_pad=0.1, w_pad=0.1)
-    if path is not None:
-        save_figure(fig, path, dpi=110)
-    return fig
+    return save_figure(fig, path, dpi=110)
 
 
 def format_pairs(pairs):

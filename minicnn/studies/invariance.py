@@ -109,6 +109,4 @@ def draw_invariance(image, shifted, result, channel=None, path=None):
     fig.suptitle(f"change at fixed units: conv {100 * result.conv_change:.0f}%, "
                  f"pooled {100 * result.pooled_change:.0f}%", fontsize=9)
     fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path, dpi=110)
-    return fig
+    return save_figure(fig, path, dpi=110)

@@ -206,6 +206,4 @@ def draw_class_map(canvas, labels, confidence=None, path=None, title="class of t
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path, dpi=110)
-    return fig
+    return save_figure(fig, path, dpi=110)

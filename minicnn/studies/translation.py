@@ -127,6 +127,4 @@ def draw_translation(curves, single=None, path=None):
                 ax.grid(alpha=0.3)
         row[0].legend(fontsize=7)
     fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path, dpi=110)
-    return fig
+    return save_figure(fig, path, dpi=110)

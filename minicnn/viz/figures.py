@@ -63,9 +63,7 @@ def _show(ax, image, cmap="gray", vmin=None, vmax=None):
 
 
 def _save(fig, path):
-    if path is not None:
-        save_figure(fig, path, dpi=150, bbox_inches="tight")
-    return fig
+    return save_figure(fig, path, dpi=150, bbox_inches="tight")
 
 
 def plot_filters(weights, path=None, title="filters", max_out=64, max_in=32, cmap="gray"):
