@@ -10,7 +10,7 @@ ten digits' logits, plain and with Laplacian-pyramid gradient normalization) and
 import argparse
 import os
 
-from common import trained_model
+from common import add_model_arguments, trained_model
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.figures import plot_images
 from minicnn.viz.maximize import maximize
@@ -18,15 +18,13 @@ from minicnn.viz.maximize import maximize
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
-    parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
-    parser.add_argument("--out", default="figures", help="folder for the PNG files")
+    add_model_arguments(parser, "lenet", out="figures")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--units", type=int, default=10, help="conv2 channels to render")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = trained_model("lenet", args.checkpoint, args.data_dir)
+    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
     # the pixel range of normalized MNIST: keeps the images drawable as digits
     settings = dict(steps=args.steps, lr=0.05, decay=0.005, blur_every=4, blur_sigma=0.5,
                     norm_pct=20, contrib_pct=20, jitter=1,
@@ -37,15 +35,16 @@ def main():
             print(f"{normalize:9s} class {r.channel}: logit {r.objective[0]:7.2f} -> "
                   f"{r.objective[-1]:7.2f}")
         path = os.path.join(args.out, f"maximize_classes_{normalize}.png")
-        print("wrote", plot_images([r.image for r in results], path,
-                                   titles=[f"{r.channel}: {r.objective[-1]:.1f}" for r in results],
-                                   title=f"class logits ({normalize} gradient normalization)"))
+        plot_images([r.image for r in results], path,
+                    titles=[f"{r.channel}: {r.objective[-1]:.1f}" for r in results],
+                    title=f"class logits ({normalize} gradient normalization)")
+        print("wrote", path)
     conv2 = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Conv2D"][1]
     units = [maximize(model, c, layer=conv2, **settings) for c in range(args.units)]
     path = os.path.join(args.out, "maximize_conv2_units.png")
-    print("wrote", plot_images([r.image for r in units], path,
-                               titles=[f"unit {r.channel}" for r in units],
-                               title=f"conv2 (layer {conv2}) centre units"))
+    plot_images([r.image for r in units], path, titles=[f"unit {r.channel}" for r in units],
+                title=f"conv2 (layer {conv2}) centre units")
+    print("wrote", path)
 
 
 if __name__ == "__main__":

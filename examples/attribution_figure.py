@@ -13,7 +13,7 @@ import argparse
 import os
 import time
 
-from common import test_images, trained_model
+from common import add_model_arguments, test_images, trained_model
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.attribution import deconvnet, guided_backprop, saliency
 from minicnn.viz.cam import grad_cam
@@ -44,9 +44,8 @@ def attribution_columns(model, images, occluder=7, stride=2, fill=BLACK):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
-    parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
-    parser.add_argument("--out", default="figures/attribution.png", help="the PNG to write")
+    add_model_arguments(parser, "lenet", "; CAM_LAYER counts lenet's layers",
+                        out="figures/attribution.png", out_help="the PNG to write")
     parser.add_argument("--n", type=int, default=5, help="test digits (rows)")
     parser.add_argument("--occluder", type=int, default=7, help="occluding square's side")
     parser.add_argument("--stride", type=int, default=2, help="occluder step in pixels")
@@ -54,7 +53,7 @@ def main():
                         help="occluder: black (background) or gray (the image's mean)")
     args = parser.parse_args()
 
-    model = trained_model("lenet", args.checkpoint, args.data_dir)
+    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
     images, labels = test_images(args.n, args.data_dir)
     start = time.perf_counter()
     predicted, columns = attribution_columns(model, images, args.occluder, args.stride,

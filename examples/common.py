@@ -25,8 +25,10 @@ def cache_key(config):
             f"{config.init}-{digest}")
 
 
-def add_model_arguments(parser, model, model_help=""):
-    """The options every study shares: which model, from where, data and output folders."""
+def add_model_arguments(parser, model, model_help="", out="out",
+                        out_help="folder for the figures"):
+    """The options every example on a trained model shares: which model, from where,
+    the data folder and where figures go (``out=None``: no ``--out``)."""
     parser.add_argument("--model", default=model, help=f"model name (default {model}){model_help}")
     parser.add_argument("--checkpoint", default=None,
                         help="a model.npz or run folder (default: train for --epochs and cache)")
@@ -34,24 +36,27 @@ def add_model_arguments(parser, model, model_help=""):
                         help="epochs when no --checkpoint is given (default 1)")
     parser.add_argument("--data-dir", default=None,
                         help="folder holding mnist/ (default: MINICNN_DATA, then download)")
-    parser.add_argument("--out", default="out", help="folder for the figures (default out)")
+    if out is not None:
+        parser.add_argument("--out", default=out, help=f"{out_help} (default {out})")
 
 
 def trained_model(name="lenet", checkpoint=None, data_dir=None, epochs=1, seed=0,
-                  dataset="mnist"):
+                  dataset="mnist", train_subset=None, test_subset=None, progress=True):
     """An eval-mode CPU model: from ``checkpoint`` (a ``model.npz`` written by
-    ``minicnn.save_model`` or a run folder), or trained for ``epochs`` with the
-    default settings otherwise (``TrainConfig``) and cached."""
+    ``minicnn.save_model`` or a run folder), or trained for ``epochs`` (on the
+    first ``train_subset`` images and tested on the first ``test_subset`` if
+    given) with the default settings otherwise (``TrainConfig``) and cached."""
     if checkpoint is not None:
         path = os.path.join(checkpoint, MODEL) if os.path.isdir(checkpoint) else checkpoint
         return load_model(path).eval()
-    config = TrainConfig(model=name, dataset=dataset, epochs=epochs, seed=seed).validate()
+    config = TrainConfig(model=name, dataset=dataset, epochs=epochs, seed=seed,
+                         train_subset=train_subset, test_subset=test_subset).validate()
     run_dir = os.path.join(default_cache_dir(), "example-runs", cache_key(config))
     if not os.path.exists(os.path.join(run_dir, MODEL)):
         print(f"no checkpoint given: training {name} on {dataset} for {epochs} epoch(s) "
               f"into {run_dir} (cached for later runs)")
         train, test = load_dataset(dataset, data_dir)
-        Trainer(config, train, test, run_dir).fit()
+        Trainer(config, train, test, run_dir, progress=progress).fit()
     return load_model(os.path.join(run_dir, MODEL)).eval()
 
 

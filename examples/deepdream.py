@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from common import test_images, trained_model
+from common import add_model_arguments, test_images, trained_model
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.figures import plot_images
 from minicnn.viz.maximize import deepdream
@@ -17,9 +17,7 @@ from minicnn.viz.maximize import deepdream
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
-    parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
-    parser.add_argument("--out", default="figures", help="folder for the PNG files")
+    add_model_arguments(parser, "lenet", "; --layer counts lenet's layers", out="figures")
     parser.add_argument("--layer", type=int, default=3, help="lenet: 0 conv1, 3 conv2, 5 pool2")
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--octaves", type=int, default=3)
@@ -28,7 +26,7 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = trained_model("lenet", args.checkpoint, args.data_dir)
+    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
     images, labels = test_images(args.images, args.data_dir)
     value_range = ((0 - MNIST_MEAN) / MNIST_STD, (1 - MNIST_MEAN) / MNIST_STD)
     dreams = [deepdream(model, image, args.layer, steps=args.steps, lr=args.lr,
@@ -38,8 +36,9 @@ def main():
     both = np.concatenate([images, np.stack([d.image for d in dreams])])
     titles = [f"digit {y}" for y in labels] + ["dream"] * len(dreams)
     path = os.path.join(args.out, f"deepdream_layer{args.layer}.png")
-    print("wrote", plot_images(both, path, titles=titles, ncols=len(images),
-                               title=f"DeepDream, layer {args.layer}, {args.octaves} octaves"))
+    plot_images(both, path, titles=titles, ncols=len(images),
+                title=f"DeepDream, layer {args.layer}, {args.octaves} octaves")
+    print("wrote", path)
 
 
 if __name__ == "__main__":

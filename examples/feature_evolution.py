@@ -47,7 +47,8 @@ def main():
         callback(0, trainer.model)      # the initial weights; fit() calls it after each epoch
         trainer.fit()
     path = os.path.join(args.out, "feature_evolution.png")
-    print("wrote", plot_evolution(callback, path))
+    plot_evolution(callback, path)
+    print("wrote", path)
     if args.run_dir:
         print(f"the trained model is in {run_dir} (--checkpoint for the other examples)")
 

@@ -9,31 +9,31 @@ grey scale, 0 = mid-grey) and ``feature_maps.png``.
 import argparse
 import os
 
-from common import test_images, trained_model
+from common import add_model_arguments, test_images, trained_model
 from minicnn.viz.figures import plot_feature_maps, plot_filters
 from minicnn.viz.units import conv_filters, feature_maps
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
-    parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
-    parser.add_argument("--out", default="figures", help="folder for the PNG files")
+    add_model_arguments(parser, "lenet", out="figures")
     parser.add_argument("--index", type=int, default=0, help="which test image")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = trained_model("lenet", args.checkpoint, args.data_dir)
+    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
     convs = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Conv2D"]
     for n, i in enumerate(convs, start=1):
-        print("wrote", plot_filters(conv_filters(model, i), os.path.join(args.out, f"filters_conv{n}.png"),
-                                    title=f"conv{n} (layer {i}) weights"))
+        path = os.path.join(args.out, f"filters_conv{n}.png")
+        plot_filters(conv_filters(model, i), path, title=f"conv{n} (layer {i}) weights")
+        print("wrote", path)
     images, labels = test_images(args.index + 1, args.data_dir)
     maps = feature_maps(model, images[args.index])
     for m in maps:
         print(f"  {m.name:14s} {str(m.shape):16s} max {m.activation.max():8.3f}")
-    print("wrote", plot_feature_maps(maps, os.path.join(args.out, "feature_maps.png"),
-                                     image=images[args.index]))
+    path = os.path.join(args.out, "feature_maps.png")
+    plot_feature_maps(maps, path, image=images[args.index])
+    print("wrote", path)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,11 @@ import argparse
 import os
 import time
 
-import matplotlib
+from common import add_model_arguments, test_images, train_images, trained_model
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from common import add_model_arguments, test_images, train_images, trained_model  # noqa: E402
-
-from minicnn.studies.codes import (INTERPRETERS, code_vectors, draw_code_pca,  # noqa: E402
-                                   format_scores, interpreter_scores, pca)
-from minicnn.studies.transfer import accuracy  # noqa: E402
+from minicnn.studies.codes import (INTERPRETERS, code_vectors, draw_code_pca, format_scores,
+                                   interpreter_scores, pca)
+from minicnn.studies.transfer import accuracy
 
 
 def main():
@@ -47,12 +43,10 @@ def main():
     print(f"PCA: the 2 axes hold {100 * p.ratio.sum():.1f}% of the variance "
           f"({100 * p.ratio[0]:.1f}% + {100 * p.ratio[1]:.1f}%)")
     os.makedirs(args.out, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 6))
-    draw_code_pca(p.transform(c_test), y_test, ax=ax,
+    path = os.path.join(args.out, f"code_vectors_pca_{args.model}.png")
+    draw_code_pca(p.transform(c_test), y_test, path=path,
                   title=f"{args.model}: {c_test.shape[1]}-d test codes on 2 principal axes "
                         f"({100 * p.ratio.sum():.0f}% of variance)")
-    path = os.path.join(args.out, f"code_vectors_pca_{args.model}.png")
-    fig.savefig(path, dpi=90)
     print("wrote", path)
 
     scores = []

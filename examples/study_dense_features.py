@@ -10,14 +10,10 @@ out/dense_features_<index>.png.
 import argparse
 import os
 
-import matplotlib
+from common import add_model_arguments, test_images, trained_model
 
-matplotlib.use("Agg")
-
-from common import add_model_arguments, test_images, trained_model  # noqa: E402
-
-from minicnn.studies.features import analyze_dense_features, draw_dense_features  # noqa: E402
-from minicnn.studies.transfer import accuracy  # noqa: E402
+from minicnn.studies.features import analyze_dense_features, draw_dense_features
+from minicnn.studies.transfer import accuracy
 
 
 def main():
@@ -54,7 +50,7 @@ def main():
                   f"max-pool switch: conv unit at {t.conv}, sees input rows {b.top}:{b.bottom}, "
                   f"cols {b.left}:{b.right}")
         path = os.path.join(args.out, f"dense_features_{index}.png")
-        draw_dense_features(r).savefig(path, dpi=90)
+        draw_dense_features(r, path=path)
         print("wrote", path)
 
 

@@ -17,7 +17,7 @@ import argparse
 import time
 
 import numpy as np
-from common import test_images, train_images, trained_model
+from common import add_model_arguments, test_images, train_images, trained_model
 
 from minicnn.models import get_model
 from minicnn.studies.transfer import digits_transfer, few_labels_transfer, format_few_labels
@@ -32,18 +32,14 @@ def pct(values):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="tiny_cnn")
-    ap.add_argument("--checkpoint", default=None,
-                    help="source model for (b): a model.npz or run folder trained on MNIST "
-                         "(default: examples/common.py's cached run)")
-    ap.add_argument("--epochs", type=int, default=1, help="epochs of the cached MNIST run for (b)")
+    add_model_arguments(ap, "tiny_cnn", "; --checkpoint and --epochs give the MNIST source "
+                        "model of (b)", out=None)
     ap.add_argument("--steps", type=int, default=150, help="steps of each run on the new task")
     ap.add_argument("--source-steps", type=int, default=300, help="steps on digits 0-4 in (a)")
     ap.add_argument("--per-class", nargs="+", default=["15", "30", "60", "all"])
     ap.add_argument("--test", type=int, default=None, help="test images (default: all)")
     ap.add_argument("--skip", choices=["a", "b"], default=None)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--data-dir", default=None)
     args = ap.parse_args()
 
     def make(seed):

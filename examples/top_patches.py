@@ -21,7 +21,7 @@ import resource
 import time
 import tracemalloc
 
-from common import stored_images, trained_model
+from common import add_model_arguments, stored_images, trained_model
 from minicnn.data import MNIST_MEAN, MNIST_STD, prepare_images
 from minicnn.viz.figures import plot_top_patches
 from minicnn.viz.receptive import receptive_fields
@@ -30,9 +30,7 @@ from minicnn.viz.units import top_patches
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="a model.npz from minicnn.save_model (default: train)")
-    parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
-    parser.add_argument("--out", default="figures", help="folder for the PNG files")
+    add_model_arguments(parser, "lenet", "; --layers counts lenet's layers", out="figures")
     parser.add_argument("--layers", type=int, nargs="+", default=[2, 5],
                         help="layer indices (lenet: 2 = pool1, 6x6 fields; 5 = pool2, 16x16)")
     parser.add_argument("--n", type=int, default=None,
@@ -44,7 +42,7 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = trained_model("lenet", args.checkpoint, args.data_dir)
+    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
     images, _ = stored_images("train", args.data_dir)       # uint8 (60000, 28, 28)
     images = images[:args.n]                                 # a view, no copy
     print(f"scanning {len(images)} training images, {images.dtype} {images.shape[1:]}, "
@@ -66,7 +64,8 @@ def main():
               f"scanned {len(images)} images in {seconds:.1f} s; tracemalloc peak during "
               f"the call {peak / 2**20:.1f} MiB; process peak RSS so far {rss:.0f} MiB")
         path = os.path.join(args.out, f"top_patches_layer{layer}.png")
-        print("wrote", plot_top_patches(top, path, data_range=data_range))
+        plot_top_patches(top, path, data_range=data_range)
+        print("wrote", path)
 
 
 if __name__ == "__main__":

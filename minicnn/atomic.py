@@ -3,7 +3,7 @@
 ``atomic_write`` writes into a temporary file in the destination's folder and
 renames it over the destination: within one folder ``os.replace`` is atomic, so
 the destination is either the old file, absent, or the complete new one.
-Checkpoints, saved models, run logs and downloads all go through it.
+Checkpoints, saved models, run logs, figures and downloads all go through it.
 
 A write that fails (a full disk, a read-only folder) raises ``WriteError``, an
 ``OSError`` whose message names the file; the temporary file is removed and the
@@ -76,6 +76,21 @@ def check_writable(folder):
     except OSError as err:
         reason = err.strerror or str(err)
         raise WriteError(err.errno, f"cannot write to the folder {folder}: {reason}") from None
+
+
+def save_figure(fig, path, dpi=100, **options):
+    """Write a matplotlib ``Figure`` to ``path`` atomically, in the format its suffix
+    names (``.png`` if none), unless ``path`` is None; ``options`` go to
+    ``fig.savefig``. Returns ``fig``, so a drawing function ends in
+    ``return save_figure(fig, path)``.
+
+    The one way minicnn saves a figure: nothing here touches pyplot or the
+    backend, so drawing functions can return their figure for a notebook too.
+    """
+    if path is not None:
+        fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+        atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, **options))
+    return fig
 
 
 def _umask():

@@ -129,6 +129,8 @@ def _common(p):
 def main(argv=None):
     """Entry point of the ``minicnn`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    import matplotlib
+    matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary}[
             args.command](args)
@@ -343,7 +345,7 @@ def _evaluate_averages(args, runs, configs, x_test, y_test):
     for run_dir, (model, meta), config in zip(args.run_dirs, runs, configs):
         scores = []
         for name, shifts in views:
-            p = predict_proba(model, x_test, shifts, config.eval_batch_size, args.device)
+            p = predict_proba(model, x_test, shifts, config.eval_batch_size)
             total[name] = total[name] + p
             scores.append(f"{100 * accuracy(p, y_test):.2f}%")
         print(f"  {run_dir}: {config.model}, epoch {meta['epoch']}: {' / '.join(scores)}")

@@ -10,9 +10,10 @@ Both only ever run the ordinary eval-mode forward pass.
 """
 import numpy as np
 
-from .backend import as_numpy, to_device
+from .backend import as_numpy
 from .data import prepare_images
-from .layers.activations import Softmax
+from .inference import chunks, eval_forward
+from .layers.activations import softmax
 
 NO_SHIFT = ((0, 0),)
 TTA_SHIFTS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))   # (rows, columns)
@@ -29,28 +30,22 @@ def shift_images(images, dy, dx):
     return out
 
 
-def predict_proba(model, images, shifts=NO_SHIFT, batch_size=1000, device="cpu"):
-    """Mean softmax probabilities ``(N, K)`` (NumPy) of ``model`` in eval mode over the
-    ``shifts`` of the stored images ``(N, 28, 28)`` (uint8, converted batch by batch)."""
-    was_training = model.training
-    model.eval()
-    softmax, total = Softmax(), None
-    try:
-        for dy, dx in shifts:
-            moved = shift_images(np.asarray(images), dy, dx)
-            parts = [as_numpy(softmax.forward(model.forward(
-                        to_device(prepare_images(moved[i:i + batch_size]), device))))
-                     for i in range(0, len(moved), batch_size)]
-            p = np.concatenate(parts).astype(np.float64)
-            total = p if total is None else total + p
-    finally:
-        model.train(was_training)
+def predict_proba(model, images, shifts=NO_SHIFT, batch_size=1000):
+    """Mean softmax probabilities ``(N, K)`` (NumPy, float64) of ``model`` in eval mode
+    over the ``shifts`` of the stored images ``(N, 28, 28)`` (uint8, converted batch
+    by batch on the way to the model's device)."""
+    total = 0
+    for dy, dx in shifts:
+        moved = shift_images(np.asarray(images), dy, dx)
+        batches = (prepare_images(b) for b in chunks(moved, batch_size))
+        total = total + np.concatenate([as_numpy(softmax(out)).astype(np.float64)
+                                        for out in eval_forward(model, batches)])
     return total / len(shifts)
 
 
-def ensemble_proba(models, images, shifts=NO_SHIFT, batch_size=1000, device="cpu"):
+def ensemble_proba(models, images, shifts=NO_SHIFT, batch_size=1000):
     """The mean of ``predict_proba`` over ``models``; ``(N, K)``."""
-    probs = [predict_proba(m, images, shifts, batch_size, device) for m in models]
+    probs = [predict_proba(m, images, shifts, batch_size) for m in models]
     return sum(probs) / len(probs)
 
 

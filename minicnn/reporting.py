@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from .atomic import atomic_write, write_error
+from .atomic import atomic_write, save_figure, write_error
 
 
 def write_json(path, obj):
@@ -58,16 +58,16 @@ def read_metrics(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def plot_learning_curves(records, path):
-    """Loss and accuracy against steps, one PNG with two panels."""
-    import matplotlib
-    matplotlib.use("Agg")                 # files only: works without a display
-    import matplotlib.pyplot as plt
+def plot_learning_curves(records, path=None):
+    """Loss and accuracy against steps, two panels; written to ``path`` (PNG) if
+    given. Returns the ``Figure``."""
     import matplotlib.ticker
+    from matplotlib.figure import Figure
 
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot([r["step"] for r in steps], [r["loss"] for r in steps],
                  lw=1, label="train (running)")
     ax_loss.plot([r["step"] for r in epochs], [r["test_loss"] for r in epochs],
@@ -85,8 +85,7 @@ def plot_learning_curves(records, path):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
+    return save_figure(fig, path, dpi=100)
 
 
 # -- confusion matrix ----------------------------------------------------------------
@@ -124,14 +123,14 @@ def format_confusion(matrix, class_names):
     return "\n".join(lines)
 
 
-def plot_confusion(matrix, class_names, path, title="confusion matrix"):
-    """The matrix as a PNG heat map with the counts written in the cells."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_confusion(matrix, class_names, path=None, title="confusion matrix"):
+    """The matrix as a heat map with the counts written in the cells; written to
+    ``path`` (PNG) if given. Returns the ``Figure``."""
+    from matplotlib.figure import Figure
 
     k = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k, 0.8 + 0.6 * k))
+    fig = Figure(figsize=(1.0 + 0.6 * k, 0.8 + 0.6 * k))
+    ax = fig.add_subplot()
     # A log-like scale: the diagonal holds ~1000s and the errors ~1s, so a linear
     # colour scale would show only the diagonal.
     ax.imshow(np.log1p(matrix), cmap="Blues")
@@ -147,5 +146,4 @@ def plot_confusion(matrix, class_names, path, title="confusion matrix"):
     ax.set_yticks(range(k), [str(n) for n in class_names])
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
+    return save_figure(fig, path, dpi=100)

@@ -21,6 +21,7 @@ from .backend import as_numpy, check_device, get_array_module
 from .checkpoint import CHECKPOINT, read_checkpoint, restore, write_checkpoint
 from .config import (DATASETS, INPUT_SHAPE, MNIST_MODELS, NUM_CLASSES,  # noqa: F401 (re-exported)
                      OPTIMIZERS, TrainConfig, make_optimizer, make_schedule)
+from .inference import eval_forward
 from .layers import SoftmaxCrossEntropy
 from .locks import FolderLock, remove_stale_temporaries
 from .models import get_model
@@ -69,18 +70,12 @@ def evaluate(model, batches):
     """One pass over ``batches`` in eval mode (no dropout); the model's mode is
     restored afterwards. Returns ``loss`` (mean), ``accuracy``, and NumPy
     ``predictions (N,)`` and ``labels (N,)``."""
-    was_training = model.training
-    model.eval()
     loss_fn = SoftmaxCrossEntropy()
     total_loss, predictions, labels = 0.0, [], []
-    try:
-        for x, y in batches:
-            logits = model.forward(x)                          # (B, 10)
-            total_loss += float(loss_fn(logits, y)) * len(y)
-            predictions.append(as_numpy(logits.argmax(axis=1)))
-            labels.append(as_numpy(y))
-    finally:
-        model.train(was_training)
+    for logits, y in eval_forward(model, batches):             # logits (B, 10)
+        total_loss += float(loss_fn(logits, y)) * len(y)
+        predictions.append(as_numpy(logits.argmax(axis=1)))
+        labels.append(as_numpy(y))
     predictions, labels = np.concatenate(predictions), np.concatenate(labels)
     return dict(loss=total_loss / len(labels), accuracy=float((predictions == labels).mean()),
                 predictions=predictions, labels=labels)

@@ -174,14 +174,15 @@ def test_figures_write_pngs(tmp_path, rng):
     images = rng.standard_normal((6, 1, 10, 10))
     cb = FeatureEvolution(3, epochs=(1,))
     cb(1, model)
-    paths = [figures.plot_filters(conv_filters(model, 0), tmp_path / "f0.png"),
-             figures.plot_filters(conv_filters(model, 3), tmp_path / "f3.png"),
-             figures.plot_feature_maps(feature_maps(model, images[0]), tmp_path / "maps.png",
-                                       image=images[0]),
-             figures.plot_top_patches(top_patches(model, 2, images, k=2, project=True),
-                                      tmp_path / "top.png"),
-             figures.plot_images(images[:3], tmp_path / "images.png", titles="abc"),
-             figures.plot_evolution(cb, tmp_path / "evolution.png")]
+    paths = [tmp_path / name for name in ("f0.png", "f3.png", "maps.png", "top.png",
+                                          "images.png", "evolution.png")]
+    figs = [figures.plot_filters(conv_filters(model, 0), paths[0]),
+            figures.plot_filters(conv_filters(model, 3), paths[1]),
+            figures.plot_feature_maps(feature_maps(model, images[0]), paths[2], image=images[0]),
+            figures.plot_top_patches(top_patches(model, 2, images, k=2, project=True), paths[3]),
+            figures.plot_images(images[:3], paths[4], titles="abc"),
+            figures.plot_evolution(cb, paths[5])]
+    assert all(type(fig).__name__ == "Figure" for fig in figs)
     for path in paths:
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -46,8 +46,19 @@ class ReLU(Layer):
         raise ValueError(f"ReLU backward_rule must be one of {BACKWARD_RULES}, got {rule!r}")
 
 
+def softmax(z, axis=-1):
+    """``p = exp(z - max z) / sum exp(z - max z)`` along ``axis``: probabilities that sum to 1.
+
+    Subtracting the maximum changes nothing mathematically (it cancels in the
+    ratio) but keeps every exponent <= 0, so ``exp`` cannot overflow.
+    """
+    xp = get_array_module(z)
+    e = xp.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 class Softmax(Layer):
-    """``p = exp(z - max z) / sum exp(z - max z)`` over the last axis (for inference).
+    """``p = softmax(z)`` over the last axis (for inference); keeps ``p`` for backward.
 
     Backward (the Jacobian-vector product): ``dz = p * (g - sum(g * p))``.
     For training use ``SoftmaxCrossEntropy``, which fuses both steps.
@@ -55,9 +66,7 @@ class Softmax(Layer):
 
     def forward(self, z):
         self.check_input(z)
-        xp = get_array_module(z)
-        e = xp.exp(z - z.max(axis=-1, keepdims=True))
-        self.p = e / e.sum(axis=-1, keepdims=True)
+        self.p = softmax(z)
         return self.p
 
     def backward(self, grad_out):

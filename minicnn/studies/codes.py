@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..atomic import save_figure
 from ..backend import as_numpy
+from ..inference import chunks, eval_forward
 from ..layers import Dense, Sequential
-from ..viz.probe import as_model_input, probing
 from .transfer import accuracy, train_steps
 
 
@@ -39,12 +40,8 @@ def code_layer(model):
 def code_vectors(model, images, batch_size=500):
     """``images (N, C, H, W)`` -> codes ``(N, D)`` as float32 NumPy (eval mode, the
     model is left as it was). ``D`` is the last dense layer's ``in_features``."""
-    body = model[:code_layer(model)]
-    out = []
-    with probing(model):
-        for i in range(0, len(images), batch_size):
-            x = as_model_input(model, as_numpy(images[i:i + batch_size]))
-            out.append(as_numpy(body(x)).astype(np.float32))
+    out = [as_numpy(c).astype(np.float32)
+           for c in eval_forward(model, chunks(images, batch_size), stop=code_layer(model))]
     width = model.layers[code_layer(model)].in_features
     return np.concatenate(out) if out else np.zeros((0, width), np.float32)
 
@@ -185,14 +182,17 @@ def format_scores(scores, network_accuracy=None):
     return "\n".join(lines)
 
 
-def draw_code_pca(points, labels, class_names=None, ax=None, title="code vectors, PCA"):
-    """Scatter ``points (N, 2)`` coloured by ``labels (N,)``; returns the axes."""
-    import matplotlib.pyplot as plt
+def draw_code_pca(points, labels, class_names=None, ax=None, title="code vectors, PCA",
+                  path=None):
+    """Scatter ``points (N, 2)`` coloured by ``labels (N,)`` on ``ax`` (a new figure
+    if none); written to ``path`` if given. Returns the ``Figure``."""
+    import matplotlib
+    from matplotlib.figure import Figure
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 6))
+        ax = Figure(figsize=(7, 6)).add_subplot()
     labels = np.asarray(labels)
-    cmap = plt.get_cmap("tab10")
+    cmap = matplotlib.colormaps["tab10"]
     for c in np.unique(labels):
         pts = points[labels == c]
         name = class_names[c] if class_names else str(c)
@@ -201,4 +201,4 @@ def draw_code_pca(points, labels, class_names=None, ax=None, title="code vectors
     ax.set_xlabel("principal axis 1")
     ax.set_ylabel("principal axis 2")
     ax.set_title(title)
-    return ax
+    return save_figure(ax.figure, path, dpi=90)

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..atomic import save_figure
 from ..backend import as_numpy
 from ..layers import BACKWARD_RULES, Conv2D, Dense, Flatten, MaxPool2D
+from ..layers.activations import softmax
 from ..viz.probe import as_model_input, probing
 from ..viz.receptive import receptive_box
 
@@ -133,14 +135,13 @@ def analyze_dense_features(model, image, signal=None, rule="gradient", top=3):
     # float64 so that "the logits are the row sums" holds to rounding, not to float32 noise
     contributions = s.astype(np.float64)[None, :] * w.astype(np.float64)
     logits = contributions.sum(axis=1) + b
-    e = np.exp(logits - logits.max())
     pooled_np = as_numpy(pooled)[0]
     v = as_numpy(model.layers[first].weight.value)[j].reshape(pooled_np.shape)
     inputs, filters = _trace_inputs(model, flat, pooled_np, v, top)
     convs = [layer for layer in model.layers[:flat] if isinstance(layer, Conv2D)]
     return DenseFeatures(
         image=as_numpy(x)[0], signals=s, weights=w, bias=b, contributions=contributions,
-        logits=logits, probabilities=e / e.sum(), signal=j, signal_weights=v, inputs=inputs,
+        logits=logits, probabilities=softmax(logits), signal=j, signal_weights=v, inputs=inputs,
         filters=filters, first_filters=as_numpy(convs[0].weight.value).copy() if convs else None,
         input_map=input_map, rule=rule)
 
@@ -171,21 +172,21 @@ def _trace_inputs(model, flat, pooled, v, top):
     return inputs, filters
 
 
-def draw_dense_features(result, class_names=None, fig=None):
+def draw_dense_features(result, class_names=None, fig=None, path=None):
     """A figure of a ``DenseFeatures``. Row 1: the image (with the input boxes of
     the traced units), the signals, the contribution table with each class's
     logit and probability. Row 2: the traced signal's dense weights on every
     pooled channel, its input map, the first conv filters. Row 3: for each traced
     input, the image patch its conv unit sees and that unit's filter (one tile per
-    input channel). Returns the matplotlib figure.
+    input channel). Written to ``path`` if given; returns the ``Figure``.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     r = result
     k, n_signals = r.contributions.shape
     names = class_names or [str(i) for i in range(k)]
-    fig = fig or plt.figure(figsize=(15, 10))
+    fig = fig or Figure(figsize=(15, 10))
     grid = fig.add_gridspec(3, 6, height_ratios=[1.3, 0.8, 1])
 
     ax = fig.add_subplot(grid[0, 0])
@@ -235,7 +236,7 @@ def draw_dense_features(result, class_names=None, fig=None):
                   diverging=True)
     fig.suptitle(f"The last dense layer as a feature library: signal {r.signal} traced back")
     fig.tight_layout()
-    return fig
+    return save_figure(fig, path, dpi=90)
 
 
 def _strip(maps):

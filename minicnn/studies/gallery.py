@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import as_numpy, get_array_module
+from ..atomic import save_figure
+from ..backend import as_numpy
+from ..inference import chunks, eval_forward
 from ..layers import Softmax
-from ..viz.probe import as_model_input, probing
+from ..layers.activations import softmax
 
 
 def predict_proba(model, images, batch_size=500):
@@ -26,16 +28,8 @@ def predict_proba(model, images, batch_size=500):
         return np.concatenate([as_numpy(model(images[i:i + batch_size]))
                                for i in range(0, len(images), batch_size)])
     ends_in_softmax = isinstance(model.layers[-1], Softmax)
-    out = []
-    with probing(model):
-        for i in range(0, len(images), batch_size):
-            z = model.forward(as_model_input(model, images[i:i + batch_size]))
-            if not ends_in_softmax:
-                xp = get_array_module(z)
-                z = xp.exp(z - z.max(axis=1, keepdims=True))
-                z = z / z.sum(axis=1, keepdims=True)
-            out.append(as_numpy(z))
-    return np.concatenate(out)
+    return np.concatenate([as_numpy(z if ends_in_softmax else softmax(z, axis=1))
+                           for z in eval_forward(model, chunks(images, batch_size))])
 
 
 @dataclass
@@ -76,13 +70,12 @@ def confused_pairs(errors, top=10):
 
 def draw_gallery(images, errors, path=None, cols=None, title=None):
     """Tile ``images[errors.indices]`` (``(N, 1, H, W)``), each titled ``true->predicted``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     n = max(errors.count, 1)
     cols = cols or int(np.ceil(np.sqrt(n * 1.3)))
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 1.05 + 0.5), squeeze=False)
+    fig = Figure(figsize=(cols * 0.9, rows * 1.05 + 0.5))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i, t, p in zip(axes.flat, errors.indices, errors.true, errors.predicted):
@@ -91,10 +84,7 @@ def draw_gallery(images, errors, path=None, cols=None, title=None):
     fig.suptitle(title or f"{errors.count} errors of {errors.total} "
                  f"({100 * errors.error_rate:.2f}%)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.97), pad=0.2, h_pad=0.1, w_pad=0.1)
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return save_figure(fig, path, dpi=110)
 
 
 def format_pairs(pairs):

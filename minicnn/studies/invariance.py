@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..atomic import save_figure
 from ..backend import as_numpy
 from ..layers import AvgPool2D, MaxPool2D
 from ..viz.probe import as_model_input, probing
@@ -92,15 +93,14 @@ def _moved(a0, a1, shift, step):
 def draw_invariance(image, shifted, result, channel=None, path=None):
     """Image, shifted image; conv map before/after; pooled map before/after (one channel:
     by default the one with the strongest pooled response)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     c = int(result.pooled_before.reshape(len(result.pooled_before), -1).max(axis=1).argmax()) \
         if channel is None else channel
     panels = [(image, "image"), (shifted, f"shifted by {result.shift}"),
               (result.conv_before[c], f"conv map ch {c}"), (result.conv_after[c], "conv map, shifted"),
               (result.pooled_before[c], "pooled"), (result.pooled_after[c], "pooled, shifted")]
-    fig, axes = plt.subplots(3, 2, figsize=(5.2, 7.6))
+    fig = Figure(figsize=(5.2, 7.6))
+    axes = fig.subplots(3, 2)
     for ax, (img, title) in zip(axes.flat, panels):
         img = as_numpy(img).reshape(img.shape[-2:])
         ax.imshow(img, cmap="gray" if ax in axes[0] else "viridis", interpolation="nearest")
@@ -109,7 +109,4 @@ def draw_invariance(image, shifted, result, channel=None, path=None):
     fig.suptitle(f"change at fixed units: conv {100 * result.conv_change:.0f}%, "
                  f"pooled {100 * result.pooled_change:.0f}%", fontsize=9)
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return save_figure(fig, path, dpi=110)

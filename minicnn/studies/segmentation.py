@@ -30,9 +30,12 @@ import math
 
 import numpy as np
 
+from ..atomic import save_figure
 from ..backend import as_numpy, get_array_module
 from ..layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential,
                       Softmax)
+from ..inference import chunks, eval_forward
+from ..layers.activations import softmax
 from ..viz.probe import as_model_input, probing
 
 _SPATIAL = (Conv2D, MaxPool2D, AvgPool2D, ReLU, Dropout)     # allowed before Flatten
@@ -56,14 +59,9 @@ def patch_outputs_slow(model, canvas, patch=28, pad_value=0.0, batch_size=512):
     padded = pad_canvas(as_model_input(model, canvas), patch, pad_value)
     xp = get_array_module(padded)
     starts = [(i, j) for i in range(h) for j in range(w)]
-    outs = []
-    with probing(model):
-        for b in range(n):
-            for k in range(0, len(starts), batch_size):
-                batch = xp.stack([padded[b, :, i:i + patch, j:j + patch]
-                                  for i, j in starts[k:k + batch_size]])
-                outs.append(model.forward(batch))
-    out = xp.concatenate(outs)                                   # (N*H*W, K)
+    batches = (xp.stack([padded[b, :, i:i + patch, j:j + patch] for i, j in part])
+               for b in range(n) for part in chunks(starts, batch_size))
+    out = xp.concatenate(list(eval_forward(model, batches)))     # (N*H*W, K)
     return out.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
 
 
@@ -132,19 +130,13 @@ def patch_outputs(model, canvas, patch=28, pad_value=0.0, method="fast", exact=T
     return out
 
 
-def softmax(logits, axis=1):
-    xp = get_array_module(logits)
-    e = xp.exp(logits - logits.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 def class_map(outputs, threshold=0.5, probabilities=False):
     """Per-pixel classes from ``(N, K, H, W)`` outputs; ``-1`` ("background / low
     confidence") where the winning probability is below ``threshold``.
 
     Returns ``(labels (N, H, W) int, confidence (N, H, W))`` as NumPy arrays.
     """
-    p = as_numpy(outputs if probabilities else softmax(outputs))
+    p = as_numpy(outputs if probabilities else softmax(outputs, axis=1))
     labels, conf = p.argmax(axis=1), p.max(axis=1)
     return np.where(conf >= threshold, labels, -1), conf
 
@@ -193,14 +185,14 @@ def draw_class_map(canvas, labels, confidence=None, path=None, title="class of t
                    "around each pixel"):
     """Scene, class map (colour per digit, white for background) and confidence."""
     import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
     panels = 2 if confidence is None else 3
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.4))
+    fig = Figure(figsize=(4.2 * panels, 4.4))
+    axes = fig.subplots(1, panels)
     axes[0].imshow(as_numpy(canvas).reshape(labels.shape), cmap="gray")
     axes[0].set_title("scene")
-    colors = ["white"] + [plt.cm.tab10(k) for k in range(10)]
+    colors = ["white"] + [matplotlib.colormaps["tab10"](k) for k in range(10)]
     im = axes[1].imshow(labels + 1, cmap=ListedColormap(colors), vmin=-0.5, vmax=10.5,
                         interpolation="nearest")
     cbar = fig.colorbar(im, ax=axes[1], ticks=range(11), fraction=0.046)
@@ -213,7 +205,4 @@ def draw_class_map(canvas, labels, confidence=None, path=None, title="class of t
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return save_figure(fig, path, dpi=110)

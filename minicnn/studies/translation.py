@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..atomic import save_figure
 from ..backend import as_numpy, get_array_module
 from .gallery import predict_proba
 
@@ -110,13 +111,13 @@ def draw_translation(curves, single=None, path=None):
     averaged over the digits for each classifier, and ``single`` (same layout,
     one digit) if given."""
     import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     groups = [("averaged over digits", curves)] + ([("one digit", single)] if single else [])
-    fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3.6 * len(groups)), squeeze=False)
+    fig = Figure(figsize=(10, 3.6 * len(groups)))
+    axes = fig.subplots(len(groups), 2, squeeze=False)
     for row, (label, group) in zip(axes, groups):
         for k, (name, pair) in enumerate(group.items()):
-            color = plt.cm.tab10(k)
+            color = matplotlib.colormaps["tab10"](k)
             for ax, c in zip(row, pair):
                 ax.plot(c.shifts, c.p_true, "-o", color=color, ms=3, label=f"{name}: p(true)")
                 ax.plot(c.shifts, c.p_win, "--", color=color, label=f"{name}: p(winner)")
@@ -126,7 +127,4 @@ def draw_translation(curves, single=None, path=None):
                 ax.grid(alpha=0.3)
         row[0].legend(fontsize=7)
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return save_figure(fig, path, dpi=110)

@@ -1,4 +1,5 @@
-"""Drawing what units learned: each function takes computed arrays and writes one PNG.
+"""Drawing what units learned: each function takes computed arrays and returns one
+``Figure``, written to ``path`` as well when one is given.
 
 Grids of small images are drawn as one mosaic (tiles separated by a blank
 line), which stays fast for thousands of tiles, e.g. lenet's 64 x 32 second-
@@ -11,6 +12,8 @@ import math
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+
+from ..atomic import save_figure
 
 GAP = 1   # blank pixels between tiles
 
@@ -60,11 +63,10 @@ def _show(ax, image, cmap="gray", vmin=None, vmax=None):
 
 
 def _save(fig, path):
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    return path
+    return save_figure(fig, path, dpi=150, bbox_inches="tight")
 
 
-def plot_filters(weights, path, title="filters", max_out=64, max_in=32, cmap="gray"):
+def plot_filters(weights, path=None, title="filters", max_out=64, max_in=32, cmap="gray"):
     """Conv weights ``(C_out, C_in, kH, kW)`` as a grid, one colour scale ``[-m, +m]``.
 
     ``m = max |w|`` over the drawn weights, so 0 is mid-grey and the sign of
@@ -99,7 +101,7 @@ def _map_title(name, shape, max_channels):
                                         if cut else "")
 
 
-def plot_feature_maps(maps, path, image=None, max_channels=32):
+def plot_feature_maps(maps, path=None, image=None, max_channels=32):
     """Every layer's output for one image: one panel per layer titled with its name and shape.
 
     ``maps``: ``units.feature_maps`` output. Spatial maps ``(C, H, W)`` show up to
@@ -127,7 +129,7 @@ def plot_feature_maps(maps, path, image=None, max_channels=32):
     return _save(fig, path)
 
 
-def plot_top_patches(top, path, max_units=16, data_range=None):
+def plot_top_patches(top, path=None, max_units=16, data_range=None):
     """The top-k crops of each unit in a row; with projections, each crop's deconvnet
     projection right after it.
 
@@ -157,7 +159,7 @@ def plot_top_patches(top, path, max_units=16, data_range=None):
     return _save(fig, path)
 
 
-def plot_images(images, path, titles=None, ncols=None, title=None):
+def plot_images(images, path=None, titles=None, ncols=None, title=None):
     """A row (or grid) of images ``(n, C, H, W)``, each on its own min-max scale."""
     images = np.asarray(images)
     n = len(images)
@@ -174,7 +176,7 @@ def plot_images(images, path, titles=None, ncols=None, title=None):
     return _save(fig, path)
 
 
-def plot_evolution(evolution, path, in_channel=0, max_filters=32):
+def plot_evolution(evolution, path=None, in_channel=0, max_filters=32):
     """One row per snapshot of a ``FeatureEvolution``: the filters (input channel
     ``in_channel``) and, if taken, the maximization images.
 

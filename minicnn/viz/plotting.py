@@ -17,6 +17,7 @@ works headless with the Agg canvas.
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..atomic import save_figure
 from ..backend import as_numpy
 
 SIGNS = ("all", "positive", "negative", "absolute")
@@ -117,9 +118,7 @@ def attribution_grid(images, columns, path=None, row_labels=None, outlier_perc=2
                              title=title if r == 0 else None, **options)
     axes[0, 0].set_title("image", fontsize=9)
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=100)
-    return fig
+    return save_figure(fig, path, dpi=100)
 
 
 __all__ = ["normalize_attribution", "draw_attribution", "attribution_grid"]

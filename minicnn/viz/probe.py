@@ -8,22 +8,20 @@ arrays, which every backward pass adds into.
 import contextlib
 
 from ..backend import get_array_module, to_device
+from ..inference import evaluating
 from ..layers import Softmax
 
 
 @contextlib.contextmanager
 def probing(model):
     """``with probing(model): ...`` -- eval mode inside; flags and grads restored after."""
-    flags = [(m, m.training) for m in model.modules()]
     grads = [(p, p.grad.copy()) for p in model.parameters()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
-        for p, grad in grads:
-            p.grad[...] = grad
+    with evaluating(model):
+        try:
+            yield model
+        finally:
+            for p, grad in grads:
+                p.grad[...] = grad
 
 
 def layer_index(model, layer):
