@@ -10,7 +10,6 @@ from ``dloss/dlogits`` through every layer, then the optimizer's update.
 Resuming is exact on the CPU: 1 epoch + resume + 1 epoch gives bit-for-bit the
 weights of 2 straight epochs (the checkpoint holds all the state, see minicnn.checkpoint).
 """
-import math
 import os
 import time
 from dataclasses import asdict
@@ -19,8 +18,9 @@ import numpy as np
 
 from .backend import as_numpy, check_device, get_array_module
 from .checkpoint import CHECKPOINT, read_checkpoint, restore, write_checkpoint
-from .config import (DATASETS, INPUT_SHAPE, MNIST_MODELS, NUM_CLASSES,  # noqa: F401 (re-exported)
+from .config import (DATASETS, INPUT_SHAPE, MNIST_MODELS,  # noqa: F401 (re-exported)
                      OPTIMIZERS, TrainConfig, make_optimizer, make_schedule)
+from .divergence import CHECK_EVERY, TrainingDiverged, check_labels, check_loss
 from .inference import eval_forward
 from .layers import SoftmaxCrossEntropy
 from .locks import FolderLock, remove_stale_temporaries
@@ -29,34 +29,6 @@ from .progress import EpochProgress
 from .reporting import MetricsLog, plot_learning_curves, write_json
 
 METRICS, CURVES, CONFIG = "metrics.jsonl", "curves.png", "config.json"
-# The losses stay on the device and are read back every CHECK_EVERY steps (and at
-# each epoch's end, before its checkpoint), not after each step: a GPU then never
-# waits for the host mid-epoch. A NaN or exploded loss is found at most
-# CHECK_EVERY - 1 steps late, and no checkpoint has been written in between.
-CHECK_EVERY = 10
-# Divergence without NaN: a batch's mean loss above DIVERGENCE_FACTOR * log(K). An
-# untrained network that spreads its probability evenly over the K classes has loss
-# log(K) (2.30 for K = 10), and training only lowers it; a mean loss of
-# 100 * log(10) = 230 means the true class gets a probability of about e^-230, which
-# only a network whose weights have blown up gives (Adam at lr=1e3 reaches 1e15).
-DIVERGENCE_FACTOR = 100
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite, or exploded; the message says where and what
-    to do."""
-
-
-def check_labels(labels, which, num_classes=NUM_CLASSES):
-    """Raise ``ValueError`` unless every label is in ``[0, num_classes)``. Done once
-    per data set, so that the loss need not read the labels back on every batch."""
-    if len(labels):
-        low, high = int(labels.min()), int(labels.max())
-        if low < 0 or high >= num_classes:
-            raise ValueError(f"{which} labels must be in [0, {num_classes}), "
-                             f"got values from {low} to {high}")
-
-
 def make_batches(images, labels, batch_size, device, train, config):
     """The one place that builds batch iterators, so training and evaluation
     normalize the same way. ``train``: shuffled (and augmented if configured)."""
@@ -193,7 +165,7 @@ class Trainer:
 
     def _evaluate(self):
         test = evaluate(self.model, self.test_batches)
-        _check_loss(test["loss"], "the test loss")
+        check_loss(test["loss"], "the test loss")
         return test
 
     def _train_epoch(self, log, epoch_start):
@@ -221,7 +193,7 @@ class Trainer:
                 first = self.step - (i - read)         # the step number of losses[read]
                 for j, (loss, correct) in enumerate(zip(as_numpy(losses[read:i + 1]).tolist(),
                                                         as_numpy(corrects[read:i + 1]).tolist())):
-                    _check_loss(loss, f"the loss at step {first + j}", (first, self.step))
+                    check_loss(loss, f"the loss at step {first + j}", (first, self.step))
                     for acc in (sums, window):
                         acc["loss"] += loss * sizes[read + j]
                         acc["correct"] += correct
@@ -271,16 +243,3 @@ class Trainer:
     def _echo(self, line):
         from tqdm import tqdm
         tqdm.write(line)
-
-
-def _check_loss(loss, what, steps=None, num_classes=NUM_CLASSES):
-    """Raise ``FloatingPointError`` if ``loss`` is NaN, infinite, or above the
-    divergence bound ``DIVERGENCE_FACTOR * log(num_classes)``."""
-    bound = DIVERGENCE_FACTOR * math.log(num_classes)
-    read = f"; steps {steps[0]}-{steps[1]} were checked together" if steps else ""
-    if not math.isfinite(loss):
-        raise FloatingPointError(f"{what} is {loss}{read}")
-    if loss > bound:
-        raise FloatingPointError(f"{what} exploded to {loss:.3g}, above {bound:.0f} = "
-                                 f"{DIVERGENCE_FACTOR} x log({num_classes}), the loss of an "
-                                 f"untrained network{read}")
