@@ -13,8 +13,10 @@ from ..viz.probe import layer_name
 from . import views
 from .preprocess import mnist_style, model_input
 
+# Small images are shown large, without blurring: one value stays one square.
 CSS = "#seen img, #field img, #projection img, #top9 img, #top9proj img, #fmaps img, "\
-      "#filters img, #attributions img {image-rendering: pixelated;}"
+      "#filters img, #attributions img {image-rendering: pixelated;} "\
+      "#seen img {width: 100%; height: 100%; object-fit: contain;}"
 
 
 def _gradio():
@@ -54,14 +56,15 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
             return [], []
         with lock:
             maps = views.attribution_maps(model, model_input(digit), _target(target))
+        maps = [(image, title) for title, image in maps]       # Gallery: (image, caption)
         return maps, maps
 
     def last(digit, target, maps):
         if digit is None:
             return []
         with lock:
-            occ = views.occlusion_map(model, model_input(digit), _target(target))
-        return maps + [occ]
+            title, image = views.occlusion_map(model, model_input(digit), _target(target))
+        return maps + [(image, title)]
 
     def _target(t):
         return None if t in (None, "predicted") else names.index(t)

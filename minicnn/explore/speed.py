@@ -37,18 +37,20 @@ def strokes(n, seed=0):
     return out
 
 
-def measure(model, drawings, names=tuple("0123456789")):
-    """Median seconds of each part over the drawings: ``{part: seconds}``."""
+def measure(model, drawings, names=tuple("0123456789"), clock=time.perf_counter):
+    """Median seconds of each part over the drawings: ``{part: seconds}``. ``clock``:
+    ``time.perf_counter`` (wall) or ``time.process_time`` (CPU time of this process,
+    which other programs on a busy machine inflate less)."""
     parts = {"fast": [], "gradient methods": [], "occlusion": []}
     for drawing in drawings:
-        t0 = time.perf_counter()
+        t0 = clock()
         x = model_input(mnist_style(drawing))
         views.probabilities(model, views.forward(model, x), names)
-        t1 = time.perf_counter()
+        t1 = clock()
         views.attribution_maps(model, x)
-        t2 = time.perf_counter()
+        t2 = clock()
         views.occlusion_map(model, x)
-        t3 = time.perf_counter()
+        t3 = clock()
         for part, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
             parts[part].append(dt)
     return {part: float(np.median(v)) for part, v in parts.items()}
@@ -61,11 +63,16 @@ def main(argv=None):
     args = p.parse_args(argv)
     model = load_model(os.path.join(args.run_dir, MODEL))
     measure(model, strokes(2, seed=1))                  # compile the kernels first
-    result = measure(model, strokes(args.n))
-    print(f"median over {args.n} drawings, {os.cpu_count()} CPUs:")
-    for part, seconds in result.items():
-        print(f"  {part:18s} {1000 * seconds:7.1f} ms")
-    print(f"  {'all':18s} {1000 * sum(result.values()):7.1f} ms")
+    drawings = strokes(args.n)
+    load = os.getloadavg()[0]
+    wall = measure(model, drawings)
+    cpu = measure(model, drawings, clock=time.process_time)
+    print(f"median over {args.n} drawings, {os.cpu_count()} CPUs, load average {load:.1f} "
+          f"before, {os.getloadavg()[0]:.1f} after:")
+    print(f"  {'':18s} {'wall':>9s} {'CPU time':>9s}")
+    for part in wall:
+        print(f"  {part:18s} {1000 * wall[part]:6.0f} ms {1000 * cpu[part]:6.0f} ms")
+    print(f"  {'all':18s} {1000 * sum(wall.values()):6.0f} ms {1000 * sum(cpu.values()):6.0f} ms")
 
 
 if __name__ == "__main__":
