@@ -67,7 +67,7 @@ def free_port():
 @pytest.fixture
 def run_dir(tmp_path):
     """A run folder: ``$MINICNN_EXPLORE_RUN``'s model (for the README's screenshot) or
-    tiny_cnn with seed 0; with 300 MNIST training images for the top-9 scan when
+    tiny_cnn with seed 0; with 100 MNIST training images for the top-9 scan when
     MINICNN_DATA is set."""
     given = os.environ.get("MINICNN_EXPLORE_RUN")
     model = load_model(os.path.join(given, "model.npz")) if given else models.tiny_cnn(seed=0)
@@ -76,7 +76,7 @@ def run_dir(tmp_path):
     if root and os.path.isdir(os.path.join(root, "mnist")):
         from minicnn.data import load_mnist
         (x, _), (xt, yt) = load_mnist(download=False)
-        np.savez(tmp_path / "data.npz", train=x[:300], test=xt[:200], labels=yt[:200])
+        np.savez(tmp_path / "data.npz", train=x[:100], test=xt[:100], labels=yt[:100])
     return tmp_path
 
 
@@ -84,25 +84,26 @@ def run_dir(tmp_path):
 def server(run_dir):
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", MPLBACKEND="Agg")
+    log = open(run_dir / "server.log", "w")      # a file, not a pipe: a full pipe would block it
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(run_dir), str(port),
-                             str(os.getpid())], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                             str(os.getpid())], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 90
         while True:
             try:
                 urllib.request.urlopen(url, timeout=2)
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"the app did not start:\n{proc.stdout.read()}")
+                    pytest.fail(f"the app did not start: see {run_dir / 'server.log'}")
                 time.sleep(0.3)
         yield url, run_dir
     finally:
         proc.terminate()
         proc.wait(10)
-        print("the app's output:\n" + proc.stdout.read())     # shown when the test fails
+        log.close()
+        print("the app's output:\n" + (run_dir / "server.log").read_text())  # shown on failure
 
 
 @pytest.fixture
@@ -122,6 +123,12 @@ def browser():
 def image_src(driver, elem_id):
     imgs = driver.find_elements("css selector", f"#{elem_id} img")
     return imgs[0].get_attribute("src") if imgs else None
+
+
+def read_image(url):
+    from PIL import Image
+    with urllib.request.urlopen(url, timeout=30) as f:
+        return np.asarray(Image.open(io.BytesIO(f.read())).convert("L"))
 
 
 def until(driver, what, condition, timeout=45):
@@ -161,9 +168,7 @@ def test_draw_predict_and_click_a_unit(server, browser):
     until(d, "8 attribution maps",
           lambda d: len(d.find_elements("css selector", "#attributions img")) >= 8)
     shown = d.find_element("css selector", "#probs h2").text.strip()
-    with urllib.request.urlopen(image_src(d, "seen")) as f:
-        from PIL import Image
-        digit = np.asarray(Image.open(io.BytesIO(f.read())).convert("L"))
+    digit = read_image(image_src(d, "seen"))
     assert digit.shape == (28, 28) and digit.max() > 0
     model = load_model(os.path.join(run, "model.npz")).eval()
     predicted = int(model.forward(prepare_images(digit[None])).argmax())
@@ -178,7 +183,7 @@ def test_draw_predict_and_click_a_unit(server, browser):
     until(d, "the unit's receptive field and projection",
           lambda d: image_src(d, "field") and image_src(d, "projection"))
     assert "channel 0" in d.find_element("css selector", "#unit_text").text
-    if os.path.exists(os.path.join(run, "data.npz")):   # the scan of 300 images is quick
+    if os.path.exists(os.path.join(run, "data.npz")):   # the scan of 100 images is quick
         until(d, "the end of the scan", lambda d: "done" in d.find_element("css selector", "#scan").text)
         stroke.perform()                                 # click again: now with patches
         until(d, "the top-9 patches", lambda d: image_src(d, "top9"))
@@ -190,3 +195,13 @@ def test_draw_predict_and_click_a_unit(server, browser):
     assert not outside, f"the page fetched from outside: {outside}"
     d.execute_script("window.scrollTo(0, 0)")
     d.save_screenshot(os.environ.get("MINICNN_EXPLORE_SCREENSHOT") or str(run / "explore.png"))
+
+    if os.path.exists(os.path.join(run, "data.npz")):   # a test image by its index, as stored
+        drawn = image_src(d, "seen")
+        d.find_element("xpath", "//button[@role='tab'][contains(., 'Test image')]").click()
+        box = until(d, "the index box", lambda d: d.find_element("css selector", "#test_index input"))
+        box.clear()
+        box.send_keys("3\n")
+        until(d, "test image 3", lambda d: image_src(d, "seen") not in (None, drawn))
+        with np.load(os.path.join(run, "data.npz")) as f:
+            np.testing.assert_array_equal(read_image(image_src(d, "seen")), f["test"][3])

@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 
+from .. import viz
 from ..viz.probe import layer_name
 from . import views
 from .preprocess import mnist_style, model_input
@@ -16,12 +17,8 @@ from .preprocess import mnist_style, model_input
 # Small images are shown large, without blurring: one value stays one square.
 CSS = "#seen img, #field img, #projection img, #top9 img, #top9proj img, #fmaps img, "\
       "#filters img, #attributions img {image-rendering: pixelated;} "\
-      "#seen img {width: 100%; height: 100%; object-fit: contain;}"
-
-
-def _gradio():
-    import gradio as gr
-    return gr
+      "#seen img, #field img, #projection img, #top9 img, #top9proj img "\
+      "{width: 100%; height: 100%; object-fit: contain;}"
 
 
 def build(model, class_names=None, test_data=None, scans=None, title="minicnn explore"):
@@ -31,15 +28,12 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
     (N, 28, 28), labels)`` for the test-image picker, or ``None``; ``scans``: a
     started ``scan.Scans`` (misclassified images, top-9 patches), or ``None``.
     """
-    gr = _gradio()
+    import gradio as gr
     lock = threading.Lock()
     names = list(class_names or [str(d) for d in range(10)])
-    fmap_layers = [f"{i} {type(l).__name__} {tuple(l.output_shape(s))}" for i, (l, s) in
-                   enumerate(zip(model.layers, _in_shapes(model)))]
+    fmap_layers = [f"{f.name} {f.shape}" for f in viz.receptive_fields(model)]
     spatial = views.spatial_layers(model)
-    first_conv = next((i for i, l in enumerate(model.layers)
-                       if getattr(getattr(l, "weight", None), "value", np.zeros(0)).ndim == 4),
-                      None)
+    first_conv = next((i for i in spatial if getattr(model.layers[i], "weight", None)), None)
 
     def fast(digit, layer):
         """The 28x28 image, probabilities and one layer's maps: on every stroke."""
@@ -98,19 +92,22 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
     def from_wrong(choice):
         return from_test(int(choice.split(":")[0])) if choice else gr.skip()
 
-    def status():
+    def status(listed):
+        """The scan's progress; the misclassified list once (``listed``: sent already)."""
         if scans is None:
-            return "top-9 patches: no training data given", gr.skip(), gr.Timer(active=False)
+            return ("top-9 patches: no training data given", gr.skip(), listed,
+                    gr.Timer(active=False))
         done, total, what = scans.progress()
         wrong = gr.skip()
-        if scans.misclassified is not None:
+        if scans.misclassified is not None and not listed:
+            listed = True
             wrong = gr.Dropdown(choices=[f"{i}: {names[l]} seen as {names[p]}"
                                          for i, l, p in scans.misclassified])
         finished = what in ("done", "failed")
         text = (f"scan failed: {scans.error}" if scans.error else
                 f"top-9 patches: <progress value='{done}' max='{max(total, 1)}'></progress> "
                 f"{done}/{total} images, {what}")
-        return text, wrong, gr.Timer(active=not finished)
+        return text, wrong, listed, gr.Timer(active=not finished)
 
     with gr.Blocks(title=title, analytics_enabled=False) as page:
         digit = gr.State(None)
@@ -126,7 +123,7 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
                                                       color_mode="fixed"),
                                        layers=False, label="draw a digit")
                 with gr.Tab("Test image"):
-                    index = gr.Number(label="test image index", value=0, precision=0,
+                    index = gr.Number(label="test image index (then Enter)", value=0, precision=0,
                                       elem_id="test_index", interactive=test_data is not None)
                     wrong = gr.Dropdown(label="misclassified test images", choices=[],
                                         elem_id="wrong")
@@ -143,17 +140,20 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
         fmaps = gr.Image(label="channels", format="png", elem_id="fmaps", interactive=False)
         unit_text = gr.Markdown("click a unit in the maps above", elem_id="unit_text")
         with gr.Row():
-            field = gr.Image(label="its receptive field", format="png", elem_id="field")
+            field = gr.Image(label="its receptive field", format="png", elem_id="field",
+                             height=224)
             proj = gr.Image(label="its deconvnet projection", format="png",
-                            elem_id="projection")
-            top9 = gr.Image(label="top-9 training patches", format="png", elem_id="top9")
-            top9proj = gr.Image(label="their projections", format="png", elem_id="top9proj")
+                            elem_id="projection", height=224)
+            top9 = gr.Image(label="top-9 training patches", format="png", elem_id="top9",
+                            height=224)
+            top9proj = gr.Image(label="their projections", format="png", elem_id="top9proj",
+                                height=224)
         scan_text = gr.HTML("", elem_id="scan")
         gr.Markdown("## Attribution: which pixels matter for the class")
         target = gr.Dropdown(choices=["predicted"] + names, value="predicted",
                              label="explain the class")
         gallery = gr.Gallery(label="every method of minicnn.viz", columns=8, format="png",
-                             elem_id="attributions", height="auto")
+                             elem_id="attributions", height=240)
         if first_conv is not None:
             gr.Markdown(f"## Filters of layer {layer_name(model, first_conv)} (inputs summed)")
             gr.Image(views.filters_image(model, first_conv), format="png", elem_id="filters",
@@ -178,7 +178,8 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
         chain(target.change(lambda: None, None, None))
         fmaps.select(unit, [digit, layer, grid], [unit_text, field, proj, top9, top9proj])
         timer = gr.Timer(1.0)
-        timer.tick(status, None, [scan_text, wrong, timer])
+        listed = gr.State(False)
+        timer.tick(status, listed, [scan_text, wrong, listed, timer])
     return page
 
 
@@ -193,12 +194,4 @@ def _drawn(value):
 def _index(layer_choice):
     return int(str(layer_choice).split()[0])
 
-
-def _in_shapes(model):
-    """Per-example input shape of each layer."""
-    shapes, shape = [], tuple(model.input_shape)
-    for layer in model.layers:
-        shapes.append(shape)
-        shape = tuple(layer.output_shape(shape))
-    return shapes
 
