@@ -184,7 +184,8 @@ def test_draw_predict_and_click_a_unit(server, browser):
           lambda d: image_src(d, "field") and image_src(d, "projection"))
     assert "channel 0" in d.find_element("css selector", "#unit_text").text
     if os.path.exists(os.path.join(run, "data.npz")):   # the scan of 100 images is quick
-        until(d, "the end of the scan", lambda d: "done" in d.find_element("css selector", "#scan").text)
+        until(d, "the end of the scan", lambda d: "done" in d.find_element("css selector", "#scan").text,
+              timeout=180)
         stroke.perform()                                 # click again: now with patches
         until(d, "the top-9 patches", lambda d: image_src(d, "top9"))
 
