@@ -5,6 +5,7 @@
     minicnn train --out RUN_DIR --resume [--epochs 4]
     minicnn evaluate RUN_DIR
     minicnn summary --model lenet
+    minicnn explore RUN_DIR [--port 7860] [--host 127.0.0.1] [--no-browser]
 
 Exit status: 0 on success, 1 on a usage or input error or a failed write (the
 message says what to change), 2 for argparse's own errors (a bad option value),
@@ -105,6 +106,12 @@ def build_parser():
 
     s = commands.add_parser("summary", help="layers, output shapes, parameters and MACs")
     s.add_argument("--model", default="lenet", help=f"one of {sorted(MODELS)} (default lenet)")
+
+    from .explore.command import add_arguments as explore_arguments
+    explore_arguments(commands.add_parser(
+        "explore", help="look inside a run's model in the browser (pip install -e .[explore])",
+        description="A local web app on RUN_DIR/model.npz: draw a digit, see its feature "
+                    "maps, attribution maps and units."))
     return parser
 
 
@@ -132,8 +139,8 @@ def main(argv=None):
     import matplotlib
     matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary}[
-            args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
+                "explore": cmd_explore}[args.command](args)
     except UsageError as err:
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1
@@ -367,6 +374,12 @@ def cmd_summary(args):
     print(f"{args.model}:")
     print(model.summary())
     return 0
+
+
+# -- explore --------------------------------------------------------------------------
+def cmd_explore(args):
+    from .explore.command import run
+    return run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,197 @@
+"""The web page: Gradio components wired to ``views`` (the arrays) and ``scan``
+(the slow, cached work). Nothing here computes anything about the network.
+
+One lock serializes every use of the model: Gradio runs event handlers in
+threads, and a layer keeps what its backward pass needs from its last forward
+pass, so two passes must never interleave.
+"""
+import threading
+
+import numpy as np
+
+from .. import viz
+from ..viz.probe import layer_name
+from . import views
+from .preprocess import mnist_style, model_input
+
+# Small images are shown large, without blurring: one value stays one square.
+CSS = "#seen img, #field img, #projection img, #top9 img, #top9proj img, #fmaps img, "\
+      "#filters img, #attributions img {image-rendering: pixelated;} "\
+      "#seen img, #field img, #projection img, #top9 img, #top9proj img "\
+      "{width: 100%; height: 100%; object-fit: contain;}"
+
+
+def build(model, class_names=None, test_data=None, scans=None, title="minicnn explore"):
+    """The ``gradio.Blocks`` page for ``model`` (not launched).
+
+    ``class_names``: 10 names (default the digits); ``test_data``: ``(images uint8
+    (N, 28, 28), labels)`` for the test-image picker, or ``None``; ``scans``: a
+    started ``scan.Scans`` (misclassified images, top-9 patches), or ``None``.
+    """
+    import gradio as gr
+    lock = threading.Lock()
+    names = list(class_names or [str(d) for d in range(10)])
+    fmap_layers = [f"{f.name} {f.shape}" for f in viz.receptive_fields(model)]
+    spatial = views.spatial_layers(model)
+    first_conv = next((i for i in spatial if getattr(model.layers[i], "weight", None)), None)
+
+    def fast(digit, layer):
+        """The 28x28 image, probabilities and one layer's maps: on every stroke."""
+        if digit is None:
+            return None, None, None, None
+        with lock:
+            maps = views.forward(model, model_input(digit))
+        probs = views.probabilities(model, maps, names)
+        grid_rgb, grid = views.layer_maps(maps[_index(layer)])
+        return digit, probs, grid_rgb, grid
+
+    def slow(digit, target):
+        if digit is None:
+            return [], []
+        with lock:
+            maps = views.attribution_maps(model, model_input(digit), _target(target))
+        maps = [(image, title) for title, image in maps]       # Gallery: (image, caption)
+        return maps, maps
+
+    def last(digit, target, maps):
+        if digit is None:
+            return []
+        with lock:
+            title, image = views.occlusion_map(model, model_input(digit), _target(target))
+        return maps + [(image, title)]
+
+    def _target(t):
+        return None if t in (None, "predicted") else names.index(t)
+
+    def unit(digit, layer, grid, evt: gr.SelectData):
+        picked = grid.unit_at(*evt.index) if grid is not None else None
+        if digit is None or picked is None:
+            return (gr.skip(),) * 5
+        i = _index(layer)
+        channel, y, x = picked
+        position = (y, x) if i in spatial else None
+        with lock:
+            field, proj = views.unit_views(model, model_input(digit), digit, i, channel, position)
+        where = f"at (y={y}, x={x})" if position else "(a dense unit: no position)"
+        text = f"**unit** layer {layer_name(model, i)}, channel {channel} {where}"
+        crops, crops_proj = None, None
+        found = scans.patches(i) if scans is not None else None
+        if found is not None:
+            crops, crops_proj = views.top_patch_images(found, channel)
+        elif position is not None:
+            text += " -- top-9 patches: " + ("not scanned (no training data)" if scans is None
+                                             else "still scanning, click again later")
+        return text, field, proj, crops, crops_proj
+
+    def from_test(index):
+        if test_data is None or index is None:
+            return gr.skip()
+        index = int(np.clip(index, 0, len(test_data[0]) - 1))
+        return np.asarray(test_data[0][index], dtype=np.uint8)
+
+    def from_wrong(choice):
+        return from_test(int(choice.split(":")[0])) if choice else gr.skip()
+
+    def status(listed):
+        """The scan's progress; the misclassified list once (``listed``: sent already)."""
+        if scans is None:
+            return ("top-9 patches: no training data given", gr.skip(), listed,
+                    gr.Timer(active=False))
+        done, total, what = scans.progress()
+        wrong = gr.skip()
+        if scans.misclassified is not None and not listed:
+            listed = True
+            wrong = gr.Dropdown(choices=[f"{i}: {names[l]} seen as {names[p]}"
+                                         for i, l, p in scans.misclassified])
+        finished = what in ("done", "failed")
+        text = (f"scan failed: {scans.error}" if scans.error else
+                f"top-9 patches: <progress value='{done}' max='{max(total, 1)}'></progress> "
+                f"{done}/{total} images, {what}")
+        return text, wrong, listed, gr.Timer(active=not finished)
+
+    with gr.Blocks(title=title, analytics_enabled=False) as page:
+        digit = gr.State(None)
+        grid = gr.State(None)
+        maps = gr.State([])
+        gr.Markdown(f"# {title}\nDraw a digit (pick the brush first), or choose a test image "
+                    f"or upload one. Colours: red positive, white zero, blue negative.")
+        with gr.Row():
+            with gr.Column(scale=2):
+                with gr.Tab("Draw"):
+                    pad = gr.Sketchpad(elem_id="pad", canvas_size=(280, 280), type="numpy",
+                                       brush=gr.Brush(default_size=14, colors=["#000000"],
+                                                      color_mode="fixed"),
+                                       layers=False, label="draw a digit")
+                with gr.Tab("Test image"):
+                    index = gr.Number(label="test image index (then Enter)", value=0, precision=0,
+                                      elem_id="test_index", interactive=test_data is not None)
+                    wrong = gr.Dropdown(label="misclassified test images", choices=[],
+                                        elem_id="wrong")
+                with gr.Tab("Upload"):
+                    upload = gr.Image(type="numpy", sources=["upload", "clipboard"],
+                                      label="an image of a digit", elem_id="upload")
+            with gr.Column(scale=1):
+                seen = gr.Image(label="what the network sees (28x28)", format="png",
+                                elem_id="seen", interactive=False, height=224)
+                probs = gr.Label(num_top_classes=len(names), label="class probabilities",
+                                 elem_id="probs")
+        gr.Markdown("## Feature maps: click a unit")
+        layer = gr.Dropdown(choices=fmap_layers, value=fmap_layers[0], label="layer (shape)")
+        fmaps = gr.Image(label="channels", format="png", elem_id="fmaps", interactive=False)
+        unit_text = gr.Markdown("click a unit in the maps above", elem_id="unit_text")
+        with gr.Row():
+            field = gr.Image(label="its receptive field", format="png", elem_id="field",
+                             height=224)
+            proj = gr.Image(label="its deconvnet projection", format="png",
+                            elem_id="projection", height=224)
+            top9 = gr.Image(label="top-9 training patches", format="png", elem_id="top9",
+                            height=224)
+            top9proj = gr.Image(label="their projections", format="png", elem_id="top9proj",
+                                height=224)
+        scan_text = gr.HTML("", elem_id="scan")
+        gr.Markdown("## Attribution: which pixels matter for the class")
+        target = gr.Dropdown(choices=["predicted"] + names, value="predicted",
+                             label="explain the class")
+        gallery = gr.Gallery(label="every method of minicnn.viz", columns=8, format="png",
+                             elem_id="attributions", height=240)
+        if first_conv is not None:
+            gr.Markdown(f"## Filters of layer {layer_name(model, first_conv)} (inputs summed)")
+            gr.Image(views.filters_image(model, first_conv), format="png", elem_id="filters",
+                     show_label=False, interactive=False)
+
+        outputs = [seen, probs, fmaps, grid]
+
+        def chain(event):
+            event.then(slow, [digit, target], [gallery, maps], trigger_mode="always_last") \
+                 .then(last, [digit, target, maps], gallery)
+
+        def set_digit(source, fn, inputs):
+            ev = source(fn, inputs, digit, trigger_mode="always_last") \
+                .then(fast, [digit, layer], outputs)
+            chain(ev)
+
+        set_digit(pad.change, lambda v: _drawn(v), pad)
+        set_digit(upload.change, lambda v: None if v is None else mnist_style(v), upload)
+        set_digit(index.submit, from_test, index)
+        set_digit(wrong.change, from_wrong, wrong)
+        layer.change(fast, [digit, layer], outputs)
+        chain(target.change(lambda: None, None, None))
+        fmaps.select(unit, [digit, layer, grid], [unit_text, field, proj, top9, top9proj])
+        timer = gr.Timer(1.0)
+        listed = gr.State(False)
+        timer.tick(status, listed, [scan_text, wrong, listed, timer])
+    return page
+
+
+def _drawn(value):
+    """A Sketchpad value -> the MNIST-style digit, or ``None`` for an empty canvas."""
+    if value is None or value.get("composite") is None:
+        return None
+    digit = mnist_style(value)
+    return digit if digit.any() else None
+
+
+def _index(layer_choice):
+    return int(str(layer_choice).split()[0])
+
+

@@ -1,0 +1,208 @@
+"""The explorer in a real browser: headless Chromium driven by Selenium.
+
+The app runs in a subprocess on 127.0.0.1 and a free port; the test draws a
+stroke with pointer actions, waits for the prediction and the images, and
+checks that the class shown is what ``model.forward`` gives for the 28x28
+image the page shows; that every request the page made went to the app
+itself (offline: no fonts or scripts from elsewhere); and that clicking a
+unit shows its receptive field. It saves a screenshot (to
+``$MINICNN_EXPLORE_SCREENSHOT`` if set, else the test's temporary folder).
+The server also exits by itself if this test process dies.
+"""
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gradio", reason="the explore extra (gradio) is not installed")
+pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium)")
+
+from minicnn import load_model, models, save_model  # noqa: E402
+from minicnn.data import prepare_images  # noqa: E402
+
+BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")
+                if shutil.which(b)), None)
+DRIVER = shutil.which("chromedriver")
+if BROWSER is None or DRIVER is None:
+    pytest.skip("no headless Chromium here (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+
+SERVER = """
+import os, sys, threading, time
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+import numpy as np
+from minicnn import load_model
+from minicnn.explore import app
+run, port, parent = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+def orphan_watch():                 # the test died: stop serving
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=orphan_watch, daemon=True).start()
+train = test = None
+if os.path.exists(os.path.join(run, "data.npz")):
+    with np.load(os.path.join(run, "data.npz")) as f:
+        train, test = f["train"], (f["test"], f["labels"])
+app(load_model(os.path.join(run, "model.npz")), test_data=test, train_images=train,
+    cache_dir=os.path.join(run, "explore"), host="127.0.0.1", port=port, block=True,
+    progress=False)
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    """A run folder: ``$MINICNN_EXPLORE_RUN``'s model (for the README's screenshot) or
+    tiny_cnn with seed 0; with 100 MNIST training images for the top-9 scan when
+    MINICNN_DATA is set."""
+    given = os.environ.get("MINICNN_EXPLORE_RUN")
+    model = load_model(os.path.join(given, "model.npz")) if given else models.tiny_cnn(seed=0)
+    save_model(model, tmp_path / "model.npz")
+    root = os.environ.get("MINICNN_DATA")
+    if root and os.path.isdir(os.path.join(root, "mnist")):
+        from minicnn.data import load_mnist
+        (x, _), (xt, yt) = load_mnist(download=False)
+        np.savez(tmp_path / "data.npz", train=x[:100], test=xt[:100], labels=yt[:100])
+    return tmp_path
+
+
+@pytest.fixture
+def server(run_dir):
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", MPLBACKEND="Agg")
+    log = open(run_dir / "server.log", "w")      # a file, not a pipe: a full pipe would block it
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(run_dir), str(port),
+                             str(os.getpid())], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"the app did not start: see {run_dir / 'server.log'}")
+                time.sleep(0.3)
+        yield url, run_dir
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        print("the app's output:\n" + (run_dir / "server.log").read_text())  # shown on failure
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    options = webdriver.ChromeOptions()
+    options.binary_location = BROWSER
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,2600"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def image_src(driver, elem_id):
+    imgs = driver.find_elements("css selector", f"#{elem_id} img")
+    return imgs[0].get_attribute("src") if imgs else None
+
+
+def read_image(url):
+    from PIL import Image
+    with urllib.request.urlopen(url, timeout=30) as f:
+        return np.asarray(Image.open(io.BytesIO(f.read())).convert("L"))
+
+
+def until(driver, what, condition, timeout=45):
+    """Wait for ``condition(driver)``; on a timeout, save a screenshot and say what is missing."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+    except TimeoutException:
+        shot = os.path.join(os.environ.get("PYTEST_TMP", "/tmp"), "explore-timeout.png")
+        driver.save_screenshot(shot)
+        pytest.fail(f"the page did not show {what} within {timeout} s (screenshot: {shot})")
+
+
+def test_draw_predict_and_click_a_unit(server, browser):
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.interaction import POINTER_MOUSE
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+    url, run = server
+    d = browser
+    d.get(url)
+    until(d, "the brush", lambda d: d.find_elements("css selector", "#pad button[aria-label='Brush']"))
+    d.find_element("css selector", "#pad button[aria-label='Brush']").click()
+    canvas = d.find_elements("css selector", "#pad canvas")[-1]
+    # a "7": a bar to the right, then down and to the left (offsets from the centre)
+    stroke = ActionBuilder(d, mouse=PointerInput(POINTER_MOUSE, "mouse"))
+    pointer = stroke.pointer_action
+    pointer.move_to(canvas, -60, -90).pointer_down()
+    for x, y in [(-20, -90), (20, -90), (60, -90), (40, -40), (20, 10), (0, 60), (-15, 100)]:
+        pointer.move_to(canvas, x, y).pause(0.03)
+    pointer.pointer_up()
+    stroke.perform()
+
+    until(d, "the 28x28 image", lambda d: image_src(d, "seen"))
+    until(d, "the prediction", lambda d: d.find_elements("css selector", "#probs h2"))
+    until(d, "the feature maps", lambda d: image_src(d, "fmaps"))
+    until(d, "8 attribution maps",
+          lambda d: len(d.find_elements("css selector", "#attributions img")) >= 8)
+    shown = d.find_element("css selector", "#probs h2").text.strip()
+    digit = read_image(image_src(d, "seen"))
+    assert digit.shape == (28, 28) and digit.max() > 0
+    model = load_model(os.path.join(run, "model.npz")).eval()
+    predicted = int(model.forward(prepare_images(digit[None])).argmax())
+    assert shown == str(predicted)
+
+    # click the middle of the first channel's map: its unit gets a receptive field
+    fmaps = d.find_element("css selector", "#fmaps img")
+    stroke = ActionBuilder(d, mouse=PointerInput(POINTER_MOUSE, "mouse"))
+    w, h = fmaps.size["width"], fmaps.size["height"]
+    stroke.pointer_action.move_to(fmaps, -w // 2 + w // 16, -h // 2 + h // 16).click()
+    stroke.perform()
+    until(d, "the unit's receptive field and projection",
+          lambda d: image_src(d, "field") and image_src(d, "projection"))
+    assert "channel 0" in d.find_element("css selector", "#unit_text").text
+    if os.path.exists(os.path.join(run, "data.npz")):   # the scan of 100 images is quick
+        until(d, "the end of the scan", lambda d: "done" in d.find_element("css selector", "#scan").text,
+              timeout=180)
+        stroke.perform()                                 # click again: now with patches
+        until(d, "the top-9 patches", lambda d: image_src(d, "top9"))
+
+    requested = {json.loads(e["message"])["message"]["params"]["request"]["url"]
+                 for e in d.get_log("performance")
+                 if json.loads(e["message"])["message"]["method"] == "Network.requestWillBeSent"}
+    outside = [u for u in requested if not u.startswith((url, "data:", "blob:"))]
+    assert not outside, f"the page fetched from outside: {outside}"
+    d.execute_script("window.scrollTo(0, 0)")
+    d.save_screenshot(os.environ.get("MINICNN_EXPLORE_SCREENSHOT") or str(run / "explore.png"))
+
+    if os.path.exists(os.path.join(run, "data.npz")):   # a test image by its index, as stored
+        drawn = image_src(d, "seen")
+        d.find_element("xpath", "//button[@role='tab'][contains(., 'Test image')]").click()
+        box = until(d, "the index box", lambda d: d.find_element("css selector", "#test_index input"))
+        box.clear()
+        box.send_keys("3\n")
+        until(d, "test image 3", lambda d: image_src(d, "seen") not in (None, drawn))
+        with np.load(os.path.join(run, "data.npz")) as f:
+            np.testing.assert_array_equal(read_image(image_src(d, "seen")), f["test"][3])
