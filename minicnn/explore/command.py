@@ -9,7 +9,8 @@ import json
 import os
 import sys
 
-from ..train import CONFIG, MODEL
+from ..checkpoint import MODEL
+from ..train import CONFIG
 
 
 def add_arguments(p):

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from .. import load_model
-from ..train import MODEL
+from ..checkpoint import MODEL
 from . import views
 from .preprocess import mnist_style, model_input
 

@@ -23,7 +23,9 @@ SmoothGrad and integrated gradients average many such gradients.
 import numpy as np
 
 from ..backend import get_array_module
-from .targets import backprop, resolve_target
+from .targets import Resolved, backprop, resolve_target
+
+MAX_BATCH = 256    # images per backward pass when a method needs the gradient at many points
 
 CHANNEL_REDUCTIONS = (None, "max")
 
@@ -85,10 +87,11 @@ def smoothgrad(model, x, target, n_samples=25, noise_level=0.15, seed=0):
     spread = (x.reshape(n, -1).max(axis=1) - x.reshape(n, -1).min(axis=1))
     sigma = (noise_level * spread).reshape(n, 1, 1, 1)
     rng = np.random.default_rng(seed)
+    noises = [rng.standard_normal(x.shape).astype(x.dtype) for _ in range(n_samples)]
     total = xp.zeros_like(x)
-    for _ in range(n_samples):
-        noise = xp.asarray(rng.standard_normal(x.shape).astype(x.dtype))
-        total += backprop(model, x + sigma * noise, target, "gradient")[0]
+    for grad in gradients_at(model, lambda s: x + sigma * xp.asarray(noises[s]), n_samples,
+                             target):
+        total += grad
     return total / n_samples
 
 
@@ -120,8 +123,9 @@ def integrated_gradients(model, x, target, baseline=None, steps=50, return_delta
     target = resolve_target(model, x, target)
     alphas, weights = _quadrature(method, steps)
     total = xp.zeros_like(x)
-    for a, w in zip(alphas, weights):
-        grad = backprop(model, baseline + a * (x - baseline), target)[0]
+    points = gradients_at(model, lambda i: baseline + alphas[i] * (x - baseline), len(alphas),
+                          target)
+    for w, grad in zip(weights, points):
         total += w * grad
     attr = (x - baseline) * total
     if return_delta:
@@ -129,6 +133,23 @@ def integrated_gradients(model, x, target, baseline=None, steps=50, return_delta
         end = backprop(model, x, target)[1]
         return attr, attr.reshape(x.shape[0], -1).sum(axis=1) - (end - start)
     return attr
+
+
+def gradients_at(model, point, count, target, rule="gradient", max_batch=MAX_BATCH):
+    """The gradients of ``target`` at ``point(0), ..., point(count - 1)`` (arrays shaped
+    like the batch ``x (N, C, H, W)``), in order. Several points share one forward and
+    backward pass: ``max(1, max_batch // N)`` of them are stacked into one batch (as
+    Captum's ``internal_batch_size`` does), with the target repeated for each, since
+    a pass over many images costs far less than as many passes over one."""
+    xp = get_array_module(point(0))
+    per_pass = max(1, max_batch // point(0).shape[0])
+    for start in range(0, count, per_pass):
+        group = [point(i) for i in range(start, min(count, start + per_pass))]
+        n, k = group[0].shape[0], len(group)
+        where = (xp.arange(n * k),) + tuple(xp.tile(a, k) for a in target.where[1:])
+        grads = backprop(model, xp.concatenate(group), Resolved(target.index, where), rule)[0]
+        for j in range(k):
+            yield grads[j * n:(j + 1) * n]
 
 
 IG_METHODS = ("trapezoid", "gausslegendre")
