@@ -102,17 +102,22 @@ class Columns:
             out[chunk] = (w2 @ self._cols(chunk)).reshape(g_m, -1, length).transpose(1, 0, 2)
         return out
 
-    def backward(self, w2, g):
+    def backward(self, w2, g, weights=True):
         """For the output gradient ``g (N, G*M, L)``: ``(dW2, dx)`` with
-        ``dW2 = g2 @ cols.T (G, M, K)`` and ``dx = col2im(w2.T @ g2) (N, C, H, W)``."""
+        ``dW2 = g2 @ cols.T (G, M, K)`` and ``dx = col2im(w2.T @ g2) (N, C, H, W)``.
+        ``weights=False`` skips ``dW2`` (``None``) and so the columns: an explanation's
+        backward pass needs only ``dx``."""
         xp = get_array_module(g)
-        dw2, dx = 0, []
+        dw2, dx = (0 if weights else None), []
         for chunk in self.chunks:
-            cols, g2 = self._cols(chunk), self._per_group(g, chunk)
-            dw2 = dw2 + g2 @ cols.transpose(0, 2, 1)
+            g2 = self._per_group(g, chunk)
+            if weights:
+                cols = self._cols(chunk)
+                dw2 = dw2 + g2 @ cols.transpose(0, 2, 1)
+                del cols
             dcols = w2.transpose(0, 2, 1) @ g2          # (G, K, n_chunk*L)
             dx.append(self.ops.col2im(dcols.reshape(-1, g2.shape[2]), self.x[chunk].shape,
                                       self.kernel, self.stride, self.padding, self.dilation))
-            del cols, dcols          # before the next chunk's columns are built: peak memory
+            del dcols                # before the next chunk's columns are built: peak memory
         dx = dx[0] if len(dx) == 1 else xp.concatenate(dx)
         return dw2, pad_adjoint(dx, self.pads, self.padding_mode) if self.explicit else dx

@@ -109,10 +109,16 @@ def _term(layer, a, weight=None, bias=None):
     place of its parameters, on a copy, and that copy's backward (``s -> c``)."""
     twin = copy.copy(layer)                       # same geometry; own cache and parameters
     if weight is not None and getattr(layer, "weight", None) is not None:
-        twin.weight = Parameter(weight(layer.weight.value))
+        twin.weight = _frozen(weight(layer.weight.value))
     if bias is not None and getattr(layer, "bias", None) is not None:
-        twin.bias = Parameter(bias(layer.bias.value))
+        twin.bias = _frozen(bias(layer.bias.value))
     return twin.forward(a), twin.backward
+
+
+def _frozen(value):
+    p = Parameter(value)
+    p.requires_grad = False            # the rule needs only what flows to the input
+    return p
 
 
 class Epsilon(Rule):

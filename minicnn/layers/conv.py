@@ -125,8 +125,9 @@ class Conv2D(Layer):
             gx, gw, gb = self.ops.conv2d_backward(self.x, weight, grad_out, **self._geometry())
         else:
             g = grad_out.reshape(grad_out.shape[0], self.out_channels, -1)   # (N, C_out, L)
-            gw, gx = self.cols.backward(self._w2(), g)      # g2 @ cols.T, col2im(W2.T @ g2)
-            gw, gb = gw.reshape(weight.shape), g.sum(axis=(0, 2))
+            need_w = self.weight.requires_grad              # frozen (or probing): dx only
+            gw, gx = self.cols.backward(self._w2(), g, need_w)  # g2 @ cols.T, col2im(W2.T @ g2)
+            gw, gb = gw.reshape(weight.shape) if need_w else None, g.sum(axis=(0, 2))
         self.weight.accumulate(gw)
         if self.bias is not None:
             self.bias.accumulate(gb)

@@ -44,7 +44,8 @@ class Dense(Layer):
     def backward(self, grad_out):
         """``grad_out (N, out_features)`` -> ``grad_x (N, in_features)``."""
         self.check_grad(grad_out)
-        self.weight.accumulate(grad_out.T @ self.x)
+        if self.weight.requires_grad:       # frozen (or probing): no dW to compute
+            self.weight.accumulate(grad_out.T @ self.x)
         if self.bias is not None:
             self.bias.accumulate(grad_out.sum(axis=0))
         return grad_out @ self.weight.value

@@ -1,9 +1,11 @@
 """Running part of a model to look inside it, without disturbing it.
 
 Visualizations run forward and backward passes on a model that may be in the
-middle of training. ``probing(model)`` puts it in eval mode (no dropout) and,
-on leaving, restores both the training flags and the parameters' ``grad``
-arrays, which every backward pass adds into.
+middle of training. ``probing(model)`` puts it in eval mode (no dropout) and
+freezes every parameter inside (``requires_grad = False``): an explanation's
+backward pass then computes only what flows to the input, not the weight
+gradients, and leaves the parameters' ``grad`` arrays as they were. On
+leaving, the training and ``requires_grad`` flags are restored.
 """
 import contextlib
 
@@ -14,14 +16,17 @@ from ..layers import Softmax
 
 @contextlib.contextmanager
 def probing(model):
-    """``with probing(model): ...`` -- eval mode inside; flags and grads restored after."""
-    grads = [(p, p.grad.copy()) for p in model.parameters()]
+    """``with probing(model): ...`` -- eval mode and frozen weights inside; flags
+    restored after (the ``grad`` arrays are never touched)."""
+    frozen = [(p, p.requires_grad) for p in model.parameters()]
     with evaluating(model):
         try:
+            for p, _ in frozen:
+                p.requires_grad = False
             yield model
         finally:
-            for p, grad in grads:
-                p.grad[...] = grad
+            for p, flag in frozen:
+                p.requires_grad = flag
 
 
 def layer_index(model, layer):
