@@ -28,9 +28,13 @@ from minicnn.optim import Adam
 
 COUNTS = collections.Counter()
 KINDS = ("elementwise", "fill", "copy", "gather/scatter", "cuBLAS", "numba.cuda", "host sync")
-# array arguments of each facade kernel's launch in kernels/cuda.py (each one a CAI sync)
-LAUNCH_ARRAYS = {"im2col": 2, "col2im": 2, "maxpool_forward": 3, "maxpool_backward": 3,
-                 "avgpool_forward": 2, "avgpool_backward": 2}
+# What each facade function of kernels/cuda.py does around its one numba.cuda launch:
+# (array arguments of the launch, each one a CAI sync; zero fills; host-to-device copies).
+# Average pooling uploads its (H_out, W_out) divisors (geometry.avgpool_divisors, NumPy)
+# and passes them as a third array; both backward passes zero-fill grad_x first.
+LAUNCHES = {"im2col": (2, 0, 0), "col2im": (2, 0, 0), "maxpool_forward": (3, 0, 0),
+            "maxpool_backward": (3, 1, 0), "avgpool_forward": (3, 0, 1),
+            "avgpool_backward": (3, 1, 1)}
 
 
 def _plain(a):
@@ -144,10 +148,10 @@ class CountingModule:
 
 def _counting_kernel(name, real):
     def kernel(*args):
+        arrays, fills, uploads = LAUNCHES[name]
         COUNTS["numba.cuda"] += 1
-        COUNTS["host sync"] += LAUNCH_ARRAYS[name]
-        if name == "maxpool_backward":
-            COUNTS["fill"] += 1                # kernels/cuda.py zero-fills grad_x first
+        COUNTS["host sync"] += arrays + uploads
+        COUNTS["fill"] += fills
         result = real(*map(_plain, args))
         return tuple(map(_wrap, result)) if isinstance(result, tuple) else _wrap(result)
     return kernel
@@ -157,10 +161,12 @@ def install_counters():
     kernels.MAX_COLS_BYTES["cpu"] = kernels.MAX_COLS_BYTES["gpu"]   # chunk as on the GPU
     shim = CountingModule()
     for module in list(sys.modules.values()):
+        # minicnn.backend keeps the real one: device_of (kernels.backend_for) must still
+        # see NumPy arrays, so the facade's kernels run on the CPU
         if getattr(module, "__name__", "").startswith("minicnn") and \
-                hasattr(module, "get_array_module"):
+                module.__name__ != "minicnn.backend" and hasattr(module, "get_array_module"):
             module.get_array_module = lambda *arrays: shim
-    for name in LAUNCH_ARRAYS:
+    for name in LAUNCHES:
         setattr(kernels, name, _counting_kernel(name, getattr(kernels, name)))
 
 

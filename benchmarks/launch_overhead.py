@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from minicnn.backend import gpu_unavailable_reason  # noqa: E402
 from minicnn.kernels import vectorized  # noqa: E402
+from minicnn.kernels.geometry import avgpool_divisors  # noqa: E402
 
 if not ARGS.dry_run and gpu_unavailable_reason() is not None:
     sys.exit(f"launch_overhead.py: no usable GPU: {gpu_unavailable_reason()} "
@@ -59,14 +60,16 @@ else:
     import cupy as xp
 
 TPB = cuda_kernels.THREADS_PER_BLOCK
-# Tiny shapes: x (N, C, H, W); im2col 3x3, stride 1, padding 1; pooling 2x2, stride 2.
+# Tiny shapes: x (N, C, H, W); im2col 3x3, stride 1, padding 1 (output H x W); pooling
+# 2x2, stride 2; no dilation (D1), as lenet's layers.
 N, C, H, W = (1, 2, 4, 4) if ARGS.dry_run else (2, 4, 8, 8)
-K3, S1, P1, K2, S2, P0 = (3, 3), (1, 1), (1, 1), (2, 2), (2, 2), (0, 0)
+K3, S1, P1, K2, S2, P0, D1 = (3, 3), (1, 1), (1, 1), (2, 2), (2, 2), (0, 0), (1, 1)
 HO, WO = H // 2, W // 2
 
 
 def launch_cases():
-    """``{name: (kernel, n_threads, args, outputs)}`` for every kernel of kernels/cuda.py."""
+    """``{name: (kernel, n_threads, args, outputs)}`` for every kernel of kernels/cuda.py,
+    with the arguments in the order its wrapper there passes them."""
     f32, rng = np.float32, np.random.default_rng(0)
     x = xp.asarray(rng.standard_normal((N, C, H, W)).astype(f32))
     cols = xp.empty((C * 9, N * H * W), dtype=f32)
@@ -81,20 +84,21 @@ def launch_cases():
     g_pooled = xp.asarray(rng.standard_normal((N, C, HO, WO)).astype(f32))
     valid_switches = xp.asarray(rng.integers(0, H * W, (N, C, HO, WO)))
     gx_flat = xp.zeros((N, C, H * W), dtype=f32)
+    divisor = xp.asarray(avgpool_divisors((H, W), K2, S2, P0), dtype=f32)   # (HO, WO) of 4s
     k = cuda_kernels
     return {
         "im2col": (k._im2col_kernel, cols.size,
-                   (x, *K3, *S1, *P1, H, W, f32(0), cols), cols),
-        "col2im": (k._col2im_kernel, col2im_out.size, (cols, *K3, *S1, *P1, H, W, col2im_out),
-                   col2im_out),
+                   (x, *K3, *S1, *P1, *D1, H, W, cols), cols),
+        "col2im": (k._col2im_kernel, col2im_out.size,
+                   (cols, *K3, *S1, *P1, *D1, H, W, col2im_out), col2im_out),
         "maxpool_forward": (k._maxpool_forward_kernel, max_out.size,
-                            (x, *K2, *S2, *P0, max_out, switches), max_out),
+                            (x, *K2, *S2, *P0, *D1, max_out, switches), max_out),
         "maxpool_backward": (k._maxpool_backward_kernel, g_pooled.size,
                              (g_pooled, valid_switches, gx_flat), gx_flat),
         "avgpool_forward": (k._avgpool_forward_kernel, avg_out.size,
-                            (x, *K2, *S2, *P0, avg_out), avg_out),
+                            (x, *K2, *S2, *P0, divisor, avg_out), avg_out),
         "avgpool_backward": (k._avgpool_backward_kernel, g_pooled.size,
-                             (g_pooled, *K2, *S2, *P0, f32(0.25), avg_gx), avg_gx),
+                             (g_pooled, *K2, *S2, *P0, divisor, avg_gx), avg_gx),
     }
 
 
@@ -122,7 +126,8 @@ def per_launch_us(fn):
 
 
 def dry_run(cases):
-    """Each kernel once under the simulator; im2col and max pooling checked against vectorized."""
+    """Each kernel once under the simulator; all but maxpool_backward (random switches)
+    checked against vectorized."""
     x = cases["im2col"][2][0]
     for name, (kernel, n_threads, args, out) in cases.items():
         launcher(kernel, n_threads, args)()
@@ -132,8 +137,13 @@ def dry_run(cases):
                                   vectorized.maxpool_forward(x, K2, S2, P0)[0])
     np.testing.assert_allclose(cases["col2im"][3], vectorized.col2im(
         cases["im2col"][3], x.shape, K3, S1, P1), rtol=1e-5, atol=1e-6)
-    print("dry run: im2col, col2im and maxpool_forward equal vectorized; timing and RawKernels "
-          "skipped (they need CuPy and a GPU)")
+    np.testing.assert_allclose(cases["avgpool_forward"][3],
+                               vectorized.avgpool_forward(x, K2, S2, P0), rtol=1e-6)
+    g_pooled = cases["avgpool_backward"][2][0]
+    np.testing.assert_allclose(cases["avgpool_backward"][3], vectorized.avgpool_backward(
+        g_pooled, x.shape, K2, S2, P0), rtol=1e-6)
+    print("dry run: im2col, col2im, maxpool_forward and average pooling equal vectorized; "
+          "timing and RawKernels skipped (they need CuPy and a GPU)")
     return [dict(kernel=name, variant="dry run", us_per_launch=None) for name in cases]
 
 
