@@ -44,6 +44,17 @@ def upsample_bilinear(maps, size):
     return (1 - tc) * rows[:, :, :, c0] + tc * rows[:, :, :, c1]
 
 
+def layer_gradient(model, x, target, layer, method):
+    """``(d target / d A, A)``, both ``(N, K, h, w)``, at layer ``layer``'s output ``A``."""
+    target = resolve_target(model, x, target)
+    index = layer_index(model, layer)
+    grad, _, act = backprop(model, x, target, "gradient", to_layer=index)
+    if act.ndim != 4:
+        raise ValueError(f"{method} needs a layer with (N, K, h, w) output; layer {layer} "
+                         f"({type(model.layers[index]).__name__}) gives {tuple(act.shape)}")
+    return grad, act
+
+
 def grad_cam(model, x, target, layer):
     """Grad-CAM of ``target`` at layer ``layer`` (any layer with a 4-D output).
 
@@ -58,12 +69,7 @@ def grad_cam(model, x, target, layer):
     with ``"nearest"`` unless given ``interpolate_mode="bilinear"``; bilinear is
     kept here because it draws no block edges that only the layer's grid made.
     """
-    target = resolve_target(model, x, target)
-    index = layer_index(model, layer)
-    grad, _, act = backprop(model, x, target, "gradient", to_layer=index)
-    if act.ndim != 4:
-        raise ValueError(f"grad_cam needs a layer with (N, K, h, w) output; layer {layer} "
-                         f"({type(model.layers[index]).__name__}) gives {tuple(act.shape)}")
+    grad, act = layer_gradient(model, x, target, layer, "grad_cam")
     xp = get_array_module(act)
     alpha = grad.mean(axis=(2, 3), keepdims=True)                      # (N, K, 1, 1)
     cam = xp.maximum((alpha * act).sum(axis=1, keepdims=True), 0)      # (N, 1, h, w)
@@ -82,12 +88,7 @@ def grad_cam_pp(model, x, target, layer):
 
     so positive gradients at several places of a channel all count, not only their mean.
     """
-    target = resolve_target(model, x, target)
-    index = layer_index(model, layer)
-    grad, _, act = backprop(model, x, target, "gradient", to_layer=index)
-    if act.ndim != 4:
-        raise ValueError(f"grad_cam_pp needs a layer with (N, K, h, w) output; layer {layer} "
-                         f"({type(model.layers[index]).__name__}) gives {tuple(act.shape)}")
+    grad, act = layer_gradient(model, x, target, layer, "grad_cam_pp")
     xp = get_array_module(act)
     g2 = grad * grad
     denom = 2 * g2 + act.sum(axis=(2, 3), keepdims=True) * g2 * grad
