@@ -245,7 +245,7 @@ def draw_sanity(cascading, independent, data=None):
     cols = 3 if data is not None else 2
     fig = Figure(figsize=(5.2 * cols, 8.6))
     axes = fig.subplots(2, cols, squeeze=False)
-    colors = [f"C{k}" for k in range(10)] + ["black", "grey"]
+    colors = [f"C{k}" for k in range(10)] + ["black", "darkgoldenrod"]
     styles = ["-", "--"]
     for row, test in zip(axes, (cascading, independent)):
         for ax, absolute in zip(row[:2], (False, True)):
