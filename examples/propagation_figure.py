@@ -1,6 +1,6 @@
 """Every attribution method of the sanity and faithfulness studies on the same test digits.
 
-    python examples/propagation_figure.py --checkpoint RUN_DIR [--n 5] [--out docs/images/propagation.png]
+    python examples/propagation_figure.py --checkpoint RUN_DIR [--n 5] [--path PNG]
 
 One row per digit (the first --n test digits), one column per method of
 ``minicnn.studies.sanity.method_suite`` (gradient, gradient x input, guided

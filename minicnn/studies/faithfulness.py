@@ -43,7 +43,8 @@ def perturbation_curves(model, x, scores, target=None, mode="deletion", steps=20
     over channels: a pixel is changed in every channel at once). ``target``: as in
     ``minicnn.viz`` (``None``: the class predicted on the clean image)."""
     if mode not in ("deletion", "insertion"):
-        raise ValueError(f"perturbation_curves mode must be 'deletion' or 'insertion', got {mode!r}")
+        raise ValueError(f"perturbation_curves mode must be 'deletion' or 'insertion', "
+                         f"got {mode!r}")
     xp = get_array_module(x)
     n, c, h, w = x.shape
     s = as_numpy(scores).reshape(n, -1, h * w).sum(axis=1)

@@ -20,8 +20,9 @@ map that is constant has no ranking, so its rho is ``nan``; means skip those and
 weights are randomized; a method whose rho stays high explains the input, not the model.
 
 Re-initialization uses the layer's own initializer (``layer.init``, ``minicnn.init``)
-with a generator seeded by ``SeedSequence(seed, spawn_key=(layer index,))``: a layer gets the same random
-weights in the cascading and the independent test.
+with a generator seeded by ``SeedSequence(seed, spawn_key=(layer index,))``: a layer gets
+the same random weights in the cascading and the independent test (a plain ``[seed, i]``
+seed would equal the seed ``seed`` for ``i = 0``: trailing zeros do not change a SeedSequence).
 """
 import warnings
 from dataclasses import dataclass
@@ -123,8 +124,8 @@ def randomize(model, indices, seed=0):
         layer = new.layers[i]
         shape = layer.weight.shape
         fan_in, fan_out = int(np.prod(shape[1:])), int(shape[0] * np.prod(shape[2:]))
-        w, b = initial_weights(getattr(layer, "init", "he"), shape, fan_in, fan_out,
-                               np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,))))
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
+        w, b = initial_weights(getattr(layer, "init", "he"), shape, fan_in, fan_out, rng)
         xp = get_array_module(layer.weight.value)
         layer.weight.value = xp.asarray(w, dtype=layer.weight.value.dtype)
         if layer.bias is not None:
