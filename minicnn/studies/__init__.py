@@ -10,11 +10,17 @@
   (``digits_transfer``, ``few_labels_transfer``).
 - ``segmentation``: pixelwise classification by patches, fully convolutional
   (``patch_outputs``, ``class_map``).
+- ``sanity``: Adebayo et al.'s sanity checks of attribution maps, model-parameter and
+  data randomization (``cascading_randomization``, ``independent_randomization``,
+  ``data_randomization``, ``spearman``).
+- ``faithfulness``: deletion and insertion curves (``faithfulness_study``,
+  ``perturbation_curves``, ``area_under_curve``).
 
 The example scripts ``examples/study_*.py`` draw each figure; ``docs/studies.md``
 holds the measured numbers.
 """
-from . import codes, features, gallery, invariance, segmentation, transfer, translation
+from . import (codes, faithfulness, features, gallery, invariance, sanity, segmentation,
+               transfer, translation)
 
-__all__ = ["codes", "features", "gallery", "invariance", "segmentation", "transfer",
-           "translation"]
+__all__ = ["codes", "faithfulness", "features", "gallery", "invariance", "sanity",
+           "segmentation", "transfer", "translation"]
