@@ -340,3 +340,18 @@ def test_occlusion_of_an_ignored_region_changes_nothing(backend, device):
     assert unit_grid.shape == (2, 3, 3)
     np.testing.assert_allclose(unit_grid[:, :, 2], np.repeat(clean[:, None], 3, 1), rtol=1e-12)
     assert np.abs(unit_grid[:, 1, 0] - clean).min() > 1e-6
+
+
+@pytest.mark.parametrize("method", ["trapezoid", "gausslegendre"])
+def test_integrated_gradients_keeps_float32_points(method):
+    """The path points stay in the input's dtype: NumPy 2 turns float32 * np.float64 into
+    float64, which once ran every pass of a float32 model in float64 (twice the time)."""
+    from minicnn import models
+    model = models.tiny_cnn(seed=0)
+    seen, forward = [], model.layers[0].forward
+    model.layers[0].forward = lambda x: (seen.append(x.dtype), forward(x))[1]
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    attr = integrated_gradients(model, x, 3, steps=4, method=method)
+    smooth = smoothgrad(model, x, 3, n_samples=3)
+    assert attr.dtype == smooth.dtype == np.float32
+    assert set(seen) == {np.dtype(np.float32)}

@@ -121,7 +121,7 @@ def integrated_gradients(model, x, target, baseline=None, steps=50, return_delta
     xp = get_array_module(x)
     baseline = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)
     target = resolve_target(model, x, target)
-    alphas, weights = _quadrature(method, steps)
+    alphas, weights = (q.astype(x.dtype) for q in _quadrature(method, steps))  # float32 stays
     total = xp.zeros_like(x)
     points = gradients_at(model, lambda i: baseline + alphas[i] * (x - baseline), len(alphas),
                           target)
