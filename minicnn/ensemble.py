@@ -12,22 +12,12 @@ import numpy as np
 
 from .backend import as_numpy
 from .data import prepare_images
+from .data.augment import translate as shift_images
 from .inference import chunks, eval_forward
 from .layers.activations import softmax
 
 NO_SHIFT = ((0, 0),)
 TTA_SHIFTS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))   # (rows, columns)
-
-
-def shift_images(images, dy, dx):
-    """``images (N, H, W)`` or ``(N, C, H, W)`` moved ``dy`` rows down and ``dx`` columns
-    right; what moves in is 0 (background)."""
-    out = np.zeros_like(images)
-    h, w = images.shape[-2:]
-    src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
-    src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
-    out[..., dst_y, dst_x] = images[..., src_y, src_x]
-    return out
 
 
 def predict_proba(model, images, shifts=NO_SHIFT, batch_size=1000):

@@ -57,6 +57,23 @@ def shift_images(x, dy, dx):
     return _gather(x, rows[:, None, :, None], cols[:, None, None, :])
 
 
+def translate(images, dy, dx, fill=0.0):
+    """``images (..., H, W)`` all moved ``dy`` rows down and ``dx`` columns right
+    (negative: up / left); pixels pushed past the edge are lost, vacated ones get ``fill``.
+    (``shift_images`` moves each image of a batch by its own amount.)"""
+    xp = get_array_module(images)
+    out = xp.full_like(images, fill)
+    h, w = images.shape[-2:]
+    if abs(dy) >= h or abs(dx) >= w:
+        return out
+
+    def spans(d, n):  # (destination slice, source slice) along one axis
+        return (slice(d, n), slice(0, n - d)) if d >= 0 else (slice(0, n + d), slice(-d, n))
+    (ty, sy), (tx, sx) = spans(int(dy), h), spans(int(dx), w)
+    out[..., ty, tx] = images[..., sy, sx]
+    return out
+
+
 def rotate_images(x, angles_degrees):
     """Rotate image ``b`` by ``angles_degrees[b]`` about its centre (counter-clockwise as shown).
 

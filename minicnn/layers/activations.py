@@ -38,12 +38,16 @@ class ReLU(Layer):
         self.check_grad(grad_out)
         rule = self.backward_rule
         if rule == "gradient":
-            return grad_out * self.active
+            return grad_out * self.derivative()
         if rule == "deconvnet":
             return grad_out * (grad_out > 0)
         if rule == "guided":
-            return grad_out * (self.active & (grad_out > 0))
+            return grad_out * self.derivative() * (grad_out > 0)
         raise ValueError(f"ReLU backward_rule must be one of {BACKWARD_RULES}, got {rule!r}")
+
+    def derivative(self):
+        """``dy/dx`` at the forward input: 1 where ``x > 0``, else 0 (the kept mask)."""
+        return self.active
 
 
 def softmax(z, axis=-1):
@@ -93,14 +97,9 @@ class LeakyReLU(ReLU):
         self.slope = xp.where(self.active, x.dtype.type(1), x.dtype.type(self.negative_slope))
         return x * self.slope
 
-    def backward(self, grad_out):
-        self.check_grad(grad_out)
-        rule = self.backward_rule
-        if rule == "gradient":
-            return grad_out * self.slope
-        if rule == "guided":
-            return grad_out * self.slope * (grad_out > 0)
-        return super().backward(grad_out)
+    def derivative(self):
+        """1 where ``x > 0``, else ``negative_slope``: ReLU's backward rules do the rest."""
+        return self.slope
 
     def config(self):
         return dict(negative_slope=self.negative_slope)

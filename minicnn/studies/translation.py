@@ -16,26 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..atomic import save_figure
-from ..backend import as_numpy, get_array_module
+from ..backend import as_numpy
+from ..data.augment import translate as shift_images  # noqa: F401 (also this module's API)
 from .gallery import predict_proba
 
 SHIFTS = tuple(range(-5, 6))
-
-
-def shift_images(images, dy, dx, fill=0.0):
-    """``images (..., H, W)`` moved ``dy`` rows down and ``dx`` columns right
-    (negative: up / left); pixels pushed past the edge are lost, vacated ones get ``fill``."""
-    xp = get_array_module(images)
-    out = xp.full_like(images, fill)
-    h, w = images.shape[-2:]
-    if abs(dy) >= h or abs(dx) >= w:
-        return out
-
-    def spans(d, n):  # (destination slice, source slice) along one axis
-        return (slice(d, n), slice(0, n - d)) if d >= 0 else (slice(0, n + d), slice(-d, n))
-    (ty, sy), (tx, sx) = spans(int(dy), h), spans(int(dx), w)
-    out[..., ty, tx] = images[..., sy, sx]
-    return out
 
 
 @dataclass
