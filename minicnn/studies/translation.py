@@ -17,7 +17,7 @@ import numpy as np
 
 from ..atomic import save_figure
 from ..backend import as_numpy
-from ..data.augment import translate as shift_images  # noqa: F401 (also this module's API)
+from ..data.augment import translate as shift_images   # also imported from here (invariance)
 from .gallery import predict_proba
 
 SHIFTS = tuple(range(-5, 6))
