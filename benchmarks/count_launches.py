@@ -158,7 +158,10 @@ def _counting_kernel(name, real):
 
 
 def install_counters():
-    kernels.MAX_COLS_BYTES["cpu"] = kernels.MAX_COLS_BYTES["gpu"]   # chunk as on the GPU
+    kernels.MAX_COLS_BYTES["cpu"] = kernels.MAX_COLS_BYTES["gpu"]   # chunk as on the GPU,
+    kernels.MAX_KEPT_BYTES["cpu"] = kernels.MAX_KEPT_BYTES["gpu"]   # keep columns as there,
+    kernels.threads.set_num_threads(1)                              # one chunk stream
+    kernels.adam_update = kernels.vectorized.adam_update            # Adam's GPU formula
     shim = CountingModule()
     for module in list(sys.modules.values()):
         # minicnn.backend keeps the real one: device_of (kernels.backend_for) must still

@@ -51,16 +51,15 @@ def layer_name(layer):
 
 
 def threads_in_use(torch=None):
-    """One line: each thread pool threadpoolctl sees, Numba's threads, PyTorch's."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        pools = "threadpoolctl not installed (pip install -e .[bench])"
-    else:
-        pools = ", ".join(f"{p['internal_api']} {p['num_threads']} "
-                          f"({os.path.basename(p['filepath'])})" for p in threadpool_info())
+    """One line: each thread pool threadpoolctl sees, Numba's threads, minicnn's chunk
+    threads (``minicnn.kernels.threads``), PyTorch's."""
+    from threadpoolctl import threadpool_info
+
+    from minicnn.kernels import threads
+    pools = ", ".join(f"{p['internal_api']} {p['num_threads']} "
+                      f"({os.path.basename(p['filepath'])})" for p in threadpool_info())
     import numba
-    line = f"{pools}; numba {numba.get_num_threads()}"
+    line = f"{pools}; numba {numba.get_num_threads()}; minicnn chunks {threads.num_threads()}"
     if torch is not None:
         line += f"; torch {torch.get_num_threads()} intra-op"
     return line

@@ -29,7 +29,7 @@ import sys
 import warnings
 
 from ..backend import device_of
-from . import reference, vectorized
+from . import reference, threads, vectorized
 from .geometry import PADDING_MODES, avgpool_divisors, output_hw, output_size, pair
 
 # Default bound on one im2col buffer, by device (see batch_chunks). On the CPU a
@@ -37,6 +37,10 @@ from .geometry import PADDING_MODES, avgpool_divisors, output_hw, output_size, p
 # thread: about 1.6x less CPU time than one 160 MB buffer; benchmarks/README.md);
 # on the GPU big products win.
 MAX_COLS_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
+# Forward's columns are kept for backward (not built twice) when the whole
+# batch's stay under this bound. lenet: conv1's are kept at batch 64 (5 MB),
+# not at 256 (20 MB: the step's peak memory would grow from 88 to 107 MiB).
+MAX_KEPT_BYTES = {"cpu": 16 * 2 ** 20, "gpu": 256 * 2 ** 20}
 
 _cpu = None
 if os.environ.get("MINICNN_KERNELS", "") != "vectorized":
@@ -79,12 +83,15 @@ def implementation(impl, layer_name):
     return reference if impl == "reference" else sys.modules[__name__]
 
 
-def batch_chunks(n_batch, bytes_per_example, max_bytes):
+def batch_chunks(n_batch, bytes_per_example, max_bytes, workers=1):
     """Split ``range(n_batch)`` into as few slices as keep each im2col buffer
     under ``max_bytes``, sizes differing by at most one (10 examples, 3 per
-    chunk -> 3, 3, 2, 2); at least one example each."""
+    chunk -> 3, 3, 2, 2); at least one example each. With ``workers`` threads
+    the count is rounded up to a multiple of ``workers`` (while there are
+    examples enough), so that every thread gets the same share."""
     per_chunk = max(1, min(n_batch, max_bytes // max(1, bytes_per_example)))
     n_chunks = math.ceil(n_batch / per_chunk)
+    n_chunks = min(n_batch, math.ceil(n_chunks / workers) * workers)
     sizes = [n_batch // n_chunks + (k < n_batch % n_chunks) for k in range(n_chunks)]
     starts = [sum(sizes[:k]) for k in range(n_chunks)]
     return [slice(start, start + size) for start, size in zip(starts, sizes)]
@@ -93,6 +100,11 @@ def batch_chunks(n_batch, bytes_per_example, max_bytes):
 def max_cols_bytes(x):
     """The default im2col bound for where ``x`` lives: ``MAX_COLS_BYTES[device]``."""
     return MAX_COLS_BYTES[device_of(x)]
+
+
+def max_kept_bytes(x):
+    """The bound on columns kept from forward for backward: ``MAX_KEPT_BYTES[device]``."""
+    return MAX_KEPT_BYTES[device_of(x)]
 
 
 # -- the functions layers call: same signatures in cpu, cuda and vectorized ------
@@ -139,10 +151,18 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
                                                   divisor_override)
 
 
+def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
+    """Adam's step on one parameter, in place; see ``vectorized.adam_update``
+    (fused into one pass on the CPU; the GPU runs the formula)."""
+    module = _cpu if device_of(w) == "cpu" and _cpu is not None else vectorized
+    module.adam_update(w, g, m, v, step_size, b1, b2, eps, correction2)
+
+
 from .columns import Columns, pad, pad_adjoint  # noqa: E402  (uses the functions above)
 
 __all__ = ["reference", "vectorized", "pair", "output_hw", "output_size", "avgpool_divisors",
            "PADDING_MODES", "backend_for", "IMPLEMENTATIONS", "implementation", "batch_chunks",
-           "max_cols_bytes", "MAX_COLS_BYTES", "im2col", "col2im", "Columns", "pad",
+           "max_cols_bytes", "MAX_COLS_BYTES", "max_kept_bytes", "MAX_KEPT_BYTES", "threads",
+           "im2col", "col2im", "Columns", "pad",
            "pad_adjoint", "maxpool_forward", "maxpool_backward", "maxunpool_forward",
-           "maxunpool_backward", "avgpool_forward", "avgpool_backward"]
+           "maxunpool_backward", "avgpool_forward", "avgpool_backward", "adam_update"]

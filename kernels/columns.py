@@ -12,8 +12,9 @@ With ``G`` groups the columns are seen as ``(G, K, N*L)`` with ``K = C/G * kH*kW
 Memory: ``cols`` holds ``C*kH*kW * N*L`` numbers, hundreds of MB for a big
 batch. So the batch is cut into chunks of images whose columns stay under
 ``max_bytes`` (``MAX_COLS_BYTES``: a few MiB on the CPU, where a chunk that
-stays in cache beats one huge buffer; 256 MiB on the GPU). The columns are
-kept for backward only when the whole batch fits in one chunk; otherwise
+stays in cache beats one huge buffer; 256 MiB on the GPU). On the CPU the
+chunks run on threads (``threads``), as many chunks per thread. The columns are
+kept for backward when the whole batch's fit ``MAX_KEPT_BYTES``; otherwise
 backward builds them again, chunk by chunk.
 
 Padding: zeros on both sides alike are read by ``im2col`` itself. Any other
@@ -24,7 +25,8 @@ PyTorch does, and backward folds the padding's gradient back (``pad_adjoint``).
 from importlib import import_module
 from itertools import chain
 
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module
+from . import threads
 from .geometry import source_index
 
 
@@ -73,18 +75,23 @@ class Columns:
         self.out_hw = ops.output_hw(self.x.shape[2:], kernel, stride, self.padding, dilation)
         n, c = x.shape[:2]
         bytes_per_image = c * kernel[0] * kernel[1] * self.out_hw[0] * self.out_hw[1] * x.itemsize
-        self.chunks = ops.batch_chunks(n, bytes_per_image, max_bytes or ops.max_cols_bytes(x))
-        self.kept = None
+        # on the CPU the chunks run on threads (kernels.threads): as many per thread
+        self.run = threads.run if device_of(x) == "cpu" else _serial
+        workers = threads.num_threads() if device_of(x) == "cpu" else 1
+        self.chunks = ops.batch_chunks(n, bytes_per_image, max_bytes or ops.max_cols_bytes(x),
+                                       workers)
+        # small enough: forward's columns are kept for backward, not built twice
+        self.kept = {} if n * bytes_per_image <= ops.max_kept_bytes(x) else None
 
     def _cols(self, chunk):
         """The columns of the images ``x[chunk]``: ``(G, K, n_chunk*L)``."""
-        if self.kept is not None:
-            return self.kept
+        if self.kept is not None and chunk.start in self.kept:
+            return self.kept[chunk.start]
         cols = self.ops.im2col(self.x[chunk], self.kernel, self.stride, self.padding,
                                self.dilation)
         cols = cols.reshape(self.groups, -1, cols.shape[1])
-        if len(self.chunks) == 1:
-            self.kept = cols
+        if self.kept is not None:
+            self.kept[chunk.start] = cols
         return cols
 
     def _per_group(self, g, chunk):
@@ -98,8 +105,10 @@ class Columns:
         xp = get_array_module(w2)
         g_m, length = w2.shape[0] * w2.shape[1], self.out_hw[0] * self.out_hw[1]
         out = xp.empty((self.x.shape[0], g_m, length), dtype=self.x.dtype)
-        for chunk in self.chunks:
+
+        def one_chunk(chunk):                   # each chunk writes its own images
             out[chunk] = (w2 @ self._cols(chunk)).reshape(g_m, -1, length).transpose(1, 0, 2)
+        self.run(one_chunk, self.chunks)
         return out
 
     def backward(self, w2, g, weights=True):
@@ -108,16 +117,20 @@ class Columns:
         ``weights=False`` skips ``dW2`` (``None``) and so the columns: an explanation's
         backward pass needs only ``dx``."""
         xp = get_array_module(g)
-        dw2, dx = (0 if weights else None), []
-        for chunk in self.chunks:
+        dx = xp.empty(self.x.shape, dtype=self.x.dtype)
+
+        def one_chunk(chunk):
             g2 = self._per_group(g, chunk)
-            if weights:
-                cols = self._cols(chunk)
-                dw2 = dw2 + g2 @ cols.transpose(0, 2, 1)
-                del cols
+            dw2 = g2 @ self._cols(chunk).transpose(0, 2, 1) if weights else None
             dcols = w2.transpose(0, 2, 1) @ g2          # (G, K, n_chunk*L)
-            dx.append(self.ops.col2im(dcols.reshape(-1, g2.shape[2]), self.x[chunk].shape,
-                                      self.kernel, self.stride, self.padding, self.dilation))
-            del dcols                # before the next chunk's columns are built: peak memory
-        dx = dx[0] if len(dx) == 1 else xp.concatenate(dx)
+            dx[chunk] = self.ops.col2im(dcols.reshape(-1, g2.shape[2]), self.x[chunk].shape,
+                                        self.kernel, self.stride, self.padding, self.dilation)
+            return dw2           # the chunk's columns are freed here, before the next one's
+        partial = self.run(one_chunk, self.chunks)
+        dw2 = sum(partial[1:], partial[0]) if weights else None    # in chunk order: same bits
         return dw2, pad_adjoint(dx, self.pads, self.padding_mode) if self.explicit else dx
+
+
+def _serial(work, items):
+    """``threads.run``'s GPU counterpart: the chunks one after the other (the GPU is parallel)."""
+    return [work(item) for item in items]

@@ -14,11 +14,10 @@ NaN wins, an all ``-inf`` window routes to its first tap inside the input.
 ``cache=True`` keeps the compiled code on disk (next to this file), so only
 the first run on a machine pays the compile time (a few seconds).
 
-The loops run on one thread (no ``parallel=True`` / ``prange``): BLAS already
-uses every core for the matrix products, and Numba's OpenMP threads, which
-keep spinning after each parallel loop, then slow BLAS down (lenet, batch
-256, 2 cores: about 650 images/s serial vs 414 with both pools of 2 threads;
-see benchmarks/README.md). Serial kernels also compile about twice as fast.
+Each kernel runs on one thread (no ``parallel=True`` / ``prange``: Numba's
+OpenMP threads keep spinning after each parallel loop and slow BLAS down).
+The cores are used by running a batch's chunks on several threads instead
+(``threads.py``); for that every kernel is compiled ``nogil=True``.
 
 Each public function allocates its output and calls a ``_kernel``; the
 kernels take only arrays and ints, so Numba compiles one version per dtype.
@@ -27,8 +26,15 @@ import numpy as np
 from numba import njit
 
 from .geometry import avgpool_divisors, output_hw
+from .threads import parts, run
 
 ONE = (1, 1)
+
+
+def on_threads(kernel_call, n):
+    """``kernel_call(part)`` for the parts of a batch of ``n``, one per thread
+    (pooling's planes are independent: each thread writes its own images)."""
+    run(kernel_call, parts(n))
 
 
 # -- im2col / col2im ----------------------------------------------------------
@@ -37,7 +43,7 @@ ONE = (1, 1)
 # it, so the inner loops need no bounds tests (which measured about 1.5x faster
 # than clipping each window row to the image). The copy is small next to cols.
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _im2col_kernel(x_padded, kh, kw, sh, sw, dh, dw, ho, wo, cols):
     n, c = x_padded.shape[0], x_padded.shape[1]
     for row in range(c * kh * kw):                     # one row of cols per (c, u, v)
@@ -49,7 +55,7 @@ def _im2col_kernel(x_padded, kh, kw, sh, sw, dh, dw, ho, wo, cols):
                     cols[row, start + j] = image_row[j * sw + v * dw]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _col2im_kernel(cols, kh, kw, sh, sw, dh, dw, ho, wo, out_padded):
     n, c = out_padded.shape[0], out_padded.shape[1]
     for b in range(n):                                 # plane by plane: its sums stay in cache
@@ -89,14 +95,14 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation=ONE):
 
 # -- max pooling ----------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _inside(start, d, k, size):
     """Pixels ``lo, lo + d, ... < hi`` of the window taps ``start + u*d`` that lie inside."""
     lo = start if start >= 0 else start + (-start + d - 1) // d * d
     return lo, min(size, start + (k - 1) * d + 1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches):
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
@@ -122,7 +128,7 @@ def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches):
                 switches[b, ch, i, j] = best_index
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _maxpool_backward_kernel(grad_out, switches, grad_x):
     n, c = grad_out.shape[0], grad_out.shape[1]
     for plane in range(n * c):                         # grad_x (N, C, H*W)
@@ -141,7 +147,8 @@ def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     ho, wo = output_hw((h, w), kernel, stride, padding, dilation, ceil_mode)
     out = np.empty((n, c, ho, wo), dtype=x.dtype)
     switches = np.empty((n, c, ho, wo), dtype=np.int64)
-    _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches)
+    on_threads(lambda b: _maxpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, dh, dw, out[b],
+                                                 switches[b]), n)
     return out, switches
 
 
@@ -149,14 +156,14 @@ def maxpool_backward(grad_out, switches, x_shape):
     """``grad_x[switch] += grad_out`` per plane; returns ``grad_x`` of ``x_shape``."""
     n, c, h, w = x_shape
     grad_x = np.empty((n, c, h * w), dtype=grad_out.dtype)
-    _maxpool_backward_kernel(np.ascontiguousarray(grad_out), np.ascontiguousarray(switches),
-                             grad_x)
+    grad_out, switches = np.ascontiguousarray(grad_out), np.ascontiguousarray(switches)
+    on_threads(lambda b: _maxpool_backward_kernel(grad_out[b], switches[b], grad_x[b]), n)
     return grad_x.reshape(x_shape)
 
 
 # -- average pooling --------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, divisor, out):
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
@@ -173,7 +180,7 @@ def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, divisor, out):
                 out[b, ch, i, j] = total / divisor[i, j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x):
     n, c, h, w = grad_x.shape
     ho, wo = grad_out.shape[2], grad_out.shape[3]
@@ -199,7 +206,8 @@ def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_p
     divisor = avgpool_divisors((h, w), kernel, stride, padding, ceil_mode, count_include_pad,
                                divisor_override).astype(x.dtype)
     out = np.empty((n, c) + divisor.shape, dtype=x.dtype)
-    _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, divisor, out)
+    on_threads(lambda b: _avgpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, divisor, out[b]),
+               n)
     return out
 
 
@@ -210,6 +218,28 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
     divisor = avgpool_divisors(x_shape[2:], kernel, stride, padding, ceil_mode,
                                count_include_pad, divisor_override).astype(grad_out.dtype)
     grad_x = np.empty(x_shape, dtype=grad_out.dtype)
-    _avgpool_backward_kernel(np.ascontiguousarray(grad_out), kh, kw, sh, sw, ph, pw, divisor,
-                             grad_x)
+    grad_out = np.ascontiguousarray(grad_out)
+    on_threads(lambda b: _avgpool_backward_kernel(grad_out[b], kh, kw, sh, sw, ph, pw, divisor,
+                                                  grad_x[b]), x_shape[0])
     return grad_x
+
+
+# -- Adam -------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _adam_kernel(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, one_minus_b2):
+    for i in range(w.size):              # one pass: each number read and written once
+        m[i] = b1 * m[i] + one_minus_b1 * g[i]
+        v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i]
+        w[i] -= step_size * m[i] / (np.sqrt(v[i] / correction2) + eps)
+
+
+def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
+    """Adam's update in place, fused (``vectorized.adam_update`` is the formula);
+    the scalars in the arrays' dtype, so float32 stays float32 as in NumPy."""
+    if not (w.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
+        from .vectorized import adam_update as formula    # a strided view: no flat copy
+        return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
+    flat = [a.reshape(-1) for a in (w, np.ascontiguousarray(g), m, v)]
+    scalars = [w.dtype.type(s) for s in (step_size, b1, b2, eps, correction2, 1 - b1, 1 - b2)]
+    on_threads(lambda part: _adam_kernel(*(a[part] for a in flat), *scalars), w.size)

@@ -154,3 +154,20 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
     cols = xp.broadcast_to(share, (kh * kw, share.shape[1]))
     return col2im(cols, (n * c, 1, h, w), kernel, stride, padding, ONE,
                   ceil_mode).reshape(x_shape)
+
+
+def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
+    """Adam's update of ``w`` in place, with its moments ``m``, ``v`` (all one shape)::
+
+        m = b1 m + (1 - b1) g        v = b2 v + (1 - b2) g^2
+        w -= step_size * m / (sqrt(v / correction2) + eps)
+
+    ``step_size = lr / (1 - b1^t)`` and ``correction2 = 1 - b2^t`` (bias corrections)."""
+    xp = get_array_module(w)
+    m *= b1
+    m += (1 - b1) * g
+    v *= b2
+    v += (1 - b2) * g * g
+    denom = xp.sqrt(v / correction2)
+    denom += eps
+    w -= step_size * m / denom

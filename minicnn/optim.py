@@ -5,6 +5,7 @@ parameters. In SGD and Adam ``weight_decay`` adds ``wd * w`` to the gradient
 (an L2 penalty, which Adam then rescales); AdamW decays the weights directly
 (``w -= lr * wd * w``, "decoupled", Loshchilov & Hutter 2019).
 """
+from . import kernels
 from .backend import as_numpy, device_of, get_array_module, to_device
 
 
@@ -88,17 +89,12 @@ class Adam(Optimizer):
         b1, b2 = self.betas
         correction1, correction2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
         for i, p in self.trainable():
-            xp = get_array_module(p.value)
             g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad
-            m = self.m.setdefault(i, xp.zeros_like(p.value))
-            v = self.v.setdefault(i, xp.zeros_like(p.value))
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            denom = xp.sqrt(v / correction2)
-            denom += self.eps
-            p.value -= (self.lr / correction1) * m / denom
+            if i not in self.m:
+                xp = get_array_module(p.value)
+                self.m[i], self.v[i] = xp.zeros_like(p.value), xp.zeros_like(p.value)
+            kernels.adam_update(p.value, g, self.m[i], self.v[i], self.lr / correction1,
+                                b1, b2, self.eps, correction2)      # the formula above
 
     def _buffers(self):
         return {"m": self.m, "v": self.v}

@@ -44,3 +44,12 @@ def data_root():
     if not os.path.isdir(os.path.join(root, "mnist")):
         pytest.skip(f"MINICNN_DATA={root} has no mnist/ folder: real-data test skipped")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _chunk_threads_restored():
+    """A test may change minicnn's chunk threads (kernels.threads); the next one gets them back."""
+    from minicnn.kernels import threads
+    before = threads.num_threads()
+    yield
+    threads.set_num_threads(before)

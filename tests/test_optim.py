@@ -100,3 +100,27 @@ def test_bad_settings():
         SGD([], 0)
     with pytest.raises(ValueError, match="nesterov=True needs momentum > 0"):
         SGD([], 0.1, nesterov=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_fused_adam_kernel_equals_the_formula(dtype, layout):
+    """kernels.cpu's one-pass Adam against vectorized.adam_update (the written formula);
+    scalars in the arrays' dtype, as NumPy computes float32 with Python floats."""
+    from minicnn.kernels import cpu, vectorized
+    rng = np.random.default_rng(0)
+    make = (lambda: rng.standard_normal((300, 7)).astype(dtype)) if layout == "contiguous" \
+        else (lambda: rng.standard_normal((7, 300)).astype(dtype).T)
+    w, m, v = make(), np.zeros((300, 7), dtype), np.zeros((300, 7), dtype)
+    if layout == "strided":
+        m, v = m.T.copy().T, v.T.copy().T
+    w_ref, m_ref, v_ref = w.copy(), m.copy(), v.copy()
+    for t in range(1, 4):
+        g = make()
+        args = (1e-2 / (1 - 0.9 ** t), 0.9, 0.999, 1e-8, 1 - 0.999 ** t)
+        cpu.adam_update(w, g, m, v, *args)
+        vectorized.adam_update(w_ref, g, m_ref, v_ref, *args)
+    # the same float operations in the same order: the same bits
+    np.testing.assert_array_equal(m, m_ref)
+    np.testing.assert_array_equal(v, v_ref)
+    np.testing.assert_array_equal(w, w_ref)

@@ -1,0 +1,105 @@
+"""The CPU chunk threads (minicnn.kernels.threads): same results for every thread count,
+bit-identical runs for a given count, and the settings' checks."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minicnn import Adam, SoftmaxCrossEntropy, kernels, models
+from minicnn.kernels import threads
+
+
+def test_parts_cover_the_batch_in_order():
+    assert threads.parts(10, 3) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert threads.parts(2, 4) == [slice(0, 1), slice(1, 2)]       # never an empty part
+    assert threads.parts(0, 2) == [slice(0, 0)]
+
+
+def test_run_keeps_the_order_of_its_items():
+    threads.set_num_threads(3)
+    assert threads.run(lambda k: k * k, range(10)) == [k * k for k in range(10)]
+
+
+@pytest.mark.parametrize("workers, expected", [(1, 3), (2, 4), (3, 3), (4, 4)])
+def test_chunk_counts_are_a_multiple_of_the_threads(workers, expected):
+    chunks = kernels.batch_chunks(10, 1, 4, workers)      # 4 examples a chunk: 3 chunks
+    assert len(chunks) == expected
+    assert [i for c in chunks for i in range(10)[c]] == list(range(10))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_set_num_threads_refuses_bad_counts(bad):
+    with pytest.raises(ValueError, match="set_num_threads needs an int >= 1"):
+        threads.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"MINICNN_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, "3"),
+    ({"OMP_NUM_THREADS": "1"}, "1"),
+    ({"OPENBLAS_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "1"}, "2"),
+    ({"MINICNN_NUM_THREADS": "zero"}, "MINICNN_NUM_THREADS must be a whole number >= 1"),
+])
+def test_the_thread_count_follows_the_environment(env, expected):
+    clean = {k: v for k, v in __import__("os").environ.items()
+             if k not in threads.ENVIRONMENT}
+    code = ("from minicnn.kernels import threads\n"
+            "try:\n    print(threads.num_threads())\n"
+            "except ValueError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True,
+                         text=True, check=True).stdout
+    assert expected in out
+
+
+def lenet_step(n_threads, steps=2, dtype="float32"):
+    """Weights of lenet after ``steps`` Adam steps on a fixed batch."""
+    threads.set_num_threads(n_threads)
+    model, loss = models.lenet(seed=3).astype(dtype), SoftmaxCrossEntropy()
+    model.train()
+    opt = Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    x = rng.random((12, 1, 28, 28)).astype(dtype)
+    y = rng.integers(0, 10, 12)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss(model.forward(x), y)
+        model.backward(loss.backward())
+        opt.step()
+    return [p.value.copy() for p in model.parameters()]
+
+
+def test_a_thread_count_gives_the_same_bits_every_time(monkeypatch):
+    monkeypatch.setitem(kernels.MAX_COLS_BYTES, "cpu", 200_000)   # several chunks per conv
+    first, again = lenet_step(2), lenet_step(2)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_every_thread_count_trains_the_same_weights(monkeypatch):
+    """Up to rounding: the chunks' partial sums differ (float64, so Adam's division
+    by tiny second moments does not blow the rounding up)."""
+    monkeypatch.setitem(kernels.MAX_COLS_BYTES, "cpu", 400_000)
+    one = lenet_step(1, dtype="float64")
+    for n in (2, 3):
+        for a, b in zip(one, lenet_step(n, dtype="float64")):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kept_bound", [0, 2 ** 30])
+def test_columns_kept_or_rebuilt_give_the_same_gradients(monkeypatch, kept_bound):
+    monkeypatch.setitem(kernels.MAX_KEPT_BYTES, "cpu", kept_bound)
+    threads.set_num_threads(2)
+    rng = np.random.default_rng(1)
+    conv = kernels.Columns(rng.standard_normal((6, 3, 8, 8)), (3, 3), (1, 1), ((1, 1), (1, 1)),
+                           max_bytes=2000)
+    w2 = rng.standard_normal((1, 4, 27))
+    out = conv.product(w2)
+    assert (conv.kept is None) == (kept_bound == 0) and len(conv.chunks) >= 2
+    g = rng.standard_normal(out.shape)
+    dw2, dx = conv.backward(w2, g)
+    ref = kernels.Columns(conv.x, (3, 3), (1, 1), ((1, 1), (1, 1)), max_bytes=2 ** 30)
+    threads.set_num_threads(1)
+    np.testing.assert_allclose(out, ref.product(w2), rtol=1e-12)
+    ref_dw2, ref_dx = ref.backward(w2, g)
+    np.testing.assert_allclose(dw2, ref_dw2, rtol=1e-12)
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-12)
