@@ -111,24 +111,29 @@ class Columns:
         self.run(one_chunk, self.chunks)
         return out
 
-    def backward(self, w2, g, weights=True):
+    def backward(self, w2, g, weights=True, inputs=True):
         """For the output gradient ``g (N, G*M, L)``: ``(dW2, dx)`` with
         ``dW2 = g2 @ cols.T (G, M, K)`` and ``dx = col2im(w2.T @ g2) (N, C, H, W)``.
         ``weights=False`` skips ``dW2`` (``None``) and so the columns: an explanation's
-        backward pass needs only ``dx``."""
+        backward pass needs only ``dx``; ``inputs=False`` skips ``dx`` (``None``): a
+        network's first layer in training needs only ``dW2``."""
         xp = get_array_module(g)
-        dx = xp.empty(self.x.shape, dtype=self.x.dtype)
+        dx = xp.empty(self.x.shape, dtype=self.x.dtype) if inputs else None
 
         def one_chunk(chunk):
             g2 = self._per_group(g, chunk)
             dw2 = g2 @ self._cols(chunk).transpose(0, 2, 1) if weights else None
-            dcols = w2.transpose(0, 2, 1) @ g2          # (G, K, n_chunk*L)
-            dx[chunk] = self.ops.col2im(dcols.reshape(-1, g2.shape[2]), self.x[chunk].shape,
-                                        self.kernel, self.stride, self.padding, self.dilation)
+            if inputs:
+                dcols = w2.transpose(0, 2, 1) @ g2          # (G, K, n_chunk*L)
+                dx[chunk] = self.ops.col2im(dcols.reshape(-1, g2.shape[2]), self.x[chunk].shape,
+                                            self.kernel, self.stride, self.padding,
+                                            self.dilation)
             return dw2           # the chunk's columns are freed here, before the next one's
         partial = self.run(one_chunk, self.chunks)
         dw2 = sum(partial[1:], partial[0]) if weights else None    # in chunk order: same bits
-        return dw2, pad_adjoint(dx, self.pads, self.padding_mode) if self.explicit else dx
+        if inputs and self.explicit:
+            dx = pad_adjoint(dx, self.pads, self.padding_mode)
+        return dw2, dx
 
 
 def _serial(work, items):

@@ -221,7 +221,7 @@ class Trainer:
         self.optimizer.zero_grad()
         logits = self.model.forward(x)
         loss = self.loss_fn(logits, y)
-        self.model.backward(self.loss_fn.backward())
+        self.model.backward(self.loss_fn.backward(), input_grad=False)  # no dL/dimages
         self.optimizer.step()
         if self.schedule is not None:
             self.schedule.step()        # the learning rate of the next batch

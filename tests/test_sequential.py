@@ -196,3 +196,23 @@ def test_a_model_without_parameters_runs_where_its_input_is(backend):
     assert model.device is None
     y = model.forward(backend.ones((2, 3, 4), dtype=np.float32))
     assert type(y) is type(backend.ones(1)) and y.shape == (2, 12)
+
+
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+def test_backward_without_the_input_gradient_gives_the_same_weight_gradients(backend, device,
+                                                                              impl):
+    """Training needs no dL/dimages: the first conv skips it, its weight gradients unchanged."""
+    rng = np.random.default_rng(0)
+
+    def build():
+        return Sequential([Conv2D(2, 3, 3, padding=1, seed=1, impl=impl), ReLU(), Flatten(),
+                           Dense(3 * 5 * 5, 4, seed=2)]).astype("float64").to(device)
+    x = backend.asarray(rng.standard_normal((3, 2, 5, 5)))
+    g = backend.asarray(rng.standard_normal((3, 4)))
+    full, weights_only = build(), build()
+    full.forward(x)
+    weights_only.forward(x)
+    assert full.backward(g) is not None
+    assert weights_only.backward(g, input_grad=False) is None
+    for a, b in zip(full.parameters(), weights_only.parameters()):
+        np.testing.assert_array_equal(as_numpy(a.grad), as_numpy(b.grad))

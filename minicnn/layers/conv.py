@@ -53,6 +53,7 @@ class Conv2D(Layer):
     """
 
     param_names = ("weight", "bias")
+    skips_input_grad = True    # backward(g, input_grad=False): see Sequential.backward
     max_cols_bytes = None      # bound on one im2col chunk; None: kernels.max_cols_bytes(x)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
@@ -116,17 +117,20 @@ class Conv2D(Layer):
             out += bias[:, None]
         return out.reshape(x.shape[0], self.out_channels, *self.cols.out_hw)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         """``grad_out (N, C_out, H_out, W_out)`` -> ``grad_x (N, C_in, H, W)``;
-        adds ``dL/dW`` and ``dL/db`` into the parameters' ``grad``."""
+        adds ``dL/dW`` and ``dL/db`` into the parameters' ``grad``.
+        ``input_grad=False``: the weights' gradients only (returns ``None``)."""
         self.check_grad(grad_out)
         weight = self.weight.value
         if self.ops is kernels.reference:
             gx, gw, gb = self.ops.conv2d_backward(self.x, weight, grad_out, **self._geometry())
+            gx = gx if input_grad else None
         else:
             g = grad_out.reshape(grad_out.shape[0], self.out_channels, -1)   # (N, C_out, L)
             need_w = self.weight.requires_grad              # frozen (or probing): dx only
-            gw, gx = self.cols.backward(self._w2(), g, need_w)  # g2 @ cols.T, col2im(W2.T @ g2)
+            gw, gx = self.cols.backward(self._w2(), g, need_w,  # g2 @ cols.T,
+                                        input_grad)             # col2im(W2.T @ g2)
             gw, gb = gw.reshape(weight.shape) if need_w else None, g.sum(axis=(0, 2))
         self.weight.accumulate(gw)
         if self.bias is not None:

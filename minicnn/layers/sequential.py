@@ -49,11 +49,18 @@ class Sequential(Layer):
                                  f"input_shape), got {shape}; layer {i}: {err}") from None
         return x
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
+        """Back through every layer, last to first; returns ``dL/dx``.
+
+        ``input_grad=False`` (training: nobody needs the images' gradient) lets a
+        first layer that can skip it (``skips_input_grad``, e.g. ``Conv2D``) compute
+        only its weight gradients; the result is then ``None``."""
         last = self.layers[-1] if self.layers else None
         if getattr(last, "forward_input_shape", None) is not None:
             last.check_grad(grad_out)     # also for a last layer whose backward does not check
-        for layer in reversed(self.layers):
+        for k, layer in reversed(list(enumerate(self.layers))):
+            if k == 0 and not input_grad and getattr(layer, "skips_input_grad", False):
+                return layer.backward(grad_out, input_grad=False)
             grad_out = layer.backward(grad_out)
         return grad_out
 
