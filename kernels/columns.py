@@ -99,15 +99,17 @@ class Columns:
         n_chunk, channels, length = g[chunk].shape
         return g[chunk].transpose(1, 0, 2).reshape(self.groups, channels // self.groups, -1)
 
-    def product(self, w2):
-        """``out2 = w2 @ cols`` for ``w2 (G, M, K)``, laid out per image: ``(N, G*M, L)``,
-        in ``x``'s dtype."""
+    def product(self, w2, bias=None):
+        """``out2 = w2 @ cols (+ bias)`` for ``w2 (G, M, K)``, ``bias (G*M,)``, laid out
+        per image: ``(N, G*M, L)``, in ``x``'s dtype."""
         xp = get_array_module(w2)
         g_m, length = w2.shape[0] * w2.shape[1], self.out_hw[0] * self.out_hw[1]
         out = xp.empty((self.x.shape[0], g_m, length), dtype=self.x.dtype)
 
         def one_chunk(chunk):                   # each chunk writes its own images
             out[chunk] = (w2 @ self._cols(chunk)).reshape(g_m, -1, length).transpose(1, 0, 2)
+            if bias is not None:
+                out[chunk] += bias[:, None]     # while the chunk is still in cache
         self.run(one_chunk, self.chunks)
         return out
 

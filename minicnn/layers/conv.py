@@ -112,9 +112,7 @@ class Conv2D(Layer):
         self.cols = kernels.Columns(x, self.kernel_size, self.stride, self.pads,  # im2col(x),
                                     self.dilation, self.groups, self.padding_mode,   # in chunks
                                     self.max_cols_bytes)
-        out = self.cols.product(self._w2())                 # W2 @ cols, per image (N, C_out, L)
-        if bias is not None:
-            out += bias[:, None]
+        out = self.cols.product(self._w2(), bias)       # W2 @ cols + b, per image (N, C_out, L)
         return out.reshape(x.shape[0], self.out_channels, *self.cols.out_hw)
 
     def backward(self, grad_out, input_grad=True):
