@@ -75,9 +75,12 @@ class Columns:
         self.out_hw = ops.output_hw(self.x.shape[2:], kernel, stride, self.padding, dilation)
         n, c = x.shape[:2]
         bytes_per_image = c * kernel[0] * kernel[1] * self.out_hw[0] * self.out_hw[1] * x.itemsize
-        # on the CPU the chunks run on threads (kernels.threads): as many per thread
-        self.run = threads.run if device_of(x) == "cpu" else _serial
-        workers = threads.num_threads() if device_of(x) == "cpu" else 1
+        # on the CPU the chunks run on threads (kernels.threads): as many per thread,
+        # unless the work is too small to share
+        on_cpu = device_of(x) == "cpu"
+        self.run = threads.run if on_cpu else _serial
+        numbers = n * bytes_per_image // x.itemsize
+        workers = threads.num_threads() if on_cpu and numbers >= threads.MIN_PARALLEL_SIZE else 1
         self.chunks = ops.batch_chunks(n, bytes_per_image, max_bytes or ops.max_cols_bytes(x),
                                        workers)
         # small enough: forward's columns are kept for backward, not built twice

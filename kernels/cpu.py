@@ -31,10 +31,11 @@ from .threads import parts, run
 ONE = (1, 1)
 
 
-def on_threads(kernel_call, n):
-    """``kernel_call(part)`` for the parts of a batch of ``n``, one per thread
-    (pooling's planes are independent: each thread writes its own images)."""
-    run(kernel_call, parts(n))
+def on_threads(kernel_call, n, size):
+    """``kernel_call(part)`` for the parts of a batch of ``n`` (``size`` numbers in
+    all), one per thread: pooling's planes are independent, each thread writes its
+    own images. Small work stays on the calling thread."""
+    run(kernel_call, parts(n, size), blas=False)
 
 
 # -- im2col / col2im ----------------------------------------------------------
@@ -148,7 +149,7 @@ def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     out = np.empty((n, c, ho, wo), dtype=x.dtype)
     switches = np.empty((n, c, ho, wo), dtype=np.int64)
     on_threads(lambda b: _maxpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, dh, dw, out[b],
-                                                 switches[b]), n)
+                                                 switches[b]), n, x.size)
     return out, switches
 
 
@@ -157,7 +158,8 @@ def maxpool_backward(grad_out, switches, x_shape):
     n, c, h, w = x_shape
     grad_x = np.empty((n, c, h * w), dtype=grad_out.dtype)
     grad_out, switches = np.ascontiguousarray(grad_out), np.ascontiguousarray(switches)
-    on_threads(lambda b: _maxpool_backward_kernel(grad_out[b], switches[b], grad_x[b]), n)
+    on_threads(lambda b: _maxpool_backward_kernel(grad_out[b], switches[b], grad_x[b]), n,
+               grad_x.size)
     return grad_x.reshape(x_shape)
 
 
@@ -207,7 +209,7 @@ def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_p
                                divisor_override).astype(x.dtype)
     out = np.empty((n, c) + divisor.shape, dtype=x.dtype)
     on_threads(lambda b: _avgpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, divisor, out[b]),
-               n)
+               n, x.size)
     return out
 
 
@@ -220,7 +222,7 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
     grad_x = np.empty(x_shape, dtype=grad_out.dtype)
     grad_out = np.ascontiguousarray(grad_out)
     on_threads(lambda b: _avgpool_backward_kernel(grad_out[b], kh, kw, sh, sw, ph, pw, divisor,
-                                                  grad_x[b]), x_shape[0])
+                                                  grad_x[b]), x_shape[0], grad_x.size)
     return grad_x
 
 
@@ -242,4 +244,4 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
         return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
     flat = [a.reshape(-1) for a in (w, np.ascontiguousarray(g), m, v)]
     scalars = [w.dtype.type(s) for s in (step_size, b1, b2, eps, correction2, 1 - b1, 1 - b2)]
-    on_threads(lambda part: _adam_kernel(*(a[part] for a in flat), *scalars), w.size)
+    on_threads(lambda part: _adam_kernel(*(a[part] for a in flat), *scalars), w.size, w.size)

@@ -23,14 +23,17 @@ order whichever thread made them), so a seeded run is bit-reproducible for a
 given thread count.
 """
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 ENVIRONMENT = ("MINICNN_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                "NUMBA_NUM_THREADS")
 
 _threads = None          # the count in use (None: not read from the environment yet)
-_pool = None             # ThreadPoolExecutor of _threads workers, made on first use
+_pool = None             # ThreadPoolExecutor of _threads - 1 workers, made on first use
 _blas = None             # threadpoolctl's controller, made on first use
+_NAME = "minicnn-chunks"
 
 
 def default_threads():
@@ -63,25 +66,57 @@ def set_num_threads(n):
     _threads = n
 
 
-def run(work, items):
-    """``[work(item) for item in items]``, spread over ``num_threads()`` threads,
-    in the order of ``items``. One item, or one thread: on the calling thread."""
-    global _pool, _blas
+def run(work, items, blas=True):
+    """``[work(item) for item in items]``, spread over ``num_threads()`` threads (the
+    calling thread is one of them), results in the order of ``items``. ``blas``: the
+    work calls BLAS, which is then held to one thread per call. One item, or one
+    thread: all on the calling thread."""
+    global _pool
     items = list(items)
-    if num_threads() == 1 or len(items) < 2:
-        return [work(item) for item in items]
+    workers = min(num_threads(), len(items))
+    if workers < 2 or threading.current_thread().name.startswith(_NAME):  # (nested: no
+        return [work(item) for item in items]                             #  waiting on itself)
     if _pool is None:
-        _pool = ThreadPoolExecutor(num_threads(), thread_name_prefix="minicnn")
+        _pool = ThreadPoolExecutor(num_threads() - 1, thread_name_prefix=_NAME)
+    results, todo, lock = [None] * len(items), iter(range(len(items))), threading.Lock()
+
+    def worker():                 # takes the next item until none is left
+        while True:
+            with lock:
+                k = next(todo, None)
+            if k is None:
+                return
+            results[k] = work(items[k])
+    with _one_blas_thread() if blas else nullcontext():
+        helpers = [_pool.submit(worker) for _ in range(workers - 1)]
+        try:
+            worker()
+        finally:
+            for helper in helpers:      # all done (or failed) before anything is returned
+                helper.result()
+    return results
+
+
+def _one_blas_thread():
+    global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController   # after NumPy loaded its BLAS
         _blas = ThreadpoolController()
-    with _blas.limit(limits=1, user_api="blas"):
-        return list(_pool.map(work, items))
+    return _blas.limit(limits=1, user_api="blas")
 
 
-def parts(n, count=None):
+# Below this much work (numbers touched) a kernel stays on one thread: handing work to
+# another thread costs tens of microseconds, more than such a kernel takes.
+MIN_PARALLEL_SIZE = 2 ** 17
+
+
+def parts(n, size=None, count=None):
     """``range(n)`` cut into ``count`` (default ``num_threads()``) slices of
-    near-equal size, none empty: one per thread for kernels that loop over a batch."""
-    count = max(1, min(n, count or num_threads()))
+    near-equal size, none empty: one per thread for kernels that loop over a batch;
+    one slice when the whole work ``size`` is under ``MIN_PARALLEL_SIZE``."""
+    count = count or num_threads()
+    if size is not None and size < MIN_PARALLEL_SIZE:
+        count = 1
+    count = max(1, min(n, count))
     bounds = [n * k // count for k in range(count + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]

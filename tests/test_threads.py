@@ -11,9 +11,9 @@ from minicnn.kernels import threads
 
 
 def test_parts_cover_the_batch_in_order():
-    assert threads.parts(10, 3) == [slice(0, 3), slice(3, 6), slice(6, 10)]
-    assert threads.parts(2, 4) == [slice(0, 1), slice(1, 2)]       # never an empty part
-    assert threads.parts(0, 2) == [slice(0, 0)]
+    assert threads.parts(10, count=3) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert threads.parts(2, count=4) == [slice(0, 1), slice(1, 2)]    # never an empty part
+    assert threads.parts(0, count=2) == [slice(0, 0)]
 
 
 def test_run_keeps_the_order_of_its_items():
@@ -103,3 +103,51 @@ def test_columns_kept_or_rebuilt_give_the_same_gradients(monkeypatch, kept_bound
     ref_dw2, ref_dx = ref.backward(w2, g)
     np.testing.assert_allclose(dw2, ref_dw2, rtol=1e-12)
     np.testing.assert_allclose(dx, ref_dx, rtol=1e-12)
+
+
+def test_an_error_in_one_item_reaches_the_caller_after_every_thread_stopped():
+    threads.set_num_threads(2)
+    done = []
+
+    def work(k):
+        if k == 3:
+            raise RuntimeError("item 3 failed")
+        done.append(k)
+        return k
+    with pytest.raises(RuntimeError, match="item 3 failed"):
+        threads.run(work, range(8))
+    assert sorted(done) == [0, 1, 2, 4, 5, 6, 7]      # the others finished, none is running
+
+
+def test_a_nested_run_does_not_wait_on_its_own_pool():
+    threads.set_num_threads(2)
+    inner = threads.run(lambda k: threads.run(lambda j: j + k, range(3)), range(4))
+    assert inner == [[k, k + 1, k + 2] for k in range(4)]
+
+
+def test_small_work_stays_on_one_thread():
+    assert threads.parts(64, size=threads.MIN_PARALLEL_SIZE - 1, count=2) == [slice(0, 64)]
+    assert len(threads.parts(64, size=threads.MIN_PARALLEL_SIZE, count=2)) == 2
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_pooling_on_threads_equals_the_reference(n_threads):
+    """A batch big enough to be shared between threads (MIN_PARALLEL_SIZE)."""
+    from minicnn.kernels import cpu, reference
+    threads.set_num_threads(n_threads)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 8, 48, 48))
+    assert x.size >= threads.MIN_PARALLEL_SIZE
+    out, switches = cpu.maxpool_forward(x, (3, 3), (2, 2), (1, 1))
+    ref_out, ref_switches = reference.maxpool_forward(x, (3, 3), (2, 2), (1, 1))
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(switches, ref_switches)
+    g = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(cpu.maxpool_backward(g, switches, x.shape),
+                               reference.maxpool_backward(g, ref_switches, x.shape), rtol=1e-13)
+    np.testing.assert_allclose(cpu.avgpool_forward(x, (2, 2), (2, 2), (0, 0)),
+                               reference.avgpool_forward(x, (2, 2), (2, 2), (0, 0)), rtol=1e-13)
+    g = rng.standard_normal((8, 8, 24, 24))
+    np.testing.assert_allclose(cpu.avgpool_backward(g, x.shape, (2, 2), (2, 2), (0, 0)),
+                               reference.avgpool_backward(g, x.shape, (2, 2), (2, 2), (0, 0)),
+                               rtol=1e-13)
