@@ -121,7 +121,7 @@ def run_torch(args, train, test):
     result = json.loads(stdout.split("RESULT ", 1)[1])
     return dict(engine="torch", wall_s=wall, **{k: result[k] for k in (
         "train_s", "evaluate_s", "load_s", "imports_s", "minicnn_import_s", "train_images", "test_images",
-        "images_per_s", "test_acc", "torch")}, command=" ".join(cmd[1:]))
+        "images_per_s", "test_acc", "torch", "threads")}, command=" ".join(cmd[1:]))
 
 
 def load_line():
@@ -165,7 +165,8 @@ def main(argv=None):
         for engine in engines:
             time.sleep(args.pause)
             row = engine(args, args.train_subset, args.test_subset)
-            row.update(repeat=repeat + 1, threads=args.threads)
+            row.update(repeat=repeat + 1)
+            row.setdefault("threads", args.threads)     # torch's: what torch says it uses
             rows.append(row)
             print(f"# {row['engine']} run {repeat + 1}: {row['wall_s']:.2f} s wall, "
                   f"train {row['train_s']:.2f} s, test accuracy {100 * row['test_acc']:.2f}%",
