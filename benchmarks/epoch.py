@@ -119,9 +119,10 @@ def run_torch(args, train, test):
            "--threads", str(args.threads), *subset_args(args, train, test)]
     wall, stdout = timed(cmd, child_env(args.threads))
     result = json.loads(stdout.split("RESULT ", 1)[1])
-    return dict(engine="torch", wall_s=wall, **{k: result[k] for k in (
-        "train_s", "evaluate_s", "load_s", "imports_s", "minicnn_import_s", "train_images", "test_images",
-        "images_per_s", "test_acc", "torch", "threads")}, command=" ".join(cmd[1:]))
+    kept = ("train_s", "evaluate_s", "load_s", "imports_s", "minicnn_import_s", "train_images",
+            "test_images", "images_per_s", "test_acc", "torch", "threads")
+    return dict(engine="torch", wall_s=wall, **{k: result[k] for k in kept},
+                command=" ".join(cmd[1:]))
 
 
 def load_line():
@@ -182,10 +183,11 @@ def main(argv=None):
         ratio = ratios[i // 2] if row["engine"] == "torch" else None
         print("| " + " | ".join(cells(row, ratio)) + " |")
     if args.repeats > 1:
-        print(f"\nmedians over {args.repeats} runs: "
-              + ", ".join(f"{e} {statistics.median(r['wall_s'] for r in rows if r['engine'] == e):.2f} s"
-                          for e in dict.fromkeys(r["engine"] for r in rows))
-              + (f"; ratio {statistics.median(ratios):.2f}" if ratios else ""))
+        walls = {e: statistics.median(r["wall_s"] for r in rows if r["engine"] == e)
+                 for e in dict.fromkeys(r["engine"] for r in rows)}
+        print(f"\nmedian wall over {args.repeats} runs: "
+              + ", ".join(f"{e} {w:.2f} s" for e, w in walls.items())
+              + (f"; median ratio {statistics.median(ratios):.2f}" if ratios else ""))
     print("\nother s = wall - train - evaluate: start-up, imports, data loading, and for "
           "minicnn the run folder's files (checkpoint, metrics, curves.png).")
     for row in rows:

@@ -12,9 +12,11 @@ std), done once for the whole split, as a PyTorch script would. Then:
 - evaluate: the whole test subset in eval mode (no dropout, ``torch.inference_mode``), in
   batches of ``--eval-batch-size`` (1000, minicnn's).
 
-Prints one line of wall seconds (imports, minicnn's among them / load / train / evaluate) and the test accuracy,
-then ``RESULT {json}`` for ``epoch.py``. Thread counts come from the environment (epoch.py
-sets them) and ``--threads`` (``torch.set_num_threads``).
+Prints one line of wall seconds (imports, minicnn's among them / load / train / evaluate)
+and the test accuracy, then ``RESULT {json}`` for ``epoch.py``. "load" is reading and
+normalizing the data and building the network and the optimizer (PyTorch's first
+optimizer loads more of torch: seconds on a loaded machine). Thread counts come from the
+environment (epoch.py sets them) and ``--threads`` (``torch.set_num_threads``).
 
     python benchmarks/torch_epoch.py --threads 2
     python benchmarks/torch_epoch.py --train-subset 6400 --test-subset 2000 --threads 1
@@ -119,14 +121,16 @@ def main(argv=None):
         print(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f}  train acc "
               f"{100 * train_acc:.2f}%  test acc {100 * test_acc:.2f}% ({len(yt)} images)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: imports "
-          f"{imports_s:.2f} s (minicnn's {MINICNN_IMPORT_S:.2f}), load {load_s:.2f} s, train {train_s:.2f} s "
+          f"{imports_s:.2f} s (minicnn's {MINICNN_IMPORT_S:.2f}), load {load_s:.2f} s, "
+          f"train {train_s:.2f} s "
           f"({args.epochs * len(y) / train_s:.0f} images/s), evaluate {evaluate_s:.2f} s; "
           f"test accuracy {100 * test_acc:.2f}%")
     print("RESULT " + json.dumps(dict(
         torch=torch.__version__, threads=torch.get_num_threads(), train_images=len(y),
-        test_images=len(yt), imports_s=imports_s, minicnn_import_s=MINICNN_IMPORT_S, load_s=load_s, train_s=train_s,
-        evaluate_s=evaluate_s, images_per_s=args.epochs * len(y) / train_s,
-        loss=loss, train_acc=train_acc, test_acc=test_acc)), flush=True)
+        test_images=len(yt), imports_s=imports_s, minicnn_import_s=MINICNN_IMPORT_S,
+        load_s=load_s, train_s=train_s, evaluate_s=evaluate_s,
+        images_per_s=args.epochs * len(y) / train_s, loss=loss, train_acc=train_acc,
+        test_acc=test_acc)), flush=True)
     return 0
 
 

@@ -1,6 +1,7 @@
 """The benchmark scripts run: bench.py's CPU path and its clear refusal without a GPU,
 epoch.py's end-to-end epoch (with and without PyTorch), launch_overhead.py's dry run under
-the CUDA simulator, gpu_check.sh's syntax and its summary table. Subprocesses on tiny sizes; no test depends on a timing."""
+the CUDA simulator, gpu_check.sh's syntax and its summary table. Subprocesses on tiny sizes;
+no test depends on a timing."""
 import json
 import os
 import shutil
