@@ -1,6 +1,7 @@
 """The benchmark scripts run: bench.py's CPU path and its clear refusal without a GPU,
-launch_overhead.py's dry run under the CUDA simulator, gpu_check.sh's syntax and its
-summary table. Subprocesses on tiny sizes; no test depends on a timing."""
+epoch.py's end-to-end epoch (with and without PyTorch), launch_overhead.py's dry run under
+the CUDA simulator, gpu_check.sh's syntax and its summary table. Subprocesses on tiny sizes;
+no test depends on a timing."""
 import json
 import os
 import shutil
@@ -50,6 +51,47 @@ def test_bench_blocks_protocol_writes_its_rows(tmp_path):
 def test_bench_refuses_fewer_than_five_blocks():
     result = run(BENCH / "bench.py", "--blocks", "3")
     assert result.returncode == 2 and "--blocks must be >= 5" in result.stderr
+
+
+# Real MNIST (data_root skips without it), 4 training steps, no untimed warm-up run.
+EPOCH_TINY = ["--train-subset", "256", "--test-subset", "256", "--threads", "1",
+              "--no-warmup", "--pause", "0"]
+
+
+def check_epoch_row(row):
+    assert (row["train_images"], row["test_images"], row["threads"]) == (256, 256, 1)
+    assert row["wall_s"] > row["train_s"] + row["evaluate_s"] and row["evaluate_s"] > 0
+    assert row["images_per_s"] == pytest.approx(256 / row["train_s"], rel=0.02)
+    assert 0.2 < row["test_acc"] <= 1       # 4 steps of Adam: well above chance (0.1)
+
+
+def test_epoch_times_minicnn_and_torch_end_to_end(tmp_path, data_root):
+    pytest.importorskip("torch")
+    out = tmp_path / "epoch.json"
+    result = run(BENCH / "epoch.py", *EPOCH_TINY, "--json", out)
+    assert result.returncode == 0, result.stderr
+    assert "| minicnn | 1 | 256 / 256 |" in result.stdout
+    assert "| torch | 1 | 256 / 256 |" in result.stdout and "uptime before" in result.stdout
+    report = json.loads(out.read_text())
+    assert [r["engine"] for r in report["rows"]] == ["minicnn", "torch"]
+    for row in report["rows"]:
+        check_epoch_row(row)
+    minicnn, torch = report["rows"]
+    assert report["ratios"] == [pytest.approx(torch["wall_s"] / minicnn["wall_s"])]
+    assert "--init glorot" in minicnn["command"] and "--lr 0.001" in minicnn["command"]
+
+
+def test_epoch_without_torch_still_times_minicnn(tmp_path, data_root):
+    (tmp_path / "torch.py").write_text("raise ImportError('no torch here (test)')\n")
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    out = tmp_path / "epoch.json"
+    result = run(BENCH / "epoch.py", *EPOCH_TINY, "--json", out, env={"PYTHONPATH": path})
+    assert result.returncode == 0, result.stderr
+    assert "PyTorch not installed" in result.stdout and "| torch |" not in result.stdout
+    report = json.loads(out.read_text())
+    (row,) = report["rows"]
+    assert row["engine"] == "minicnn" and report["torch_skipped"] == "PyTorch not installed"
+    check_epoch_row(row)
 
 
 def test_launch_overhead_dry_run_launches_every_kernel(tmp_path):
