@@ -19,7 +19,8 @@ versions that tests hold every fast path equal to.
 All implementations share one layout: ``im2col(x)`` is
 ``(C*kH*kW, N*H_out*W_out)``, so a convolution is one matrix product
 (``columns.Columns`` does it for ``Conv2D``, in chunks of the batch).
-Where an array lives is asked of ``minicnn.backend`` (``device_of``).
+Where an array lives is asked of ``minicnn.backend`` (``device_of``). On the
+CPU the chunks of a batch run on several threads (``threads.py``).
 
 Kernels import nothing from ``minicnn.layers``: they work on bare arrays.
 """
