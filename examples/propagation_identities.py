@@ -1,6 +1,6 @@
 """Print the identities that define the propagation methods, measured on lenet in float64.
 
-    python examples/propagation_identities.py [--checkpoint RUN/model.npz] [--images 8]
+    python examples/propagation_identities.py [--checkpoint RUN or RUN/model.npz] [--images 8]
 
 Without a checkpoint, lenet with its seeded initial weights is used (the identities hold
 for any weights). The test digits come from MINICNN_DATA or --data-dir.
@@ -9,7 +9,8 @@ import argparse
 
 import numpy as np
 
-from minicnn import load_model, models
+from common import trained_model
+from minicnn import models
 from minicnn.data import load_mnist, prepare_images
 from minicnn.viz import checks, deeplift, integrated_gradients
 
@@ -20,7 +21,7 @@ def main():
     parser.add_argument("--data-dir")
     parser.add_argument("--images", type=int, default=8)
     args = parser.parse_args()
-    model = load_model(args.checkpoint) if args.checkpoint else models.lenet(seed=0)
+    model = trained_model(checkpoint=args.checkpoint) if args.checkpoint else models.lenet(seed=0)
     model.astype("float64").eval()
     _, (x_test, _) = load_mnist(args.data_dir)
     x = prepare_images(x_test[:args.images]).astype(np.float64)
