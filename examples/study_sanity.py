@@ -50,13 +50,14 @@ def main():
                     help="only draw OUT/sanity.png from the saved OUT/sanity_*.pkl")
     args = ap.parse_args()
 
-    x, y = test_images(args.n, args.data_dir)
     suite = dict(ig_steps=args.ig_steps, smooth_samples=args.smooth_samples)
     os.makedirs(args.out, exist_ok=True)
     tests, data = [], None
-    if args.draw:
+    if args.draw:                          # from the saved results: no data, no model
         tests, data = load(args.out, "model"), load(args.out, "data")
-    elif not args.skip_model:
+    else:
+        x, y = test_images(args.n, args.data_dir)
+    if not (args.draw or args.skip_model):
         model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
         methods = sanity.method_suite(model, **suite)
         for run in (sanity.cascading_randomization, sanity.independent_randomization):

@@ -256,7 +256,7 @@ def draw_sanity(cascading, independent, data=None):
                         color=colors[m % len(colors)], label=name)
             ax.set_xticks(range(len(test.stages)))
             ax.set_xticklabels(test.stages, rotation=30, ha="right", fontsize=7)
-            ax.set_ylim(-0.35, 1.05)
+            ax.set_ylim(min(-0.35, float(np.nanmin(means)) - 0.05), 1.05)   # every point shown
             ax.axhline(0, color="grey", lw=0.5)
             ax.grid(alpha=0.3)
             ax.set_title(f"{test.test} randomization, {'absolute' if absolute else 'signed'} "
