@@ -9,7 +9,7 @@ import pytest
 from minicnn.cli import main
 from minicnn.serialization import load_model, read_model_file
 from minicnn.train import METRICS, TrainConfig, Trainer
-from minicnn.reporting import read_metrics
+from minicnn.reporting import plot_learning_curves, read_metrics
 from minicnn.validation import BEST, validation_split
 from test_train import assert_same_state, mnist, small  # noqa: F401 (fixture)
 from test_cli import train  # noqa: F401
@@ -76,6 +76,9 @@ def test_the_best_model_is_chosen_by_validation_accuracy(mnist, tmp_path):
     assert_same_state(load_model(tmp_path / BEST).state_dict(), snapshots[best])
     logged = [r for r in read_metrics(tmp_path / METRICS) if r["kind"] == "epoch"]
     assert [r["val_acc"] for r in logged] == val
+    acc_panel = plot_learning_curves(trainer.records).axes[1]
+    lines = {line.get_label(): line for line in acc_panel.get_lines()}
+    np.testing.assert_allclose(lines["validation"].get_ydata(), [100 * v for v in val])
 
 
 def test_without_validation_no_best_model_is_written(mnist, tmp_path):
