@@ -397,6 +397,9 @@ def _load_run(run_dir, device, best=False):
         raise ValueError(f"{run_dir!r} holds no {BEST}: --best needs a run trained with "
                          f"--validation N (a held-out split to choose the best epoch by)")
     header, state, _ = read_model_file(path)
+    if not isinstance(header.get("best"), dict) or "epoch" not in header["best"]:
+        raise ValueError(f"{path} is a model file without the 'best' section minicnn train "
+                         f"writes there: not a run's best-by-validation model")
     meta = read_checkpoint(run_dir).meta
     return (rebuild(path, header["architecture"], state).to(device),
             dict(config=meta["config"], epoch=header["best"]["epoch"], best=header["best"],

@@ -2,7 +2,9 @@
 
 A run lives in one folder: ``config.json`` (its settings, for people), ``checkpoint.npz``
 and ``model.npz`` (see ``minicnn.checkpoint``), ``metrics.jsonl`` (``minicnn.reporting``)
-and ``curves.png``; the checkpoint is rewritten atomically after each epoch.
+and ``curves.png``; the checkpoint is rewritten atomically after each epoch. A run with a
+validation split (``config.validation``) also keeps ``best.npz``, its best model by
+validation accuracy (``minicnn.validation``).
 
 One step: ``logits = model(x)``, ``loss = cross_entropy(logits, y)``, backward
 from ``dloss/dlogits`` through every layer, then the optimizer's update.
@@ -27,7 +29,7 @@ from .locks import FolderLock, remove_stale_temporaries
 from .models import get_model
 from .progress import EpochProgress
 from .reporting import MetricsLog, plot_learning_curves, write_json
-from .validation import check_validation_size, is_better, validation_split, write_best
+from .validation import is_better, run_split, write_best
 
 METRICS, CURVES, CONFIG = "metrics.jsonl", "curves.png", "config.json"
 def make_batches(images, labels, batch_size, device, train, config):
@@ -83,21 +85,15 @@ class Trainer:
         self.loss_fn = SoftmaxCrossEntropy(check=False, label_smoothing=config.label_smoothing)
         (x, y), (xt, yt) = train_data, test_data
         n, nt = config.train_subset, config.test_subset
-        # The validation split first, from the whole training set; then the subset
-        # (minicnn.validation). Without a split: plain slices, no copies.
-        self.val_batches, self.best = None, None
-        if config.validation:
-            check_validation_size(config.validation, len(y), config.batch_size)
-            self.train_indices, self.val_indices = validation_split(len(y), config.validation,
-                                                                    config.seed)
-            self.train_indices = self.train_indices[:n]
+        # The validation split first, from the whole training set; then the subset.
+        self.train_indices, self.val_indices = run_split(len(y), config)
+        self.val_batches, self.best = None, None     # best: see minicnn.validation
+        if config.validation:                        # (without: plain slices, no copies)
             xv, yv = x[self.val_indices], y[self.val_indices]
             x, y, n = x[self.train_indices], y[self.train_indices], None
             check_labels(yv, "validation")
             self.val_batches = make_batches(xv, yv, config.eval_batch_size, device, False,
                                             config)
-        else:
-            self.train_indices, self.val_indices = np.arange(len(y))[:n], np.arange(0)
         check_labels(y[:n], "training")
         check_labels(yt[:nt], "test")
         self.train_batches = make_batches(x[:n], y[:n], config.batch_size, device, True, config)

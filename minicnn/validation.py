@@ -34,6 +34,17 @@ def validation_split(num_images, size, seed):
     return np.flatnonzero(~held), np.flatnonzero(held)
 
 
+def run_split(num_images, config):
+    """``(train_indices, val_indices)`` of a run on a training set of ``num_images``:
+    ``config.validation`` images held out (the size checked), then the first
+    ``config.train_subset`` of the rest (all of them when it is ``None``)."""
+    if not config.validation:
+        return np.arange(num_images)[:config.train_subset], np.arange(0)
+    check_validation_size(config.validation, num_images, config.batch_size)
+    train, val = validation_split(num_images, config.validation, config.seed)
+    return train[:config.train_subset], val
+
+
 def check_validation_size(size, num_images, batch_size):
     """Raise ``ValueError`` (one line) when ``size`` images cannot be held out of a
     training set of ``num_images`` and still leave at least one batch to train on."""
