@@ -1,13 +1,15 @@
 """The validation split: held out of the training set (seeded, disjoint), evaluated each
 epoch, the best-by-validation model kept in ``best.npz``, resume, the command line."""
 import json
+import os
 from dataclasses import asdict
 
 import numpy as np
 import pytest
 
 from minicnn.cli import main
-from minicnn.serialization import load_model, read_model_file
+from minicnn.models import get_model
+from minicnn.serialization import load_model, read_model_file, save_model
 from minicnn.train import METRICS, TrainConfig, Trainer
 from minicnn.reporting import plot_learning_curves, read_metrics
 from minicnn.validation import BEST, validation_split
@@ -132,7 +134,7 @@ def test_config_round_trip_and_the_command_line(mnist, tmp_path, capsys):
     config = small(validation=123)
     assert TrainConfig.from_dict(json.loads(json.dumps(asdict(config)))) == config
     assert TrainConfig.from_dict({"model": "lenet"}).validation == 0   # runs made before it
-    data = __import__("os").environ["MINICNN_DATA"]
+    data = os.environ["MINICNN_DATA"]
     run = tmp_path / "run"
     assert train(data, run, "--epochs", "1", "--validation", "100") == 0
     out = capsys.readouterr().out
@@ -158,9 +160,13 @@ def test_config_round_trip_and_the_command_line(mnist, tmp_path, capsys):
 
 
 def test_evaluate_best_without_a_validation_split_is_explained(mnist, tmp_path, capsys):
-    data = __import__("os").environ["MINICNN_DATA"]
+    data = os.environ["MINICNN_DATA"]
     assert train(data, tmp_path / "run", "--epochs", "1") == 0
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "run"), "--best"]) == 1
     err = capsys.readouterr().err
     assert "best.npz" in err and "--validation" in err and len(err.strip().splitlines()) == 1
+    save_model(get_model("tiny_cnn"), tmp_path / "run" / BEST)     # a model file, no section
+    assert main(["evaluate", str(tmp_path / "run"), "--best"]) == 1
+    err = capsys.readouterr().err
+    assert "without the 'best' section" in err and len(err.strip().splitlines()) == 1
