@@ -386,7 +386,7 @@ def _evaluate_averages(args, runs, configs, x_test, y_test):
 def _load_run(run_dir, device, best=False):
     """``(model, meta)``: the run's last checkpoint, or with ``best`` its best-by-validation
     model; ``meta`` holds the run's ``config``, the model's ``epoch`` and ``file``, and
-    ``best`` (its validation accuracy) for the best model."""
+    ``best_model`` (best.npz's section: its validation accuracy) for the best model."""
     if not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
         raise ValueError(f"{run_dir!r} holds no {CHECKPOINT}: no epoch has finished there yet")
     if not best:
@@ -402,15 +402,16 @@ def _load_run(run_dir, device, best=False):
                          f"writes there: not a run's best-by-validation model")
     meta = read_checkpoint(run_dir).meta
     return (rebuild(path, header["architecture"], state).to(device),
-            dict(config=meta["config"], epoch=header["best"]["epoch"], best=header["best"],
-                 file=path))
+            dict(config=meta["config"], epoch=header["best"]["epoch"],
+                 best_model=header["best"], file=path))
 
 
 def _which(meta):
-    if "best" not in meta:
+    """Which model of the run was loaded, for the printout."""
+    if "best_model" not in meta:      # (a checkpoint's own "best" is the best so far)
         return f"after epoch {meta['epoch']}"
     return (f"best by validation, epoch {meta['epoch']} "
-            f"(validation accuracy {100 * meta['best']['val_acc']:.2f}%)")
+            f"(validation accuracy {100 * meta['best_model']['val_acc']:.2f}%)")
 
 
 # -- summary --------------------------------------------------------------------------

@@ -146,6 +146,8 @@ def test_config_round_trip_and_the_command_line(mnist, tmp_path, capsys):
     assert "--validation (run: 100, given: 50)" in capsys.readouterr().err
     assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]) == 0
     capsys.readouterr()
+    assert main(["evaluate", str(run), "--test-subset", "100"]) == 0     # the last checkpoint
+    assert "after epoch 2 (" in capsys.readouterr().out
     # evaluate --best: the best-by-validation model, plain and with TTA
     assert main(["evaluate", str(run), "--best", "--test-subset", "100"]) == 0
     out = capsys.readouterr().out
