@@ -6,7 +6,9 @@ saved model. Besides the architecture and the weights it holds
 
     header "checkpoint"     config, epoch, step, seconds, records (the metrics log),
                             optimizer_steps, dropout_states (each Dropout's RNG state),
-                            schedule (the learning-rate schedule's state, or null)
+                            schedule (the learning-rate schedule's state, or null),
+                            best (epoch, val_acc, val_loss of best.npz, or null:
+                            see minicnn.validation)
     arrays "optimizer/K"    the optimizer's buffers (SGD momentum, Adam moments), by
                             the keys of ``Optimizer.state_dict()["buffers"]``
 
@@ -54,7 +56,8 @@ def write_checkpoint(trainer):
                    seconds=trainer.seconds, records=trainer.records,
                    optimizer_steps=opt["steps"],
                    dropout_states=[d.generator.bit_generator.state for d in dropout_layers(model)],
-                   schedule=None if trainer.schedule is None else trainer.schedule.state_dict())
+                   schedule=None if trainer.schedule is None else trainer.schedule.state_dict(),
+                   best=trainer.best)
     write_model_file(os.path.join(trainer.run_dir, CHECKPOINT), model, {"checkpoint": section},
                      {OPTIMIZER + k: v for k, v in opt["buffers"].items()})
     write_model_file(os.path.join(trainer.run_dir, MODEL), model)
@@ -109,4 +112,5 @@ def restore(checkpoint, trainer):
             f"{err.args[0] if err.args else err}") from None
     trainer.epoch, trainer.step = meta["epoch"], meta["step"]
     trainer.seconds, trainer.records = meta["seconds"], meta["records"]
+    trainer.best = meta.get("best")      # the best-by-validation epoch so far, or None
     return trainer

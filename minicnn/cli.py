@@ -24,6 +24,8 @@ from .locks import FolderBusy, FolderLock, remove_stale_temporaries
 from .models import MODELS, get_model
 from .checkpoint import CHECKPOINT, load_checkpoint_model, read_checkpoint
 from .config import RECIPES, SCHEDULES
+from .serialization import read_model_file, rebuild
+from .validation import BEST
 from .train import (DATASETS, INPUT_SHAPE, MNIST_MODELS, OPTIMIZERS, TrainConfig, Trainer,
                     TrainingDiverged, evaluate, make_batches)
 
@@ -79,8 +81,12 @@ def build_parser():
     t.add_argument("--init", choices=INITIALIZERS, help=f"weight initializer (default {d.init})")
     t.add_argument("--augment", action="store_const", const=True,
                    help="random shifts (up to 2 px) and rotations (up to 10 degrees)")
+    t.add_argument("--validation", type=at_least_zero, metavar="N",
+                   help="hold N training images out (a seeded random subset, taken before "
+                        "--train-subset), evaluate them each epoch and keep the best model "
+                        "by their accuracy in RUN_DIR/best.npz (default 0: none)")
     t.add_argument("--train-subset", type=at_least_one, metavar="N",
-                   help="train on the first N images")
+                   help="train on the first N images (after --validation's are held out)")
     t.add_argument("--test-subset", type=at_least_one, metavar="N",
                    help="evaluate on the first N test images (default: all 10,000)")
     _common(t)
@@ -99,6 +105,9 @@ def build_parser():
                    help="a run folder; several: also the average of their probabilities")
     e.add_argument("--test-subset", type=at_least_one, metavar="N",
                    help="only the first N test images")
+    e.add_argument("--best", action="store_true",
+                   help="the run's best model by validation accuracy (RUN_DIR/best.npz, "
+                        "trained with --validation) instead of its last checkpoint")
     e.add_argument("--tta", action="store_true",
                    help="also test-time augmentation: the mean over the image and 4 one-pixel "
                         "shifts")
@@ -123,6 +132,17 @@ def at_least_one(text):
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def at_least_zero(text):
+    """argparse type: a whole number >= 0 (0: none)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -258,6 +278,7 @@ def _train(args, given, lock):
           f"test {trainer.test_batches.num_samples}) for {_plural(c.epochs, 'epoch')} on "
           f"{args.device}: {c.optimizer} lr={c.lr:g}, batch {c.batch_size}, init {c.init}, "
           f"seed {c.seed}" + (", augmented" if c.augment else "")
+          + (f", validation {c.validation} held out" if c.validation else "")
           + (f", schedule {c.schedule}" if c.schedule != "none" else ""))
     try:
         records = trainer.fit()
@@ -314,7 +335,8 @@ def cmd_evaluate(args):
         if not os.path.isdir(run_dir):
             raise UsageError(f"no run folder {run_dir!r} (make one with "
                              f"`minicnn train --out {run_dir}`)")
-    runs = [_or_usage(lambda: _load_run(run_dir, args.device)) for run_dir in args.run_dirs]
+    runs = [_or_usage(lambda: _load_run(run_dir, args.device, args.best))
+            for run_dir in args.run_dirs]
     configs = [TrainConfig.from_dict(meta["config"]) for _, meta in runs]
     if len({c.dataset for c in configs}) > 1:
         raise UsageError("the runs were trained on different datasets: "
@@ -331,8 +353,7 @@ def cmd_evaluate(args):
     names = CLASS_NAMES[config.dataset]
     matrix = confusion_matrix(result["labels"], result["predictions"], len(names))
     errors = int((result["labels"] != result["predictions"]).sum())
-    print(f"{config.model} on {config.dataset}, after epoch {meta['epoch']} "
-          f"({os.path.join(run_dir, CHECKPOINT)})")
+    print(f"{config.model} on {config.dataset}, {_which(meta)} ({meta['file']})")
     print(f"test accuracy: {100 * result['accuracy']:.2f}%  ({errors} errors in "
           f"{len(result['labels'])} images), test loss {result['loss']:.4f}\n")
     print(format_confusion(matrix, names))
@@ -355,17 +376,42 @@ def _evaluate_averages(args, runs, configs, x_test, y_test):
             p = predict_proba(model, x_test, shifts, config.eval_batch_size)
             total[name] = total[name] + p
             scores.append(f"{100 * accuracy(p, y_test):.2f}%")
-        print(f"  {run_dir}: {config.model}, epoch {meta['epoch']}: {' / '.join(scores)}")
+        print(f"  {run_dir}: {config.model}, {_which(meta)}: {' / '.join(scores)}")
     if len(runs) > 1:
         scores = [f"{100 * accuracy(total[name], y_test):.2f}%" for name, _ in views]
         print(f"average of the {len(runs)} runs' probabilities: {' / '.join(scores)}")
     return 0
 
 
-def _load_run(run_dir, device):
+def _load_run(run_dir, device, best=False):
+    """``(model, meta)``: the run's last checkpoint, or with ``best`` its best-by-validation
+    model; ``meta`` holds the run's ``config``, the model's ``epoch`` and ``file``, and
+    ``best_model`` (best.npz's section: its validation accuracy) for the best model."""
     if not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
         raise ValueError(f"{run_dir!r} holds no {CHECKPOINT}: no epoch has finished there yet")
-    return load_checkpoint_model(run_dir, device)
+    if not best:
+        model, meta = load_checkpoint_model(run_dir, device)
+        return model, dict(meta, file=os.path.join(run_dir, CHECKPOINT))
+    path = os.path.join(run_dir, BEST)
+    if not os.path.exists(path):
+        raise ValueError(f"{run_dir!r} holds no {BEST}: --best needs a run trained with "
+                         f"--validation N (a held-out split to choose the best epoch by)")
+    header, state, _ = read_model_file(path)
+    if not isinstance(header.get("best"), dict) or "epoch" not in header["best"]:
+        raise ValueError(f"{path} is a model file without the 'best' section minicnn train "
+                         f"writes there: not a run's best-by-validation model")
+    meta = read_checkpoint(run_dir).meta
+    return (rebuild(path, header["architecture"], state).to(device),
+            dict(config=meta["config"], epoch=header["best"]["epoch"],
+                 best_model=header["best"], file=path))
+
+
+def _which(meta):
+    """Which model of the run was loaded, for the printout."""
+    if "best_model" not in meta:      # (a checkpoint's own "best" is the best so far)
+        return f"after epoch {meta['epoch']}"
+    return (f"best by validation, epoch {meta['epoch']} "
+            f"(validation accuracy {100 * meta['best_model']['val_acc']:.2f}%)")
 
 
 # -- summary --------------------------------------------------------------------------

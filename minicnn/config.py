@@ -45,7 +45,8 @@ class TrainConfig:
     # Glorot 99.01-99.08% (measured, README). See minicnn.init.INITIALIZERS.
     init: str = "glorot"
     augment: bool = False
-    train_subset: int | None = None  # first N training images (quick runs, CI)
+    validation: int = 0              # training images held out to choose the best epoch by
+    train_subset: int | None = None  # first N training images left after validation (CI)
     test_subset: int | None = None   # first N test images; None: all 10,000
     eval_batch_size: int = 1000
     log_every: int = 50              # steps between step records in the metrics log
@@ -76,6 +77,9 @@ class TrainConfig:
         if self.warmup and self.schedule not in ("step", "cosine"):
             raise ValueError(f"warmup goes with the step or cosine schedule, not "
                              f"{self.schedule!r} (onecycle warms up by itself)")
+        if int(self.validation) < 0:
+            raise ValueError(f"validation must be >= 0 (the number of training images held "
+                             f"out, 0 for none), got {self.validation!r}: fix --validation")
         for name in ("train_subset", "test_subset"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")

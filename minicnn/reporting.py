@@ -59,8 +59,8 @@ def read_metrics(path):
 
 
 def plot_learning_curves(records, path=None):
-    """Loss and accuracy against steps, two panels; written to ``path`` (PNG) if
-    given. Returns the ``Figure``."""
+    """Loss and accuracy against steps, two panels (with the validation split's per
+    epoch, when the run has one); written to ``path`` (PNG) if given. Returns the ``Figure``."""
     import matplotlib.ticker
     from matplotlib.figure import Figure
 
@@ -80,6 +80,12 @@ def plot_learning_curves(records, path=None):
                 lw=1, label="train (running)")
     ax_acc.plot([r["step"] for r in epochs], [100 * r["test_acc"] for r in epochs],
                 "o-", label="test")
+    held = [r for r in epochs if r.get("val_acc") is not None]   # runs with --validation
+    if held:
+        ax_loss.plot([r["step"] for r in held], [r["val_loss"] for r in held], "s--",
+                     label="validation")
+        ax_acc.plot([r["step"] for r in held], [100 * r["val_acc"] for r in held], "s--",
+                    label="validation")
     ax_acc.set(xlabel="step", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)

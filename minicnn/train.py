@@ -2,7 +2,9 @@
 
 A run lives in one folder: ``config.json`` (its settings, for people), ``checkpoint.npz``
 and ``model.npz`` (see ``minicnn.checkpoint``), ``metrics.jsonl`` (``minicnn.reporting``)
-and ``curves.png``; the checkpoint is rewritten atomically after each epoch.
+and ``curves.png``; the checkpoint is rewritten atomically after each epoch. A run with a
+validation split (``config.validation``) also keeps ``best.npz``, its best model by
+validation accuracy (``minicnn.validation``).
 
 One step: ``logits = model(x)``, ``loss = cross_entropy(logits, y)``, backward
 from ``dloss/dlogits`` through every layer, then the optimizer's update.
@@ -27,6 +29,7 @@ from .locks import FolderLock, remove_stale_temporaries
 from .models import get_model
 from .progress import EpochProgress
 from .reporting import MetricsLog, plot_learning_curves, write_json
+from .validation import is_better, run_split, write_best
 
 METRICS, CURVES, CONFIG = "metrics.jsonl", "curves.png", "config.json"
 def make_batches(images, labels, batch_size, device, train, config):
@@ -82,6 +85,15 @@ class Trainer:
         self.loss_fn = SoftmaxCrossEntropy(check=False, label_smoothing=config.label_smoothing)
         (x, y), (xt, yt) = train_data, test_data
         n, nt = config.train_subset, config.test_subset
+        # The validation split first, from the whole training set; then the subset.
+        self.train_indices, self.val_indices = run_split(len(y), config)
+        self.val_batches, self.best = None, None     # best: see minicnn.validation
+        if config.validation:                        # (without: plain slices, no copies)
+            xv, yv = x[self.val_indices], y[self.val_indices]
+            x, y, n = x[self.train_indices], y[self.train_indices], None
+            check_labels(yv, "validation")
+            self.val_batches = make_batches(xv, yv, config.eval_batch_size, device, False,
+                                            config)
         check_labels(y[:n], "training")
         check_labels(yt[:nt], "test")
         self.train_batches = make_batches(x[:n], y[:n], config.batch_size, device, True, config)
@@ -144,29 +156,43 @@ class Trainer:
         while self.epoch < self.config.epochs:
             start = time.perf_counter()
             train = self._checked(lambda: self._train_epoch(log, start), "training")
-            test = self._checked(lambda: self._evaluate(), "evaluation")
+            val = self._checked(lambda: self._evaluate(self.val_batches, "validation"),
+                                "validation") if self.val_batches is not None else None
+            test = self._checked(lambda: self._evaluate(self.test_batches, "test"), "evaluation")
             self.epoch += 1
             self.seconds += time.perf_counter() - start
-            log.append(dict(kind="epoch", epoch=self.epoch, step=self.step, loss=train["loss"],
-                            train_acc=train["accuracy"], test_acc=test["accuracy"],
-                            test_loss=test["loss"], seconds=round(self.seconds, 3),
-                            train_seconds=round(train["seconds"], 3),
-                            images_per_s=round(train["images_per_s"], 1)))
+            record = dict(kind="epoch", epoch=self.epoch, step=self.step, loss=train["loss"],
+                          train_acc=train["accuracy"], test_acc=test["accuracy"],
+                          test_loss=test["loss"], seconds=round(self.seconds, 3),
+                          train_seconds=round(train["seconds"], 3),
+                          images_per_s=round(train["images_per_s"], 1))
+            if val is not None:
+                # best.npz before the checkpoint: a run killed between the two redoes
+                # this epoch on resume and writes best.npz again.
+                if is_better(val, self.best):
+                    self.best = dict(epoch=self.epoch, val_acc=val["accuracy"],
+                                     val_loss=val["loss"])
+                    write_best(self.run_dir, self.model, self.best)
+                record.update(val_acc=val["accuracy"], val_loss=val["loss"],
+                              best_epoch=self.best["epoch"])
+            log.append(record)
             self.records = log.records
             self.save_checkpoint()
             plot_learning_curves(self.records, os.path.join(self.run_dir, CURVES))
             self._echo(f"epoch {self.epoch}/{self.config.epochs}: loss {train['loss']:.4f}  "
                        f"train acc {100 * train['accuracy']:.2f}%  "
-                       f"test acc {100 * test['accuracy']:.2f}% ({len(test['labels'])} images)  "
+                       + (f"val acc {100 * val['accuracy']:.2f}% (best: epoch "
+                          f"{self.best['epoch']})  " if val is not None else "")
+                       + f"test acc {100 * test['accuracy']:.2f}% ({len(test['labels'])} images)  "
                        f"{train['seconds']:.1f} s, {train['images_per_s']:.0f} images/s")
             for callback in self.callbacks:
                 callback(self.epoch, self.model)
         return [r for r in self.records if r["kind"] == "epoch"]
 
-    def _evaluate(self):
-        test = evaluate(self.model, self.test_batches)
-        check_loss(test["loss"], "the test loss")
-        return test
+    def _evaluate(self, batches, name):
+        result = evaluate(self.model, batches)
+        check_loss(result["loss"], f"the {name} loss")
+        return result
 
     def _train_epoch(self, log, epoch_start):
         """One epoch. Each step's loss and correct count go into device arrays; every
