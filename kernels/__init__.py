@@ -152,6 +152,11 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
                                                   divisor_override)
 
 
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays; on the CPU shared between the chunk threads (``threads``)."""
+    return threads.matmul(a, b) if device_of(a) == "cpu" else a @ b
+
+
 def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
     """Adam's step on one parameter, in place; see ``vectorized.adam_update``
     (fused into one pass on the CPU; the GPU runs the formula)."""
@@ -166,4 +171,4 @@ __all__ = ["reference", "vectorized", "pair", "output_hw", "output_size", "avgpo
            "max_cols_bytes", "MAX_COLS_BYTES", "max_kept_bytes", "MAX_KEPT_BYTES", "threads",
            "im2col", "col2im", "Columns", "pad",
            "pad_adjoint", "maxpool_forward", "maxpool_backward", "maxunpool_forward",
-           "maxunpool_backward", "avgpool_forward", "avgpool_backward", "adam_update"]
+           "maxunpool_backward", "avgpool_forward", "avgpool_backward", "adam_update", "matmul"]

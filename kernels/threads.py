@@ -12,7 +12,9 @@ whole chunk's work. Two things make that work in Python:
   workers would fight the pool's for the same cores, and stay spinning after
   each call, which slows down whatever runs next (benchmarks/README.md).
 
-Outside the pool (dense layers, one-chunk batches) BLAS keeps its own threads.
+Dense layers share their matrix products the same way (``matmul``: the rows of
+the left matrix split between the threads). So on the CPU minicnn calls BLAS
+with one thread only, everywhere; the cores are used by its own threads.
 
 The thread count is ``MINICNN_NUM_THREADS`` if set, else the first of
 ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``NUMBA_NUM_THREADS`` that is set
@@ -26,6 +28,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+
+import numpy as np
 
 ENVIRONMENT = ("MINICNN_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                "NUMBA_NUM_THREADS")
@@ -69,13 +73,16 @@ def set_num_threads(n):
 def run(work, items, blas=True):
     """``[work(item) for item in items]``, spread over ``num_threads()`` threads (the
     calling thread is one of them), results in the order of ``items``. ``blas``: the
-    work calls BLAS, which is then held to one thread per call. One item, or one
-    thread: all on the calling thread."""
+    work calls BLAS, which is then held to one thread per call (also when it all runs
+    on the calling thread: one item, or one thread)."""
     global _pool
     items = list(items)
     workers = min(num_threads(), len(items))
-    if workers < 2 or threading.current_thread().name.startswith(_NAME):  # (nested: no
-        return [work(item) for item in items]                             #  waiting on itself)
+    if threading.current_thread().name.startswith(_NAME):     # nested: never wait on itself
+        return [work(item) for item in items]
+    if workers < 2:
+        with _one_blas_thread() if blas else nullcontext():   # the same BLAS either way
+            return [work(item) for item in items]
     if _pool is None:
         _pool = ThreadPoolExecutor(num_threads() - 1, thread_name_prefix=_NAME)
     results, todo, lock = [None] * len(items), iter(range(len(items))), threading.Lock()
@@ -103,6 +110,17 @@ def _one_blas_thread():
         from threadpoolctl import ThreadpoolController   # after NumPy loaded its BLAS
         _blas = ThreadpoolController()
     return _blas.limit(limits=1, user_api="blas")
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-D NumPy arrays, the rows of ``a`` shared between the threads
+    (each part one BLAS call of one thread, written into its rows of the result)."""
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+
+    def rows(part):
+        np.matmul(a[part], b, out=out[part])
+    run(rows, parts(a.shape[0], size=a.size + out.size))
+    return out
 
 
 # Below this much work (numbers touched) a kernel stays on one thread: handing work to

@@ -151,3 +151,14 @@ def test_pooling_on_threads_equals_the_reference(n_threads):
     np.testing.assert_allclose(cpu.avgpool_backward(g, x.shape, (2, 2), (2, 2), (0, 0)),
                                reference.avgpool_backward(g, x.shape, (2, 2), (2, 2), (0, 0)),
                                rtol=1e-13)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(300, 500, 40), (7, 3, 5)])     # shared, and too small to
+def test_matmul_on_threads_equals_numpy(n_threads, shape):          # share
+    threads.set_num_threads(n_threads)
+    rng = np.random.default_rng(3)
+    m, k, n = shape
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((n, k)).T     # b a strided view
+    np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(kernels.matmul(a.T.copy().T, b), a @ b, rtol=1e-12, atol=1e-12)

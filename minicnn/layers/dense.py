@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .. import kernels
 from ..backend import get_array_module
 from ..init import initial_weights
 from ..parameter import Parameter
@@ -36,7 +37,7 @@ class Dense(Layer):
             raise ValueError(f"{self!r} expects input of shape (N, {self.in_features}), "
                              f"got {tuple(x.shape)}")
         self.x = x
-        y = x @ self.weight.value.T
+        y = kernels.matmul(x, self.weight.value.T)          # x @ W.T (on the CPU: threads)
         if self.bias is not None:
             y += self.bias.value
         return y
@@ -45,10 +46,10 @@ class Dense(Layer):
         """``grad_out (N, out_features)`` -> ``grad_x (N, in_features)``."""
         self.check_grad(grad_out)
         if self.weight.requires_grad:       # frozen (or probing): no dW to compute
-            self.weight.accumulate(grad_out.T @ self.x)
+            self.weight.accumulate(kernels.matmul(grad_out.T, self.x))     # g.T @ x
         if self.bias is not None:
             self.bias.accumulate(grad_out.sum(axis=0))
-        return grad_out @ self.weight.value
+        return kernels.matmul(grad_out, self.weight.value)                  # g @ W
 
     def output_shape(self, input_shape):
         return (self.out_features,)
