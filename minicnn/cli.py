@@ -1,4 +1,5 @@
-"""The ``minicnn`` command: ``train``, ``evaluate`` and ``summary``.
+"""The ``minicnn`` command: ``train``, ``evaluate``, ``summary`` and ``explore``: the parser and
+the dispatch (``train`` lives in ``cli_train.py``, ``evaluate`` in ``cli_evaluate.py``).
 
     minicnn train --model lenet --epochs 2 --batch-size 64 --lr 1e-3 --device cpu \\
                   --data-dir DIR --out RUN_DIR --seed 0
@@ -12,33 +13,19 @@ message says what to change), 2 for argparse's own errors (a bad option value),
 3 when training diverged (the loss became NaN or infinite, or exploded).
 """
 import argparse
-import os
 import sys
-import time
-from dataclasses import asdict, fields
 
 from . import __version__
-from .atomic import WriteError, check_writable
-from .init import INITIALIZERS
-from .locks import FolderBusy, FolderLock, remove_stale_temporaries
-from .models import MODELS, get_model
-from .checkpoint import CHECKPOINT, load_checkpoint_model, read_checkpoint
+from .atomic import WriteError
+from .cli_common import UsageError, _or_usage
+from .cli_evaluate import cmd_evaluate
+from .cli_train import cmd_train
 from .config import RECIPES, SCHEDULES
-from .serialization import read_model_file, rebuild
-from .validation import BEST
-from .train import (DATASETS, INPUT_SHAPE, MNIST_MODELS, OPTIMIZERS, TrainConfig, Trainer,
-                    TrainingDiverged, evaluate, make_batches)
+from .init import INITIALIZERS
+from .models import MODELS, get_model
+from .train import DATASETS, MNIST_MODELS, OPTIMIZERS, TrainConfig, TrainingDiverged
 
-CLASS_NAMES = {
-    "mnist": [str(d) for d in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
-                      "Shirt", "Sneaker", "Bag", "Ankle boot"],
-}
 DIVERGED = 3
-
-
-class UsageError(Exception):
-    """A bad argument or a missing input; printed as ``minicnn: error: ...``."""
 
 
 def build_parser():
@@ -170,248 +157,6 @@ def main(argv=None):
     except WriteError as err:       # a full disk, a folder made read-only mid-run
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1
-
-
-# -- train ----------------------------------------------------------------------------
-def _config_from_args(args):
-    """The options given on the command line, by TrainConfig field name."""
-    names = [f.name for f in fields(TrainConfig) if f.name != "data_dir"]  # see _data_folder
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-
-
-def cmd_train(args):
-    given = _config_from_args(args)
-    if args.recipe:
-        if args.resume:
-            raise UsageError("--recipe starts a run; a resumed run keeps its own settings")
-        given = {**RECIPES[args.recipe], **given}
-    if "model" in given and given["model"] not in MNIST_MODELS:
-        raise UsageError(_not_trainable(given["model"]))
-    if args.out is None:
-        if args.resume:
-            raise UsageError("--resume needs --out RUN_DIR: the run folder to continue")
-        args.out = os.path.join("runs", f"{given.get('model', TrainConfig.model)}-"
-                                        f"{time.strftime('%Y%m%d-%H%M%S')}")
-    if args.resume and not os.path.isdir(args.out):
-        raise UsageError(f"--resume: no checkpoint in {args.out!r}, no such folder (train "
-                         f"without --resume first, or point --out at an existing run folder)")
-    lock = _take_run_folder(args.out)      # before any data is loaded or model built
-    try:
-        return _train(args, given, lock)
-    finally:
-        lock.release()
-
-
-def _not_trainable(name):
-    if name not in MODELS:
-        return f"unknown model {name!r}; choose from {list(MNIST_MODELS)}"
-    return (f"model {name!r} is ImageNet-sized, not for MNIST's {INPUT_SHAPE} images: train "
-            f"one of {list(MNIST_MODELS)} (`minicnn summary --model {name}` describes it)")
-
-
-def _take_run_folder(out):
-    """The run folder's lock, after checking that the folder can be written, and
-    with the temporary files of a killed run removed."""
-    try:
-        lock = FolderLock(out, "training run").acquire()
-    except FolderBusy as err:
-        raise UsageError(str(err)) from None
-    except OSError as err:
-        raise UsageError(f"cannot write to the run folder {out}: {err.strerror or err} "
-                         f"(choose another --out)") from None
-    try:
-        remove_stale_temporaries(out)
-        check_writable(out)
-    except OSError as err:
-        lock.release()
-        raise UsageError(f"cannot write to the run folder {out}: {err.strerror or err} "
-                         f"(choose another --out)") from None
-    return lock
-
-
-def _plural(n, word):
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _train(args, given, lock):
-    has_checkpoint = os.path.exists(os.path.join(args.out, CHECKPOINT))
-    if args.resume:
-        if not has_checkpoint:
-            raise UsageError(f"--resume: no checkpoint in {args.out!r} (train without --resume "
-                             f"first, or point --out at an existing run folder)")
-        checkpoint = _or_usage(lambda: read_checkpoint(args.out))   # read once, handed on
-        saved, done = checkpoint.meta["config"], checkpoint.meta["epoch"]
-        # A resumed run keeps its settings; only the total number of epochs may change.
-        changed = {k: (saved.get(k), v) for k, v in given.items()
-                   if k != "epochs" and saved.get(k) != v}
-        if changed:
-            raise UsageError("--resume keeps the run's settings, but these differ from it: "
-                             + ", ".join(f"--{k.replace('_', '-')} (run: {old!r}, given: {new!r})"
-                                         for k, (old, new) in changed.items()))
-        total = given.get("epochs", saved["epochs"])
-        if total < done:
-            raise UsageError(f"--epochs {total}: the run in {args.out} has already trained "
-                             f"{_plural(done, 'epoch')}; --epochs is the run's total, counted "
-                             f"from its start (give more than {done} to continue it)")
-        if total == done:
-            print(f"nothing to do: the run in {args.out} has already trained "
-                  f"{_plural(done, 'epoch')}; pass --epochs N (a larger total) to continue it")
-            return 0
-        folder = _data_folder(saved, args.data_dir, args.out)
-        data = load_data(saved["dataset"], folder)
-        trainer = _or_usage(lambda: Trainer.resume(
-            args.out, *data, device=args.device, epochs=given.get("epochs"),
-            progress=not args.no_progress, checkpoint=checkpoint))
-        trainer.lock, trainer.config.data_dir = lock, folder
-        print(f"resuming {args.out} after epoch {trainer.epoch} of {trainer.config.epochs}")
-    else:
-        if has_checkpoint:
-            raise UsageError(f"{args.out!r} already holds a run; pass --resume to continue it "
-                             f"or choose another --out")
-        config = _or_usage(lambda: TrainConfig(**given).validate())
-        config.data_dir = _data_folder(asdict(config), args.data_dir, args.out)
-        data = load_data(config.dataset, config.data_dir)
-        trainer = _or_usage(lambda: Trainer(config, *data, args.out, device=args.device,
-                                            progress=not args.no_progress, lock=lock))
-    c = trainer.config
-    print(f"training {c.model} on {c.dataset} ({trainer.train_batches.num_samples} images, "
-          f"test {trainer.test_batches.num_samples}) for {_plural(c.epochs, 'epoch')} on "
-          f"{args.device}: {c.optimizer} lr={c.lr:g}, batch {c.batch_size}, init {c.init}, "
-          f"seed {c.seed}" + (", augmented" if c.augment else "")
-          + (f", validation {c.validation} held out" if c.validation else "")
-          + (f", schedule {c.schedule}" if c.schedule != "none" else ""))
-    try:
-        records = trainer.fit()
-    except KeyboardInterrupt:
-        raise UsageError(f"interrupted after epoch {trainer.epoch}; continue with "
-                         f"`minicnn train --out {args.out} --resume`") from None
-    if records:
-        print(f"done: test accuracy {100 * records[-1]['test_acc']:.2f}% after epoch "
-              f"{records[-1]['epoch']}; run folder {args.out} (minicnn evaluate {args.out})")
-    return 0
-
-
-def load_data(dataset, data_dir, splits=("train", "test")):
-    """``minicnn.data.load_data``, its ``DataError`` (the one line that says what to do)
-    printed as a usage error."""
-    from .data import DataError
-    from .data import load_data as load
-    try:
-        return load(dataset, data_dir, splits=splits)
-    except DataError as err:
-        raise UsageError(str(err)) from None
-
-
-def _data_folder(config, data_dir, run_dir, splits=("train", "test")):
-    """The absolute folder to read a run's data from: ``--data-dir`` when given,
-    else the folder the run recorded (``config["data_dir"]``), else the usual search
-    ($MINICNN_DATA, then the download cache). Only the files of ``splits`` are needed."""
-    from .data import DataError, find_data
-    recorded = config.get("data_dir") if data_dir is None else None
-    try:
-        return find_data(config["dataset"], recorded or data_dir, splits=splits)
-    except DataError as err:
-        if not recorded:
-            raise UsageError(str(err)) from None
-        raise UsageError(f"the run's data folder {recorded} (recorded in "
-                         f"{os.path.join(run_dir, 'config.json')}) no longer serves it: "
-                         f"{str(err).removeprefix('--data-dir: ')}; pass --data-dir DIR "
-                         f"to read the data from elsewhere") from None
-
-
-def _or_usage(build):
-    """Turn the ValueErrors and RuntimeErrors of bad settings (unknown model, no GPU)
-    into UsageErrors."""
-    try:
-        return build()
-    except (ValueError, RuntimeError) as err:
-        raise UsageError(str(err)) from None
-
-
-# -- evaluate -------------------------------------------------------------------------
-def cmd_evaluate(args):
-    from .reporting import confusion_matrix, format_confusion, plot_confusion
-    for run_dir in args.run_dirs:
-        if not os.path.isdir(run_dir):
-            raise UsageError(f"no run folder {run_dir!r} (make one with "
-                             f"`minicnn train --out {run_dir}`)")
-    runs = [_or_usage(lambda: _load_run(run_dir, args.device, args.best))
-            for run_dir in args.run_dirs]
-    configs = [TrainConfig.from_dict(meta["config"]) for _, meta in runs]
-    if len({c.dataset for c in configs}) > 1:
-        raise UsageError("the runs were trained on different datasets: "
-                         + ", ".join(f"{r} ({c.dataset})" for r, c in zip(args.run_dirs, configs)))
-    run_dir, (model, meta), config = args.run_dirs[0], runs[0], configs[0]
-    folder = _data_folder(meta["config"], args.data_dir, run_dir, splits=("test",))
-    [(x_test, y_test)] = load_data(config.dataset, folder, splits=("test",))
-    n = args.test_subset
-    x_test, y_test = x_test[:n], y_test[:n]
-    if len(runs) > 1 or args.tta:
-        return _evaluate_averages(args, runs, configs, x_test, y_test)
-    batches = make_batches(x_test, y_test, config.eval_batch_size, args.device, False, config)
-    result = evaluate(model, batches)
-    names = CLASS_NAMES[config.dataset]
-    matrix = confusion_matrix(result["labels"], result["predictions"], len(names))
-    errors = int((result["labels"] != result["predictions"]).sum())
-    print(f"{config.model} on {config.dataset}, {_which(meta)} ({meta['file']})")
-    print(f"test accuracy: {100 * result['accuracy']:.2f}%  ({errors} errors in "
-          f"{len(result['labels'])} images), test loss {result['loss']:.4f}\n")
-    print(format_confusion(matrix, names))
-    png = os.path.join(run_dir, "confusion.png")
-    plot_confusion(matrix, names, png, title=f"{config.model} on {config.dataset}: "
-                   f"{100 * result['accuracy']:.2f}%")
-    print(f"\nwrote {png}")
-    return 0
-
-
-def _evaluate_averages(args, runs, configs, x_test, y_test):
-    """Each run alone (and with TTA), then the average of all runs' probabilities."""
-    from .ensemble import NO_SHIFT, TTA_SHIFTS, accuracy, predict_proba
-    views = [("single", NO_SHIFT)] + ([("tta", TTA_SHIFTS)] if args.tta else [])
-    total = {name: 0 for name, _ in views}
-    print(f"{len(y_test)} test images; accuracy per run" + (" (plain / TTA)" if args.tta else ""))
-    for run_dir, (model, meta), config in zip(args.run_dirs, runs, configs):
-        scores = []
-        for name, shifts in views:
-            p = predict_proba(model, x_test, shifts, config.eval_batch_size)
-            total[name] = total[name] + p
-            scores.append(f"{100 * accuracy(p, y_test):.2f}%")
-        print(f"  {run_dir}: {config.model}, {_which(meta)}: {' / '.join(scores)}")
-    if len(runs) > 1:
-        scores = [f"{100 * accuracy(total[name], y_test):.2f}%" for name, _ in views]
-        print(f"average of the {len(runs)} runs' probabilities: {' / '.join(scores)}")
-    return 0
-
-
-def _load_run(run_dir, device, best=False):
-    """``(model, meta)``: the run's last checkpoint, or with ``best`` its best-by-validation
-    model; ``meta`` holds the run's ``config``, the model's ``epoch`` and ``file``, and
-    ``best_model`` (best.npz's section: its validation accuracy) for the best model."""
-    if not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
-        raise ValueError(f"{run_dir!r} holds no {CHECKPOINT}: no epoch has finished there yet")
-    if not best:
-        model, meta = load_checkpoint_model(run_dir, device)
-        return model, dict(meta, file=os.path.join(run_dir, CHECKPOINT))
-    path = os.path.join(run_dir, BEST)
-    if not os.path.exists(path):
-        raise ValueError(f"{run_dir!r} holds no {BEST}: --best needs a run trained with "
-                         f"--validation N (a held-out split to choose the best epoch by)")
-    header, state, _ = read_model_file(path)
-    if not isinstance(header.get("best"), dict) or "epoch" not in header["best"]:
-        raise ValueError(f"{path} is a model file without the 'best' section minicnn train "
-                         f"writes there: not a run's best-by-validation model")
-    meta = read_checkpoint(run_dir).meta
-    return (rebuild(path, header["architecture"], state).to(device),
-            dict(config=meta["config"], epoch=header["best"]["epoch"],
-                 best_model=header["best"], file=path))
-
-
-def _which(meta):
-    """Which model of the run was loaded, for the printout."""
-    if "best_model" not in meta:      # (a checkpoint's own "best" is the best so far)
-        return f"after epoch {meta['epoch']}"
-    return (f"best by validation, epoch {meta['epoch']} "
-            f"(validation accuracy {100 * meta['best_model']['val_acc']:.2f}%)")
 
 
 # -- summary --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def run(args):
     # No usage reports from this program (Gradio reads this when it is imported).
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     from .. import load_model
-    from ..cli import CLASS_NAMES
+    from ..cli_common import CLASS_NAMES
     from ..backend import check_device
     from . import app
     path = os.path.join(args.run_dir, MODEL)
