@@ -111,26 +111,22 @@ def build_parser():
     return parser
 
 
-def at_least_one(text):
-    """argparse type: a whole number >= 1 (sizes and counts)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def whole_number(minimum):
+    """An argparse type: a whole number >= ``minimum`` (1 for sizes and counts, 0 where 0
+    means none)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
 
 
-def at_least_zero(text):
-    """argparse type: a whole number >= 0 (0: none)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+at_least_one, at_least_zero = whole_number(1), whole_number(0)
 
 
 def _common(p):

@@ -62,22 +62,27 @@ def _brute_force_boxes(model, backend, layer):
     return changed.reshape(h, w, *changed.shape[1:])
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_random_stacks_against_brute_force(backend, seed):
-    rng = np.random.default_rng(seed)
-    model = _random_stack(rng)
-    fields = receptive_fields(model)
+def _brute_force_expectations(model, backend):
+    """``(layer, y, x, box)`` for every unit of every layer: the brute-force bounding box."""
     for layer in range(len(model)):
         seen = _brute_force_boxes(model, backend, layer)
         for y in range(seen.shape[2]):
             for x in range(seen.shape[3]):
                 rows, cols = np.nonzero(seen[:, :, y, x])
-                expected = Box(rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
-                assert receptive_box(model, layer, y, x) == expected, (model, layer, y, x)
-                # the formulas' box, clipped to the image, may only be larger
-                outer = field_box(fields[layer], y, x, (23, 23))
-                assert outer.top <= expected.top and outer.bottom >= expected.bottom
-                assert outer.left <= expected.left and outer.right >= expected.right
+                yield layer, y, x, Box(rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_stacks_against_brute_force(backend, seed):
+    rng = np.random.default_rng(seed)
+    model = _random_stack(rng)
+    fields = receptive_fields(model)
+    for layer, y, x, expected in _brute_force_expectations(model, backend):
+        assert receptive_box(model, layer, y, x) == expected, (model, layer, y, x)
+        # the formulas' box, clipped to the image, may only be larger
+        outer = field_box(fields[layer], y, x, (23, 23))
+        assert outer.top <= expected.top and outer.bottom >= expected.bottom
+        assert outer.left <= expected.left and outer.right >= expected.right
 
 
 def test_fields_with_gaps_contain_every_dependency(backend):
@@ -144,10 +149,5 @@ def test_dilated_stack_grows_its_field_exponentially(backend):
 @pytest.mark.parametrize("seed", range(6))
 def test_dilated_and_padded_stacks_against_brute_force(backend, seed):
     model = _dilated_stack(np.random.default_rng(50 + seed))
-    for layer in range(len(model)):
-        seen = _brute_force_boxes(model, backend, layer)
-        for y in range(seen.shape[2]):
-            for x in range(seen.shape[3]):
-                rows, cols = np.nonzero(seen[:, :, y, x])
-                expected = Box(rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
-                assert receptive_box(model, layer, y, x) == expected, (model, layer, y, x)
+    for layer, y, x, expected in _brute_force_expectations(model, backend):
+        assert receptive_box(model, layer, y, x) == expected, (model, layer, y, x)

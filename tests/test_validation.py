@@ -15,6 +15,7 @@ from minicnn.reporting import plot_learning_curves, read_metrics
 from minicnn.validation import BEST, validation_split
 from test_train import assert_same_state, mnist, small  # noqa: F401 (fixture)
 from test_cli import train  # noqa: F401
+from test_train_modern import Stop, stop_after_first_epoch
 
 
 def test_split_is_seeded_disjoint_and_of_the_asked_size():
@@ -86,15 +87,6 @@ def test_the_best_model_is_chosen_by_validation_accuracy(mnist, tmp_path):
 def test_without_validation_no_best_model_is_written(mnist, tmp_path):
     records = Trainer(small(epochs=1), *mnist, tmp_path, progress=False).fit()
     assert not (tmp_path / BEST).exists() and "val_acc" not in records[0]
-
-
-class Stop(Exception):
-    pass
-
-
-def stop_after_first_epoch(epoch, model):
-    if epoch == 1:
-        raise Stop
 
 
 def test_resume_with_validation_is_bit_exact(mnist, tmp_path):
