@@ -59,6 +59,8 @@ def parse_args(argv=None):
                    help="'vectorized': NumPy/CuPy slicing instead of Numba / numba.cuda")
     p.add_argument("--max-cols-mib", type=float, default=None,
                    help="bound on one im2col buffer (default: kernels.MAX_COLS_BYTES[device])")
+    p.add_argument("--no-winograd", action="store_true",
+                   help="CPU: every convolution as im2col + matrix products (kernels.USE_WINOGRAD)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     p.add_argument("--no-tf32", action="store_true",
                    help="GPU: forbid TF32 in PyTorch's cuDNN convolutions (its default allows it)")
@@ -178,11 +180,15 @@ def main():
             torch.backends.cudnn.allow_tf32 = False
     if ARGS.max_cols_mib is not None:
         kernels.MAX_COLS_BYTES[device] = int(ARGS.max_cols_mib * 2 ** 20)
+    if ARGS.no_winograd:
+        kernels.USE_WINOGRAD = False
     machine = machine_info(ARGS, torch)                 # load average taken before the run
     print(f"# machine: {machine}")
     print(f"# protocol: {protocol_line()}")
     print(f"# im2col buffer bound: {kernels.MAX_COLS_BYTES[device] / 2**20:.0f} MiB; "
-          f"kernels: {kernels.backend_for(np.zeros(1)).__name__ if device == 'cpu' else ARGS.kernels}")
+          f"kernels: {kernels.backend_for(np.zeros(1)).__name__ if device == 'cpu' else ARGS.kernels}"
+          + (f"; Winograd convolutions: {'on' if kernels.USE_WINOGRAD else 'off'}"
+             if device == "cpu" else ""))
     if not use_torch:
         print(f"# PyTorch comparison skipped: {why_not}")
     rows, tables = [], []
@@ -218,6 +224,7 @@ def main():
         with open(ARGS.json, "w") as f:
             json.dump(dict(device=device, protocol=protocol_line(), threads=ARGS.threads,
                            machine=machine, torch_skipped=why_not,
+                           winograd=bool(kernels.USE_WINOGRAD) if device == "cpu" else None,
                            python=platform.python_version(), rows=rows), f, indent=1)
 
 

@@ -161,6 +161,7 @@ def install_counters():
     kernels.MAX_COLS_BYTES["cpu"] = kernels.MAX_COLS_BYTES["gpu"]   # chunk as on the GPU,
     kernels.MAX_KEPT_BYTES["cpu"] = kernels.MAX_KEPT_BYTES["gpu"]   # keep columns as there,
     kernels.threads.set_num_threads(1)                              # one chunk stream
+    kernels.USE_WINOGRAD = False                                    # im2col, as on the GPU
     kernels.adam_update = kernels.vectorized.adam_update            # Adam's GPU formula
     shim = CountingModule()
     for module in list(sys.modules.values()):

@@ -165,10 +165,25 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
 
 
 from .columns import Columns, pad, pad_adjoint  # noqa: E402  (uses the functions above)
+from . import winograd  # noqa: E402
+
+# False: every convolution runs as im2col + matrix products (benchmarks compare the two)
+USE_WINOGRAD = _cpu is not None
+
+
+def convolution(x, kernel, stride, pads, dilation=(1, 1), groups=1, padding_mode="zeros",
+                out_channels=1, max_bytes=None):
+    """How ``Conv2D`` convolves one batch ``x``: ``winograd.Winograd`` where it suits
+    (stride-1 3x3 and 5x5 convolutions of enough channels on the CPU), else
+    ``Columns`` (im2col). Both have ``product(w2, bias)`` and ``backward(w2, g)``."""
+    if USE_WINOGRAD and winograd.suits(x, kernel, stride, dilation, groups, padding_mode,
+                                       out_channels):
+        return winograd.Winograd(x, kernel, pads, out_channels, max_bytes)
+    return Columns(x, kernel, stride, pads, dilation, groups, padding_mode, max_bytes)
 
 __all__ = ["reference", "vectorized", "pair", "output_hw", "output_size", "avgpool_divisors",
            "PADDING_MODES", "backend_for", "IMPLEMENTATIONS", "implementation", "batch_chunks",
            "max_cols_bytes", "MAX_COLS_BYTES", "max_kept_bytes", "MAX_KEPT_BYTES", "threads",
-           "im2col", "col2im", "Columns", "pad",
+           "im2col", "col2im", "Columns", "convolution", "USE_WINOGRAD", "winograd", "pad",
            "pad_adjoint", "maxpool_forward", "maxpool_backward", "maxunpool_forward",
            "maxunpool_backward", "avgpool_forward", "avgpool_backward", "adam_update", "matmul"]

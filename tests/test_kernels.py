@@ -170,8 +170,8 @@ def test_conv_chunked_equals_unchunked(backend, device, padding, stride, monkeyp
     chunked.max_cols_bytes = 1          # every example in a chunk of its own
     x = backend.asarray(rng.standard_normal((5, 3, 7, 6)))
     y_whole, y_chunked = whole.forward(x), chunked.forward(x)
-    assert len(whole.cols.chunks) == 1
-    assert len(chunked.cols.chunks) == 5 and chunked.cols.kept is None   # rebuilt in backward
+    assert len(whole.plan.chunks) == 1
+    assert len(chunked.plan.chunks) == 5 and chunked.plan.kept is None   # rebuilt in backward
     assert_close(y_chunked, y_whole, np.float64)
     g = backend.asarray(rng.standard_normal(y_whole.shape))
     assert_close(chunked.backward(g), whole.backward(g), np.float64)

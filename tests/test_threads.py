@@ -77,12 +77,13 @@ def test_a_thread_count_gives_the_same_bits_every_time(monkeypatch):
 
 def test_every_thread_count_trains_the_same_weights(monkeypatch):
     """Up to rounding: the chunks' partial sums differ (float64, so Adam's division
-    by tiny second moments does not blow the rounding up)."""
+    by tiny second moments does not blow the rounding up much: Winograd's transforms
+    round to about 1e-14, which Adam's step turns into up to 5e-9 relative)."""
     monkeypatch.setitem(kernels.MAX_COLS_BYTES, "cpu", 400_000)
     one = lenet_step(1, dtype="float64")
     for n in (2, 3):
         for a, b in zip(one, lenet_step(n, dtype="float64")):
-            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-11)
 
 
 @pytest.mark.parametrize("kept_bound", [0, 2 ** 30])

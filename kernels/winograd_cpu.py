@@ -1,0 +1,159 @@
+"""Numba loops for ``winograd.py``: the tile transforms, a row of tiles at a time.
+
+Tiles are numbered ``t = (n * tiles_h + ty) * tiles_w + tx``; a tile's 6 x 6
+transform-domain values are the rows ``xi = a * 6 + b`` of the ``(36, T, C)``
+arrays, so one row of tiles (``ty`` fixed) is, for each ``xi``, one contiguous
+run of ``tiles_w * C`` numbers. Each transform works on such a row: the small
+matrix products (``_combine``) then loop over those long runs, which the
+compiler turns into vector instructions. Zero coefficients of the (sparse,
+constant) transform matrices are skipped. Like ``cpu.py``: ``cache=True``,
+``nogil=True`` (chunks run on threads), one thread per call.
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def to_padded_nhwc(x, top, left, out):
+    """``out[n, top + i, left + j, c] = x[n, c, i, j]``; ``out`` is zeros elsewhere."""
+    n, c, h, w = x.shape
+    for b in range(n):
+        for ch in range(c):
+            for i in range(h):
+                for j in range(w):
+                    out[b, top + i, left + j, ch] = x[b, ch, i, j]
+
+
+@njit(cache=True, nogil=True)
+def from_padded_nhwc(padded, top, left, out):
+    """Adjoint of ``to_padded_nhwc``: ``out[n, c, i, j] = padded[n, top + i, left + j, c]``."""
+    n, c, h, w = out.shape
+    for b in range(n):
+        for i in range(h):
+            for j in range(w):
+                for ch in range(c):
+                    out[b, ch, i, j] = padded[b, top + i, left + j, ch]
+
+
+@njit(cache=True, nogil=True)
+def _combine(mat, src, dst):
+    """``dst[k, :] = sum_i mat[k, i] src[i, :]`` for 2-D ``src`` and ``dst``."""
+    for k in range(mat.shape[0]):
+        for q in range(dst.shape[1]):
+            dst[k, q] = 0
+        for i in range(mat.shape[1]):
+            coef = mat[k, i]
+            if coef != 0:
+                for q in range(dst.shape[1]):
+                    dst[k, q] += coef * src[i, q]
+
+
+@njit(cache=True, nogil=True)
+def _sandwich(left, right, tiles, rows, out):
+    """``out[a, b] = sum_{i, j} left[a, i] tiles[i, j] right[b, j]`` for a row of tiles
+    ``tiles (I, J, width)`` (``rows (A, J, width)``, ``out (A, B, width)``: work space)."""
+    _combine(left, tiles.reshape(tiles.shape[0], -1), rows.reshape(rows.shape[0], -1))
+    for a in range(rows.shape[0]):
+        _combine(right, rows[a], out[a])
+
+
+@njit(cache=True, nogil=True)
+def input_tiles(padded, bt, m, tiles_h, tiles_w, v):
+    """``v[a*6+b, t, c] = (BT d BT^T)[a, b]`` for each tile ``d = padded[n, ty m : ty m + 6,
+    tx m : tx m + 6, c]`` (tiles ``m`` apart overlap by ``6 - m`` pixels)."""
+    alpha, c = bt.shape[0], padded.shape[3]
+    width = tiles_w * c
+    d = np.empty((alpha, alpha, width), dtype=v.dtype)       # d[i, j, tx c + ch]
+    rows = np.empty((alpha, alpha, width), dtype=v.dtype)
+    out = np.empty((alpha, alpha, width), dtype=v.dtype)
+    v2 = v.reshape(alpha * alpha, -1)
+    for b in range(padded.shape[0]):
+        for ty in range(tiles_h):
+            for i in range(alpha):
+                for j in range(alpha):
+                    for tx in range(tiles_w):
+                        for ch in range(c):
+                            d[i, j, tx * c + ch] = padded[b, ty * m + i, tx * m + j, ch]
+            _sandwich(bt, bt, d, rows, out)
+            start = (b * tiles_h + ty) * width
+            for xi in range(alpha * alpha):
+                for q in range(width):
+                    v2[xi, start + q] = out[xi // alpha, xi % alpha, q]
+
+
+@njit(cache=True, nogil=True)
+def output_tiles(prod, at, m, bias, out):
+    """``out[n, o, ty m + i, tx m + j] = (AT p AT^T)[i, j] + bias[o]`` for each tile's
+    ``p[a, b] = prod[a*6+b, t, o]``, cut at the output's edges."""
+    alpha, n_out = at.shape[1], prod.shape[2]
+    n, _, ho, wo = out.shape
+    tiles_h, tiles_w = -(-ho // m), -(-wo // m)
+    width = tiles_w * n_out
+    p = np.empty((alpha, alpha, width), dtype=out.dtype)
+    rows = np.empty((m, alpha, width), dtype=out.dtype)
+    tile = np.empty((m, m, width), dtype=out.dtype)
+    prod2 = prod.reshape(alpha * alpha, -1)
+    for b in range(n):
+        for ty in range(tiles_h):
+            start = (b * tiles_h + ty) * width
+            for xi in range(alpha * alpha):
+                for q in range(width):
+                    p[xi // alpha, xi % alpha, q] = prod2[xi, start + q]
+            _sandwich(at, at, p, rows, tile)
+            for i in range(min(m, ho - ty * m)):
+                for tx in range(tiles_w):
+                    for j in range(min(m, wo - tx * m)):
+                        for o in range(n_out):
+                            out[b, o, ty * m + i, tx * m + j] = tile[i, j, tx * n_out + o] + bias[o]
+
+
+@njit(cache=True, nogil=True)
+def grad_tiles(g, at, m, dprod):
+    """Adjoint of ``output_tiles`` (without bias): ``dprod[a*6+b, t, o] = (AT^T G AT)[a, b]``
+    for each tile ``G[i, j] = g[n, o, ty m + i, tx m + j]`` (zeros beyond the edges)."""
+    alpha, (n, n_out, ho, wo) = at.shape[1], g.shape
+    tiles_h, tiles_w = -(-ho // m), -(-wo // m)
+    width = tiles_w * n_out
+    a_mat = np.ascontiguousarray(at.T)
+    tile = np.zeros((m, m, width), dtype=g.dtype)
+    rows = np.empty((alpha, m, width), dtype=g.dtype)
+    out = np.empty((alpha, alpha, width), dtype=g.dtype)
+    dprod2 = dprod.reshape(alpha * alpha, -1)
+    for b in range(n):
+        for ty in range(tiles_h):
+            tile[:] = 0
+            for i in range(min(m, ho - ty * m)):
+                for tx in range(tiles_w):
+                    for j in range(min(m, wo - tx * m)):
+                        for o in range(n_out):
+                            tile[i, j, tx * n_out + o] = g[b, o, ty * m + i, tx * m + j]
+            _sandwich(a_mat, a_mat, tile, rows, out)
+            start = (b * tiles_h + ty) * width
+            for xi in range(alpha * alpha):
+                for q in range(width):
+                    dprod2[xi, start + q] = out[xi // alpha, xi % alpha, q]
+
+
+@njit(cache=True, nogil=True)
+def input_grad_tiles(dv, bt, m, tiles_h, tiles_w, padded):
+    """Adjoint of ``input_tiles``: each tile's ``BT^T dV BT`` added into ``padded`` where
+    the tile was read from (overlapping tiles add up)."""
+    alpha, c = bt.shape[0], padded.shape[3]
+    width = tiles_w * c
+    b_mat = np.ascontiguousarray(bt.T)
+    p = np.empty((alpha, alpha, width), dtype=dv.dtype)
+    rows = np.empty((alpha, alpha, width), dtype=dv.dtype)
+    tile = np.empty((alpha, alpha, width), dtype=dv.dtype)
+    dv2 = dv.reshape(alpha * alpha, -1)
+    for b in range(padded.shape[0]):
+        for ty in range(tiles_h):
+            start = (b * tiles_h + ty) * width
+            for xi in range(alpha * alpha):
+                for q in range(width):
+                    p[xi // alpha, xi % alpha, q] = dv2[xi, start + q]
+            _sandwich(b_mat, b_mat, p, rows, tile)
+            for i in range(alpha):
+                for j in range(alpha):
+                    for tx in range(tiles_w):
+                        for ch in range(c):
+                            padded[b, ty * m + i, tx * m + j, ch] += tile[i, j, tx * c + ch]
