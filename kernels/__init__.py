@@ -18,7 +18,10 @@ versions that tests hold every fast path equal to.
 
 All implementations share one layout: ``im2col(x)`` is
 ``(C*kH*kW, N*H_out*W_out)``, so a convolution is one matrix product
-(``columns.Columns`` does it for ``Conv2D``, in chunks of the batch).
+(``columns.Columns`` does it for ``Conv2D``, in chunks of the batch). On the
+CPU, stride-1 3x3 and 5x5 convolutions of 16 channels or more run as Winograd
+tiles instead (``winograd.py``, its loops in ``winograd_cpu.py``; fewer
+multiplications); ``convolution`` picks one of the two for each batch.
 Where an array lives is asked of ``minicnn.backend`` (``device_of``). On the
 CPU the chunks of a batch run on several threads (``threads.py``).
 

@@ -25,8 +25,8 @@ order whichever thread made them), so a seeded run is bit-reproducible for a
 given thread count.
 """
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 import numpy as np
@@ -35,8 +35,8 @@ ENVIRONMENT = ("MINICNN_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                "NUMBA_NUM_THREADS")
 
 _threads = None          # the count in use (None: not read from the environment yet)
-_pool = None             # ThreadPoolExecutor of _threads - 1 workers, made on first use
-_blas = None             # threadpoolctl's controller, made on first use
+_pool = None             # _Helpers: _threads - 1 threads, started on first use
+_blas = None             # threadpoolctl's BLAS controllers, found on first use
 _NAME = "minicnn-chunks"
 
 
@@ -81,10 +81,10 @@ def run(work, items, blas=True):
     if threading.current_thread().name.startswith(_NAME):     # nested: never wait on itself
         return [work(item) for item in items]
     if workers < 2:
-        with _one_blas_thread() if blas else nullcontext():   # the same BLAS either way
+        with one_blas_thread() if blas else nullcontext():   # the same BLAS either way
             return [work(item) for item in items]
     if _pool is None:
-        _pool = ThreadPoolExecutor(num_threads() - 1, thread_name_prefix=_NAME)
+        _pool = _Helpers(num_threads() - 1)
     results, todo, lock = [None] * len(items), iter(range(len(items))), threading.Lock()
 
     def worker():                 # takes the next item until none is left
@@ -94,22 +94,86 @@ def run(work, items, blas=True):
             if k is None:
                 return
             results[k] = work(items[k])
-    with _one_blas_thread() if blas else nullcontext():
-        helpers = [_pool.submit(worker) for _ in range(workers - 1)]
+    with one_blas_thread() if blas else nullcontext():
+        finished = _pool.start(worker, workers - 1)
         try:
             worker()
-        finally:
-            for helper in helpers:      # all done (or failed) before anything is returned
-                helper.result()
+        finally:                  # all done (or failed) before anything is returned
+            errors = [finished.get() for _ in range(workers - 1)]
+    for error in errors:
+        if error is not None:
+            raise error
     return results
 
 
-def _one_blas_thread():
+class _Helpers:
+    """``count`` daemon threads, each waiting on its own queue for a task. (Lighter than
+    ``concurrent.futures``: a ``run`` of two items without work took 80 microseconds
+    with a ThreadPoolExecutor on the 2-core machine, 39-47 with these.)"""
+
+    def __init__(self, count):
+        self.inboxes = [queue.SimpleQueue() for _ in range(count)]
+        for k, inbox in enumerate(self.inboxes):
+            threading.Thread(target=self._serve, args=(inbox,), name=f"{_NAME}-{k}",
+                             daemon=True).start()
+
+    @staticmethod
+    def _serve(inbox):
+        while (task := inbox.get()) is not None:
+            task()
+            del task           # or the last task's arrays stay alive until the next one
+
+    def start(self, worker, count):
+        """``worker()`` on ``count`` helpers; each puts its error (or None) in the queue
+        returned, when done."""
+        finished = queue.SimpleQueue()
+
+        def task():
+            try:
+                worker()
+            except BaseException as error:       # handed to the caller of run
+                finished.put(error)
+            else:
+                finished.put(None)
+        for inbox in self.inboxes[:count]:
+            inbox.put(task)
+        return finished
+
+    def shutdown(self):
+        for inbox in self.inboxes:
+            inbox.put(None)
+
+
+class _OneBlasThread:
+    """BLAS held to one thread inside a ``with`` block, then put back as it was. A few
+    ctypes calls: threadpoolctl's own ``limit()`` cost about 15 microseconds a call
+    here, and a step makes dozens of these calls."""
+
+    def __enter__(self):
+        self.saved = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
+        for lib, count in self.saved:
+            if count != 1:
+                lib.set_num_threads(1)
+
+    def __exit__(self, *error):
+        for lib, count in self.saved:
+            if count != 1:
+                lib.set_num_threads(count)
+
+
+def _blas_libraries():
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController   # after NumPy loaded its BLAS
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
+        _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas
+
+
+def one_blas_thread():
+    """``with one_blas_thread():`` BLAS on one thread inside (``run`` uses it): for the
+    few matrix products minicnn makes outside ``run``, whose BLAS workers would
+    otherwise spin beside the chunk threads afterwards."""
+    return _OneBlasThread()
 
 
 def matmul(a, b):

@@ -2,18 +2,18 @@
 
 Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks" (2016). An
 ``m x m`` tile of an ``r x r`` convolution's output needs an ``A x A`` tile of
-its input, ``A = m + r - 1 = 6`` here: F(4x4, 3x3) and F(2x2, 5x5). With three
-constant matrices ``AT (m, A)``, ``G (A, r)``, ``BT (A, A)``::
+its input, ``A = m + r - 1``: F(4x4, 3x3) (``A = 6``) and F(4x4, 5x5) (``A = 8``)
+here. With three constant matrices ``AT (m, A)``, ``G (A, r)``, ``BT (A, A)``::
 
     U = G w G^T          (A, A) for each (o, c): the weights, transformed once a step
     V = BT d BT^T        (A, A) for each (tile, c): an input tile d, transformed
     P[xi] = V[xi] @ U[xi].T      for each of the A*A positions xi: (T, C) @ (C, C_out)
     y = AT P AT^T        (m, m) for each (tile, o): the output tile
 
-So the channels are summed by A*A = 36 matrix products (BLAS) instead of one
+So the channels are summed by ``A*A`` matrix products (BLAS) instead of one
 with ``r*r`` times more columns: 36 / 16 = 2.25 multiplications per output
-pixel and channel pair for 3x3 (im2col: 9), 36 / 4 = 9 for 5x5 (im2col: 25).
-The transforms cost little: each is shared by all channels of the other side.
+pixel and channel pair for 3x3 (im2col: 9), 64 / 16 = 4 for 5x5 (im2col: 25).
+The transforms cost less: each is shared by all channels of the other side.
 
 Backward is the exact adjoint of those linear steps::
 
@@ -21,10 +21,11 @@ Backward is the exact adjoint of those linear steps::
     dU[xi] = dP[xi].T @ V[xi]    (C_out, C)    ->  dw = G^T dU G
     dV[xi] = dP[xi] @ U[xi]      (T, C)        ->  dx = BT^T dV BT, overlapping tiles added
 
-The matrices come from the points 0, 1, -1, 2, -2 and infinity (``transforms``):
-the output is the product of two polynomials evaluated there and interpolated
-back. In float64 the result equals the direct convolution to about 1e-13; in
-float32 to about 1e-6 of the output's scale (tests/test_winograd.py).
+The matrices come from the points 0, 1, -1, 2, -2 (and 1/2, -1/2 for ``A = 8``)
+and infinity (``transforms``): the output is the product of two polynomials
+evaluated there and interpolated back. In float64 the result equals the direct
+convolution to about 1e-13; in float32 to a few 1e-6 of the output's scale
+(tests/test_winograd.py).
 
 ``Winograd`` has ``Columns``' interface (``product``, ``backward``, ``out_hw``,
 ``chunks``); ``kernels.convolution`` picks it where ``suits`` says so. The loops
@@ -36,44 +37,45 @@ import numpy as np
 
 from . import threads
 
-ALPHA = 6                            # the input tile's side, m + r - 1
-POINTS = (0.0, 1.0, -1.0, 2.0, -2.0)  # and infinity
-KERNELS = {3: 4, 5: 2}               # kernel side r -> output tile side m
+KERNELS = {3: 4, 5: 4}               # kernel side r -> output tile side m
+# the points, besides infinity, for an input tile of side A = m + r - 1
+POINTS = {6: (0.0, 1.0, -1.0, 2.0, -2.0), 8: (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)}
 # Below this many channels on either side the transforms cost more than they save
 # (benchmarks/README.md): tiny_cnn's and lenet's first convolutions stay im2col.
 MIN_CHANNELS = 16
 # A chunk holds whole images, about this many tiles: OpenBLAS ran the 36 products of
-# lenet's conv2 at 29-34 GFLOP/s with 294-392 tiles, at 15 with 196 and at 16 (dU) to 28
-# with 637 or more (one thread; benchmarks/README.md). And its V and P (36 numbers per tile
-# and channel) stay under MAX_CHUNK_BYTES.
+# F(4x4, 3x3) at lenet conv2's channels at 29-34 GFLOP/s with 294-392 tiles, at 15 with 196
+# and at 16 (dU) to 28 with 637 or more (one thread). And its V and P (A*A numbers per
+# tile and channel) stay under MAX_CHUNK_BYTES.
 TILES_PER_CHUNK = 392
 MAX_CHUNK_BYTES = 8 * 2 ** 20
 
 
 @lru_cache(maxsize=None)
 def transforms(m, r):
-    """``(AT (m, A), G (A, r), BT (A, A))`` in float64 for F(m, r), ``A = m + r - 1 = 6``.
+    """``(AT (m, A), G (A, r), BT (A, A))`` in float64 for F(m, r), ``A = m + r - 1``.
 
     ``AT[i, k] = p_k ** i`` and ``G[k, j] = p_k ** j / prod_{l != k} (p_k - p_l)``
     (the point at infinity: the last column of ``AT``, the last row of ``G``);
     ``BT`` is solved for from what F(m, r) must compute, for every input ``d`` and
     filter ``g``: ``sum_k AT[i, k] (G g)[k] (BT d)[k] = sum_j g[j] d[i + j]``.
     """
-    p = np.array(POINTS)
-    at = np.zeros((m, ALPHA))
+    alpha = m + r - 1
+    p = np.array(POINTS[alpha])
+    at = np.zeros((m, alpha))
     at[:, :-1] = p[None, :] ** np.arange(m)[:, None]
     at[-1, -1] = 1
     scale = np.array([np.prod([pk - pl for pl in p if pl != pk]) for pk in p])
-    g = np.zeros((ALPHA, r))
+    g = np.zeros((alpha, r))
     g[:-1] = p[:, None] ** np.arange(r)[None, :] / scale[:, None]
     g[-1, -1] = 1
     # linear in BT: one equation per (i, j, d-index)
-    system = np.einsum("ik,kj,de->ijdke", at, g, np.eye(ALPHA))
-    system = system.reshape(m * r * ALPHA, ALPHA * ALPHA)
-    target = np.array([[[float(d == i + j) for d in range(ALPHA)] for j in range(r)]
+    system = np.einsum("ik,kj,de->ijdke", at, g, np.eye(alpha))
+    system = system.reshape(m * r * alpha, alpha * alpha)
+    target = np.array([[[float(d == i + j) for d in range(alpha)] for j in range(r)]
                        for i in range(m)]).ravel()
-    bt = np.linalg.solve(system.T @ system, system.T @ target).reshape(ALPHA, ALPHA)
-    bt = np.round(bt, 12)                                       # integers: exact in float32
+    bt = np.linalg.solve(system.T @ system, system.T @ target).reshape(alpha, alpha)
+    bt = np.round(bt, 12)                                   # quarters: exact in float32
     assert np.allclose(system @ bt.ravel(), target, atol=1e-12), "F(m, r) has no exact BT"
     return at, g, bt
 
@@ -102,6 +104,7 @@ class Winograd:
         self.loops = winograd_cpu
         self.r = kernel[0]
         self.m = KERNELS[self.r]
+        self.area = (self.m + self.r - 1) ** 2           # A * A transform-domain positions
         self.at, self.g, self.bt = (mat.astype(x.dtype) for mat in transforms(self.m, self.r))
         (top, bottom), (left, right) = pads
         n, c, h, w = x.shape
@@ -110,7 +113,7 @@ class Winograd:
         self.tiles = tuple(-(-size // self.m) for size in self.out_hw)
         # the padded input covers every tile's window (zeros past the bottom/right padding)
         self.padded_hw = tuple(t * self.m + self.r - 1 for t in self.tiles)
-        tile_numbers = ALPHA * ALPHA * self.tiles[0] * self.tiles[1] * x.itemsize
+        tile_numbers = self.area * self.tiles[0] * self.tiles[1] * x.itemsize
         bytes_per_image = tile_numbers * (c + out_channels)
         numbers = n * bytes_per_image // x.itemsize
         workers = threads.num_threads() if numbers >= threads.MIN_PARALLEL_SIZE else 1
@@ -120,13 +123,13 @@ class Winograd:
         self.kept = {} if n * tile_numbers * c <= max_kept_bytes(x) else None
 
     def _tiles(self, chunk):
-        """``V (36, T, C)``: the transformed input tiles of the images ``x[chunk]``."""
+        """``V (A*A, T, C)``: the transformed input tiles of the images ``x[chunk]``."""
         if self.kept is not None and chunk.start in self.kept:
             return self.kept[chunk.start]
         x = self.x[chunk]
         padded = np.zeros((x.shape[0],) + self.padded_hw + (x.shape[1],), dtype=x.dtype)
         self.loops.to_padded_nhwc(x, *self.corner, padded)
-        v = np.empty((ALPHA * ALPHA, x.shape[0] * self.tiles[0] * self.tiles[1], x.shape[1]),
+        v = np.empty((self.area, x.shape[0] * self.tiles[0] * self.tiles[1], x.shape[1]),
                      dtype=x.dtype)
         self.loops.input_tiles(padded, self.bt, self.m, *self.tiles, v)
         if self.kept is not None:
@@ -134,21 +137,22 @@ class Winograd:
         return v
 
     def _weights(self, w2):
-        """``U (36, C_out, C)``: ``G w G^T`` for each (o, c)."""
+        """``U (A*A, C_out, C)``: ``G w G^T`` for each (o, c)."""
         w = w2.reshape(w2.shape[1], self.x.shape[1], self.r, self.r)
-        u = np.einsum("ak,ockl,bl->aboc", self.g, w, self.g, optimize=True)
-        return u.reshape(ALPHA * ALPHA, w.shape[0], w.shape[1])
+        with threads.one_blas_thread():          # einsum's products: no BLAS workers left
+            u = np.einsum("ak,ockl,bl->aboc", self.g, w, self.g, optimize=True)  # spinning
+        return u.reshape(self.area, w.shape[0], w.shape[1])
 
     def product(self, w2, bias=None):
         """The convolution of ``x`` with ``w2 (1, C_out, C r r)`` plus ``bias``:
         ``(N, C_out, H_out W_out)``, as ``Columns.product``."""
-        u_t = self._weights(w2).transpose(0, 2, 1)                # (36, C, C_out)
+        u_t = self._weights(w2).transpose(0, 2, 1)                # (A*A, C, C_out)
         c_out = u_t.shape[2]
         bias = np.zeros(c_out, self.x.dtype) if bias is None else bias.astype(self.x.dtype)
         out = np.empty((self.x.shape[0], c_out) + self.out_hw, dtype=self.x.dtype)
 
         def one_chunk(chunk):
-            p = np.matmul(self._tiles(chunk), u_t)                # (36, T, C_out)
+            p = np.matmul(self._tiles(chunk), u_t)                # (A*A, T, C_out)
             self.loops.output_tiles(p, self.at, self.m, bias, out[chunk])
         self.run(one_chunk)
         return out.reshape(out.shape[0], c_out, -1)
@@ -156,17 +160,17 @@ class Winograd:
     def backward(self, w2, g, weights=True, inputs=True):
         """``(dw2 (1, C_out, C r r), dx (N, C, H, W))`` for ``g (N, C_out, L)``, as
         ``Columns.backward`` (``weights=False`` / ``inputs=False`` skip one: ``None``)."""
-        u = self._weights(w2)                                     # (36, C_out, C)
+        u = self._weights(w2)                                     # (A*A, C_out, C)
         g = np.ascontiguousarray(g).reshape(g.shape[:2] + self.out_hw)
         dx = np.empty(self.x.shape, dtype=self.x.dtype) if inputs else None
 
         def one_chunk(chunk):
-            dp = np.empty((ALPHA * ALPHA, (chunk.stop - chunk.start) * self.tiles[0]
+            dp = np.empty((self.area, (chunk.stop - chunk.start) * self.tiles[0]
                            * self.tiles[1], u.shape[1]), dtype=self.x.dtype)
             self.loops.grad_tiles(g[chunk], self.at, self.m, dp)
             du = np.matmul(dp.transpose(0, 2, 1), self._tiles(chunk)) if weights else None
             if inputs:
-                dv = np.matmul(dp, u)                             # (36, T, C)
+                dv = np.matmul(dp, u)                             # (A*A, T, C)
                 padded = np.zeros((dv.shape[1] // (self.tiles[0] * self.tiles[1]),)
                                   + self.padded_hw + (dv.shape[2],), dtype=dv.dtype)
                 self.loops.input_grad_tiles(dv, self.bt, self.m, *self.tiles, padded)
@@ -175,8 +179,10 @@ class Winograd:
         partial = self.run(one_chunk)
         if not weights:
             return None, dx
-        du = sum(partial[1:], partial[0]).reshape(ALPHA, ALPHA, u.shape[1], u.shape[2])
-        dw = np.einsum("ak,aboc,bl->ockl", self.g, du, self.g, optimize=True)
+        side = self.m + self.r - 1
+        du = sum(partial[1:], partial[0]).reshape(side, side, u.shape[1], u.shape[2])
+        with threads.one_blas_thread():
+            dw = np.einsum("ak,aboc,bl->ockl", self.g, du, self.g, optimize=True)
         return dw.reshape(1, u.shape[1], -1), dx
 
     def run(self, work):
