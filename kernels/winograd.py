@@ -40,13 +40,15 @@ from . import threads
 KERNELS = {3: 4, 5: 4}               # kernel side r -> output tile side m
 # the points, besides infinity, for an input tile of side A = m + r - 1
 POINTS = {6: (0.0, 1.0, -1.0, 2.0, -2.0), 8: (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)}
-# Below this many channels on either side the transforms cost more than they save
-# (benchmarks/README.md): tiny_cnn's and lenet's first convolutions stay im2col.
+# Below this many channels on either side the transforms cost more than they save:
+# lenet's first convolution (1 -> 32) took 222 ms forward as Winograd tiles, 30 as im2col;
+# tiny_cnn's second (4 -> 8) 22 ms forward and backward against 12 (one thread,
+# benchmarks/README.md). Those stay im2col.
 MIN_CHANNELS = 16
-# A chunk holds whole images, about this many tiles: OpenBLAS ran the 36 products of
-# F(4x4, 3x3) at lenet conv2's channels at 29-34 GFLOP/s with 294-392 tiles, at 15 with 196
-# and at 16 (dU) to 28 with 637 or more (one thread). And its V and P (A*A numbers per
-# tile and channel) stay under MAX_CHUNK_BYTES.
+# A chunk holds whole images, about this many tiles, and its V and P (A*A numbers per tile
+# and channel) stay under MAX_CHUNK_BYTES. 196 to 784 tiles made no difference beyond 5%
+# (lenet's conv2, keras_cnn's 5x5 and 3x3, bn_cnn's conv2; one thread); smaller chunks
+# keep the memory peak down and share out between the threads evenly.
 TILES_PER_CHUNK = 392
 MAX_CHUNK_BYTES = 8 * 2 ** 20
 

@@ -28,8 +28,8 @@ Forward keeps ``self.plan`` (``kernels.Columns``: the columns, or, when the batc
 is too big to hold them, how to rebuild them chunk by chunk) and, for
 ``impl="reference"``, the input ``self.x``. On the CPU, stride-1 3x3 and 5x5
 convolutions of 16 channels or more run as ``kernels.winograd.Winograd``
-instead: the same sums in 2.3-2.8x fewer multiplications (the formulas are in
-``kernels/winograd.py``; the layer code is the same).
+instead: the same sums in 4x (3x3) and 6.25x (5x5) fewer multiplications (the
+formulas are in ``kernels/winograd.py``; the layer code is the same).
 """
 from numbers import Integral
 
