@@ -40,10 +40,11 @@ from . import threads
 KERNELS = {3: 4, 5: 4}               # kernel side r -> output tile side m
 # the points, besides infinity, for an input tile of side A = m + r - 1
 POINTS = {6: (0.0, 1.0, -1.0, 2.0, -2.0), 8: (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)}
-# Below this many channels on either side the transforms cost more than they save:
-# lenet's first convolution (1 -> 32) took 222 ms forward as Winograd tiles, 30 as im2col;
-# tiny_cnn's second (4 -> 8) 22 ms forward and backward against 12 (one thread,
-# benchmarks/README.md). Those stay im2col.
+# Below this many channels on either side the transforms cost about what they save:
+# lenet's first convolution (1 -> 32, 256 images, one thread) took 92 ms forward as
+# Winograd tiles, 33 as im2col; with tiny_cnn's second (4 -> 8) as Winograd tiles its
+# training step took 6.5-6.8 ms at batch 64 against 5.9-6.1 (18.2-18.7 against 19.6-19.9
+# at 256; 2 threads). Those stay im2col.
 MIN_CHANNELS = 16
 # A chunk holds whole images, about this many tiles, and its V and P (A*A numbers per tile
 # and channel) stay under MAX_CHUNK_BYTES. 196 to 784 tiles made no difference beyond 5%
