@@ -163,6 +163,8 @@ def install_counters():
     kernels.threads.set_num_threads(1)                              # one chunk stream
     kernels.USE_WINOGRAD = False                                    # im2col, as on the GPU
     kernels.adam_update = kernels.vectorized.adam_update            # Adam's GPU formula
+    kernels.relu_forward = kernels.vectorized.relu_forward          # ReLU's GPU formula
+    kernels.relu_backward = kernels.vectorized.relu_backward
     shim = CountingModule()
     for module in list(sys.modules.values()):
         # minicnn.backend keeps the real one: device_of (kernels.backend_for) must still

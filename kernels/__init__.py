@@ -160,11 +160,25 @@ def matmul(a, b):
     return threads.matmul(a, b) if device_of(a) == "cpu" else a @ b
 
 
+def _cpu_or_formula(x):
+    """``cpu`` for NumPy arrays when Numba is there, else ``vectorized`` (the formula)."""
+    return _cpu if device_of(x) == "cpu" and _cpu is not None else vectorized
+
+
+def relu_forward(x):
+    """``(y, active)``: ``active = x > 0``, ``y = x * active`` (one pass on the CPU)."""
+    return _cpu_or_formula(x).relu_forward(x)
+
+
+def relu_backward(grad_out, derivative):
+    """``grad_out * derivative`` (the mask, or LeakyReLU's slopes; one pass on the CPU)."""
+    return _cpu_or_formula(grad_out).relu_backward(grad_out, derivative)
+
+
 def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
     """Adam's step on one parameter, in place; see ``vectorized.adam_update``
     (fused into one pass on the CPU; the GPU runs the formula)."""
-    module = _cpu if device_of(w) == "cpu" and _cpu is not None else vectorized
-    module.adam_update(w, g, m, v, step_size, b1, b2, eps, correction2)
+    _cpu_or_formula(w).adam_update(w, g, m, v, step_size, b1, b2, eps, correction2)
 
 
 from .columns import Columns, pad, pad_adjoint  # noqa: E402  (uses the functions above)
@@ -189,4 +203,5 @@ __all__ = ["reference", "vectorized", "pair", "output_hw", "output_size", "avgpo
            "max_cols_bytes", "MAX_COLS_BYTES", "max_kept_bytes", "MAX_KEPT_BYTES", "threads",
            "im2col", "col2im", "Columns", "convolution", "USE_WINOGRAD", "winograd", "pad",
            "pad_adjoint", "maxpool_forward", "maxpool_backward", "maxunpool_forward",
-           "maxunpool_backward", "avgpool_forward", "avgpool_backward", "adam_update", "matmul"]
+           "maxunpool_backward", "avgpool_forward", "avgpool_backward", "adam_update", "matmul",
+           "relu_forward", "relu_backward"]

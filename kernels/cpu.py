@@ -276,3 +276,38 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
     if w.size < MIN_PARALLEL_SIZE:           # one call, not the thread pool's bookkeeping
         return _adam_kernel(*flat, *scalars)
     on_threads(lambda part: _adam_kernel(*(a[part] for a in flat), *scalars), w.size, w.size)
+
+
+# -- ReLU ---------------------------------------------------------------------------
+# one pass over the numbers for the output and the mask (NumPy makes two); ``x * 0`` where
+# not active, as ``x * (x > 0)`` gives (-0.0 for negatives, NaN stays NaN). One thread: the
+# pass is memory-bound (lenet's first ReLU at batch 256: 5.0 ms on one thread, 4.8 on two;
+# NumPy's two passes 8.2), and sharing a small one out cost more than it saved.
+
+@njit(cache=True, nogil=True)
+def _relu_kernel(x, out, active):
+    for i in range(x.size):
+        active[i] = x[i] > 0
+        out[i] = x[i] if active[i] else x[i] * 0
+
+
+@njit(cache=True, nogil=True)
+def _times_kernel(g, derivative, out):
+    for i in range(g.size):              # a bool mask counts as 1 and 0, as in NumPy
+        out[i] = g[i] * derivative[i]
+
+
+def relu_forward(x):
+    """``(y, active)`` as ``vectorized.relu_forward``, in one pass."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out, active = np.empty_like(flat), np.empty(flat.shape, dtype=np.bool_)
+    _relu_kernel(flat, out, active)
+    return out.reshape(x.shape), active.reshape(x.shape)
+
+
+def relu_backward(grad_out, derivative):
+    """``grad_out * derivative`` as ``vectorized.relu_backward``, in one pass."""
+    flat = np.ascontiguousarray(grad_out).reshape(-1)
+    out = np.empty_like(flat)
+    _times_kernel(flat, np.ascontiguousarray(derivative).reshape(-1), out)
+    return out.reshape(grad_out.shape)

@@ -171,3 +171,15 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
     denom = xp.sqrt(v / correction2)
     denom += eps
     w -= step_size * m / denom
+
+
+def relu_forward(x):
+    """``(y, active)``: ``active = x > 0`` (what backward needs), ``y = x * active``."""
+    active = x > 0
+    return x * active, active
+
+
+def relu_backward(grad_out, derivative):
+    """``grad_out * derivative``: the gradient through a ReLU (``derivative``: its mask
+    ``x > 0``, or LeakyReLU's slopes)."""
+    return grad_out * derivative

@@ -209,3 +209,25 @@ def test_maxpool_of_non_finite_windows_agrees_with_torch(backend, path, padding)
     torch.nn.functional.max_pool2d(xt, 2, 2, padding).backward(torch.from_numpy(g))
     gx = ops.maxpool_backward(backend.asarray(g), switches, x.shape)
     np.testing.assert_array_equal(as_numpy(gx), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [7, 10 * 2 ** 16])
+def test_relu_kernels_equal_the_formula_bit_for_bit(dtype, size):
+    """One pass (mask and output together) gives what ``x * (x > 0)`` gives, -0.0 and
+    NaN included."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(size).astype(dtype)
+    x[:5] = [np.nan, -0.0, 0.0, -np.inf, np.inf]
+    x = x.reshape(-1, 1) if size == 7 else x.reshape(10, -1)[:, ::2]  # a strided view too
+    g = rng.standard_normal(x.shape).astype(dtype)
+    y, active = kernels.relu_forward(x)
+    with np.errstate(invalid="ignore"):          # -inf * 0 is NaN in the formula too
+        y_ref, active_ref = kernels.vectorized.relu_forward(x)
+    np.testing.assert_array_equal(active, active_ref)
+    assert y.dtype == dtype and active.dtype == np.bool_
+    assert np.array_equal(y.view(np.uint8), np.ascontiguousarray(y_ref).view(np.uint8))
+    for derivative in (active, np.where(active, dtype(1), dtype(0.01))):   # LeakyReLU's too
+        dx = kernels.relu_backward(g, derivative)
+        dx_ref = kernels.vectorized.relu_backward(g, derivative)
+        assert np.array_equal(dx.view(np.uint8), np.ascontiguousarray(dx_ref).view(np.uint8))

@@ -16,6 +16,7 @@ positive signals only; guided backprop does both. Everything else in the
 network (conv, dense, max-pool switches) keeps its ordinary backward pass:
 that is why these visualizations are this small a change.
 """
+from .. import kernels
 from ..backend import get_array_module
 from .base import Layer
 
@@ -31,14 +32,14 @@ class ReLU(Layer):
 
     def forward(self, x):
         self.check_input(x)
-        self.active = x > 0            # the mask is all that backward needs
-        return x * self.active         # a new array: the input is never overwritten
+        y, self.active = kernels.relu_forward(x)    # y = x * (x > 0); the mask is all that
+        return y                                    # backward needs; x is never overwritten
 
     def backward(self, grad_out):
         self.check_grad(grad_out)
         rule = self.backward_rule
         if rule == "gradient":
-            return grad_out * self.derivative()
+            return kernels.relu_backward(grad_out, self.derivative())    # g * dy/dx
         if rule == "deconvnet":
             return grad_out * (grad_out > 0)
         if rule == "guided":
