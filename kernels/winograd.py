@@ -116,14 +116,14 @@ class Winograd:
         self.tiles = tuple(-(-size // self.m) for size in self.out_hw)
         # the padded input covers every tile's window (zeros past the bottom/right padding)
         self.padded_hw = tuple(t * self.m + self.r - 1 for t in self.tiles)
-        tile_numbers = self.area * self.tiles[0] * self.tiles[1] * x.itemsize
-        bytes_per_image = tile_numbers * (c + out_channels)
+        bytes_per_channel = self.area * self.tiles[0] * self.tiles[1] * x.itemsize
+        bytes_per_image = bytes_per_channel * (c + out_channels)      # V and P
         numbers = n * bytes_per_image // x.itemsize
         workers = threads.num_threads() if numbers >= threads.MIN_PARALLEL_SIZE else 1
         images = -(-TILES_PER_CHUNK // (self.tiles[0] * self.tiles[1]))
         bound = min(images * bytes_per_image, max_bytes or MAX_CHUNK_BYTES)
         self.chunks = batch_chunks(n, bytes_per_image, bound, workers)
-        self.kept = {} if n * tile_numbers * c <= max_kept_bytes(x) else None
+        self.kept = {} if n * bytes_per_channel * c <= max_kept_bytes(x) else None
 
     def _tiles(self, chunk):
         """``V (A*A, T, C)``: the transformed input tiles of the images ``x[chunk]``."""
@@ -142,8 +142,8 @@ class Winograd:
     def _weights(self, w2):
         """``U (A*A, C_out, C)``: ``G w G^T`` for each (o, c)."""
         w = w2.reshape(w2.shape[1], self.x.shape[1], self.r, self.r)
-        with threads.one_blas_thread():          # einsum's products: no BLAS workers left
-            u = np.einsum("ak,ockl,bl->aboc", self.g, w, self.g, optimize=True)  # spinning
+        with threads.one_blas_thread():   # einsum's products: no BLAS workers left spinning
+            u = np.einsum("ak,ockl,bl->aboc", self.g, w, self.g, optimize=True)
         return u.reshape(self.area, w.shape[0], w.shape[1])
 
     def product(self, w2, bias=None):
