@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from .geometry import avgpool_divisors, output_hw
-from .threads import MIN_PARALLEL_SIZE, parts, run
+from .threads import parts, run
 
 ONE = (1, 1)
 
@@ -34,8 +34,11 @@ ONE = (1, 1)
 def on_threads(kernel_call, n, size):
     """``kernel_call(part)`` for the parts of a batch of ``n`` (``size`` numbers in
     all), one per thread: pooling's planes are independent, each thread writes its
-    own images. Small work stays on the calling thread."""
-    run(kernel_call, parts(n, size), blas=False)
+    own images. Small work stays on the calling thread, without the pool's bookkeeping."""
+    chunks = parts(n, size)
+    if len(chunks) == 1:
+        return kernel_call(chunks[0])
+    run(kernel_call, chunks, blas=False)
 
 
 # -- im2col / col2im ----------------------------------------------------------
@@ -273,8 +276,6 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
         return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
     flat = [a.reshape(-1) for a in (w, np.ascontiguousarray(g), m, v)]
     scalars = [w.dtype.type(s) for s in (step_size, b1, b2, eps, correction2, 1 - b1, 1 - b2)]
-    if w.size < MIN_PARALLEL_SIZE:           # one call, not the thread pool's bookkeeping
-        return _adam_kernel(*flat, *scalars)
     on_threads(lambda part: _adam_kernel(*(a[part] for a in flat), *scalars), w.size, w.size)
 
 

@@ -103,7 +103,8 @@ class Winograd:
     """
 
     def __init__(self, x, kernel, pads, out_channels, max_bytes=None):
-        from . import batch_chunks, max_kept_bytes, winograd_cpu    # winograd_cpu: Numba's loops
+        # imported here, not at the top: without Numba, minicnn.kernels must still import
+        from . import batch_chunks, max_kept_bytes, winograd_cpu    # (and never get here)
         self.loops = winograd_cpu
         self.r = kernel[0]
         self.m = KERNELS[self.r]
@@ -130,14 +131,20 @@ class Winograd:
         if self.kept is not None and chunk.start in self.kept:
             return self.kept[chunk.start]
         x = self.x[chunk]
-        padded = np.zeros((x.shape[0],) + self.padded_hw + (x.shape[1],), dtype=x.dtype)
+        padded = self._padded(x.shape[0])
         self.loops.to_padded_nhwc(x, *self.corner, padded)
-        v = np.empty((self.area, x.shape[0] * self.tiles[0] * self.tiles[1], x.shape[1]),
-                     dtype=x.dtype)
+        v = np.empty((self.area, self._tile_count(chunk), x.shape[1]), dtype=x.dtype)
         self.loops.input_tiles(padded, self.bt, self.m, *self.tiles, v)
         if self.kept is not None:
             self.kept[chunk.start] = v
         return v
+
+    def _tile_count(self, chunk):
+        return (chunk.stop - chunk.start) * self.tiles[0] * self.tiles[1]
+
+    def _padded(self, images):
+        """Zeros ``(images, padded H, padded W, C)``: the channels-last padded input."""
+        return np.zeros((images,) + self.padded_hw + (self.x.shape[1],), dtype=self.x.dtype)
 
     def _weights(self, w2):
         """``U (A*A, C_out, C)``: ``G w G^T`` for each (o, c)."""
@@ -168,14 +175,12 @@ class Winograd:
         dx = np.empty(self.x.shape, dtype=self.x.dtype) if inputs else None
 
         def one_chunk(chunk):
-            dp = np.empty((self.area, (chunk.stop - chunk.start) * self.tiles[0]
-                           * self.tiles[1], u.shape[1]), dtype=self.x.dtype)
+            dp = np.empty((self.area, self._tile_count(chunk), u.shape[1]), dtype=self.x.dtype)
             self.loops.grad_tiles(g[chunk], self.at, self.m, dp)
             du = np.matmul(dp.transpose(0, 2, 1), self._tiles(chunk)) if weights else None
             if inputs:
                 dv = np.matmul(dp, u)                             # (A*A, T, C)
-                padded = np.zeros((dv.shape[1] // (self.tiles[0] * self.tiles[1]),)
-                                  + self.padded_hw + (dv.shape[2],), dtype=dv.dtype)
+                padded = self._padded(chunk.stop - chunk.start)
                 self.loops.input_grad_tiles(dv, self.bt, self.m, *self.tiles, padded)
                 self.loops.from_padded_nhwc(padded, *self.corner, dx[chunk])
             return du

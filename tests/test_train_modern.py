@@ -10,7 +10,7 @@ from minicnn.cli import main
 from minicnn.config import RECIPES, make_schedule
 from minicnn.optim import Adam
 from minicnn.parameter import Parameter
-from minicnn.train import TrainConfig, Trainer
+from minicnn.train import Trainer
 from test_train import assert_same_state, mnist, small  # noqa: F401 (fixture)
 
 
@@ -23,6 +23,18 @@ def stop_after_first_epoch(epoch, model):
         raise Stop            # as if the process died right after the epoch-1 checkpoint
 
 
+def straight_split_resumed(settings, mnist, tmp_path):
+    """``(straight, split, resumed)``: one run trained straight through, one stopped after
+    its first epoch, and that one resumed from its run folder (not yet trained on)."""
+    straight = Trainer(small(**settings), *mnist, tmp_path / "straight", progress=False)
+    straight.fit()
+    split = Trainer(small(**settings), *mnist, tmp_path / "split", progress=False,
+                    callbacks=[stop_after_first_epoch])
+    with pytest.raises(Stop):
+        split.fit()
+    return straight, split, Trainer.resume(tmp_path / "split", *mnist, progress=False)
+
+
 @pytest.mark.parametrize("settings", [
     dict(model="fast_cnn", schedule="onecycle", lr=0.01, beta1=0.9),
     dict(model="fast_cnn", optimizer="adamw", weight_decay=0.05, schedule="cosine", warmup=0.5,
@@ -30,14 +42,7 @@ def stop_after_first_epoch(epoch, model):
     dict(model="tiny_cnn", optimizer="sgd", lr=0.05, schedule="step", step_size=1),
 ], ids=["onecycle", "adamw-cosine-warmup-smoothing", "sgd-step"])
 def test_resume_is_bit_exact_with_batch_norm_and_schedules(mnist, tmp_path, settings):
-    config = small(**settings)
-    straight = Trainer(config, *mnist, tmp_path / "straight", progress=False)
-    straight.fit()
-    split = Trainer(small(**settings), *mnist, tmp_path / "split", progress=False,
-                    callbacks=[stop_after_first_epoch])
-    with pytest.raises(Stop):
-        split.fit()
-    resumed = Trainer.resume(tmp_path / "split", *mnist, progress=False)
+    straight, split, resumed = straight_split_resumed(settings, mnist, tmp_path)
     assert resumed.optimizer.lr == split.optimizer.lr          # the schedule is where it was
     resumed.fit()
     assert_same_state(resumed.model.state_dict(), straight.model.state_dict())

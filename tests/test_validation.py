@@ -15,7 +15,7 @@ from minicnn.reporting import plot_learning_curves, read_metrics
 from minicnn.validation import BEST, validation_split
 from test_train import assert_same_state, mnist, small  # noqa: F401 (fixture)
 from test_cli import train  # noqa: F401
-from test_train_modern import Stop, stop_after_first_epoch
+from test_train_modern import straight_split_resumed
 
 
 def test_split_is_seeded_disjoint_and_of_the_asked_size():
@@ -91,13 +91,7 @@ def test_without_validation_no_best_model_is_written(mnist, tmp_path):
 
 def test_resume_with_validation_is_bit_exact(mnist, tmp_path):
     settings = dict(model="fast_cnn", validation=200, epochs=3, schedule="cosine", lr=3e-3)
-    straight = Trainer(small(**settings), *mnist, tmp_path / "straight", progress=False)
-    straight.fit()
-    split = Trainer(small(**settings), *mnist, tmp_path / "split", progress=False,
-                    callbacks=[stop_after_first_epoch])
-    with pytest.raises(Stop):
-        split.fit()
-    resumed = Trainer.resume(tmp_path / "split", *mnist, progress=False)
+    straight, split, resumed = straight_split_resumed(settings, mnist, tmp_path)
     assert resumed.best == split.best and resumed.best["epoch"] == 1   # restored, not reset
     np.testing.assert_array_equal(resumed.val_indices, straight.val_indices)
     resumed.fit()

@@ -112,9 +112,10 @@ class Conv2D(Layer):
         if self.ops is kernels.reference:
             self.x = x
             return self.ops.conv2d_forward(x, weight, bias, **self._geometry())
-        self.plan = kernels.convolution(x, self.kernel_size, self.stride, self.pads,  # im2col(x)
-                                        self.dilation, self.groups, self.padding_mode,  # in
-                                        self.out_channels, self.max_cols_bytes)         # chunks
+        # im2col(x) in chunks, or Winograd's tiles: kernels.convolution picks
+        self.plan = kernels.convolution(x, self.kernel_size, self.stride, self.pads,
+                                        self.dilation, self.groups, self.padding_mode,
+                                        self.out_channels, self.max_cols_bytes)
         out = self.plan.product(self._w2(), bias)       # W2 @ cols + b, per image (N, C_out, L)
         return out.reshape(x.shape[0], self.out_channels, *self.plan.out_hw)
 
