@@ -177,7 +177,10 @@ def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     ho, wo = output_hw((h, w), kernel, stride, padding, dilation, ceil_mode)
     out = np.empty((n, c, ho, wo), dtype=x.dtype)
     switches = np.empty((n, c, ho, wo), dtype=np.int64)
-    if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1):    # windows inside x
+    # the 2x2 path reads four taps unchecked: only where every window lies inside x (with
+    # ceil_mode an odd side ends in a window cut by the edge, which the general loop clips)
+    if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and \
+            2 * ho <= h and 2 * wo <= w:
         on_threads(lambda b: _maxpool2x2_kernel(x[b], out[b], switches[b]), n, x.size)
         return out, switches
     on_threads(lambda b: _maxpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, dh, dw, out[b],
