@@ -71,6 +71,15 @@ def first_inside(n_out, stride, padding, dilation):
     return np.maximum(0, -(start // dilation))          # ceil(-start / d), at least 0
 
 
+def windows_inside(size, n_out, kernel, stride, padding, dilation):
+    """Whether each of the ``n_out`` windows along an axis has a tap inside the input. With
+    dilation a window's taps may step over a small input (taps at -1 and 1 of a 1-pixel
+    input): such a window has no maximum to take, nor a pixel to send its gradient to."""
+    start = np.arange(n_out) * stride - padding
+    first = first_inside(n_out, stride, padding, dilation)     # the first tap at or after 0
+    return bool(np.all((first < kernel) & (start + first * dilation < size)))
+
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
