@@ -115,7 +115,7 @@ def source_index(i, size, before, mode):
 
 def expect_shape(where, name, array, shape):
     """A ``ValueError`` naming the kernel unless ``array.shape == shape``."""
-    if tuple(array.shape) != tuple(shape):
+    if array.shape != shape:                           # (callers pass tuples)
         raise ValueError(f"minicnn.kernels.{where}: {name} has shape {tuple(array.shape)}, "
                          f"expected {tuple(shape)}")
 
