@@ -118,17 +118,18 @@ def pool_cases(draw, layer):
     """``(MaxPool2D or AvgPool2D keyword arguments, x)``: each option usually at its most
     common value (``MaxPool2D(2)`` is what most networks use), otherwise drawn."""
     kernel = draw(usually(2, one_or_pair(st.integers(1, 4))))
-    halves = [k // 2 for k in kernels.pair(kernel)]        # padding: at most half the kernel
     options = dict(kernel_size=kernel,
-                   stride=draw(usually(None, one_or_pair(st.integers(1, 3)))),
-                   padding=draw(usually(0, st.tuples(*map(st.integers, [0, 0], halves)))),
-                   ceil_mode=draw(st.booleans()))
+                   stride=draw(usually(None, one_or_pair(st.integers(1, 3)))))
     if layer is MaxPool2D:
         options["dilation"] = draw(usually(1, one_or_pair(st.integers(1, 3))))
     else:
         options["count_include_pad"] = draw(st.booleans())
         options["divisor_override"] = draw(st.one_of(st.none(), st.integers(1, 5)))
     spans = span(kernel, options.get("dilation", 1))
+    # padding up to half the dilated window (over half the kernel: refused, by PyTorch too)
+    halves = [s // 2 for s in spans]
+    options["padding"] = draw(usually(0, st.tuples(*map(st.integers, [0, 0], halves))))
+    options["ceil_mode"] = draw(st.booleans())
     return options, draw(inputs(spans, draw(st.integers(1, 2)), distinct=layer is MaxPool2D))
 
 
