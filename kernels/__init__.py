@@ -34,7 +34,8 @@ import warnings
 
 from ..backend import device_of
 from . import reference, threads, vectorized
-from .geometry import PADDING_MODES, avgpool_divisors, output_hw, output_size, pair
+from .geometry import (PADDING_MODES, avgpool_divisors, output_hw, output_size, pair,
+                       windows_inside)
 
 # Default bound on one im2col buffer, by device (see batch_chunks). On the CPU a
 # chunk that stays in cache is faster than one big buffer (lenet batch 256, one
@@ -199,6 +200,7 @@ def convolution(x, kernel, stride, pads, dilation=(1, 1), groups=1, padding_mode
     return Columns(x, kernel, stride, pads, dilation, groups, padding_mode, max_bytes)
 
 __all__ = ["reference", "vectorized", "pair", "output_hw", "output_size", "avgpool_divisors",
+           "windows_inside",
            "PADDING_MODES", "backend_for", "IMPLEMENTATIONS", "implementation", "batch_chunks",
            "max_cols_bytes", "MAX_COLS_BYTES", "max_kept_bytes", "MAX_KEPT_BYTES", "threads",
            "im2col", "col2im", "Columns", "convolution", "USE_WINOGRAD", "winograd", "pad",

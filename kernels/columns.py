@@ -27,7 +27,7 @@ from itertools import chain
 
 from ..backend import device_of, get_array_module
 from . import threads
-from .geometry import source_index
+from .geometry import expect_shape, source_index
 
 
 def pad(x, pads, mode):
@@ -97,6 +97,11 @@ class Columns:
             self.kept[chunk.start] = cols
         return cols
 
+    def _expect_weights(self, w2):
+        """``w2`` must be ``(G, M, C/G kH kW)``: one row of weights per column of ``cols``."""
+        k = self.x.shape[1] // self.groups * self.kernel[0] * self.kernel[1]
+        expect_shape("Columns", "w2", w2, (self.groups,) + w2.shape[1:2] + (k,))
+
     def _per_group(self, g, chunk):
         """``g[chunk] (n_chunk, G*M, L)`` -> ``g2 (G, M, n_chunk*L)``, laid out as ``cols``."""
         n_chunk, channels, length = g[chunk].shape
@@ -107,6 +112,9 @@ class Columns:
         per image: ``(N, G*M, L)``, in ``x``'s dtype."""
         xp = get_array_module(w2)
         g_m, length = w2.shape[0] * w2.shape[1], self.out_hw[0] * self.out_hw[1]
+        self._expect_weights(w2)
+        if bias is not None:
+            expect_shape("Columns.product", "bias", bias, (g_m,))
         out = xp.empty((self.x.shape[0], g_m, length), dtype=self.x.dtype)
 
         def one_chunk(chunk):                   # each chunk writes its own images
@@ -123,6 +131,9 @@ class Columns:
         backward pass needs only ``dx``; ``inputs=False`` skips ``dx`` (``None``): a
         network's first layer in training needs only ``dW2``."""
         xp = get_array_module(g)
+        self._expect_weights(w2)
+        expect_shape("Columns.backward", "g", g, (self.x.shape[0], w2.shape[0] * w2.shape[1],
+                                                  self.out_hw[0] * self.out_hw[1]))
         dx = xp.empty(self.x.shape, dtype=self.x.dtype) if inputs else None
 
         def one_chunk(chunk):

@@ -71,6 +71,15 @@ def first_inside(n_out, stride, padding, dilation):
     return np.maximum(0, -(start // dilation))          # ceil(-start / d), at least 0
 
 
+def windows_inside(size, n_out, kernel, stride, padding, dilation):
+    """Whether each of the ``n_out`` windows along an axis has a tap inside the input. With
+    dilation a window's taps may step over a small input (taps at -1 and 1 of a 1-pixel
+    input): such a window has no maximum to take, nor a pixel to send its gradient to."""
+    start = np.arange(n_out) * stride - padding
+    first = first_inside(n_out, stride, padding, dilation)     # the first tap at or after 0
+    return bool(np.all((first < kernel) & (start + first * dilation < size)))
+
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
@@ -97,3 +106,30 @@ def source_index(i, size, before, mode):
     if mode == "circular":
         return i % size
     return -i if i < 0 else 2 * (size - 1) - i          # reflect
+
+
+# -- the compiled loops' last line of defence ---------------------------------------------
+# A Numba or CUDA loop indexes its arrays with numbers computed from its other arguments and
+# checks nothing: a wrong shape reads or writes outside an array (garbage, or a crash). So
+# each Python entry that hands arrays to such a loop checks them first (a few comparisons).
+
+def expect_shape(where, name, array, shape):
+    """A ``ValueError`` naming the kernel unless ``array.shape == shape``."""
+    if array.shape != shape:                           # (callers pass tuples)
+        raise ValueError(f"minicnn.kernels.{where}: {name} has shape {tuple(array.shape)}, "
+                         f"expected {tuple(shape)}")
+
+
+def window_hw(where, x_shape, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+    """``output_hw`` for an ``(N, C, H, W)`` input, after checking that the settings are
+    windows (kernel, stride and dilation >= 1, padding >= 0) and leave at least one."""
+    if len(x_shape) != 4 or min(*kernel, *stride, *dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"minicnn.kernels.{where}: needs an (N, C, H, W) input and kernel, "
+                         f"stride, dilation >= 1, padding >= 0; got shape {tuple(x_shape)}, "
+                         f"kernel {kernel}, stride {stride}, padding {padding}, "
+                         f"dilation {dilation}")
+    hw = output_hw(x_shape[2:], kernel, stride, padding, dilation, ceil_mode)
+    if min(hw) < 1:
+        raise ValueError(f"minicnn.kernels.{where}: no window of kernel {kernel} (dilation "
+                         f"{dilation}, padding {padding}) fits the input {tuple(x_shape)}")
+    return hw
