@@ -23,6 +23,7 @@ from .cli_evaluate import cmd_evaluate
 from .cli_train import _config_from_args, _not_trainable, cmd_train
 from .config import RECIPES, SCHEDULES, SettingError
 from .init import INITIALIZERS
+from .kernels import threads
 from .models import MODELS, get_model
 from .train import DATASETS, MNIST_MODELS, OPTIMIZERS, TrainConfig, TrainingDiverged
 
@@ -159,6 +160,8 @@ def main(argv=None):
     import matplotlib
     matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
     try:
+        if args.command != "summary":    # the thread count's settings, before any work
+            _or_usage(threads.num_threads)
         return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
                 "explore": cmd_explore}[args.command](args)
     except UsageError as err:

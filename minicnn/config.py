@@ -40,7 +40,8 @@ class Limits:
     def __str__(self):                       # what the number must be, for the messages
         if self.high == math.inf:
             return f"a finite number {'>' if 'low' in self.open else '>='} {self.low:g}"
-        low, high = (f"{v:g}" if not self.whole else str(v) for v in (self.low, self.high))
+        low, high = (str(int(v)) if float(v).is_integer() else f"{v:g}"
+                     for v in (self.low, self.high))
         interval = (f"{'(' if 'low' in self.open else '['}{low}, "
                     f"{high}{')' if 'high' in self.open else ']'}")
         return f"a whole number in {interval}" if self.whole else f"in {interval}"
