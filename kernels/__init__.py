@@ -13,8 +13,9 @@ either, fallback   strided slices of NumPy/CuPy ``vectorized.py``
 
 The fallback is used when Numba (or ``numba.cuda``) cannot be imported, or
 when the environment variable ``MINICNN_KERNELS=vectorized`` is set before
-import (benchmarks use it to compare; another value is ignored with a one-line note). ``reference`` holds the plain-loop
-versions that tests hold every fast path equal to.
+import (benchmarks use it to compare; another value is ignored with a one-line
+note). ``reference`` holds the plain-loop versions that tests hold every fast
+path equal to.
 
 All implementations share one layout: ``im2col(x)`` is
 ``(C*kH*kW, N*H_out*W_out)``, so a convolution is one matrix product
