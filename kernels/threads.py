@@ -126,7 +126,9 @@ def run(work, items, blas=True):
     """``[work(item) for item in items]``, spread over ``num_threads()`` threads (the
     calling thread is one of them), results in the order of ``items``. ``blas``: the
     work calls BLAS, which is then held to one thread per call (also when it all runs
-    on the calling thread: one item, or one thread)."""
+    on the calling thread: one item, or one thread). The helpers run under the caller's
+    ``np.errstate`` (NumPy keeps it per thread): a floating-point error the caller
+    ignores or raises is ignored or raised there too."""
     global _pool
     items = list(items)
     workers = min(num_threads(), len(items))
@@ -146,8 +148,13 @@ def run(work, items, blas=True):
             if k is None:
                 return
             results[k] = work(items[k])
+    errstate = np.geterr()
+
+    def helper():
+        with np.errstate(**errstate):
+            worker()
     with one_blas_thread() if blas else nullcontext():
-        finished = _pool.start(worker, workers - 1)
+        finished = _pool.start(helper, workers - 1)
         try:
             worker()
         finally:                  # all done (or failed) before anything is returned
