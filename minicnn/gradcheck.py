@@ -126,9 +126,29 @@ def check_layer(layer, x, seed=0, directional=False, **tolerances):
     parameter shared by two layers is checked under each name. The module
     docstring lists what else is refused.
     """
-    xp = get_array_module(x)
     _all_listed(layer)
     x = x.copy()
+    out = _forward_twice(layer, x)
+    rng = np.random.default_rng(seed)
+    r = get_array_module(x).asarray(rng.standard_normal(out.shape))
+
+    def loss():
+        return (layer.forward(x) * r).sum()
+
+    params = dict(layer.named_parameters())
+    grad_x = _backward_twice(layer, x, r, params, rng)
+    results = {"input": check_gradient(loss, x, grad_x, "input", directional=directional,
+                                       **tolerances)}
+    for name, p in params.items():
+        results[name] = check_gradient(loss, p.value, p.grad.copy(), name,
+                                       directional=directional, signal=p.requires_grad,
+                                       **tolerances)
+    return results
+
+
+def _forward_twice(layer, x):
+    """The output of ``layer.forward(x)``, after checking that forward leaves ``x``
+    alone, keeps its dtype and device, and gives the same output twice."""
     original = x.copy()
     out = layer.forward(x)
     _unchanged(x, original, "forward changed its input in place")
@@ -142,23 +162,24 @@ def check_layer(layer, x, seed=0, directional=False, **tolerances):
             f"input gave different outputs, so there is no function to check (dropout in "
             f"training mode? check it after layer.eval(), or fix its random state before "
             f"each forward)")
-    rng = np.random.default_rng(seed)
-    r = xp.asarray(rng.standard_normal(out.shape))
+    return out
 
-    def loss():
-        return (layer.forward(x) * r).sum()
 
-    params = dict(layer.named_parameters())
-    unique = list({id(p): p for p in params.values()}.values())
+def _backward_twice(layer, x, r, params, rng):
+    """The input's gradient for ``R = r``, with each parameter's ``grad`` left as one
+    backward from zero leaves it. The gradients start from random values; a second
+    backward, of ``2 r``, must add twice as much (backward is linear in its gradient)
+    and leave the first result alone."""
+    xp, unique = get_array_module(x), list({id(p): p for p in params.values()}.values())
     start = {id(p): xp.asarray(rng.standard_normal(p.shape)) for p in unique}
     for p in unique:
-        p.grad[...] = start[id(p)]               # backward must add to this
-    grad_x = _backward(layer, x, r, original)
+        p.grad[...] = start[id(p)]
+    grad_x = _backward(layer, x, r)
     _like(grad_x, x, "the input's gradient", "the input")
     for name, p in params.items():
         _like(p.grad, p.value, f"{name}.grad", name)
     once, kept = {id(p): p.grad.copy() for p in unique}, grad_x.copy()
-    _backward(layer, x, 2 * r, original)         # (backward is linear in its gradient)
+    _backward(layer, x, 2 * r)
     if not _same(grad_x, kept):
         raise GradientCheckError("the input's gradient changed when backward was called "
                                  "again: backward returns an array it reuses; return a new one")
@@ -168,22 +189,15 @@ def check_layer(layer, x, seed=0, directional=False, **tolerances):
             raise GradientCheckError(
                 f"backward must add into {name}.grad (Parameter.accumulate), not assign it: "
                 f"a second backward, of twice the gradient, did not add twice as much")
-
-    for p in unique:                              # as one backward from zero leaves them
+    for p in unique:
         p.grad[...] = once[id(p)] - start[id(p)]
-
-    results = {"input": check_gradient(loss, x, grad_x, "input", directional=directional,
-                                       **tolerances)}
-    for name, p in params.items():
-        results[name] = check_gradient(loss, p.value, p.grad.copy(), name,
-                                       directional=directional, signal=p.requires_grad,
-                                       **tolerances)
-    return results
+    return grad_x
 
 
-def _backward(layer, x, r, original):
+def _backward(layer, x, r):
     """``layer.backward`` of a copy of ``r`` after a forward of ``x``, checking that
     neither the copy nor ``x`` changed."""
+    original = x.copy()
     layer.forward(x)
     g = r.copy()
     grad_x = layer.backward(g)
