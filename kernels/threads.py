@@ -76,7 +76,8 @@ def thread_count(value, name):
     nesting level, ``"4,2"``: the first), else ``None``."""
     if name == "OMP_NUM_THREADS":
         value = value.split(",")[0].strip()
-    return int(value) if value.isdigit() and int(value) >= 1 else None
+    whole = value.isascii() and value.isdigit()          # ("\u00b2".isdigit() is True)
+    return int(value) if whole and int(value) >= 1 else None
 
 
 def usable_cores():

@@ -36,6 +36,9 @@ class Parser(argparse.ArgumentParser):
     are of this class too (``add_subparsers`` makes them of its parser's class)."""
 
     def error(self, message):
+        if message.endswith("expected one argument"):     # argparse took "-1e-3" for an option
+            option = message.removeprefix("argument ").split(":")[0].split("/")[-1]
+            message += f" (a value that starts with '-' is written {option}=VALUE)"
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

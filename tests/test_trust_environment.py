@@ -37,7 +37,7 @@ def run(code, **env):
                           text=True, timeout=120)
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5", "1e3", "4,2x"])
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5", "1e3", "4,2x", "\u00b2", "+2"])
 def test_minicnn_num_threads_garbage_is_refused_naming_it(clean_env, value):
     clean_env.setenv("MINICNN_NUM_THREADS", value)
     with pytest.raises(ValueError, match=f"MINICNN_NUM_THREADS must be a whole number >= 1, "
@@ -139,3 +139,14 @@ def test_readme_and_code_agree_on_the_order():
     paragraph = paragraph[:paragraph.index("\n\n")]
     named = list(dict.fromkeys(re.findall(r"`([A-Z_]+_NUM_THREADS)", paragraph)))
     assert named == list(threads.ENVIRONMENT)
+
+
+@pytest.mark.parametrize("value", ["htps://example.org/mnist", "gopher://x", "ftp:/x"])
+def test_a_mirror_with_a_scheme_minicnn_cannot_fetch_is_one_line(value, tmp_path, monkeypatch,
+                                                                 capsys):
+    monkeypatch.delenv("MINICNN_DATA", raising=False)
+    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MINICNN_MIRRORS", f"/some/folder {value}")
+    assert main(["train", "--out", str(tmp_path / "run"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MINICNN_MIRRORS" in err and repr(value) in err, err

@@ -153,3 +153,13 @@ def test_help_still_shows_the_usage(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: minicnn train") and "--momentum" in out
+
+
+@pytest.mark.parametrize("argv", [["train", "--lr", "-1e-3"], ["train", "--epochs"]])
+def test_a_missing_value_says_how_to_give_one_that_starts_with_a_dash(capsys, nothing_runs,
+                                                                       argv):
+    """argparse takes "-1e-3" for an option, not a value (only "-1" and "-1.5" look like
+    numbers to it): the one line says how to write it."""
+    line = one_line_exit_2(capsys, argv)
+    assert line.endswith("expected one argument (a value that starts with '-' is "
+                         f"written {argv[1]}=VALUE)"), line
