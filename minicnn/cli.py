@@ -176,6 +176,10 @@ def main(argv=None):
     except WriteError as err:       # a full disk, a folder made read-only mid-run
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except MemoryError as err:      # NumPy's says what it could not allocate
+        advice = "; lower --batch-size" if args.command == "train" else ""
+        print(f"minicnn {args.command}: error: out of memory ({err}){advice}", file=sys.stderr)
+        return 1
 
 
 def _check_together(args):

@@ -1,6 +1,7 @@
 """Bad option values of ``minicnn``: one line naming the option, exit code 2, no usage block;
 and the same rules for Python users of ``TrainConfig`` (issue 24)."""
 import math
+import sys
 
 import pytest
 
@@ -163,3 +164,25 @@ def test_a_missing_value_says_how_to_give_one_that_starts_with_a_dash(capsys, no
     line = one_line_exit_2(capsys, argv)
     assert line.endswith("expected one argument (a value that starts with '-' is "
                          f"written {argv[1]}=VALUE)"), line
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="an address-space limit (RLIMIT_AS)")
+def test_a_batch_that_does_not_fit_in_memory_is_one_line(data_root, tmp_path):
+    """A batch size within the limits can still need more memory than there is: under a
+    3 GB address-space limit, lenet's first convolution of 30,000 images needs 2.8 GiB."""
+    import os
+    import resource
+    import subprocess
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 10 ** 9, 3 * 10 ** 9))
+    done = subprocess.run(
+        [sys.executable, "-m", "minicnn", "train", "--batch-size", "30000", "--epochs", "1",
+         "--test-subset", "64", "--no-progress", "--data-dir", data_root,
+         "--out", str(tmp_path / "run")],
+        preexec_fn=limit, capture_output=True, text=True, timeout=300,   # (one thread: a
+        env=dict(os.environ, MINICNN_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"))  # few buffers)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("minicnn train: error: out of memory (")
+    assert lines[0].endswith("lower --batch-size")
