@@ -1,5 +1,6 @@
 """What the ``minicnn`` subcommands share: the usage error, the data folder of a run,
 and turning bad settings into usage errors."""
+import argparse
 import os
 
 CLASS_NAMES = {
@@ -53,8 +54,6 @@ def _or_usage(build):
 def number_option(limits):
     """An argparse type for a number within ``limits`` (a ``minicnn.config.Limits``, or
     the name of one of ``LIMITS``: the same check ``TrainConfig.validate`` applies)."""
-    import argparse
-
     from .config import LIMITS
     limits = LIMITS[limits] if isinstance(limits, str) else limits
 

@@ -30,20 +30,20 @@ TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000   # both datasets
 @dataclass(frozen=True)
 class Limits:
     """The values a number may take: from ``low`` to ``high`` (each end included unless
-    ``open`` names it: "low", "high"), whole numbers only if ``whole``; never NaN,
+    ``open_ends`` names it: "low", "high"), whole numbers only if ``whole``; never NaN,
     never infinite, never a bool."""
     low: float
     high: float
     whole: bool = False
-    open: tuple = ()
+    open_ends: tuple = ()
 
     def __str__(self):                       # what the number must be, for the messages
         if self.high == math.inf:
-            return f"a finite number {'>' if 'low' in self.open else '>='} {self.low:g}"
+            return f"a finite number {'>' if 'low' in self.open_ends else '>='} {self.low:g}"
         low, high = (str(int(v)) if float(v).is_integer() else f"{v:g}"
                      for v in (self.low, self.high))
-        interval = (f"{'(' if 'low' in self.open else '['}{low}, "
-                    f"{high}{')' if 'high' in self.open else ']'}")
+        interval = (f"{'(' if 'low' in self.open_ends else '['}{low}, "
+                    f"{high}{')' if 'high' in self.open_ends else ']'}")
         return f"a whole number in {interval}" if self.whole else f"in {interval}"
 
     def check(self, value):
@@ -56,8 +56,8 @@ class Limits:
     def _holds(self, v):
         if not self.whole and not math.isfinite(v):
             return False
-        above = self.low < v if "low" in self.open else self.low <= v
-        below = v < self.high if "high" in self.open else v <= self.high
+        above = self.low < v if "low" in self.open_ends else self.low <= v
+        below = v < self.high if "high" in self.open_ends else v <= self.high
         return above and below
 
 
@@ -65,16 +65,16 @@ MAX_EPOCHS = 10 ** 6                   # years of training: a larger number is a
 LIMITS = {
     "epochs": Limits(1, MAX_EPOCHS, whole=True),
     "step_size": Limits(1, MAX_EPOCHS, whole=True),
-    "warmup": Limits(0, MAX_EPOCHS, open=("high",)),          # and shorter than the run
+    "warmup": Limits(0, MAX_EPOCHS, open_ends=("high",)),      # and shorter than the run
     "batch_size": Limits(1, TRAIN_IMAGES, whole=True),         # one batch: the whole set
     "eval_batch_size": Limits(1, TRAIN_IMAGES, whole=True),
     "log_every": Limits(1, 10 ** 9, whole=True),
-    "lr": Limits(0, math.inf, open=("low",)),
-    "momentum": Limits(0, 1, open=("high",)),                  # 1 would never forget
-    "beta1": Limits(0, 1, open=("high",)),
-    "beta2": Limits(0, 1, open=("high",)),
+    "lr": Limits(0, math.inf, open_ends=("low",)),
+    "momentum": Limits(0, 1, open_ends=("high",)),             # 1 would never forget
+    "beta1": Limits(0, 1, open_ends=("high",)),
+    "beta2": Limits(0, 1, open_ends=("high",)),
     "weight_decay": Limits(0, math.inf),
-    "label_smoothing": Limits(0, 1, open=("high",)),           # 1: uniform targets, no signal
+    "label_smoothing": Limits(0, 1, open_ends=("high",)),      # 1: uniform targets, no signal
     "seed": Limits(0, 2 ** 32 - 1, whole=True),                # np.random.seed's range
     "validation": Limits(0, TRAIN_IMAGES, whole=True),         # (run_split: leave a batch)
     "train_subset": Limits(1, TRAIN_IMAGES, whole=True),       # or None: all
