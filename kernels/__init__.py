@@ -13,8 +13,9 @@ either, fallback   strided slices of NumPy/CuPy ``vectorized.py``
 
 The fallback is used when Numba (or ``numba.cuda``) cannot be imported, or
 when the environment variable ``MINICNN_KERNELS=vectorized`` is set before
-import (benchmarks use it to compare). ``reference`` holds the plain-loop
-versions that tests hold every fast path equal to.
+import (benchmarks use it to compare; another value is ignored with a one-line
+note). ``reference`` holds the plain-loop versions that tests hold every fast
+path equal to.
 
 All implementations share one layout: ``im2col(x)`` is
 ``(C*kH*kW, N*H_out*W_out)``, so a convolution is one matrix product
@@ -47,8 +48,20 @@ MAX_COLS_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
 # not at 256 (20 MB: the step's peak memory would grow from 88 to 107 MiB).
 MAX_KEPT_BYTES = {"cpu": 16 * 2 ** 20, "gpu": 256 * 2 ** 20}
 
+
+def _vectorized_only():
+    """Whether ``MINICNN_KERNELS=vectorized`` asks for the NumPy/CuPy fallback only."""
+    value = os.environ.get("MINICNN_KERNELS", "").strip()
+    if value not in ("", "vectorized"):
+        threads.note(f"MINICNN_KERNELS={value!r} ignored: the one value it takes is "
+                     f"'vectorized' (the NumPy fallback); the Numba kernels run")
+    return value == "vectorized"
+
+
+VECTORIZED_ONLY = _vectorized_only()
 _cpu = None
-if os.environ.get("MINICNN_KERNELS", "") != "vectorized":
+if not VECTORIZED_ONLY:
+    threads.drop_unusable_numba_setting()      # before Numba reads it
     try:
         from . import cpu as _cpu
     except ImportError as err:       # Numba missing or broken: NumPy still works
@@ -61,7 +74,8 @@ def _gpu_module():
     global _cuda
     if _cuda is None:
         _cuda = vectorized
-        if os.environ.get("MINICNN_KERNELS", "") != "vectorized":
+        if not VECTORIZED_ONLY:
+            threads.drop_unusable_numba_setting()
             try:
                 from . import cuda as _cuda
             except ImportError as err:

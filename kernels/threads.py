@@ -16,21 +16,31 @@ Dense layers share their matrix products the same way (``matmul``: the rows of
 the left matrix split between the threads). So on the CPU minicnn calls BLAS
 with one thread only, everywhere; the cores are used by its own threads.
 
-The thread count is ``MINICNN_NUM_THREADS`` if set, else the first of
-``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``NUMBA_NUM_THREADS`` that is set
-(so ``OMP_NUM_THREADS=1`` keeps minicnn on one core too), else the cores this
-process may run on; ``set_num_threads(n)`` changes it.
+The thread count is the first of ``ENVIRONMENT`` that is set (so ``OMP_NUM_THREADS=1``
+keeps minicnn on one core too), at most the cores this process may run on (more threads
+than cores only take turns, each with its chunk's buffers), else those cores;
+``set_num_threads(n)`` changes it (taken as given: tests run more threads than cores).
+An empty value counts as unset, as for Python's own variables. ``MINICNN_NUM_THREADS`` is
+minicnn's own: a value that is not a whole number >= 1 is refused (``ValueError``, which
+the command line prints in one line). The others are other libraries' settings too,
+which skip a value they cannot use: minicnn skips it as well, with a one-line note, and
+removes an unusable ``NUMBA_NUM_THREADS`` before Numba is imported (Numba fails on 0 or
+less and warns in nine lines on a non-number; minicnn runs no Numba threads).
 Results are put together in chunk order (partial sums are added in the same
 order whichever thread made them), so a seeded run is bit-reproducible for a
 given thread count.
 """
 import os
 import queue
+import sys
 import threading
 from contextlib import nullcontext
 
 import numpy as np
 
+# The first one set wins. OPENBLAS_NUM_THREADS before OMP_NUM_THREADS, as OpenBLAS itself
+# reads them: minicnn's threads take the place of BLAS's own (BLAS runs on one thread in
+# each), so the setting of BLAS's threads in particular wins over OpenMP's general one.
 ENVIRONMENT = ("MINICNN_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                "NUMBA_NUM_THREADS")
 
@@ -42,13 +52,56 @@ _NAME = "minicnn-chunks"
 
 def default_threads():
     """The thread count the environment asks for (see the module docstring)."""
+    cores = usable_cores()
     for name in ENVIRONMENT:
         value = os.environ.get(name, "").strip()
-        if value:
-            if not value.isdigit() or int(value) < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-            return int(value)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if not value:
+            continue
+        count = thread_count(value, name)
+        if count is None and name == "MINICNN_NUM_THREADS":
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r} (unset it "
+                             f"to use the {cores} cores this process may run on)")
+        if count is None:
+            note(f"{name}={value!r} ignored: not a whole number >= 1")
+        elif count > cores:
+            note(f"{name}={count} capped to the {cores} cores this process may run on")
+            return cores
+        else:
+            return count
+    return cores
+
+
+def thread_count(value, name):
+    """The whole number >= 1 in ``value`` (OpenMP's ``OMP_NUM_THREADS`` may list one per
+    nesting level, ``"4,2"``: the first), else ``None``."""
+    if name == "OMP_NUM_THREADS":
+        value = value.split(",")[0].strip()
+    whole = value.isascii() and value.isdigit()          # ("\u00b2".isdigit() is True)
+    return int(value) if whole and int(value) >= 1 else None
+
+
+def usable_cores():
+    """The cores this process may run on (its CPU affinity, where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def drop_unusable_numba_setting():
+    """Before Numba is imported: remove an empty or unusable ``NUMBA_NUM_THREADS`` from the
+    environment (Numba reads it once, at import, and fails on 0 or less, or warns in nine
+    lines), with a one-line note for an unusable one."""
+    value = os.environ.get("NUMBA_NUM_THREADS")
+    if value is not None and thread_count(value.strip(), "NUMBA_NUM_THREADS") is None:
+        del os.environ["NUMBA_NUM_THREADS"]
+        if value.strip():
+            note(f"NUMBA_NUM_THREADS={value!r} ignored: not a whole number >= 1 (removed "
+                 f"from this process's environment, so that Numba can start)")
+
+
+def note(message):
+    """One line on stderr: a setting minicnn skips or adjusts."""
+    print(f"minicnn: {message}", file=sys.stderr, flush=True)
 
 
 def num_threads():
@@ -74,7 +127,9 @@ def run(work, items, blas=True):
     """``[work(item) for item in items]``, spread over ``num_threads()`` threads (the
     calling thread is one of them), results in the order of ``items``. ``blas``: the
     work calls BLAS, which is then held to one thread per call (also when it all runs
-    on the calling thread: one item, or one thread)."""
+    on the calling thread: one item, or one thread). The helpers run under the caller's
+    ``np.errstate`` (NumPy keeps it per thread): a floating-point error the caller
+    ignores or raises is ignored or raised there too."""
     global _pool
     items = list(items)
     workers = min(num_threads(), len(items))
@@ -94,8 +149,13 @@ def run(work, items, blas=True):
             if k is None:
                 return
             results[k] = work(items[k])
+    errstate = np.geterr()
+
+    def helper():
+        with np.errstate(**errstate):
+            worker()
     with one_blas_thread() if blas else nullcontext():
-        finished = _pool.start(worker, workers - 1)
+        finished = _pool.start(helper, workers - 1)
         try:
             worker()
         finally:                  # all done (or failed) before anything is returned

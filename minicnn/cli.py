@@ -9,72 +9,92 @@ the dispatch (``train`` lives in ``cli_train.py``, ``evaluate`` in ``cli_evaluat
     minicnn explore RUN_DIR [--port 7860] [--host 127.0.0.1] [--no-browser]
 
 Exit status: 0 on success, 1 on a usage or input error or a failed write (the
-message says what to change), 2 for argparse's own errors (a bad option value),
-3 when training diverged (the loss became NaN or infinite, or exploded).
+message says what to change), 2 for a bad option value (one line: argparse's errors
+and the ranges of ``minicnn.config.LIMITS``, which ``TrainConfig.validate`` applies
+too), 3 when training diverged (the loss became NaN or infinite, or exploded).
 """
 import argparse
 import sys
 
 from . import __version__
 from .atomic import WriteError
-from .cli_common import UsageError, _or_usage
+from .cli_common import UsageError, _or_usage, number_option
 from .cli_evaluate import cmd_evaluate
-from .cli_train import cmd_train
-from .config import RECIPES, SCHEDULES
+from .cli_train import _config_from_args, _not_trainable, cmd_train
+from .config import RECIPES, SCHEDULES, SettingError
 from .init import INITIALIZERS
+from .kernels import threads
 from .models import MODELS, get_model
 from .train import DATASETS, MNIST_MODELS, OPTIMIZERS, TrainConfig, TrainingDiverged
 
 DIVERGED = 3
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, its errors on one line (``minicnn train: error: argument --lr:
+    ...``) without the usage block, which ``--help`` shows. The subcommands' parsers
+    are of this class too (``add_subparsers`` makes them of its parser's class)."""
+
+    def error(self, message):
+        if message.endswith("expected one argument"):     # argparse took "-1e-3" for an option
+            option = message.removeprefix("argument ").split(":")[0].split("/")[-1]
+            message += f" (a value that starts with '-' is written {option}=VALUE)"
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="minicnn", description="Train and inspect CNNs written from scratch (NumPy/CuPy).")
     parser.add_argument("--version", action="version", version=f"minicnn {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     # Training options default to None so that --resume can tell which ones were given.
     t = commands.add_parser("train", help="train a model on MNIST or Fashion-MNIST",
                             description="Train a model; a checkpoint is written after each epoch.")
     d = TrainConfig()
-    t.add_argument("--model", help=f"one of {', '.join(MNIST_MODELS)} (default {d.model}); "
-                   f"the ImageNet-sized models are for `minicnn summary`")
+    t.add_argument("--model", type=model_name(MNIST_MODELS),
+                   help=f"one of {', '.join(MNIST_MODELS)} (default {d.model}); "
+                        f"the ImageNet-sized models are for `minicnn summary`")
     t.add_argument("--dataset", choices=DATASETS, help=f"(default {d.dataset})")
-    t.add_argument("--epochs", type=at_least_one,
+    t.add_argument("--epochs", type=number_option("epochs"),
                    help=f"total epochs, counted from the run's start (default {d.epochs})")
-    t.add_argument("--batch-size", type=at_least_one, help=f"(default {d.batch_size})")
+    t.add_argument("--batch-size", type=number_option("batch_size"),
+                   help=f"(default {d.batch_size})")
     t.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
-    t.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
-    t.add_argument("--momentum", type=float, help=f"SGD momentum (default {d.momentum})")
-    t.add_argument("--beta1", type=float, help=f"Adam's beta1 (default {d.beta1})")
-    t.add_argument("--beta2", type=float, help=f"Adam's beta2 (default {d.beta2})")
-    t.add_argument("--weight-decay", type=float, metavar="WD",
+    t.add_argument("--lr", type=number_option("lr"), help=f"learning rate (default {d.lr:g})")
+    t.add_argument("--momentum", type=number_option("momentum"),
+                   help=f"SGD momentum (default {d.momentum})")
+    t.add_argument("--beta1", type=number_option("beta1"),
+                   help=f"Adam's beta1 (default {d.beta1})")
+    t.add_argument("--beta2", type=number_option("beta2"),
+                   help=f"Adam's beta2 (default {d.beta2})")
+    t.add_argument("--weight-decay", type=number_option("weight_decay"), metavar="WD",
                    help="L2 penalty (adam, sgd) or decoupled decay (adamw) (default 0)")
     t.add_argument("--schedule", choices=SCHEDULES,
                    help="learning rate over the run, per batch: step (/10 every --step-size "
                         "epochs), cosine (to 0), onecycle (--lr is the peak) (default none)")
-    t.add_argument("--warmup", type=float, metavar="EPOCHS",
+    t.add_argument("--warmup", type=number_option("warmup"), metavar="EPOCHS",
                    help="linear warm-up before the step or cosine schedule (default 0)")
-    t.add_argument("--step-size", type=at_least_one, metavar="EPOCHS",
+    t.add_argument("--step-size", type=number_option("step_size"), metavar="EPOCHS",
                    help=f"epochs between the step schedule's drops (default {d.step_size})")
-    t.add_argument("--label-smoothing", type=float, metavar="E",
+    t.add_argument("--label-smoothing", type=number_option("label_smoothing"), metavar="E",
                    help="target (1 - E) one-hot + E / 10, as PyTorch's (default 0)")
     t.add_argument("--recipe", choices=sorted(RECIPES),
                    help="start from named settings: fast = " + ", ".join(
                        f"{k}={v}" for k, v in RECIPES["fast"].items()) + " (options given win)")
-    t.add_argument("--seed", type=int, help=f"seeds the weights, shuffling, augmentation and "
-                   f"dropout (default {d.seed})")
+    t.add_argument("--seed", type=number_option("seed"),
+                   help=f"seeds the weights, shuffling, augmentation and dropout "
+                        f"(default {d.seed})")
     t.add_argument("--init", choices=INITIALIZERS, help=f"weight initializer (default {d.init})")
     t.add_argument("--augment", action="store_const", const=True,
                    help="random shifts (up to 2 px) and rotations (up to 10 degrees)")
-    t.add_argument("--validation", type=at_least_zero, metavar="N",
+    t.add_argument("--validation", type=number_option("validation"), metavar="N",
                    help="hold N training images out (a seeded random subset, taken before "
                         "--train-subset), evaluate them each epoch and keep the best model "
                         "by their accuracy in RUN_DIR/best.npz (default 0: none)")
-    t.add_argument("--train-subset", type=at_least_one, metavar="N",
+    t.add_argument("--train-subset", type=number_option("train_subset"), metavar="N",
                    help="train on the first N images (after --validation's are held out)")
-    t.add_argument("--test-subset", type=at_least_one, metavar="N",
+    t.add_argument("--test-subset", type=number_option("test_subset"), metavar="N",
                    help="evaluate on the first N test images (default: all 10,000)")
     _common(t)
     t.add_argument("--out", metavar="RUN_DIR",
@@ -90,7 +110,7 @@ def build_parser():
                                         "writes RUN_DIR/confusion.png.")
     e.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
                    help="a run folder; several: also the average of their probabilities")
-    e.add_argument("--test-subset", type=at_least_one, metavar="N",
+    e.add_argument("--test-subset", type=number_option("test_subset"), metavar="N",
                    help="only the first N test images")
     e.add_argument("--best", action="store_true",
                    help="the run's best model by validation accuracy (RUN_DIR/best.npz, "
@@ -101,7 +121,8 @@ def build_parser():
     _common(e)
 
     s = commands.add_parser("summary", help="layers, output shapes, parameters and MACs")
-    s.add_argument("--model", default="lenet", help=f"one of {sorted(MODELS)} (default lenet)")
+    s.add_argument("--model", default="lenet", type=model_name(MODELS),
+                   help=f"one of {sorted(MODELS)} (default lenet)")
 
     from .explore.command import add_arguments as explore_arguments
     explore_arguments(commands.add_parser(
@@ -111,22 +132,16 @@ def build_parser():
     return parser
 
 
-def whole_number(minimum):
-    """An argparse type: a whole number >= ``minimum`` (1 for sizes and counts, 0 where 0
-    means none)."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
+def model_name(known):
+    """An argparse type: a model name among ``known`` (``minicnn train``: those for MNIST;
+    an ImageNet-sized one is pointed to ``minicnn summary``)."""
+    def parse(name):
+        if name in known:
+            return name
+        if known is MNIST_MODELS:
+            raise argparse.ArgumentTypeError(_not_trainable(name))
+        raise argparse.ArgumentTypeError(f"unknown model {name!r}; choose from {sorted(known)}")
     return parse
-
-
-at_least_one, at_least_zero = whole_number(1), whole_number(0)
 
 
 def _common(p):
@@ -138,10 +153,18 @@ def _common(p):
 
 def main(argv=None):
     """Entry point of the ``minicnn`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.error("choose a command: train, evaluate, summary or explore "
+                     "(minicnn --help says what each does)")
+    if args.command == "train":
+        _check_together(args)
     import matplotlib
     matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
     try:
+        if args.command != "summary":    # the thread count's settings, before any work
+            _or_usage(threads.num_threads)
         return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
                 "explore": cmd_explore}[args.command](args)
     except UsageError as err:
@@ -153,6 +176,26 @@ def main(argv=None):
     except WriteError as err:       # a full disk, a folder made read-only mid-run
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except MemoryError as err:      # NumPy's says what it could not allocate
+        advice = "; lower --batch-size" if args.command == "train" else ""
+        print(f"minicnn {args.command}: error: out of memory ({err}){advice}", file=sys.stderr)
+        return 1
+
+
+def _check_together(args):
+    """Settings that are each in range but do not go together (``--warmup`` without
+    its schedule, or as long as the run) are bad option values too: checked here by
+    ``TrainConfig.validate``, before anything is read or written. (A resumed run
+    keeps its own settings; ``cmd_train`` compares them.)"""
+    if args.resume:
+        return
+    given = _config_from_args(args)
+    try:
+        TrainConfig(**{**RECIPES.get(args.recipe, {}), **given}).validate()
+    except SettingError as err:
+        option = "--" + err.name.replace("_", "-")
+        print(f"minicnn train: error: argument {option}: {err.reason}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 # -- summary --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """What the ``minicnn`` subcommands share: the usage error, the data folder of a run,
 and turning bad settings into usage errors."""
+import argparse
 import os
 
 CLASS_NAMES = {
@@ -48,3 +49,21 @@ def _or_usage(build):
         return build()
     except (ValueError, RuntimeError) as err:
         raise UsageError(str(err)) from None
+
+
+def number_option(limits):
+    """An argparse type for a number within ``limits`` (a ``minicnn.config.Limits``, or
+    the name of one of ``LIMITS``: the same check ``TrainConfig.validate`` applies)."""
+    from .config import LIMITS
+    limits = LIMITS[limits] if isinstance(limits, str) else limits
+
+    def parse(text):
+        try:
+            value = int(text) if limits.whole else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {limits}, got {text!r}") from None
+        try:
+            return limits.check(value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse

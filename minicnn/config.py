@@ -4,9 +4,12 @@
 ``config.json`` and into the checkpoint. ``make_optimizer`` and
 ``make_schedule`` turn it into the optimizer and the learning-rate schedule
 (stepped once per batch). ``RECIPES`` are named sets of settings
-(``minicnn train --recipe fast``), chosen by measurement (README).
+(``minicnn train --recipe fast``), chosen by measurement (README). ``LIMITS`` are the
+ranges of its numbers: ``TrainConfig.validate`` and the command line's options
+(``minicnn.cli``) check the same ones.
 """
 import math
+import numbers
 from dataclasses import dataclass, fields
 
 from .init import INITIALIZERS
@@ -21,6 +24,71 @@ INPUT_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10                 # both datasets
 MNIST_MODELS = ("lenet", "tiny_cnn", "keras_cnn", "lenet5", "bn_cnn", "fast_cnn",
                 "mobilenet_mnist")
+TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000   # both datasets
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The values a number may take: from ``low`` to ``high`` (each end included unless
+    ``open_ends`` names it: "low", "high"), whole numbers only if ``whole``; never NaN,
+    never infinite, never a bool."""
+    low: float
+    high: float
+    whole: bool = False
+    open_ends: tuple = ()
+
+    def __str__(self):                       # what the number must be, for the messages
+        if self.high == math.inf:
+            return f"a finite number {'>' if 'low' in self.open_ends else '>='} {self.low:g}"
+        low, high = (str(int(v)) if float(v).is_integer() else f"{v:g}"
+                     for v in (self.low, self.high))
+        interval = (f"{'(' if 'low' in self.open_ends else '['}{low}, "
+                    f"{high}{')' if 'high' in self.open_ends else ']'}")
+        return f"a whole number in {interval}" if self.whole else f"in {interval}"
+
+    def check(self, value):
+        """``value``, or ``ValueError("must be <the limits>, got <value>")``."""
+        kind = numbers.Integral if self.whole else numbers.Real
+        if not isinstance(value, kind) or isinstance(value, bool) or not self._holds(value):
+            raise ValueError(f"must be {self}, got {value!r}")
+        return value
+
+    def _holds(self, v):
+        if not self.whole and not math.isfinite(v):
+            return False
+        above = self.low < v if "low" in self.open_ends else self.low <= v
+        below = v < self.high if "high" in self.open_ends else v <= self.high
+        return above and below
+
+
+MAX_EPOCHS = 10 ** 6                   # years of training: a larger number is a typo
+LIMITS = {
+    "epochs": Limits(1, MAX_EPOCHS, whole=True),
+    "step_size": Limits(1, MAX_EPOCHS, whole=True),
+    "warmup": Limits(0, MAX_EPOCHS, open_ends=("high",)),      # and shorter than the run
+    "batch_size": Limits(1, TRAIN_IMAGES, whole=True),         # one batch: the whole set
+    "eval_batch_size": Limits(1, TRAIN_IMAGES, whole=True),
+    "log_every": Limits(1, 10 ** 9, whole=True),
+    "lr": Limits(0, math.inf, open_ends=("low",)),
+    "momentum": Limits(0, 1, open_ends=("high",)),             # 1 would never forget
+    "beta1": Limits(0, 1, open_ends=("high",)),
+    "beta2": Limits(0, 1, open_ends=("high",)),
+    "weight_decay": Limits(0, math.inf),
+    "label_smoothing": Limits(0, 1, open_ends=("high",)),      # 1: uniform targets, no signal
+    "seed": Limits(0, 2 ** 32 - 1, whole=True),                # np.random.seed's range
+    "validation": Limits(0, TRAIN_IMAGES, whole=True),         # (run_split: leave a batch)
+    "train_subset": Limits(1, TRAIN_IMAGES, whole=True),       # or None: all
+    "test_subset": Limits(1, TEST_IMAGES, whole=True),         # or None: all
+}
+
+
+class SettingError(ValueError):
+    """A bad value of the setting ``name``: ``"<name> <reason>"``; the command line shows
+    ``argument --<name>: <reason>``."""
+
+    def __init__(self, name, reason):
+        super().__init__(f"{name} {reason}")
+        self.name, self.reason = name, reason
 
 
 @dataclass
@@ -55,34 +123,25 @@ class TrainConfig:
     data_dir: str | None = None
 
     def validate(self):
-        """Raise ``ValueError`` naming the first bad setting."""
+        """Raise ``SettingError`` (a ``ValueError``) naming the first bad setting."""
         for name, known in (("model", MODELS), ("dataset", DATASETS), ("init", INITIALIZERS),
                             ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
             if getattr(self, name) not in known:
-                raise ValueError(f"unknown {name} {getattr(self, name)!r}; "
-                                 f"choose from {sorted(known)}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "log_every", "step_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        for name in ("beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
-        if not 0 <= self.label_smoothing <= 1:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {self.label_smoothing!r}")
-        if self.weight_decay < 0 or self.warmup < 0:
-            raise ValueError(f"weight_decay and warmup must be >= 0, got "
-                             f"{self.weight_decay!r} and {self.warmup!r}")
+                raise SettingError(name, f"must be one of {sorted(known)}, got "
+                                         f"{getattr(self, name)!r}")
+        for name, limits in LIMITS.items():
+            value = getattr(self, name)
+            if value is not None or name not in ("train_subset", "test_subset"):
+                try:
+                    limits.check(value)
+                except ValueError as err:
+                    raise SettingError(name, str(err)) from None
         if self.warmup and self.schedule not in ("step", "cosine"):
-            raise ValueError(f"warmup goes with the step or cosine schedule, not "
-                             f"{self.schedule!r} (onecycle warms up by itself)")
-        if int(self.validation) < 0:
-            raise ValueError(f"validation must be >= 0 (the number of training images held "
-                             f"out, 0 for none), got {self.validation!r}: fix --validation")
-        for name in ("train_subset", "test_subset"):
-            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+            raise SettingError("warmup", f"goes with the step or cosine schedule, not "
+                                         f"{self.schedule!r} (onecycle warms up by itself)")
+        if self.warmup >= self.epochs:
+            raise SettingError("warmup", f"must be shorter than the run's {self.epochs} "
+                                         f"epochs, got {self.warmup!r}")
         return self
 
     @classmethod

@@ -37,9 +37,10 @@ def test_set_num_threads_refuses_bad_counts(bad):
 
 
 @pytest.mark.parametrize("env, expected", [
-    ({"MINICNN_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, "3"),
-    ({"OMP_NUM_THREADS": "1"}, "1"),
-    ({"OPENBLAS_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "1"}, "2"),
+    ({"MINICNN_NUM_THREADS": "1", "OMP_NUM_THREADS": "2"}, "1"),   # (counts within the cores:
+    ({"OMP_NUM_THREADS": "1"}, "1"),                               # a larger one is capped)
+    ({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "2"}, "1"),
+    ({"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}, "1"),
     ({"MINICNN_NUM_THREADS": "zero"}, "MINICNN_NUM_THREADS must be a whole number >= 1"),
 ])
 def test_the_thread_count_follows_the_environment(env, expected):

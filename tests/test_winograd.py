@@ -111,9 +111,8 @@ def test_thread_counts_agree_and_repeat_bit_for_bit(rng):
 
 
 def test_conv2d_layer_passes_the_gradient_check_on_the_winograd_path(rng):
-    layer = Conv2D(16, 16, 3, padding="same", seed=0)
-    layer.weight.value = layer.weight.value.astype(np.float64)
-    layer.bias.value = rng.standard_normal(16)
+    layer = Conv2D(16, 16, 3, padding="same", seed=0).astype("float64")   # value and grad
+    layer.bias.value[...] = rng.standard_normal(16)
     x = rng.standard_normal((2, 16, 5, 6))
     layer.forward(x)
     assert isinstance(layer.plan, winograd.Winograd)

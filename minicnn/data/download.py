@@ -22,6 +22,7 @@ import hashlib
 import http.client
 import os
 import pathlib
+import re
 import sys
 import urllib.request
 
@@ -56,6 +57,11 @@ def mirror_list(name, default, mirrors=None):
     bases = []
     for entry in mirrors:
         entry = os.fspath(entry).replace("{name}", name)
+        scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):/", entry)    # (C:/ is a folder)
+        if scheme and (scheme[1].lower() not in ("http", "https", "ftp", "file")
+                       or "://" not in entry):
+            raise ValueError(f"the mirror {entry!r} (MINICNN_MIRRORS or mirrors=) is neither "
+                             f"an http://, https://, ftp:// or file:// URL nor a folder")
         if "://" not in entry:
             entry = pathlib.Path(entry).expanduser().resolve().as_uri()
         bases.append(entry if entry.endswith("/") else entry + "/")

@@ -10,12 +10,16 @@ import os
 import sys
 
 from ..checkpoint import MODEL
+from ..cli_common import number_option
+from ..config import Limits
 from ..train import CONFIG
+
+PORTS = Limits(1, 65535, whole=True)
 
 
 def add_arguments(p):
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (made by minicnn train)")
-    p.add_argument("--port", type=int, default=7860, help="(default 7860)")
+    p.add_argument("--port", type=number_option(PORTS), default=7860, help="(default 7860)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="(default cpu)")
