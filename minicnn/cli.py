@@ -7,6 +7,7 @@ the dispatch (``train`` lives in ``cli_train.py``, ``evaluate`` in ``cli_evaluat
     minicnn evaluate RUN_DIR
     minicnn summary --model lenet
     minicnn explore RUN_DIR [--port 7860] [--host 127.0.0.1] [--no-browser]
+    minicnn report-card RUN_DIR [--images 300] [--out PATH] [--device gpu]
 
 Exit status: 0 on success, 1 on a usage or input error or a failed write (the
 message says what to change), 2 for argparse's own errors (a bad option value),
@@ -19,6 +20,7 @@ from . import __version__
 from .atomic import WriteError
 from .cli_common import UsageError, _or_usage
 from .cli_evaluate import cmd_evaluate
+from .cli_report_card import cmd_report_card
 from .cli_train import cmd_train
 from .config import RECIPES, SCHEDULES
 from .init import INITIALIZERS
@@ -108,6 +110,22 @@ def build_parser():
         "explore", help="look inside a run's model in the browser (pip install -e .[explore])",
         description="A local web app on RUN_DIR/model.npz: draw a digit, see its feature "
                     "maps, attribution maps and units."))
+
+    r = commands.add_parser(
+        "report-card", help="every attribution method's sanity, faithfulness and speed on a run",
+        description="Sanity check, deletion and insertion AUC, identity residual and time per "
+                    "image of every attribution method on RUN_DIR/model.npz; writes "
+                    "RUN_DIR/report-card.md and .png (cached in RUN_DIR/report-card-cache/).")
+    r.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (made by minicnn train)")
+    r.add_argument("--images", type=at_least_one, default=300, metavar="N",
+                   help="the first N test images (default 300)")
+    r.add_argument("--sanity-images", type=at_least_one, default=48, metavar="M",
+                   help="the cascading randomization on the first M of them (default 48)")
+    r.add_argument("--out", metavar="PATH",
+                   help="the markdown file (default RUN_DIR/report-card.md); the figure "
+                        "goes beside it with .png")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common(r)
     return parser
 
 
@@ -143,7 +161,7 @@ def main(argv=None):
     matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
-                "explore": cmd_explore}[args.command](args)
+                "explore": cmd_explore, "report-card": cmd_report_card}[args.command](args)
     except UsageError as err:
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1
