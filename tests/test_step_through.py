@@ -154,7 +154,7 @@ def test_every_built_in_layer_and_rule_has_a_backward_formula():
     assert backward_formula(Conv2D(1, 1, 1), rules.Gradient()).startswith("dx = col2im")
 
 
-def test_a_layer_of_ones_own_without_formula_says_so(backend):
+def test_a_layer_of_ones_own_without_formula_says_so(backend, device):
     from minicnn import Layer
 
     class Twice(Layer):
@@ -164,7 +164,7 @@ def test_a_layer_of_ones_own_without_formula_says_so(backend):
         def backward(self, g):
             return 2 * g
     assert backward_formula(Twice()) == "(no 'Backward:' line in the docstring of Twice)"
-    net = Sequential([Twice(), Dense(3, 2)]).astype("float64")
+    net = Sequential([Twice(), Dense(3, 2)]).astype("float64").to(device)
     records = step_through(net, backend.asarray(np.ones((1, 3))), 0)
     assert records[0]["check"] < 1e-9
 

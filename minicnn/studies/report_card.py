@@ -25,7 +25,7 @@ import zipfile
 import numpy as np
 
 from .. import __version__
-from ..backend import as_numpy
+from ..backend import as_numpy, get_array_module
 from ..serialization import atomic_savez
 from ..viz import (class_probabilities, gradient_x_input, guided_grad_cam, lrp, occlusion,
                    target_value)
@@ -61,7 +61,8 @@ def card_methods(model, settings=SETTINGS, background=BACKGROUND, high=WHITE):
 
 def _occlusion(model, x, classes, s):
     """Occlusion as an attribution: how much covering a pixel lowers the class's probability."""
-    p = class_probabilities(model, x)[np.arange(x.shape[0]), as_numpy(classes)]
+    xp = get_array_module(x)
+    p = class_probabilities(model, x)[xp.arange(x.shape[0]), xp.asarray(as_numpy(classes))]
     covered = occlusion(model, x, classes, s["occlusion_size"], s["occlusion_stride"],
                         fill=BACKGROUND)
     return p.reshape(-1, 1, 1, 1) - covered
@@ -132,12 +133,13 @@ def method_scores(model, randomized, x, classes, name, fn, sanity_images, settin
     start = time.perf_counter()
     maps = [fn(model, x[lo:lo + s["chunk"]], classes[lo:lo + s["chunk"]])
             for lo in range(0, n, s["chunk"])]
+    host = np.concatenate([as_numpy(a) for a in maps])      # on a GPU: waits for the maps
     seconds = time.perf_counter() - start
     residual = np.concatenate([IDENTITIES[name][1](model, x[lo:lo + s["chunk"]],
                                                    classes[lo:lo + s["chunk"]], a)
                                for lo, a in zip(range(0, n, s["chunk"]), maps)]) \
         if name in IDENTITIES else np.empty(0)
-    maps = np.concatenate([as_numpy(a) for a in maps])
+    maps = host
     scores = dict(curves(model, x, maps, classes, s), residual=residual, seconds=seconds)
     m = sanity_images
     signed, absolute = np.empty((len(randomized), m)), np.empty((len(randomized), m))
