@@ -7,6 +7,7 @@ the dispatch (``train`` lives in ``cli_train.py``, ``evaluate`` in ``cli_evaluat
     minicnn evaluate RUN_DIR
     minicnn summary --model lenet
     minicnn explore RUN_DIR [--port 7860] [--host 127.0.0.1] [--no-browser]
+    minicnn report-card RUN_DIR [--images 300] [--out PATH] [--device gpu]
 
 Exit status: 0 on success, 1 on a usage or input error or a failed write (the
 message says what to change), 2 for a bad option value (one line: argparse's errors
@@ -20,6 +21,7 @@ from . import __version__
 from .atomic import WriteError
 from .cli_common import UsageError, _or_usage, number_option
 from .cli_evaluate import cmd_evaluate
+from .cli_report_card import cmd_report_card
 from .cli_train import _config_from_args, _not_trainable, cmd_train
 from .config import RECIPES, SCHEDULES, SettingError
 from .init import INITIALIZERS
@@ -129,6 +131,23 @@ def build_parser():
         "explore", help="look inside a run's model in the browser (pip install -e .[explore])",
         description="A local web app on RUN_DIR/model.npz: draw a digit, see its feature "
                     "maps, attribution maps and units."))
+
+    r = commands.add_parser(
+        "report-card", help="every attribution method's sanity, faithfulness and speed on a run",
+        description="Sanity check, deletion and insertion AUC, identity residual and time per "
+                    "image of every attribution method on RUN_DIR/model.npz; writes "
+                    "RUN_DIR/report-card.md and .png (cached in RUN_DIR/report-card-cache/).")
+    r.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (made by minicnn train)")
+    r.add_argument("--images", type=number_option("test_subset"), default=300, metavar="N",
+                   help="the first N test images (default 300)")
+    r.add_argument("--sanity-images", type=number_option("test_subset"), default=48,
+                   metavar="M",
+                   help="the cascading randomization on the first M of them (default 48)")
+    r.add_argument("--out", metavar="PATH",
+                   help="the markdown file (default RUN_DIR/report-card.md); the figure "
+                        "goes beside it with .png")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common(r)
     return parser
 
 
@@ -156,7 +175,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.error("choose a command: train, evaluate, summary or explore "
+        parser.error("choose a command: train, evaluate, summary, explore or report-card "
                      "(minicnn --help says what each does)")
     if args.command == "train":
         _check_together(args)
@@ -166,7 +185,7 @@ def main(argv=None):
         if args.command != "summary":    # the thread count's settings, before any work
             _or_usage(threads.num_threads)
         return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
-                "explore": cmd_explore}[args.command](args)
+                "explore": cmd_explore, "report-card": cmd_report_card}[args.command](args)
     except UsageError as err:
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -70,6 +70,20 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
+def directional_derivative(f, x, d, eps=1e-6):
+    """``(f(x + eps d) - f(x - eps d)) / (2 eps)``: the derivative of scalar ``f()``
+    along ``d`` (shaped like ``x``), with ``x`` changed in place and restored."""
+    x0 = x.copy()
+    try:
+        x[...] = x0 + eps * d
+        plus = float(f())
+        x[...] = x0 - eps * d
+        minus = float(f())
+    finally:
+        x[...] = x0
+    return (plus - minus) / (2 * eps)
+
+
 def check_gradient(f, x, analytic, name="x", eps=1e-6, rtol=1e-5, atol=1e-7,
                    directional=False, seed=0, signal=True):
     """Raise ``GradientCheckError`` unless ``analytic`` is ``d f() / d x``.
@@ -87,13 +101,7 @@ def check_gradient(f, x, analytic, name="x", eps=1e-6, rtol=1e-5, atol=1e-7,
     if directional:
         xp = get_array_module(x)
         d = xp.asarray(np.random.default_rng(seed).standard_normal(x.shape))
-        x0 = x.copy()
-        x[...] = x0 + eps * d
-        plus = float(f())
-        x[...] = x0 - eps * d
-        minus = float(f())
-        x[...] = x0
-        numeric = np.array([(plus - minus) / (2 * eps)])
+        numeric = np.array([directional_derivative(f, x, d, eps)])
         with np.errstate(invalid="ignore"):     # inf - inf: a nan, refused below
             analytic = np.array([float((analytic * as_numpy(d)).sum())])
     else:

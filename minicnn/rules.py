@@ -57,14 +57,18 @@ Gradient = Rule
 
 
 class Pass(Rule):
-    """Hand the signal on unchanged (an elementwise layer in LRP)."""
+    """Hand the signal on unchanged (an elementwise layer in LRP).
+
+    Backward: ``R_in = R``
+    """
 
     def backward(self, layer, x, signal, ref=None):
         return signal
 
 
 class ReLURule(Rule):
-    """One of ReLU's own rules by name: ``"gradient"``, ``"deconvnet"``, ``"guided"``."""
+    """One of ReLU's own rules by name: ``"gradient"``, ``"deconvnet"``, ``"guided"``
+    (its formula: the ReLU's ``Backward (name):`` docstring line)."""
 
     def __init__(self, name):
         self.name = name
@@ -122,7 +126,10 @@ def _frozen(value):
 
 
 class Epsilon(Rule):
-    """LRP-epsilon (LRP-0 for ``epsilon=0``): ``R_in = a * W^T (R / stabilize(z))``."""
+    """LRP-epsilon (LRP-0 for ``epsilon=0``): ``R_in = a * W^T (R / stabilize(z))``.
+
+    Backward: ``R_in = a * W^T (R / stabilize(W a + b))``
+    """
 
     def __init__(self, epsilon=1e-6):
         self.epsilon = float(epsilon)
@@ -137,7 +144,11 @@ Norm = Epsilon          # zennit's name for the epsilon rule on a weightless lay
 
 class Gamma(Rule):
     """LRP-gamma, generalized to signed inputs (zennit's ``Gamma``): favours positive
-    contributions by ``gamma``; for ``a >= 0`` it is Montavon's ``w + gamma w+``."""
+    contributions by ``gamma``; for ``a >= 0`` it is Montavon's ``w + gamma w+``.
+
+    Backward: ``R_in = a * rho(W)^T (R / stabilize(rho(W) a + rho(b)))``, a >= 0, z > 0
+    (``rho(w) = w + gamma w+``)
+    """
 
     def __init__(self, gamma=0.25, stabilizer=1e-6):
         self.gamma, self.stabilizer = float(gamma), float(stabilizer)
@@ -159,7 +170,11 @@ class Gamma(Rule):
 
 class AlphaBeta(Rule):
     """LRP-alpha-beta: ``alpha`` times the positive contributions' share minus ``beta``
-    times the negative ones' (``alpha - beta = 1``)."""
+    times the negative ones' (``alpha - beta = 1``).
+
+    Backward: ``R_in = alpha a W+^T (R / z+) - beta a W-^T (R / z-)``, a >= 0
+    (``z+ = W+ a + b+``, ``z- = W- a + b-``)
+    """
 
     def __init__(self, alpha=2.0, beta=1.0, stabilizer=1e-6):
         if alpha < 0 or beta < 0 or abs(alpha - beta - 1) > 1e-12:
@@ -182,7 +197,10 @@ class AlphaBeta(Rule):
 
 
 class ZPlus(AlphaBeta):
-    """LRP-z+ (AlphaBeta with alpha=1, beta=0)."""
+    """LRP-z+ (AlphaBeta with alpha=1, beta=0).
+
+    Backward: ``R_in = a * W+^T (R / stabilize(W+ a + b+))`` (a >= 0)
+    """
 
     def __init__(self, stabilizer=1e-6):
         super().__init__(1.0, 0.0, stabilizer)
@@ -192,6 +210,8 @@ class ZBox(Rule):
     """LRP-z^B for the input layer, pixels bounded by ``low`` and ``high``::
 
         z = w x - w+ low - w- high            R_in = x c - low c+ - high c-
+
+    Backward: ``R_in = x c - low c+ - high c-``, ``c = W^T (R / stabilize(z))``
     """
 
     def __init__(self, low, high, stabilizer=1e-6):
@@ -209,7 +229,10 @@ class ZBox(Rule):
 
 
 class WSquare(Rule):
-    """LRP-w^2 for an unbounded input layer: ``R_in = sum_k w_jk^2 R_k / sum_j w_jk^2``."""
+    """LRP-w^2 for an unbounded input layer: ``R_in = sum_k w_jk^2 R_k / sum_j w_jk^2``.
+
+    Backward: ``R_in = (W^2)^T (R / stabilize(W^2 1 + b^2))``
+    """
     weight = staticmethod(lambda w: w * w)
     bias = staticmethod(lambda b: b * b)
 
@@ -224,14 +247,20 @@ class WSquare(Rule):
 
 class Flat(WSquare):
     """LRP-flat: like ``WSquare`` with every weight 1 (and no bias): relevance spread
-    evenly over each output's receptive field."""
+    evenly over each output's receptive field.
+
+    Backward: ``R_in = 1^T (R / stabilize(1 1))``, every weight 1
+    """
     weight = staticmethod(lambda w: get_array_module(w).ones_like(w))
     bias = staticmethod(_zero)
 
 
 class Proportional(Rule):
     """Max pooling shared by the window's inputs, ``R_i = x_i / sum(window) * R``,
-    instead of winner-takes-all: the epsilon rule of the window's sum."""
+    instead of winner-takes-all: the epsilon rule of the window's sum.
+
+    Backward: ``R_i = x_i / stabilize(sum(window)) * R``
+    """
 
     def __init__(self, stabilizer=1e-6):
         self.stabilizer = float(stabilizer)
@@ -254,7 +283,10 @@ class Proportional(Rule):
 class Rescale(Rule):
     """DeepLIFT's rescale rule at an elementwise nonlinearity (ReLU, LeakyReLU):
     ``m = g * (y - y_ref) / (x - x_ref)``, or the gradient where ``|x - x_ref| <= eps``
-    (Captum's threshold, 1e-10). ``y`` comes from the layer's own forward (on a copy)."""
+    (Captum's threshold, 1e-10). ``y`` comes from the layer's own forward (on a copy).
+
+    Backward: ``m_in = m_out * (y - y_ref) / (x - x_ref)``
+    """
 
     def __init__(self, eps=1e-10):
         self.eps = float(eps)
@@ -273,7 +305,10 @@ class RescaleMaxPool(Rule):
     (times the signal) goes to one input: the winner in ``x`` where the output rose, the
     winner in ``x_ref`` where it fell (Captum's "cross maximum"); overlapping windows add
     up. As a multiplier: that contribution divided by the input's ``x - x_ref``, which is
-    at least ``|dy|`` there, so the division is safe."""
+    at least ``|dy|`` there, so the division is safe.
+
+    Backward: ``m_in = m_out * (max(x) - max(x_ref)) / (x - x_ref)`` at one winner per window
+    """
 
     def __init__(self, eps=1e-10):
         self.eps = float(eps)

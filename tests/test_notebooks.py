@@ -1,7 +1,7 @@
 """The learner's notebooks (examples/notebooks): they run, and what is committed reads well.
 
 Each notebook reads ``MINICNN_QUICK`` in its first cell; with ``MINICNN_QUICK=1`` it
-trains and scans small subsets, so that the five run in CI in about a minute or two. The
+trains and scans small subsets, so that the six run in CI in about a minute or two. The
 committed copies hold the outputs of full runs (so that they read on GitHub): every code
 cell executed, no error, under 1 MB each, and the README links every one.
 """
@@ -13,10 +13,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOLDER = os.path.join(ROOT, "examples", "notebooks")
 NOTEBOOKS = ["1_layers_and_gradients.ipynb", "2_write_your_own_layer.ipynb",
-             "3_train_lenet.ipynb", "4_look_inside.ipynb", "5_what_did_it_learn.ipynb"]
+             "3_train_lenet.ipynb", "4_look_inside.ipynb", "5_what_did_it_learn.ipynb",
+             "6_backward_step_through.ipynb"]
 
 
-def test_the_five_notebooks_are_there():
+def test_the_six_notebooks_are_there():
     assert sorted(n for n in os.listdir(FOLDER) if n.endswith(".ipynb")) == NOTEBOOKS
 
 

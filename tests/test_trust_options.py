@@ -18,9 +18,10 @@ NUMERIC = {
               "--validation", "--train-subset", "--test-subset"],
     "evaluate": ["--test-subset"],
     "explore": ["--port"],
+    "report-card": ["--images", "--sanity-images"],
 }
 WHOLE = {"--epochs", "--batch-size", "--step-size", "--seed", "--validation", "--train-subset",
-         "--test-subset", "--port"}
+         "--test-subset", "--port", "--images", "--sanity-images"}
 HUGE = {"--lr": "1e999", "--weight-decay": "1e999"}
 
 
@@ -34,7 +35,7 @@ def nothing_runs(monkeypatch):
     """Options that pass parsing must not start anything: the commands are replaced."""
     def refuse(args):
         raise AssertionError(f"the options were accepted: {vars(args)}")
-    for name in ("cmd_train", "cmd_evaluate", "cmd_explore"):
+    for name in ("cmd_train", "cmd_evaluate", "cmd_explore", "cmd_report_card"):
         monkeypatch.setattr(cli, name, refuse)
 
 
@@ -140,7 +141,7 @@ def test_warmup_must_end_before_the_run_does():
     (["train", "--device", "tpu"], ["argument --device: invalid choice: 'tpu'"]),
     (["evaluate"], ["minicnn evaluate: error: the following arguments are required: RUN_DIR"]),
     (["train", "--epochs"], ["argument --epochs: expected one argument"]),
-    ([], ["minicnn: error: choose a command: train, evaluate, summary or explore"]),
+    ([], ["minicnn: error: choose a command: train, evaluate, summary, explore or report-card"]),
     (["nope"], ["minicnn: error: argument COMMAND: invalid choice: 'nope'"]),
 ])
 def test_usage_errors_are_one_line(capsys, nothing_runs, argv, words):

@@ -24,7 +24,12 @@ BACKWARD_RULES = ("gradient", "deconvnet", "guided")
 
 
 class ReLU(Layer):
-    """``y = max(x, 0)`` elementwise, any shape."""
+    """``y = max(x, 0)`` elementwise, any shape.
+
+    Backward: ``dx = g * (x > 0)``
+    Backward (deconvnet): ``dx = max(g, 0)``
+    Backward (guided): ``dx = g * (x > 0) * (g > 0)``
+    """
 
     def __init__(self):
         super().__init__()
@@ -65,7 +70,7 @@ def softmax(z, axis=-1):
 class Softmax(Layer):
     """``p = softmax(z)`` over the last axis (for inference); keeps ``p`` for backward.
 
-    Backward (the Jacobian-vector product): ``dz = p * (g - sum(g * p))``.
+    Backward: ``dz = p * (g - sum(g * p))``, the Jacobian-vector product.
     For training use ``SoftmaxCrossEntropy``, which fuses both steps.
     """
 
@@ -85,6 +90,8 @@ class LeakyReLU(ReLU):
     Backward: ``g * (1 where x > 0 else negative_slope)``. It is a ReLU for the
     backward rules: ``deconvnet`` keeps ``max(g, 0)``, ``guided`` also zeroes
     the negative gradients of the true backward.
+
+    Backward (guided): ``g * (1 where x > 0 else negative_slope) * (g > 0)``
     """
 
     def __init__(self, negative_slope=0.01):

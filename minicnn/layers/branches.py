@@ -21,7 +21,10 @@ from .base import Layer
 
 
 class Concat(Layer):
-    """``Concat([branch, ...])``: each branch a Layer (often a ``Sequential``)."""
+    """``Concat([branch, ...])``: each branch a Layer (often a ``Sequential``).
+
+    Backward: ``dx = sum_i b_i.backward(g[:, start_i : start_i + C_i])``
+    """
 
     def __init__(self, branches):
         super().__init__()

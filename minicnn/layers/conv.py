@@ -53,6 +53,8 @@ class Conv2D(Layer):
     ``groups`` splits the channels into independent convolutions (``groups ==
     in_channels``: depthwise). ``impl="reference"`` runs the plain loops of
     ``kernels.reference`` instead of im2col + matmul.
+
+    Backward: ``dx = col2im(W2.T @ g2)``, the transposed convolution of ``g``
     """
 
     param_names = ("weight", "bias")

@@ -17,7 +17,10 @@ from .base import Layer
 
 
 class Dense(Layer):
-    """``Dense(in_features, out_features, bias=True)``; weight layout as PyTorch's Linear."""
+    """``Dense(in_features, out_features, bias=True)``; weight layout as PyTorch's Linear.
+
+    Backward: ``dx = g @ W``  (and ``dW = g.T @ x``, ``db = sum_n g``)
+    """
 
     param_names = ("weight", "bias")
 
@@ -64,7 +67,10 @@ class Dense(Layer):
 
 class Flatten(Layer):
     """``(N, C, H, W)`` -> ``(N, C*H*W)`` in C order, so it matches PyTorch's
-    ``nn.Flatten`` on NCHW and dense weights transfer between the two."""
+    ``nn.Flatten`` on NCHW and dense weights transfer between the two.
+
+    Backward: ``dx = g.reshape(x.shape)``
+    """
 
     def forward(self, x):
         self.check_input(x, expected="(N, ...) with at least 2 axes")
@@ -88,6 +94,9 @@ class Dropout(Layer):
 
     The mask is drawn from a NumPy generator seeded by ``seed`` (then copied to
     the GPU if needed), so seeded runs repeat exactly on CPU and GPU alike.
+
+    Backward: ``dx = g`` in eval mode (every explanation runs in it); in training
+    ``dx = g * mask / (1 - p)``
     """
 
     def __init__(self, p=0.5, seed=None):

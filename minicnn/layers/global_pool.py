@@ -12,7 +12,10 @@ from .base import Layer
 
 
 class GlobalAvgPool2D(Layer):
-    """``GlobalAvgPool2D()``: ``(N, C, H, W)`` -> ``(N, C)``; no parameters."""
+    """``GlobalAvgPool2D()``: ``(N, C, H, W)`` -> ``(N, C)``; no parameters.
+
+    Backward: ``dx[n, c, h, w] = g[n, c] / (H * W)``
+    """
 
     def forward(self, x):
         self.check_input(x, 4, "(N, C, H, W)")

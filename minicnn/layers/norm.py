@@ -115,13 +115,21 @@ class _BatchNorm(Layer):
 
 class BatchNorm2D(_BatchNorm):
     """``BatchNorm2D(C, eps=1e-5, momentum=0.1)``: spatial batch norm of ``(N, C, H, W)``,
-    one mean and variance per channel over N, H and W (PyTorch's ``BatchNorm2d``)."""
+    one mean and variance per channel over N, H and W (PyTorch's ``BatchNorm2d``).
+
+    Backward: ``dx = g * weight / sqrt(running_var + eps)`` in eval mode (training: the
+    module's docstring)
+    """
     spatial_ndims = (4,)
     expected_shapes = ("(N, C, H, W)",)
 
 
 class BatchNorm1D(_BatchNorm):
     """``BatchNorm1D(C, eps=1e-5, momentum=0.1)`` of ``(N, C)`` or ``(N, C, L)``
-    (PyTorch's ``BatchNorm1d``), e.g. after a ``Dense`` layer."""
+    (PyTorch's ``BatchNorm1d``), e.g. after a ``Dense`` layer.
+
+    Backward: ``dx = g * weight / sqrt(running_var + eps)`` in eval mode (training: the
+    module's docstring)
+    """
     spatial_ndims = (2, 3)
     expected_shapes = ("(N, C)", "(N, C, L)")

@@ -90,6 +90,8 @@ class MaxPool2D(_Pool2D):
 
     ``return_indices=True`` makes ``forward`` return ``(out, switches)`` (for
     ``MaxUnpool2D``; such a layer cannot sit inside a ``Sequential``).
+
+    Backward: ``dx[switch] += g``, only each window's winner gets gradient
     """
 
     _defaults = dict(_Pool2D._defaults, return_indices=False)
@@ -117,7 +119,10 @@ class MaxPool2D(_Pool2D):
 
 class AvgPool2D(_Pool2D):
     """``AvgPool2D(kernel_size, stride=None, padding=0, ceil_mode=False,
-    count_include_pad=True, divisor_override=None)``, as ``torch.nn.AvgPool2d``."""
+    count_include_pad=True, divisor_override=None)``, as ``torch.nn.AvgPool2d``.
+
+    Backward: ``dx[window] += g / divisor``
+    """
 
     _defaults = dict(ceil_mode=False, count_include_pad=True, divisor_override=None)
 
@@ -164,6 +169,8 @@ class MaxUnpool2D(Layer):
     The output is ``(H - 1) sH - 2 pH + kH`` high unless ``output_size`` (the
     pooled input's ``(H, W)``, or its whole shape) says otherwise. Where windows
     overlapped and share a winner, one of their values is kept (as PyTorch).
+
+    Backward: ``dx[n, c, i, j] = g[n, c, switch[n, c, i, j]]``
     """
 
     def __init__(self, kernel_size, stride=None, padding=0):

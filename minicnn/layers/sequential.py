@@ -16,6 +16,8 @@ class Sequential(Layer):
     Parameters are named by layer index as in ``torch.nn.Sequential``
     (``"0.weight"``, ``"3.bias"``), so state dicts exchange directly.
     ``input_shape`` (per example) is what ``summary()`` starts from.
+
+    Backward: ``dx = layers[0].backward(... layers[-1].backward(g))``
     """
 
     def __init__(self, layers, input_shape=None):

@@ -9,6 +9,11 @@ ReLU's backward rule swapped (see docs/backward-rules.md):
 - the rule family (``minicnn.rules``, a rule per layer): ``gradient_x_input``, ``lrp``
   (rules and composites), ``deeplift``, ``excitation_backprop``; their identities are
   in ``minicnn.viz.checks``.
+- the backward pass itself: ``step_through`` (per layer: the signal in and out, the
+  backward formula, a float64 check of that layer's backward or the rule's distance from
+  the gradient) and ``relevance_by_layer`` (the total relevance at every layer: where
+  LRP, DeepLIFT and integrated gradients keep or lose it); ``draw_step_through``,
+  ``draw_relevance_by_layer``.
 
 Units ("what did each unit learn?"):
 
@@ -20,6 +25,7 @@ Drawing is kept apart from computing: ``draw_attribution``, ``attribution_grid``
 and the ``plot_*`` functions take the arrays above and write figures.
 """
 from .attribution import deconvnet, guided_backprop, integrated_gradients, saliency, smoothgrad
+from .backward_plots import draw_relevance_by_layer, draw_step_through
 from .cam import grad_cam, grad_cam_pp, guided_grad_cam, upsample_bilinear
 from .evolution import FeatureEvolution, Snapshot
 from .figures import (plot_evolution, plot_feature_maps, plot_filters, plot_images,
@@ -30,7 +36,9 @@ from .occlusion import occlusion
 from .propagation import (deeplift, excitation_backprop, gradient_x_input, lrp, lrp_rule_map,
                           propagate)
 from .plotting import attribution_grid, draw_attribution, normalize_attribution
+from .conservation import identity_residuals, relevance_by_layer
 from .receptive import Box, Field, field_box, receptive_box, receptive_fields
+from .stepthrough import backward_formula, step_through
 from .targets import Unit, backprop, class_probabilities, resolve_target, target_value
 from .units import FeatureMap, TopPatches, conv_filters, feature_maps, top_patches
 
@@ -38,6 +46,8 @@ __all__ = [
     "saliency", "deconvnet", "guided_backprop", "smoothgrad", "integrated_gradients",
     "grad_cam", "grad_cam_pp", "guided_grad_cam", "upsample_bilinear", "occlusion",
     "gradient_x_input", "lrp", "lrp_rule_map", "deeplift", "excitation_backprop", "propagate",
+    "step_through", "backward_formula", "relevance_by_layer", "identity_residuals",
+    "draw_step_through", "draw_relevance_by_layer",
     "Unit", "backprop", "class_probabilities", "resolve_target", "target_value",
     "normalize_attribution", "draw_attribution", "attribution_grid",
     "receptive_fields", "receptive_box", "field_box", "Field", "Box",

@@ -47,10 +47,11 @@ def lrp0_minus_gradient_x_input(model, x, target):
     return np.abs(diff).reshape(x.shape[0], -1).max(axis=1)
 
 
-def ig_completeness(model, x, target, steps=50, method="trapezoid"):
-    """``sum(IG) - (f(x) - f(0))`` per image: how far integrated gradients is from complete."""
-    return as_numpy(integrated_gradients(model, x, target, steps=steps, method=method,
-                                         return_delta=True)[1])
+def ig_completeness(model, x, target, steps=50, method="trapezoid", baseline=None):
+    """``sum(IG) - (f(x) - f(x'))`` per image (``x'``: ``baseline``, default zeros): how far
+    integrated gradients is from complete."""
+    return as_numpy(integrated_gradients(model, x, target, baseline=baseline, steps=steps,
+                                         method=method, return_delta=True)[1])
 
 
 __all__ = ["lrp_conservation", "lrp0_minus_gradient_x_input", "ig_completeness"]

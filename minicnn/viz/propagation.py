@@ -48,12 +48,15 @@ def _lrp_default(layer, stabilizer=1e-6):
     return Gradient()              # max pooling: winner takes all; Flatten, Dropout (eval)
 
 
-def propagate(model, x, target, rule_for, baseline=None, start="one", record=None):
+def propagate(model, x, target, rule_for, baseline=None, start="one", record=None,
+              inputs=None):
     """``(signal at the input, target value (N,))`` of the backward pass with
     ``rule_for(i, layer)`` at layer ``i``. ``start``: ``"one"`` (a one-hot gradient) or
     ``"value"`` (the target's value, LRP's starting relevance). ``baseline``: also
     run the forward pass on it and hand each rule its input there (``ref``).
-    ``record``: a list that receives ``(i, signal at layer i's output, at its input)``."""
+    ``record``: a list that receives ``(i, signal at layer i's output, at its input)``;
+    ``inputs``: a list that receives ``(layer i's input, its input on the baseline or
+    None)`` for ``i = 0, 1, ...`` (what each rule was handed)."""
     target = resolve_target(model, x, target)
     layers = model.layers[:target.index + 1]
     with probing(model):
@@ -63,16 +66,18 @@ def propagate(model, x, target, rule_for, baseline=None, start="one", record=Non
             for i, layer in enumerate(layers):
                 refs[i], out = out, layer.forward(out)
             ref_value = out[target.where]
-        inputs, out = [], x
+        layer_inputs, out = [], x
         for layer in layers:
-            inputs.append(out)
+            layer_inputs.append(out)
             out = layer.forward(out)
         value = out[target.where]
+        if inputs is not None:
+            inputs.extend(zip(layer_inputs, refs))
         signal = get_array_module(out).zeros_like(out)
         signal[target.where] = 1.0 if start == "one" else value
         for i in range(len(layers) - 1, -1, -1):
             above = signal
-            signal = rule_for(i, layers[i]).backward(layers[i], inputs[i], signal, refs[i])
+            signal = rule_for(i, layers[i]).backward(layers[i], layer_inputs[i], signal, refs[i])
             if record is not None:
                 record.append((i, above, signal))
     if baseline is not None:
@@ -146,11 +151,22 @@ def excitation_backprop(model, x, target):
     dense layer, the z-rule at average pools, the gradient elsewhere; started at 1 at
     the target (a probability to share out). ``(N, C, H, W)``, non-negative for
     non-negative inputs."""
-    def rule_for(i, layer):
-        if isinstance(layer, LINEAR):
-            return ZPlus()
-        return Norm(1e-6) if isinstance(layer, AvgPool2D) else Gradient()
-    return propagate(model, x, target, rule_for, start="one")[0]
+    return propagate(model, x, target, excitation_rule, start="one")[0]
+
+
+def excitation_rule(i, layer):
+    """Excitation backprop's rule of layer ``i`` (a ``rule_for``)."""
+    if isinstance(layer, LINEAR):
+        return ZPlus()
+    return Norm(1e-6) if isinstance(layer, AvgPool2D) else Gradient()
+
+
+def deeplift_rule(i, layer):
+    """DeepLIFT's (rescale) rule of layer ``i`` (a ``rule_for``): ``Rescale`` at ReLUs,
+    ``RescaleMaxPool`` at max pools, the gradient elsewhere."""
+    if isinstance(layer, ReLU):
+        return Rescale()
+    return RescaleMaxPool() if isinstance(layer, MaxPool2D) else Gradient()
 
 
 def deeplift(model, x, target, baseline=None, return_delta=False):
@@ -165,12 +181,7 @@ def deeplift(model, x, target, baseline=None, return_delta=False):
     xp = get_array_module(x)
     baseline = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)
     target = resolve_target(model, x, target)
-
-    def rule_for(i, layer):
-        if isinstance(layer, ReLU):
-            return Rescale()
-        return RescaleMaxPool() if isinstance(layer, MaxPool2D) else Gradient()
-    m, value, ref_value = propagate(model, x, target, rule_for, baseline=baseline)
+    m, value, ref_value = propagate(model, x, target, deeplift_rule, baseline=baseline)
     attr = m * (x - baseline)
     if return_delta:
         return attr, attr.reshape(x.shape[0], -1).sum(axis=1) - (value - ref_value)
@@ -178,4 +189,4 @@ def deeplift(model, x, target, baseline=None, return_delta=False):
 
 
 __all__ = ["propagate", "gradient_x_input", "lrp", "lrp_rule_map", "deeplift",
-           "excitation_backprop", "LRP_RULES", "COMPOSITES"]
+           "excitation_backprop", "deeplift_rule", "excitation_rule", "LRP_RULES", "COMPOSITES"]
