@@ -133,8 +133,14 @@ def restore(checkpoint, trainer):
                                  f"{own[name].dtype}")
         trainer.model.load_state_dict(model_state)
         trainer.optimizer.load_state_dict(optimizer_state, entry_prefix=OPTIMIZER)
-        for layer, state in zip(dropout_layers(trainer.model), meta["dropout_states"]):
-            layer.generator.bit_generator.state = state
+        for i, (layer, state) in enumerate(zip(dropout_layers(trainer.model),
+                                               meta["dropout_states"])):
+            rng = layer.generator.bit_generator
+            try:
+                rng.state = state
+            except (KeyError, TypeError, ValueError, OverflowError) as err:
+                raise ValueError(f"its 'dropout_states' entry {i} is not a "
+                                 f"{type(rng).__name__} state ({err})") from None
         if trainer.schedule is not None:      # sets the optimizer's lr (and beta1) too
             trainer.schedule.load_state_dict(meta.get("schedule") or
                                              {"t": meta["step"], "base_lr": trainer.config.lr})

@@ -186,3 +186,16 @@ def test_a_batch_norm_model_with_batches_of_one_is_refused_in_one_line(tmp_path)
     y = np.arange(8) % 10
     with pytest.raises(ValueError, match="BatchNorm1D.*at least 2 images"):
         Trainer(TrainConfig(model="bn_cnn", batch_size=1), (x, y), (x, y), tmp_path)
+
+
+def test_a_dropout_state_that_is_not_one_is_named(tmp_path):
+    from minicnn.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+    x = np.zeros((16, 28, 28), dtype=np.uint8)
+    y = np.arange(16) % 10
+    trainer = Trainer(TrainConfig(model="lenet", batch_size=16), (x, y), (x, y), tmp_path)
+    write_checkpoint(trainer)                    # lenet has one Dropout
+    meta, weights, optimizer = read_checkpoint(tmp_path)
+    meta["dropout_states"] = [{"bit_generator": "PCG64", "state": {"state": "x", "inc": 1},
+                               "has_uint32": 0, "uinteger": 0}]
+    with pytest.raises(ValueError, match=r"'dropout_states' entry 0 is not a PCG64 state"):
+        Trainer.resume(tmp_path, (x, y), (x, y), checkpoint=Checkpoint(meta, weights, optimizer))
