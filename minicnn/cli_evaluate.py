@@ -10,6 +10,13 @@ from .validation import BEST
 
 
 def cmd_evaluate(args):
+    try:
+        return _evaluate(args)
+    except KeyboardInterrupt:    # while the data loads or the model runs: nothing written
+        raise UsageError("interrupted; nothing was written") from None
+
+
+def _evaluate(args):
     from .reporting import confusion_matrix, format_confusion, plot_confusion
     for run_dir in args.run_dirs:
         if not os.path.isdir(run_dir):

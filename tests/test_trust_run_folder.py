@@ -293,3 +293,17 @@ def test_sigkill_between_the_two_renames_is_repaired_by_the_next_start(data, tmp
     assert_all_agree(run)
     assert main(args(data, run, "--epochs", "2", "--resume")) == 0
     assert not [n for n in os.listdir(run) if n.startswith(".tmp-")]
+
+
+def test_ctrl_c_while_evaluate_loads_the_data_is_one_line(data, tmp_path, capsys,
+                                                         monkeypatch):
+    from minicnn import cli_evaluate
+    run = tmp_path / "run"
+    assert main(args(data, run, "--epochs", "1")) == 0
+    capsys.readouterr()
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli_evaluate, "load_data", interrupted)
+    assert main(["evaluate", str(run)]) == 1
+    assert "interrupted" in one_line(capsys)
