@@ -209,6 +209,15 @@ def test_a_fifo_data_file_is_refused_at_once(tmp_path, where, monkeypatch):
     assert isinstance(err, DataError) and str(fifo) in str(err) and "FIFO" in str(err), err
 
 
+def test_a_folder_named_as_a_data_file_is_named(tmp_path):
+    folder = tmp_path / "data"
+    make_files(folder)
+    os.remove(folder / FILES["test_labels"])
+    os.mkdir(folder / FILES["test_labels"])
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz cannot be read: Is a dir"):
+        load_data("fashion-mnist", str(folder))
+
+
 def test_dev_zero_as_a_data_file_is_refused(tmp_path):
     folder = tmp_path / "data"
     make_files(folder)

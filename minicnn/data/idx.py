@@ -65,7 +65,11 @@ def read_idx_bytes(path):
     larger than ``MAX_IDX_BYTES`` allows, or (uncompressed) when its length is not the
     one its header declares."""
     name = os.fspath(path)
-    with open_regular(name, "data file") as f:
+    try:
+        f = open_regular(name, "data file")
+    except (IsADirectoryError, PermissionError) as err:    # (a missing file passes on)
+        raise IDXFormatError(f"{name} cannot be read: {err.strerror}") from None
+    with f:
         size = os.fstat(f.fileno()).st_size
         if size > MAX_IDX_BYTES + 4 + 4 * 255:
             raise IDXFormatError(f"{name}: the file is {size:,} bytes, more than minicnn "
