@@ -238,3 +238,28 @@ def test_a_fifo_on_a_file_mirror_is_skipped_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("MINICNN_MIRRORS", str(mirror))
     err = refused_at_once(lambda: load_data("mnist"), fifo=fifo)
     assert isinstance(err, DataError) and "not a regular file" in str(err), err
+
+
+def test_a_mirror_that_sends_more_than_any_dataset_file_is_cut_off(tmp_path, monkeypatch):
+    """(A mirror streaming without end would fill the disk; here 8 MiB against a limit
+    lowered to 1 MiB.)"""
+    class Endless:
+        headers, left = {}, 8 * MiB
+
+        def read(self, n):
+            n = min(n, self.left)
+            self.left -= n
+            return bytes(n)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", MiB)
+    monkeypatch.setattr(download, "_urlopen", lambda url, timeout: Endless())
+    monkeypatch.setenv("MINICNN_MIRRORS", "http://127.0.0.1:9/")
+    with pytest.raises(DataError, match="sent more than 1,048,576 bytes"):
+        load_data("mnist")
+    assert not os.listdir(tmp_path / "cache" / "mnist") or \
+        os.listdir(tmp_path / "cache" / "mnist") == [".minicnn.lock"]
