@@ -9,10 +9,15 @@ A write that fails (a full disk, a read-only folder) raises ``WriteError``, an
 ``OSError`` whose message names the file; the temporary file is removed and the
 destination keeps its previous content. A process killed mid-write leaves its
 ``.tmp-*`` file behind: ``minicnn.locks.remove_stale_temporaries`` clears those
-on the next start.
+on the next start. Files that belong together are written with ``atomic_write_all``
+(all temporaries first, then the renames back to back) inside
+``interrupts_deferred`` (Ctrl-C and SIGTERM wait until the renames are done).
 """
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 
 TEMP_PREFIX = ".tmp-"
 
@@ -37,7 +42,36 @@ def atomic_write(path, write):
     it to ``path``. If ``write`` raises (a failed checksum, Ctrl-C, a full disk), the
     temporary file is removed and ``path`` is left as it was; an ``OSError``
     becomes a ``WriteError`` naming ``path``."""
-    path = os.fspath(path)
+    atomic_write_all([(path, write)])
+
+
+def atomic_write_all(writes):
+    """``atomic_write`` for files that belong together (a checkpoint and its model):
+    every ``(path, write)`` of ``writes`` goes into its temporary file first, and only
+    when all are complete are they renamed, in the given order, back to back, so the
+    window in which some are new and some old is a few renames wide. A failure before
+    the renames leaves every destination as it was. Wrap the call in
+    ``interrupts_deferred`` so that Ctrl-C cannot land in that window either."""
+    staged = []                          # (temporary, destination), in order
+    try:
+        for path, write in writes:
+            path = os.fspath(path)
+            staged.append((_write_temporary(path, write), path))
+        for i, (tmp, path) in enumerate(staged):
+            try:
+                os.replace(tmp, path)
+            except OSError as err:
+                raise write_error(path, err) from None
+            staged[i] = (None, path)
+    finally:
+        for tmp, _ in staged:            # what was not renamed (a failure, an exception)
+            if tmp is not None and os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def _write_temporary(path, write):
+    """``write(file)`` into a new complete temporary file next to ``path`` (on disk,
+    with the usual mode); returns its name, or removes it and raises."""
     folder = os.path.dirname(os.path.abspath(path))
     suffix = os.path.splitext(path)[1]   # some writers (matplotlib) go by the suffix
     try:
@@ -51,13 +85,36 @@ def atomic_write(path, write):
             f.flush()
             os.fsync(f.fileno())         # the bytes are on disk before the rename
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
+        return tmp
     except BaseException as err:
         if os.path.exists(tmp):
             os.remove(tmp)
         if isinstance(err, OSError):
             raise write_error(path, err) from None
         raise
+
+
+@contextlib.contextmanager
+def interrupts_deferred(signals=("SIGINT", "SIGTERM")):
+    """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends, then deliver them as they
+    would have been: for writes that must happen together. Only the main thread can
+    handle signals; elsewhere (and for a signal that is ignored, or whose handler is not
+    Python's to restore) the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received, previous = [], {}
+    for name in signals:
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) not in (None, signal.SIG_IGN):
+            previous[number] = signal.signal(number, lambda n, _: received.append(n))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(received):
+            signal.raise_signal(number)
 
 
 def check_writable(folder):

@@ -2,7 +2,7 @@
 runs' averaged probabilities and test-time augmentation (see ``minicnn.cli``)."""
 import os
 
-from .checkpoint import CHECKPOINT, load_checkpoint_model, read_checkpoint
+from .checkpoint import CHECKPOINT, load_checkpoint_model, read_checkpoint, repair_run
 from .cli_common import CLASS_NAMES, UsageError, _data_folder, _or_usage, load_data
 from .serialization import read_model_file, rebuild
 from .train import TrainConfig, evaluate, make_batches
@@ -10,11 +10,19 @@ from .validation import BEST
 
 
 def cmd_evaluate(args):
+    try:
+        return _evaluate(args)
+    except KeyboardInterrupt:    # while the data loads or the model runs: nothing written
+        raise UsageError("interrupted; nothing was written") from None
+
+
+def _evaluate(args):
     from .reporting import confusion_matrix, format_confusion, plot_confusion
     for run_dir in args.run_dirs:
         if not os.path.isdir(run_dir):
             raise UsageError(f"no run folder {run_dir!r} (make one with "
                              f"`minicnn train --out {run_dir}`)")
+        repair_run(run_dir)        # model.npz and best.npz as the checkpoint says
     runs = [_or_usage(lambda: _load_run(run_dir, args.device, args.best))
             for run_dir in args.run_dirs]
     configs = [TrainConfig.from_dict(meta["config"]) for _, meta in runs]
@@ -67,7 +75,7 @@ def _load_run(run_dir, device, best=False):
     """``(model, meta)``: the run's last checkpoint, or with ``best`` its best-by-validation
     model; ``meta`` holds the run's ``config``, the model's ``epoch`` and ``file``, and
     ``best_model`` (best.npz's section: its validation accuracy) for the best model."""
-    if not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+    if not os.path.lexists(os.path.join(run_dir, CHECKPOINT)):     # a broken link is named
         raise ValueError(f"{run_dir!r} holds no {CHECKPOINT}: no epoch has finished there yet")
     if not best:
         model, meta = load_checkpoint_model(run_dir, device)

@@ -1,14 +1,18 @@
 """``minicnn train``: a new run into ``--out``, or ``--resume`` of one (see ``minicnn.cli``)."""
+import contextlib
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, fields
 
-from .atomic import check_writable
-from .checkpoint import CHECKPOINT, read_checkpoint
+from .checkpoint import CHECKPOINT, read_checkpoint, repair_run
 from .cli_common import UsageError, _data_folder, _or_usage, load_data
 from .config import RECIPES
-from .locks import FolderBusy, FolderLock, remove_stale_temporaries
+from .locks import FolderBusy
 from .models import MODELS
+from .run_folder import ForeignFolder, RunFolder
+from .serialization import read_header
 from .train import INPUT_SHAPE, MNIST_MODELS, TrainConfig, Trainer
 
 
@@ -34,11 +38,49 @@ def cmd_train(args):
     if args.resume and not os.path.isdir(args.out):
         raise UsageError(f"--resume: no checkpoint in {args.out!r}, no such folder (train "
                          f"without --resume first, or point --out at an existing run folder)")
-    lock = _take_run_folder(args.out)      # before any data is loaded or model built
+    folder = _take_run_folder(args.out)    # before any data is loaded or model built
+    state = {"phase": "loading the data"}
     try:
-        return _train(args, given, lock)
+        with _sigterm_as_interrupt():
+            return _train(args, given, folder.lock, state)
+    except KeyboardInterrupt:
+        raise UsageError(_interrupted(args, folder, state)) from None
     finally:
-        lock.release()
+        folder.release()
+        if not args.resume:
+            folder.abandon()   # removes what it added, if no epoch finished
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (``kill``, a job scheduler) stops training as Ctrl-C does: one line, the
+    writes of an epoch completed, temporary files removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(args, folder, state):
+    """The line for Ctrl-C: what is kept, and ``--resume`` only with a checkpoint."""
+    where = f"interrupted while {state['phase']}"
+    try:
+        epoch = read_header(os.path.join(args.out, CHECKPOINT))["checkpoint"]["epoch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        epoch = None
+    if epoch is not None:
+        return (f"{where}; the checkpoint after epoch {epoch} is kept: continue with "
+                f"`minicnn train --out {args.out} --resume`")
+    gone = "removed" if folder.made else "left as it was"
+    return (f"{where}, before the first epoch ended: nothing is kept to resume ({args.out} "
+            f"{gone}); start again with the same command")
 
 
 def _not_trainable(name):
@@ -49,36 +91,31 @@ def _not_trainable(name):
 
 
 def _take_run_folder(out):
-    """The run folder's lock, after checking that the folder can be written, and
-    with the temporary files of a killed run removed."""
+    """The ``RunFolder`` of ``out``, taken: ours to write (a new or empty folder, or a
+    run's), locked, its temporaries removed, writable."""
+    folder = RunFolder(out)
     try:
-        lock = FolderLock(out, "training run").acquire()
-    except FolderBusy as err:
+        folder.take()
+    except (FolderBusy, ForeignFolder) as err:
         raise UsageError(str(err)) from None
     except OSError as err:
         raise UsageError(f"cannot write to the run folder {out}: {err.strerror or err} "
                          f"(choose another --out)") from None
-    try:
-        remove_stale_temporaries(out)
-        check_writable(out)
-    except OSError as err:
-        lock.release()
-        raise UsageError(f"cannot write to the run folder {out}: {err.strerror or err} "
-                         f"(choose another --out)") from None
-    return lock
+    return folder
 
 
 def _plural(n, word):
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _train(args, given, lock):
+def _train(args, given, lock, state):
     has_checkpoint = os.path.exists(os.path.join(args.out, CHECKPOINT))
     if args.resume:
         if not has_checkpoint:
             raise UsageError(f"--resume: no checkpoint in {args.out!r} (train without --resume "
                              f"first, or point --out at an existing run folder)")
         checkpoint = _or_usage(lambda: read_checkpoint(args.out))   # read once, handed on
+        repair_run(args.out, locked=True, checkpoint=checkpoint)   # after a kill mid-write
         saved, done = checkpoint.meta["config"], checkpoint.meta["epoch"]
         # A resumed run keeps its settings; only the total number of epochs may change.
         changed = {k: (saved.get(k), v) for k, v in given.items()
@@ -119,11 +156,8 @@ def _train(args, given, lock):
           f"seed {c.seed}" + (", augmented" if c.augment else "")
           + (f", validation {c.validation} held out" if c.validation else "")
           + (f", schedule {c.schedule}" if c.schedule != "none" else ""))
-    try:
-        records = trainer.fit()
-    except KeyboardInterrupt:
-        raise UsageError(f"interrupted after epoch {trainer.epoch}; continue with "
-                         f"`minicnn train --out {args.out} --resume`") from None
+    state["phase"] = "training"
+    records = trainer.fit()
     if records:
         print(f"done: test accuracy {100 * records[-1]['test_acc']:.2f}% after epoch "
               f"{records[-1]['epoch']}; run folder {args.out} (minicnn evaluate {args.out})")

@@ -10,6 +10,7 @@ ranges of its numbers: ``TrainConfig.validate`` and the command line's options
 """
 import math
 import numbers
+import types
 from dataclasses import dataclass, fields
 
 from .init import INITIALIZERS
@@ -148,6 +149,44 @@ class TrainConfig:
     def from_dict(cls, d):
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def config_from_checkpoint(settings):
+    """The ``TrainConfig`` of the settings a checkpoint stores, checked like everything
+    read from a file: not a dict, an unknown key, a value of the wrong type (``"2"`` for
+    an int, ``2.5`` for epochs, ``"yes"`` for a flag) or one ``validate`` refuses raises
+    ``ValueError`` naming the key. A key missing takes its default (an older run)."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"they are a {type(settings).__name__}, not a JSON object")
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    for key, value in settings.items():
+        if key not in types:
+            raise ValueError(f"unknown setting {key!r} (a run of another minicnn version, or "
+                             f"an edited file)")
+        if not _of_type(value, types[key]):
+            raise ValueError(f"setting {key!r} is {value!r}, not {_type_name(types[key])}")
+    return TrainConfig(**settings).validate()
+
+
+def _of_type(value, kind):
+    """Whether a JSON value fits a TrainConfig field's type (``int | None`` included);
+    a bool is not a number here, an int is a float, a float must be finite."""
+    if isinstance(kind, types.UnionType):
+        return any(_of_type(value, k) for k in kind.__args__)
+    if kind is type(None) or kind is bool or kind is str:
+        return isinstance(value, kind)
+    if isinstance(value, bool):
+        return False
+    if kind is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
+def _type_name(kind):
+    if isinstance(kind, types.UnionType):
+        return " or ".join(_type_name(k) for k in kind.__args__)
+    return {type(None): "null", bool: "true or false", int: "a whole number",
+            float: "a finite number", str: "text"}.get(kind, kind.__name__)
 
 
 def make_optimizer(config, params):

@@ -9,11 +9,12 @@ second process asking for a held lock is refused at once (no waiting) with
 
 Used for run folders (one training at a time) and the download cache (one
 download at a time). While it holds the lock, a process may also remove the
-``.tmp-*`` files an interrupted ``atomic_write`` left there: no one else can
-be writing them.
+``.tmp-*`` files an interrupted ``atomic_write`` left there (only names of
+exactly that shape, see ``is_temporary``): no one else can be writing them.
 """
 import glob
 import os
+import re
 
 try:
     import fcntl
@@ -23,6 +24,7 @@ except ImportError:            # Windows: byte-range locks from msvcrt instead
 
 LOCK_FILE = ".minicnn.lock"
 TEMP_PATTERN = ".tmp-*"        # what minicnn.atomic.atomic_write names its temporary files
+TEMP_NAME = re.compile(r"\.tmp-[a-z0-9_]{8}(\.[A-Za-z0-9]{1,8})?")    # exactly, see is_temporary
 
 
 class FolderBusy(RuntimeError):
@@ -69,15 +71,26 @@ class FolderLock:
         self.release()
 
 
+def is_temporary(name):
+    """Whether the file name ``name`` is one ``atomic_write`` gives its temporary files:
+    ``.tmp-`` and ``tempfile.mkstemp``'s 8 random characters, then the destination's
+    suffix (``.tmp-k3j4h5g6.npz``); a user's ``.tmp-notes.txt`` is not."""
+    return TEMP_NAME.fullmatch(name) is not None
+
+
 def remove_stale_temporaries(folder):
-    """Delete the ``.tmp-*`` files in ``folder`` (left by a killed ``atomic_write``);
-    call it only while holding the folder's ``FolderLock``. Returns their paths."""
-    stale = sorted(glob.glob(os.path.join(os.fspath(folder), TEMP_PATTERN)))
-    for path in stale:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
+    """Delete the temporary files a killed ``atomic_write`` left in ``folder`` (regular
+    files named as ``is_temporary`` says, nothing else); call it only while holding the
+    folder's ``FolderLock``, in a folder of minicnn's own. Returns their paths."""
+    folder, stale = os.fspath(folder), []
+    for path in sorted(glob.glob(os.path.join(folder, TEMP_PATTERN))):
+        if is_temporary(os.path.basename(path)) and os.path.isfile(path) \
+                and not os.path.islink(path):
+            try:
+                os.remove(path)
+                stale.append(path)
+            except FileNotFoundError:
+                pass
     return stale
 
 

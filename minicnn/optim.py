@@ -5,6 +5,8 @@ parameters. In SGD and Adam ``weight_decay`` adds ``wd * w`` to the gradient
 (an L2 penalty, which Adam then rescales); AdamW decays the weights directly
 (``w -= lr * wd * w``, "decoupled", Loshchilov & Hutter 2019).
 """
+import numpy as np
+
 from . import kernels
 from .backend import as_numpy, device_of, get_array_module, to_device
 
@@ -32,16 +34,41 @@ class Optimizer:
                             for name, bufs in self._buffers().items()
                             for i, b in bufs.items()}}
 
-    def load_state_dict(self, state):
-        self.steps = int(state["steps"])
+    def load_state_dict(self, state, entry_prefix=""):
+        """Take ``steps`` and the buffers of ``state_dict()``, each checked first against
+        the parameter it belongs to (``ValueError`` naming the first that does not fit):
+        a buffer of another shape or dtype would reach the update kernels, which trust
+        their arguments' shapes (a short Adam buffer is written past its end).
+        ``entry_prefix``: how a file names the buffers, for the messages ("optimizer/")."""
+        steps, given = state["steps"], dict(state["buffers"])
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"optimizer steps must be a whole number >= 0, got {steps!r}")
+        # after the first step, every trained parameter has each of the buffers
+        trained = [i for i, _ in self.trainable()] if steps else []
+        expected = {f"{name}.{i}": i for name in self._buffers() for i in trained}
+        who = f"{type(self).__name__} after {steps} steps"
+        for key in sorted(set(given) ^ set(expected)):
+            entry = repr(entry_prefix + key)
+            raise ValueError(f"optimizer buffer {entry} is missing: {who} has one per trained "
+                             f"parameter" if key in expected else
+                             f"optimizer buffer {entry} does not belong to {who}")
+        for key, value in given.items():
+            self._check_buffer(key, entry_prefix + key, as_numpy(value),
+                               self.params[expected[key]].value)
+        self.steps = steps
         for name, bufs in self._buffers().items():
             bufs.clear()
-            for key, value in state["buffers"].items():
-                prefix, index = key.rsplit(".", 1)
-                if prefix == name:
-                    # a copy: steps update buffers in place and must not write into `state`
-                    device = device_of(self.params[int(index)].value)
-                    bufs[int(index)] = to_device(as_numpy(value).copy(), device)
+            for i in trained:
+                # a copy: steps update buffers in place and must not write into `state`
+                bufs[i] = to_device(as_numpy(given[f"{name}.{i}"]).copy(),
+                                    device_of(self.params[i].value))
+
+    def _check_buffer(self, key, entry, value, param):
+        if value.shape != tuple(param.shape) or value.dtype != param.dtype:
+            raise ValueError(f"optimizer buffer {entry!r} is {value.dtype} {value.shape}, but "
+                             f"its parameter is {param.dtype} {tuple(param.shape)}")
+        if not bool(np.isfinite(value).all()):
+            raise ValueError(f"optimizer buffer {entry!r} holds NaN or infinite values")
 
     def _buffers(self):
         return {}
@@ -69,7 +96,7 @@ class SGD(Optimizer):
             p.value -= self.lr * g
 
     def _buffers(self):
-        return {"velocity": self.velocity}
+        return {"velocity": self.velocity} if self.momentum else {}
 
 
 class Adam(Optimizer):
@@ -98,6 +125,12 @@ class Adam(Optimizer):
 
     def _buffers(self):
         return {"m": self.m, "v": self.v}
+
+    def _check_buffer(self, key, entry, value, param):
+        super()._check_buffer(key, entry, value, param)
+        if key.startswith("v.") and bool((value < 0).any()):
+            raise ValueError(f"optimizer buffer {entry!r} holds negative values: Adam's v is "
+                             f"a mean of squares")
 
 
 class AdamW(Adam):

@@ -10,10 +10,12 @@ target only when complete, so an interrupted save never leaves half a model behi
 
 Reading trusts nothing in the file: anything that is not such a file (empty,
 truncated, corrupt, a ``.npy``, a pickle, an array of Python objects, a broken
-header) is refused with one line naming the file, and an architecture nested
-more than ``MAX_DEPTH`` levels or sized over ``MAX_PARAMETERS`` is refused
-before any layer is built (so before any weight is allocated).
+header, a FIFO or a device) is refused with one line naming the file; an
+architecture nested more than ``MAX_DEPTH`` levels or sized over ``MAX_PARAMETERS``
+is refused before any layer is built, and an entry declaring more than
+``MAX_ENTRY_BYTES`` (or more than the zip entry can hold) before it is allocated.
 """
+import contextlib
 import json
 import math
 import os
@@ -23,6 +25,7 @@ import zlib
 import numpy as np
 
 from .atomic import atomic_write
+from .files import NotRegularFile, open_regular
 from .layers import LAYER_TYPES, Layer
 
 FORMAT = "minicnn-model-1"
@@ -30,6 +33,12 @@ HEADER = "__architecture__"
 # GoogLeNet is 3 levels deep and VGG-19 has 143.7 M parameters: ample room for both.
 MAX_DEPTH = 64
 MAX_PARAMETERS = 10 ** 9
+# One array may declare at most 2 GiB (VGG-19's largest weight is 0.8 GB in float64), the
+# JSON header 64 MiB; DEFLATE expands a byte to at most 1032 (zeros), so a compressed
+# entry declaring more than that is forged. All checked before anything is allocated.
+MAX_ENTRY_BYTES = 1 << 31
+MAX_HEADER_BYTES = 1 << 26
+MAX_DEFLATE = 1032
 
 
 class ModelFileError(ValueError):
@@ -63,6 +72,12 @@ def atomic_savez(path, arrays):
 def write_model_file(path, model, sections=None, arrays=None):
     """The one writer: ``model``'s architecture and weights, plus header ``sections``
     (a dict) and extra ``arrays`` (names with a ``/``), to ``path`` atomically."""
+    atomic_write(path, model_file_writer(model, sections, arrays))
+
+
+def model_file_writer(model, sections=None, arrays=None):
+    """``write(file)``: what ``write_model_file`` writes, for ``atomic_write_all`` (files
+    that belong together); the arrays are taken now."""
     if not isinstance(model, Layer):
         raise TypeError(f"save_model expects a minicnn Layer, got {type(model).__name__}")
     header = {"format": FORMAT, "architecture": architecture(model), **(sections or {})}
@@ -70,7 +85,7 @@ def write_model_file(path, model, sections=None, arrays=None):
     for name, value in (arrays or {}).items():
         assert "/" in name, f"extra array {name!r} would be read as a weight"
         everything[name] = value
-    atomic_savez(path, everything)
+    return lambda f: np.savez(f, **everything)
 
 
 def save_model(model, path):
@@ -111,33 +126,58 @@ def read_model_file(path):
     """``(header, weights, extras)`` from the ``.npz`` at ``path``: the checked JSON
     header, the parameter arrays by ``state_dict`` name, and the arrays whose names
     hold a ``/``. Raises ``FileNotFoundError`` or ``ModelFileError``."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {path}")
-    try:
-        with open(path, "rb") as f:
-            start = f.read(6)
-    except OSError as err:                 # a folder, no permission
-        raise ModelFileError(f"{path} cannot be read: {err.strerror or err}") from None
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path} is not a minicnn model file: {_what_it_is(start)}")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [n[:-len(".npy")] for n in archive.namelist() if n.endswith(".npy")]
-            if HEADER not in names and "__meta__" in names:   # the first checkpoint format
-                raise ModelFileError(
-                    f"{path} is a checkpoint of an older minicnn (minicnn-checkpoint-1), which "
-                    f"this version no longer reads: its run folder's model.npz still loads "
-                    f"with minicnn.load_model; start a new run to train further")
-            if HEADER not in names:
-                raise ModelFileError(f"{path} is not a minicnn model file (no {HEADER} entry)")
-            header = _parse_header(path, _read_entry(path, archive, HEADER, "U"))
-            check_architecture(header["architecture"], path)
-            arrays = {n: _read_entry(path, archive, n, _kind(n)) for n in names if n != HEADER}
-    except zipfile.BadZipFile as err:   # a broken directory that is_zipfile let through
-        raise _invalid(path, f"a broken .npz archive ({err})") from None
+    with _archive(path) as (path, archive, names):
+        header = _header(path, archive, names)
+        arrays = {n: _read_entry(path, archive, n, _kind(n)) for n in names if n != HEADER}
     weights = {k: v for k, v in arrays.items() if "/" not in k}
     return header, weights, {k: v for k, v in arrays.items() if "/" in k}
+
+
+def read_header(path):
+    """The checked JSON header of the model file at ``path``, without reading its arrays
+    (cheap: to compare a run's files)."""
+    with _archive(path) as (path, archive, names):
+        return _header(path, archive, names)
+
+
+@contextlib.contextmanager
+def _archive(path):
+    """``(path, zip archive, entry names without .npy)`` of a model file, opened once
+    (a regular file only: a FIFO or a device is refused before anything blocks)."""
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        f = open_regular(path, "model file")
+    except NotRegularFile as err:
+        raise ModelFileError(str(err)) from None
+    except OSError as err:                 # no permission, a dangling link
+        raise ModelFileError(f"{path} cannot be read: {err.strerror or err}") from None
+    with f:
+        start = f.read(6)
+        f.seek(0)
+        if not zipfile.is_zipfile(f):
+            raise ModelFileError(f"{path} is not a minicnn model file: {_what_it_is(start)}")
+        try:
+            with zipfile.ZipFile(f) as archive:
+                names = [n[:-len(".npy")] for n in archive.namelist() if n.endswith(".npy")]
+                if HEADER not in names and "__meta__" in names:   # the first checkpoint format
+                    raise ModelFileError(
+                        f"{path} is a checkpoint of an older minicnn (minicnn-checkpoint-1), "
+                        f"which this version no longer reads: its run folder's model.npz still "
+                        f"loads with minicnn.load_model; start a new run to train further")
+                if HEADER not in names:
+                    raise ModelFileError(f"{path} is not a minicnn model file (no {HEADER} "
+                                         f"entry)")
+                yield path, archive, names
+        except zipfile.BadZipFile as err:   # a broken directory that is_zipfile let through
+            raise _invalid(path, f"a broken .npz archive ({err})") from None
+
+
+def _header(path, archive, names):
+    header = _parse_header(path, _read_entry(path, archive, HEADER, "U", MAX_HEADER_BYTES))
+    check_architecture(header["architecture"], path)
+    return header
 
 
 def _invalid(path, reason):
@@ -160,12 +200,16 @@ def _kind(name):
     return "i" if name.rsplit(".", 1)[-1] in INTEGER_BUFFERS else "f"
 
 
-def _read_entry(path, archive, name, kind):
-    """One array of kind ``kind`` (``"U"`` text, ``"f"`` floats, ``"i"`` integers), its header checked
-    before anything is allocated: no Python objects, no more data than the entry holds."""
+def _read_entry(path, archive, name, kind, limit=None):
+    """One array of kind ``kind`` (``"U"`` text, ``"f"`` floats, ``"i"`` integers), its
+    header checked before anything is allocated: no Python objects, no more than
+    ``limit`` bytes (default ``MAX_ENTRY_BYTES``), no more data than the zip entry holds
+    or could expand to."""
     fail = lambda why: _invalid(path, f"entry {name!r}: {why}")  # noqa: E731
+    limit = MAX_ENTRY_BYTES if limit is None else limit
     try:
         info = archive.getinfo(name + ".npy")
+        _check_zip_sizes(info, archive, fail)
         with archive.open(info) as f:
             version = np.lib.format.read_magic(f)
             read = {(1, 0): np.lib.format.read_array_header_1_0,
@@ -178,7 +222,11 @@ def _read_entry(path, archive, name, kind):
             if dtype.kind != kind:
                 wanted = {"U": "text", "f": "floating-point numbers", "i": "integers"}[kind]
                 raise fail(f"it holds {dtype}, not {wanted}")
-            if math.prod(shape) * dtype.itemsize > info.file_size:
+            size = math.prod(shape) * dtype.itemsize      # Python integers: no overflow
+            if size > limit:
+                raise fail(f"it declares {size:,} bytes (shape {tuple(shape)}, {dtype}), more "
+                           f"than minicnn's limit of {limit:,} bytes for one entry")
+            if size > info.file_size:
                 raise fail("the entry is shorter than its shape says")
         with archive.open(info) as f:
             return np.lib.format.read_array(f, allow_pickle=False)
@@ -187,6 +235,19 @@ def _read_entry(path, archive, name, kind):
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
             NotImplementedError, RuntimeError) as err:   # CRC, truncation, compression
         raise fail(f"cannot be read ({type(err).__name__}: corrupt or truncated file)") from None
+
+
+def _check_zip_sizes(info, archive, fail):
+    """The sizes the zip directory declares for an entry must fit the file: the stored
+    bytes within the archive, and (compressed) no more than DEFLATE can expand them to."""
+    archive.fp.seek(0, os.SEEK_END)
+    if info.compress_size > archive.fp.tell():
+        raise fail(f"the zip directory says {info.compress_size:,} bytes, more than the "
+                   f"whole file holds (truncated or forged)")
+    stored = info.compress_type == zipfile.ZIP_STORED
+    if info.file_size > (info.compress_size if stored else MAX_DEFLATE * info.compress_size):
+        raise fail(f"the zip directory says it expands to {info.file_size:,} bytes, more "
+                   f"than its {info.compress_size:,} stored bytes can hold")
 
 
 def _parse_header(path, text):

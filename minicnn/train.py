@@ -24,21 +24,25 @@ from .config import (DATASETS, INPUT_SHAPE, MNIST_MODELS,  # noqa: F401 (re-expo
                      OPTIMIZERS, TrainConfig, make_optimizer, make_schedule)
 from .divergence import CHECK_EVERY, TrainingDiverged, check_labels, check_loss
 from .inference import eval_forward
-from .layers import SoftmaxCrossEntropy
+from .layers import BatchNorm1D, SoftmaxCrossEntropy
 from .locks import FolderLock, remove_stale_temporaries
 from .models import get_model
 from .progress import EpochProgress
 from .reporting import MetricsLog, plot_learning_curves, write_json
-from .validation import is_better, run_split, write_best
+from .run_folder import CONFIG, CURVES, METRICS, check_run_folder  # noqa: F401 (re-exported)
+from .validation import is_better, run_split
 
-METRICS, CURVES, CONFIG = "metrics.jsonl", "curves.png", "config.json"
+
 def make_batches(images, labels, batch_size, device, train, config):
     """The one place that builds batch iterators, so training and evaluation
-    normalize the same way. ``train``: shuffled (and augmented if configured)."""
+    normalize the same way. ``train``: shuffled (and augmented if configured), and a
+    last batch of one image dropped (batch norm cannot estimate a variance from one
+    image; each epoch drops another, the order being shuffled). Evaluation keeps all."""
     from .data import Augment, BatchIterator
+    single_left = train and len(labels) > 1 and len(labels) % batch_size == 1
     return BatchIterator(images, labels, batch_size, shuffle=train, seed=config.seed,
                          augment=Augment() if (train and config.augment) else None,
-                         device=device)
+                         drop_last=single_left, device=device)
 
 
 def evaluate(model, batches):
@@ -80,6 +84,11 @@ class Trainer:
         if self.model.input_shape != INPUT_SHAPE:
             raise ValueError(f"model {config.model!r} takes {self.model.input_shape} inputs, "
                              f"not MNIST's {INPUT_SHAPE}")
+        norms = [m for m in self.model.modules() if isinstance(m, BatchNorm1D)]
+        if norms and (config.batch_size == 1 or config.train_subset == 1):
+            raise ValueError(f"model {config.model!r} has {norms[0].label()}, which needs at "
+                             f"least 2 images in each training batch to estimate a variance: "
+                             f"use --batch-size 2 or more (and --train-subset 2 or more)")
         self.optimizer = make_optimizer(config, self.model.parameters())
         # Label values are checked here, once; the loss checks only shapes and dtypes.
         self.loss_fn = SoftmaxCrossEntropy(check=False, label_smoothing=config.label_smoothing)
@@ -121,7 +130,8 @@ class Trainer:
                                        callbacks))
 
     def save_checkpoint(self):
-        """Write ``checkpoint.npz`` and ``model.npz`` after an epoch."""
+        """Write ``checkpoint.npz``, ``model.npz`` (and ``best.npz`` in an epoch that
+        improved on the best validation result) after an epoch, together."""
         write_checkpoint(self)
 
     # -- the loop --------------------------------------------------------------------
@@ -129,12 +139,14 @@ class Trainer:
         """Train up to ``config.epochs`` (counted from the run's start); after each
         epoch evaluate, log, checkpoint and redraw the curves. Returns the epoch records.
         Holds the run folder's lock throughout (``FolderBusy`` if another process has
-        it) and first removes the ``.tmp-*`` files a killed run left there. Raises
-        ``TrainingDiverged`` when the loss becomes NaN or infinite or explodes, and
-        ``minicnn.atomic.WriteError`` naming the file when a write fails."""
+        it) and first removes the ``.tmp-*`` files a killed run left there; a folder
+        that is not a run's (``minicnn.run_folder``) raises ``ForeignFolder`` untouched.
+        Raises ``TrainingDiverged`` when the loss becomes NaN or infinite or explodes,
+        and ``minicnn.atomic.WriteError`` naming the file when a write fails."""
         lock = self.lock if self.lock is not None else FolderLock(self.run_dir, "training run")
         took = not lock.held
         if took:
+            check_run_folder(self.run_dir)
             lock.acquire()
         try:
             remove_stale_temporaries(self.run_dir)
@@ -167,12 +179,10 @@ class Trainer:
                           train_seconds=round(train["seconds"], 3),
                           images_per_s=round(train["images_per_s"], 1))
             if val is not None:
-                # best.npz before the checkpoint: a run killed between the two redoes
-                # this epoch on resume and writes best.npz again.
+                # best.npz is written with the checkpoint (save_checkpoint)
                 if is_better(val, self.best):
                     self.best = dict(epoch=self.epoch, val_acc=val["accuracy"],
                                      val_loss=val["loss"])
-                    write_best(self.run_dir, self.model, self.best)
                 record.update(val_acc=val["accuracy"], val_loss=val["loss"],
                               best_epoch=self.best["epoch"])
             log.append(record)

@@ -10,17 +10,15 @@ so no held-out image is ever trained on.
 After each epoch the trainer evaluates the model on the held-out images (eval mode);
 the model with the highest validation accuracy so far (ties: the lower validation loss,
 then the earlier epoch) is written to ``RUN_DIR/best.npz`` by the one model-file writer,
-its header section ``"best"`` holding ``epoch``, ``val_acc`` and ``val_loss``. The test
+its header section ``"best"`` holding ``epoch``, ``val_acc`` and ``val_loss``, together
+with the epoch's checkpoint (``minicnn.checkpoint.write_checkpoint``). The test
 set is evaluated and logged too, but it never takes part in the choice.
 ``minicnn evaluate RUN_DIR --best`` evaluates that model.
 """
-import os
-
 import numpy as np
 
-from .serialization import write_model_file
+from .run_folder import BEST  # noqa: F401 (where the run's files are named)
 
-BEST = "best.npz"
 SPLIT_STREAM = 0x5EED_0F_5A11D    # keeps the split's random stream apart from shuffling's
 
 
@@ -66,8 +64,3 @@ def is_better(result, best):
     if best is None:
         return True
     return (result["accuracy"], -result["loss"]) > (best["val_acc"], -best["val_loss"])
-
-
-def write_best(run_dir, model, best):
-    """Write ``model`` to ``run_dir/best.npz`` (atomically) with the ``best`` section."""
-    write_model_file(os.path.join(os.fspath(run_dir), BEST), model, {"best": best})

@@ -57,8 +57,9 @@ def test_one_process_cannot_take_its_own_lock_twice(tmp_path):
 
 
 def test_remove_stale_temporaries(tmp_path):
-    (tmp_path / ".tmp-abc.npz").write_bytes(b"half")
+    (tmp_path / ".tmp-abc12_yz.npz").write_bytes(b"half")    # mkstemp's 8 characters
+    (tmp_path / ".tmp-notes.txt").write_bytes(b"the user's")  # not a name minicnn gives
     (tmp_path / "checkpoint.npz").write_bytes(b"keep")
     removed = remove_stale_temporaries(tmp_path)
-    assert [os.path.basename(p) for p in removed] == [".tmp-abc.npz"]
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz"]
+    assert [os.path.basename(p) for p in removed] == [".tmp-abc12_yz.npz"]
+    assert sorted(os.listdir(tmp_path)) == [".tmp-notes.txt", "checkpoint.npz"]

@@ -233,8 +233,10 @@ def test_a_model_file_is_not_a_checkpoint(tmp_path, capsys, kind):
 
 
 def test_evaluate_names_a_weight_missing_from_the_checkpoint(tmp_path, capsys):
+    record = {"kind": "epoch", "epoch": 1, "step": 2, "loss": 1.0, "train_acc": 0.5,
+              "test_acc": 0.5, "test_loss": 1.0, "seconds": 1.0}
     training = {"config": {"model": "tiny_cnn"}, "epoch": 1, "step": 2, "seconds": 1.0,
-                "records": [], "optimizer_steps": 2, "dropout_states": []}
+                "records": [record], "optimizer_steps": 2, "dropout_states": []}
     run = run_folder(tmp_path, npz_bytes(__architecture__=header(checkpoint=training),
                                          **state_without("3.weight")))
     assert main(command("evaluate", run)) == 1

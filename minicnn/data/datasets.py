@@ -37,7 +37,7 @@ import os
 import numpy as np
 
 from .download import DownloadError, download_files, mirror_list
-from .idx import parse_idx
+from .idx import parse_idx, read_idx_bytes
 
 # role -> file name; the same four names for both datasets.
 FILES = {
@@ -245,8 +245,7 @@ def _read_checked(name, path, in_cache):
     """Read one file (.gz or unpacked), checking its md5 where the dataset's local files
     have one. Only a file in the download cache may be deleted to download it again."""
     spec = _spec(name)
-    with open(path, "rb") as f:
-        data = f.read()
+    data = read_idx_bytes(path)        # a regular file, its size checked before reading
     fname = os.path.basename(path)
     packed = fname.endswith(".gz")
     actual = hashlib.md5(data).hexdigest()
@@ -288,15 +287,17 @@ def _check_splits(splits):
 
 
 def _locate(folder, fname):
-    """``folder/fname`` (``*.gz``), or the same file unpacked if only that is there."""
+    """``folder/fname`` (``*.gz``), or the same file unpacked if only that is there.
+    Anything there counts, a FIFO or a device too: reading it is refused with a line
+    that says what it is, instead of calling the file missing (or downloading it)."""
     packed = os.path.join(folder, fname)
     unpacked = packed[:-len(".gz")]
-    return unpacked if not os.path.isfile(packed) and os.path.isfile(unpacked) else packed
+    return unpacked if not os.path.exists(packed) and os.path.exists(unpacked) else packed
 
 
 def _missing(folder, needed):
     """The names in ``needed`` that ``folder`` lacks."""
-    return [f for f in needed if not os.path.isfile(_locate(folder, f))]
+    return [f for f in needed if not os.path.exists(_locate(folder, f))]
 
 
 def _cache_folder(name, cache_dir):

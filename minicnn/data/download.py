@@ -11,7 +11,8 @@ where) and shows a tqdm progress bar on a terminal.
 list. An entry may be an ``http(s)://`` or ``file://`` URL or a local folder
 (a university proxy, a copy on a shared disk); ``{name}`` in it stands for the
 dataset's name. Whatever the source, a file is kept only if its md5 is the
-published one.
+published one; a ``file://`` path that is not a regular file (a FIFO, ``/dev/zero``)
+and a source that sends more than ``MAX_DOWNLOAD_BYTES`` fail that mirror at once.
 
 The destination folder belongs to one process while it downloads
 (``minicnn.locks.FolderLock``): a second one is refused at once. Holding the
@@ -24,15 +25,20 @@ import os
 import pathlib
 import re
 import sys
+import urllib.parse
 import urllib.request
 
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
+from ..files import NotRegularFile, check_regular
 from ..locks import FolderLock, remove_stale_temporaries
 
 DOWNLOAD_TIMEOUT_S = 30      # seconds one socket operation may take before a mirror is skipped
 _CHUNK = 1 << 16
+# No dataset file is larger (Fashion-MNIST's biggest is 26 MB): a mirror that streams
+# more is cut off and skipped, instead of filling the disk.
+MAX_DOWNLOAD_BYTES = 1 << 28
 
 
 class DownloadError(RuntimeError):
@@ -111,7 +117,8 @@ def _download_verified(url, dest, md5, timeout):
     """Stream ``url`` into ``dest`` atomically, keeping it only if its md5 matches:
     an interrupted or wrong download leaves nothing behind."""
     def stream(out):
-        digest = hashlib.md5()
+        digest, received = hashlib.md5(), 0
+        _check_local(url)
         response = _from_mirror(_urlopen, url, timeout)
         with response:
             size = getattr(response, "headers", {}).get("Content-Length")
@@ -119,12 +126,27 @@ def _download_verified(url, dest, md5, timeout):
                       unit_divisor=1024, desc=os.path.basename(dest), file=sys.stderr,
                       disable=None) as bar:     # disable=None: a bar only on a terminal
                 while chunk := _from_mirror(response.read, _CHUNK):
+                    received += len(chunk)
+                    if received > MAX_DOWNLOAD_BYTES:
+                        raise _MirrorFailed(f"sent more than {MAX_DOWNLOAD_BYTES:,} bytes, "
+                                            f"more than any dataset file holds")
                     digest.update(chunk)
                     out.write(chunk)
                     bar.update(len(chunk))
         if digest.hexdigest() != md5:   # raising here removes the temporary file
             raise _MirrorFailed(f"md5 mismatch: expected {md5}, got {digest.hexdigest()}")
     atomic_write(dest, stream)
+
+
+def _check_local(url):
+    """A ``file://`` mirror's file must be a regular file: opening a FIFO would block
+    for ever, and ``/dev/zero`` would stream without end."""
+    if url.startswith("file:"):
+        try:
+            check_regular(urllib.request.url2pathname(urllib.parse.urlparse(url).path),
+                          "mirror file")
+        except NotRegularFile as err:
+            raise _MirrorFailed(str(err)) from None
 
 
 def _from_mirror(call, *args):

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from ..checkpoint import MODEL
+from ..checkpoint import MODEL, repair_run
 from ..cli_common import number_option
 from ..config import Limits
 from ..train import CONFIG
@@ -42,6 +42,7 @@ def run(args):
     from ..cli_common import CLASS_NAMES
     from ..backend import check_device
     from . import app
+    repair_run(args.run_dir)       # model.npz as the checkpoint says, after a kill
     path = os.path.join(args.run_dir, MODEL)
     if not os.path.exists(path):
         return _error(f"no {MODEL} in {args.run_dir!r}: pass a run folder made by "
