@@ -62,7 +62,8 @@ def plot_top_patches(top, path=None, max_units=16, data_range=None):
     projection right after it.
 
     Crops share one grey scale (``data_range = (lo, hi)``, default the crops'
-    own range); a projection is scaled by its own ``max |p|``, 0 at mid-grey.
+    own range); a projection is scaled by its own ``max |p|``, 0 at mid-grey. At
+    most ``MAX_SIZE[0]`` inches wide, so that a notebook shows it unshrunk.
     """
     crops = np.asarray(top.crops[:max_units], dtype=np.float64)           # (U, k, C, h, w)
     lo, hi = data_range or (crops.min(), crops.max())
@@ -75,14 +76,17 @@ def plot_top_patches(top, path=None, max_units=16, data_range=None):
         proj = np.stack([[display_image(p) for p in row] for row in proj])
         tiles = np.stack([tiles, proj], axis=2).reshape((tiles.shape[0], -1) + tiles.shape[2:])
     mosaic = tile_mosaic(tiles)
-    fig = Figure(figsize=(2 + mosaic.shape[1] / 12, 1 + mosaic.shape[0] / 12))
+    size = min(1 / 12, MAX_SIZE[0] / mosaic.shape[1])        # inches a pixel: fits a page
+    fig = Figure(figsize=(max(4.5, 1.5 + mosaic.shape[1] * size), 0.8 + mosaic.shape[0] * size),
+                 layout="constrained")
     ax = fig.add_subplot()
     show_image(ax, mosaic, vmin=0, vmax=1)
     h = tiles.shape[2]
     ax.set_yticks([r * (h + GAP) + h / 2 for r in range(len(tiles))])
     ax.set_yticklabels([f"unit {c}  max {v:.2f}" for c, v in zip(top.channels, top.values[:, 0])],
-                       fontsize=7)
-    what = "crop | deconvnet projection" if top.projections is not None else "crop"
+                       fontsize=8)
+    what = ("crop | its deconvnet projection (own scale, grey = 0)"
+            if top.projections is not None else "crop")
     ax.set_title(f"{top.name}: top {top.crops.shape[1]} inputs per unit ({what})", fontsize=9)
     return save_tight(fig, path)
 
