@@ -70,6 +70,7 @@ def test_filter_figure_is_readable_in_a_notebook(net):
 def test_attribution_grid_has_a_colour_bar_per_column_or_per_panel(rng):
     images = rng.standard_normal((3, 1, 8, 8))
     drop = rng.uniform(0, 0.02, (3, 1, 8, 8))                # e.g. occlusion: a small drop of p
+    drop[1] *= 1e-3                                          # a confident network: 2e-5 at most
     fig = attribution_grid(images, [("signed", images, {}),
                                     ("abs", images, {"sign": "absolute"}),
                                     ("drop of p", drop, {"colorbar": "panel", "outlier_perc": 0})])
@@ -80,3 +81,6 @@ def test_attribution_grid_has_a_colour_bar_per_column_or_per_panel(rng):
     for bar, d in zip(per_panel, drop):                         # in the map's own units
         assert bar.get_ylim()[1] == pytest.approx(d.max())
     assert not layout_problems(fig)
+    tiny = per_panel[1].yaxis                                   # each tick says its value:
+    assert not tiny.get_offset_text().get_text()               # no "1e-5" above the bar
+    assert all("e-05" in t.get_text() or t.get_text() == "0" for t in tiny.get_ticklabels())

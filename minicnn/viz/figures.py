@@ -85,8 +85,8 @@ def plot_top_patches(top, path=None, max_units=16, data_range=None):
     ax.set_yticks([r * (h + GAP) + h / 2 for r in range(len(tiles))])
     ax.set_yticklabels([f"unit {c}  max {v:.2f}" for c, v in zip(top.channels, top.values[:, 0])],
                        fontsize=8)
-    what = ("crop | its deconvnet projection (own scale, grey = 0)"
-            if top.projections is not None else "crop")
+    what = ("each crop, then its deconvnet projection on its own scale, grey = 0"
+            if top.projections is not None else "crops")
     ax.set_title(f"{top.name}: top {top.crops.shape[1]} inputs per unit ({what})", fontsize=9)
     return save_tight(fig, path)
 

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..atomic import save_figure
 from ..backend import as_numpy
@@ -108,6 +108,7 @@ def draw_attribution(ax, attr, image=None, method="heat_map", sign="all", outlie
         units = ScalarMappable(Normalize(lo * s, s), shown.get_cmap())
         bar = ax.figure.colorbar(units, ax=ax, fraction=0.046, pad=0.03)
         bar.locator = MaxNLocator(3, symmetric=sign == "all")
+        bar.formatter = FuncFormatter(lambda v, _: f"{v:.2g}")     # 4e-05, not "4" and "1e-5"
         bar.ax.tick_params(labelsize=7)
         bar.set_label(label or "", fontsize=7)
     return shown
