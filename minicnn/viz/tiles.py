@@ -52,6 +52,7 @@ def unit_range(x):
 
 
 def show_image(ax, image, cmap="gray", vmin=None, vmax=None):
+    """Draw ``image`` on ``ax``, pixels sharp, no ticks, NaN gaps blank; returns the ``AxesImage``."""
     cmap = matplotlib.colormaps[cmap].with_extremes(bad="white")     # NaN gaps: blank
     im = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
@@ -60,4 +61,5 @@ def show_image(ax, image, cmap="gray", vmin=None, vmax=None):
 
 
 def save_tight(fig, path):
+    """Write ``fig`` to ``path`` (if given) at 150 dpi, cropped to what is drawn; returns it."""
     return save_figure(fig, path, dpi=150, bbox_inches="tight")
