@@ -2,8 +2,10 @@
 
 ``layout_problems(fig)`` lists, in words, the texts that stick out of the figure
 (cut off in a saved PNG), cover another axes (a title drawn over the panel above
-it) or cover each other (crowded tick labels). Used by tests/test_figure_layout.py.
+it) or cover each other (crowded tick labels), and the legends drawn over a
+curve's points. Used by tests/test_figure_layout.py.
 """
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 
@@ -59,4 +61,23 @@ def layout_problems(fig):
     for i, (t, _, box) in enumerate(texts):
         problems += [f"{t.get_text()!r} and {u.get_text()!r} overlap"
                      for u, _, other in texts[i + 1:] if _overlap(box, other)]
+    return problems + _legends_over_points(fig, renderer)
+
+
+def _legends_over_points(fig, renderer):
+    """A legend inside an axes that hides a piece of one of its lines (points along
+    each segment are checked, 20 a segment)."""
+    problems = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent(renderer)
+        for line in ax.get_lines():
+            ends = line.get_transform().transform(line.get_xydata())
+            t = np.linspace(0, 1, 20)[:, None, None]
+            points = (ends[:-1] + t * (ends[1:] - ends[:-1])).reshape(-1, 2) \
+                if len(ends) > 1 else ends
+            if any(box.contains(x, y) for x, y in points):
+                problems.append(f"the legend of {ax.get_title()!r} covers {line.get_label()!r}")
     return problems

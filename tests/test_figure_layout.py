@@ -10,6 +10,7 @@ import pytest
 from figure_layout import drawn_texts, layout_problems
 from minicnn.models import lenet
 from minicnn.reporting import plot_learning_curves
+from minicnn.studies import sanity
 from minicnn.viz import attribution_grid, conv_filters, feature_maps, plot_feature_maps, plot_filters
 from test_figures_backend import drawings
 
@@ -39,6 +40,18 @@ def test_no_figure_has_clipped_or_overlapping_text(rng, net, digit):
                                                                image=digit, max_channels=16))]
     found = {name: layout_problems(draw()) for name, draw in figures}
     assert not any(found.values()), {name: p[:3] for name, p in found.items() if p}
+
+
+def test_sanity_figure_keeps_its_legend_off_the_curves():
+    """Twelve methods whose correlations drop from 1 to levels spread over [-0.4, 1] and
+    stay there: a legend inside a panel hides some of the curves (as in
+    docs/images/sanity.png)."""
+    methods = [f"method {m}" for m in range(12)]
+    stages = ["trained", "up to 10 Dense", "up to 7 Dense", "up to 3 Conv2D", "up to 0 Conv2D"]
+    levels = np.linspace(-0.4, 1.0, 12)[:, None, None]
+    curves = np.where(np.arange(5)[None, :, None] == 0, 1.0, levels) * np.ones((1, 1, 4))
+    test = sanity.Randomization("cascading", methods, stages, [[]] * 5, curves, curves)
+    assert not layout_problems(sanity.draw_sanity(test, test))
 
 
 def test_feature_maps_have_colour_bars_labelled_classes_and_no_blank_gap(net, digit):
