@@ -4,15 +4,17 @@ saliency, deconvnet, guided backprop, occlusion and Grad-CAM side by side.
     python examples/attribution_figure.py [--checkpoint model.npz] [--n 5] [--out PATH]
 
 Every map explains the predicted class's pre-softmax logit, except occlusion,
-which shows the predicted class's probability while a square slides over the
-image (dark = covering that part hurts the prediction). On MNIST the square is
-black by default (it erases strokes); ``--fill gray`` uses each image's mean, as
-Zeiler & Fergus's gray square on photographs.
+which shows how much the predicted class's probability drops while a square
+slides over the image, ``p(x) - p(x occluded)`` (red = covering that part hurts
+the prediction; each panel on its own scale, its colour bar in probability). On
+MNIST the square is black by default (it erases strokes); ``--fill gray`` uses
+each image's mean, as Zeiler & Fergus's gray square on photographs.
 """
 import argparse
 import os
 import time
 
+import numpy as np
 from common import add_model_arguments, test_images, trained_model
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.attribution import deconvnet, guided_backprop, saliency
@@ -29,14 +31,16 @@ BLACK = (0.0 - MNIST_MEAN) / MNIST_STD     # pixel value 0 after the training no
 
 def attribution_columns(model, images, occluder=7, stride=2, fill=BLACK):
     """``(title, maps, drawing options)`` for each method, explaining the predicted class."""
-    predicted = class_probabilities(model, images).argmax(axis=1)
+    probabilities = class_probabilities(model, images)
+    predicted = probabilities.argmax(axis=1)
+    p = probabilities[np.arange(len(images)), predicted][:, None, None, None]
+    drop = p - occlusion(model, images, predicted, occluder, stride, fill=fill)
     return predicted, [
         ("saliency |grad|", saliency(model, images, predicted, abs=True), {"sign": "absolute"}),
         ("deconvnet", deconvnet(model, images, predicted), {"sign": "all"}),
         ("guided backprop", guided_backprop(model, images, predicted), {"sign": "all"}),
-        (f"occlusion {occluder}x{occluder}",
-         occlusion(model, images, predicted, occluder, stride, fill=fill),
-         {"sign": "absolute", "scale": 1.0, "cmap": "viridis"}),   # probability, as is
+        (f"occlusion {occluder}x{occluder}", drop,                 # each on its own scale
+         {"outlier_perc": 0, "colorbar": "panel", "label": "p - p(occluded)"}),
         ("Grad-CAM", grad_cam(model, images, predicted, CAM_LAYER),
          {"sign": "positive", "method": "overlay", "cmap": "jet", "alpha": 0.5}),
     ]

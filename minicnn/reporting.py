@@ -14,6 +14,7 @@ Step records average the loss and accuracy over the steps since the last
 record; epoch records over the whole epoch.
 """
 import json
+import math
 import os
 
 import numpy as np
@@ -58,6 +59,14 @@ def read_metrics(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _two_and_five(value, _):
+    """A log axis's minor tick label: 0.2, 0.5, 2, 5, ... only (all nine would overlap)."""
+    if value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if round(mantissa, 6) in (2.0, 5.0) else ""
+
+
 def plot_learning_curves(records, path=None):
     """Loss and accuracy against steps, two panels (with the validation split's per
     epoch, when the run has one); written to ``path`` (PNG) if given. Returns the ``Figure``."""
@@ -75,7 +84,7 @@ def plot_learning_curves(records, path=None):
     ax_loss.set(xlabel="step", ylabel="cross-entropy loss", yscale="log", title="loss")
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 0.1, not 10^-1
     ax_loss.yaxis.set_major_formatter(plain)
-    ax_loss.yaxis.set_minor_formatter(plain)
+    ax_loss.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_two_and_five))
     ax_acc.plot([r["step"] for r in steps], [100 * r["train_acc"] for r in steps],
                 lw=1, label="train (running)")
     ax_acc.plot([r["step"] for r in epochs], [100 * r["test_acc"] for r in epochs],

@@ -168,7 +168,7 @@ def test_feature_evolution_snapshots_chosen_epochs(device):
 
 
 def test_figures_write_pngs(tmp_path, rng):
-    from minicnn.viz import figures
+    from minicnn.viz import feature_figure, figures
     from minicnn.viz.evolution import FeatureEvolution
     model = _small_model("cpu")
     images = rng.standard_normal((6, 1, 10, 10))
@@ -186,9 +186,9 @@ def test_figures_write_pngs(tmp_path, rng):
     for path in paths:
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert figures._map_title("4 ReLU", (64, 14, 14), 32) == \
+    assert feature_figure._map_title("4 ReLU", (64, 14, 14), 32) == \
         "4 ReLU  (64, 14, 14), 32 of 64 channels shown"
-    assert figures._map_title("4 ReLU", (8, 14, 14), 32) == "4 ReLU  (8, 14, 14)"
-    assert figures._map_title("7 Dense", (1024,), 32) == "7 Dense  (1024,)"
+    assert feature_figure._map_title("4 ReLU", (8, 14, 14), 32) == "4 ReLU  (8, 14, 14)"
+    assert feature_figure._map_title("7 Dense", (1024,), 32) == "7 Dense  (1024,)"
     with pytest.raises(ValueError, match="no snapshots"):
         figures.plot_evolution(FeatureEvolution(0), tmp_path / "empty.png")

@@ -20,7 +20,8 @@ sees one box of the input (its receptive field) through its filter. Finally
 the gradient of ``s[j]`` with respect to the input (or the deconvnet /
 guided-backprop version of it) paints the pattern the signal responds to.
 
-Everything works for any ``Sequential`` shaped like
+``draw_dense_features`` (in ``features_figure``) draws a result. Everything works
+for any ``Sequential`` shaped like
 ``[conv/pool ..., Flatten, Dense, ReLU, (Dropout), Dense]`` (lenet too, with
 1024 signals).
 """
@@ -28,12 +29,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..atomic import save_figure
 from ..backend import as_numpy
 from ..layers import BACKWARD_RULES, Conv2D, Dense, Flatten, MaxPool2D
 from ..layers.activations import softmax
 from ..viz.probe import as_model_input, probing
 from ..viz.receptive import receptive_box
+from .features_figure import draw_dense_features    # noqa: F401 (its figure, kept here too)
 
 
 @dataclass
@@ -170,90 +171,3 @@ def _trace_inputs(model, flat, pooled, v, top):
     if convs:
         filters = as_numpy(model.layers[convs[-1]].weight.value)[channels].copy()
     return inputs, filters
-
-
-def draw_dense_features(result, class_names=None, fig=None, path=None):
-    """A figure of a ``DenseFeatures``. Row 1: the image (with the input boxes of
-    the traced units), the signals, the contribution table with each class's
-    logit and probability. Row 2: the traced signal's dense weights on every
-    pooled channel, its input map, the first conv filters. Row 3: for each traced
-    input, the image patch its conv unit sees and that unit's filter (one tile per
-    input channel). Written to ``path`` if given; returns the ``Figure``.
-    """
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    r = result
-    k, n_signals = r.contributions.shape
-    names = class_names or [str(i) for i in range(k)]
-    fig = fig or Figure(figsize=(15, 10))
-    grid = fig.add_gridspec(3, 6, height_ratios=[1.3, 0.8, 1])
-
-    ax = fig.add_subplot(grid[0, 0])
-    _show(ax, r.image, f"input: predicted {names[r.predicted]} "
-                       f"(p={r.probabilities[r.predicted]:.2f})")
-    for t in r.inputs:
-        ax.add_patch(Rectangle((t.box.left - 0.5, t.box.top - 0.5), t.box.width, t.box.height,
-                               fill=False, color="tab:orange", lw=1.2))
-
-    ax = fig.add_subplot(grid[0, 1])
-    ax.barh(np.arange(n_signals), r.signals,
-            color=["tab:orange" if j == r.signal else "tab:gray" for j in range(n_signals)])
-    ax.set_yticks(range(n_signals))
-    ax.tick_params(labelsize=7)
-    ax.invert_yaxis()
-    ax.set_title("signals s[j] (after ReLU)", fontsize=9)
-
-    ax = fig.add_subplot(grid[0, 2:])
-    lim = float(np.abs(r.contributions).max()) or 1.0
-    im = ax.imshow(r.contributions, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-    ax.set_yticks(range(k))
-    ax.set_yticklabels([f"{names[c]}: {r.logits[c]:+.1f}  p={r.probabilities[c]:.2f}"
-                        for c in range(k)], fontsize=8)
-    ax.set_xticks(range(n_signals))
-    ax.set_xlabel("signal j")
-    ax.set_title("s[j] * W[k, j]: red pushes toward class k, blue against "
-                 "(row label: logit = row sum + bias, softmax)", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.03)
-
-    _show(fig.add_subplot(grid[1, :3]), _strip(r.signal_weights),
-          f"dense weights V[{r.signal}] of signal {r.signal} on each pooled channel "
-          f"0..{len(r.signal_weights) - 1}", diverging=True)
-    _show(fig.add_subplot(grid[1, 3]), r.input_map,
-          f"d s[{r.signal}] / d input ({r.rule})", diverging=True)
-    if r.first_filters is not None:
-        _show(fig.add_subplot(grid[1, 4:]), _strip(r.first_filters[:, 0]),
-              "first conv layer's filters", diverging=True)
-
-    for i, t in enumerate(r.inputs[:3]):
-        b = t.box
-        _show(fig.add_subplot(grid[2, 2 * i]), r.image[:, b.top:b.bottom, b.left:b.right],
-              f"input rows {b.top}:{b.bottom}, cols {b.left}:{b.right}\n"
-              f"seen by conv unit {t.conv} of ch {t.pooled[0]}")
-        if r.filters is not None:
-            _show(fig.add_subplot(grid[2, 2 * i + 1]), _strip(r.filters[i]),
-                  f"its filter (ch {t.pooled[0]}, +{t.contribution:.2f} to s[{r.signal}])",
-                  diverging=True)
-    fig.suptitle(f"The last dense layer as a feature library: signal {r.signal} traced back")
-    fig.tight_layout()
-    return save_figure(fig, path, dpi=90)
-
-
-def _strip(maps):
-    """2-D maps ``(n, h, w)`` side by side with a blank (NaN) column between them."""
-    n, h, w = maps.shape
-    out = np.full((h, n * (w + 1) - 1), np.nan)
-    for i, m in enumerate(maps):
-        out[:, i * (w + 1):i * (w + 1) + w] = m
-    return out
-
-
-def _show(ax, img, title, diverging=False):
-    img = img[0] if img.ndim == 3 else img
-    if diverging:
-        lim = float(np.nanmax(np.abs(img))) or 1.0
-        ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
-    else:
-        ax.imshow(img, cmap="gray")
-    ax.set_title(title, fontsize=8)
-    ax.axis("off")

@@ -74,15 +74,16 @@ def draw_gallery(images, errors, path=None, cols=None, title=None):
     n = max(errors.count, 1)
     cols = cols or int(np.ceil(np.sqrt(n * 1.3)))
     rows = int(np.ceil(n / cols))
-    fig = Figure(figsize=(cols * 0.9, rows * 1.05 + 0.5))
+    fig = Figure(figsize=(max(cols * 0.9, 4.5), rows * 1.1 + 0.5))     # room for the title
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i, t, p in zip(axes.flat, errors.indices, errors.true, errors.predicted):
-        ax.imshow(as_numpy(images[i]).reshape(images.shape[-2:]), cmap="gray_r")
-        ax.set_title(f"{t}->{p}", fontsize=7, pad=1)
+        ax.imshow(as_numpy(images[i]).reshape(images.shape[-2:]), cmap="gray_r",
+                  interpolation="nearest")              # sharp pixels; a smaller PNG too
+        ax.set_title(f"{t}->{p}", fontsize=9, pad=1)
     fig.suptitle(title or f"{errors.count} errors of {errors.total} "
-                 f"({100 * errors.error_rate:.2f}%)", fontsize=10)
+                 f"({100 * errors.error_rate:.2f}%), true->predicted", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.97), pad=0.2, h_pad=0.1, w_pad=0.1)
     return save_figure(fig, path, dpi=110)
 

@@ -244,7 +244,7 @@ def draw_sanity(cascading, independent, data=None):
     randomization test."""
     from matplotlib.figure import Figure
     cols = 3 if data is not None else 2
-    fig = Figure(figsize=(5.2 * cols, 8.6))
+    fig = Figure(figsize=(5.2 * cols, 9.2), layout="constrained")
     axes = fig.subplots(2, cols, squeeze=False)
     colors = [f"C{k}" for k in range(10)] + ["black", "darkgoldenrod"]
     styles = ["-", "--"]
@@ -262,7 +262,8 @@ def draw_sanity(cascading, independent, data=None):
             ax.set_title(f"{test.test} randomization, {'absolute' if absolute else 'signed'} "
                          "maps", fontsize=9)
             ax.set_ylabel("rank correlation with the trained map", fontsize=8)
-    axes[0][0].legend(fontsize=6, ncol=2)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center",
+               ncol=6, fontsize=7)                 # below the panels: no curve hidden
     if data is not None:
         for ax, r, title in zip(axes[:, 2], (data.spearman, data.spearman_abs),
                                 ("signed", "absolute")):
@@ -277,7 +278,6 @@ def draw_sanity(cascading, independent, data=None):
             ax.grid(alpha=0.3)
             ax.set_title(f"data randomization ({title} maps):\ntrue vs permuted labels",
                          fontsize=9)
-    fig.tight_layout()
     return fig
 
 

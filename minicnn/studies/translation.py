@@ -108,6 +108,7 @@ def draw_translation(curves, single=None, path=None):
                 ax.plot(c.shifts, c.p_win, "--", color=color, label=f"{name}: p(winner)")
                 ax.set_title(f"shift along {c.axis}, {label}", fontsize=10)
                 ax.set_xlabel(f"shift in {c.axis} (pixels)")
+                ax.set_ylabel("probability")
                 ax.set_ylim(0, 1.02)
                 ax.grid(alpha=0.3)
         row[0].legend(fontsize=7)

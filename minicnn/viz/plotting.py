@@ -15,13 +15,42 @@ Figures are built with ``matplotlib.figure.Figure`` (no pyplot state), so this
 works headless with the Agg canvas.
 """
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..atomic import save_figure
 from ..backend import as_numpy
 
 SIGNS = ("all", "positive", "negative", "absolute")
 DIVERGING, SEQUENTIAL = "bwr", "inferno"
+
+
+def attribution_scale(attr, sign="all", outlier_perc=2.0, scale=None):
+    """The value that ``normalize_attribution`` maps to 1 (0: the map is all zero)."""
+    a = _signed(attr, sign)
+    if scale is None:
+        scale = np.percentile(np.abs(a), 100 - outlier_perc)
+    if scale == 0:                       # percentile of a sparse map may be 0: use the max
+        scale = np.abs(a).max()
+    return float(scale)
+
+
+def _signed(attr, sign):
+    """The channel sum of ``attr``, with the part ``sign`` picks: NumPy ``(H, W)``."""
+    if sign not in SIGNS:
+        raise ValueError(f"sign must be one of {SIGNS}, got {sign!r}")
+    a = as_numpy(attr).astype(np.float64)
+    if a.ndim == 3:
+        a = a.sum(axis=0)
+    if a.ndim != 2:
+        raise ValueError(f"an attribution map is (C, H, W) or (H, W), got shape {a.shape}")
+    if sign == "positive":
+        return np.maximum(a, 0)
+    if sign == "negative":
+        return np.maximum(-a, 0)
+    return np.abs(a) if sign == "absolute" else a
 
 
 def normalize_attribution(attr, sign="all", outlier_perc=2.0, scale=None):
@@ -34,26 +63,11 @@ def normalize_attribution(attr, sign="all", outlier_perc=2.0, scale=None):
     A given ``scale`` replaces the percentile (``scale=1`` shows probabilities
     as they are). An all-zero map stays all zero.
     """
-    if sign not in SIGNS:
-        raise ValueError(f"sign must be one of {SIGNS}, got {sign!r}")
-    a = as_numpy(attr).astype(np.float64)
-    if a.ndim == 3:
-        a = a.sum(axis=0)
-    if a.ndim != 2:
-        raise ValueError(f"an attribution map is (C, H, W) or (H, W), got shape {a.shape}")
-    if sign == "positive":
-        a = np.maximum(a, 0)
-    elif sign == "negative":
-        a = np.maximum(-a, 0)
-    elif sign == "absolute":
-        a = np.abs(a)
-    if scale is None:
-        scale = np.percentile(np.abs(a), 100 - outlier_perc)
-    if scale == 0:                       # percentile of a sparse map may be 0: use the max
-        scale = np.abs(a).max()
-    if scale == 0:
+    a = _signed(attr, sign)
+    s = attribution_scale(a, "all", outlier_perc, scale)
+    if s == 0:
         return np.zeros_like(a)
-    return np.clip(a / scale, -1.0 if sign == "all" else 0.0, 1.0)
+    return np.clip(a / s, -1.0 if sign == "all" else 0.0, 1.0)
 
 
 def _gray(image):
@@ -64,13 +78,15 @@ def _gray(image):
 
 
 def draw_attribution(ax, attr, image=None, method="heat_map", sign="all", outlier_perc=2.0,
-                     scale=None, cmap=None, alpha=0.6, title=None, colorbar=False):
+                     scale=None, cmap=None, alpha=0.6, title=None, colorbar=False, label=None):
     """Draw one attribution on a Matplotlib ``ax``; returns the ``AxesImage``.
 
     ``method="heat_map"`` draws the normalized map alone; ``"overlay"`` draws
     ``image (C, H, W)`` in gray and the map on top with transparency ``alpha``.
     Signed maps use a diverging colormap with limits ``[-1, 1]`` (white = 0),
-    the others a sequential one on ``[0, 1]``.
+    the others a sequential one on ``[0, 1]``. ``colorbar=True`` adds a colour bar
+    beside the panel in the map's own units (``[-s, s]`` or ``[0, s]``, ``s`` the
+    map's scale, see ``attribution_scale``), titled ``label``.
     """
     if method not in ("heat_map", "overlay"):
         raise ValueError(f"method must be 'heat_map' or 'overlay', got {method!r}")
@@ -88,8 +104,24 @@ def draw_attribution(ax, attr, image=None, method="heat_map", sign="all", outlie
     if title:
         ax.set_title(title, fontsize=9)
     if colorbar:
-        ax.figure.colorbar(shown, ax=ax, fraction=0.046)
+        s = attribution_scale(attr, sign, outlier_perc, scale) or 1.0
+        units = ScalarMappable(Normalize(lo * s, s), shown.get_cmap())
+        bar = ax.figure.colorbar(units, ax=ax, fraction=0.046, pad=0.03)
+        bar.locator = MaxNLocator(3, symmetric=sign == "all")
+        bar.formatter = FuncFormatter(lambda v, _: f"{v:.2g}")     # 4e-05, not "4" and "1e-5"
+        bar.ax.tick_params(labelsize=7)
+        bar.set_label(label or "", fontsize=7)
     return shown
+
+
+def _column_label(options, outlier_perc):
+    """What a colour of a column's maps means: its label, or how the maps were scaled."""
+    if options.get("label"):
+        return options["label"]
+    scale = options.get("scale")
+    if scale is not None:
+        return "value" if scale == 1 else f"value / {scale:g}"
+    return f"1 = {100 - options.get('outlier_perc', outlier_perc):g}th pct of |map|"
 
 
 def attribution_grid(images, columns, path=None, row_labels=None, outlier_perc=2.0,
@@ -98,27 +130,43 @@ def attribution_grid(images, columns, path=None, row_labels=None, outlier_perc=2
 
     ``images (N, C, H, W)``; ``columns`` a list of ``(title, maps, options)``
     with ``maps (N, C', H, W)`` and ``options`` a dict for ``draw_attribution``
-    (e.g. ``{"sign": "absolute"}`` or ``{"method": "overlay"}``). Writes a PNG to
-    ``path`` if given; returns the ``Figure``.
+    (e.g. ``{"sign": "absolute"}`` or ``{"method": "overlay"}``). Each column gets
+    one colour bar under it, on the normalized scale (every panel divided by its own
+    scale), or with ``"colorbar": "panel"`` one beside each panel in the map's own
+    units (e.g. probabilities); ``"label"`` names the bar. Writes a PNG to ``path``
+    if given; returns the ``Figure``.
     """
     images = as_numpy(images)
-    n = images.shape[0]
-    fig = Figure(figsize=(cell * (len(columns) + 1), cell * n))
-    axes = fig.subplots(n, len(columns) + 1, squeeze=False)
+    n, k = images.shape[0], len(columns)
+    panel_bars = sum(dict(c[2] or {}).get("colorbar") == "panel" for c in columns)
+    fig = Figure(figsize=(cell * (k + 1) + 0.6 * panel_bars, cell * n + 0.7),
+                 layout="constrained")
+    axes = fig.subplots(n + 1, k + 1, squeeze=False, height_ratios=[1] * n + [0.06])
     for r in range(n):
         axes[r, 0].imshow(_gray(images[r]), cmap="gray")
         axes[r, 0].set_xticks([])
         axes[r, 0].set_yticks([])
         if row_labels is not None:
             axes[r, 0].set_ylabel(str(row_labels[r]), fontsize=9)
-        for col, (title, maps, options) in enumerate(columns, start=1):
-            options = dict(options or {})
-            options.setdefault("outlier_perc", outlier_perc)
-            draw_attribution(axes[r, col], maps[r], image=images[r],
-                             title=title if r == 0 else None, **options)
+    axes[n, 0].set_axis_off()
+    for col, (title, maps, options) in enumerate(columns, start=1):
+        options = dict(options or {})
+        options.setdefault("outlier_perc", outlier_perc)
+        per_panel = options.pop("colorbar", "column") == "panel"
+        label = options.pop("label", None)
+        for r in range(n):
+            shown = draw_attribution(axes[r, col], maps[r], image=images[r],
+                                     title=title if r == 0 else None, colorbar=per_panel,
+                                     label=label if r == n - 1 else None, **options)
+        if per_panel:
+            axes[n, col].set_axis_off()
+            continue
+        bar = fig.colorbar(shown, cax=axes[n, col], orientation="horizontal")
+        bar.locator = MaxNLocator(3)
+        bar.ax.tick_params(labelsize=7)
+        bar.set_label(_column_label({**options, "label": label}, outlier_perc), fontsize=7)
     axes[0, 0].set_title("image", fontsize=9)
-    fig.tight_layout()
     return save_figure(fig, path, dpi=100)
 
 
-__all__ = ["normalize_attribution", "draw_attribution", "attribution_grid"]
+__all__ = ["attribution_scale", "normalize_attribution", "draw_attribution", "attribution_grid"]
