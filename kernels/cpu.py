@@ -6,7 +6,7 @@ loops, compiled by Numba. The
 loops read like the formulas in ``reference.py``; the matrix products stay
 in BLAS (``numpy.matmul``), which no hand loop beats.
 
-Layouts are those of ``vectorized.py`` (the functions are interchangeable):
+Layouts are those of ``textbook.py`` (the functions are interchangeable):
 ``cols (C*kH*kW, N*H_out*W_out)``; switches hold ``row * W + col`` in the
 unpadded input plane, ties to the first element in row-major window order, a
 NaN wins, an all ``-inf`` window routes to its first tap inside the input.
@@ -25,7 +25,7 @@ kernels take only arrays and ints, so Numba compiles one version per dtype.
 import numpy as np
 from numba import njit
 
-from .geometry import avgpool_divisors, output_hw
+from .textbook import avgpool_divisors, output_hw
 from .threads import parts, run
 
 ONE = (1, 1)
@@ -33,12 +33,9 @@ ONE = (1, 1)
 
 def on_threads(kernel_call, n, size):
     """``kernel_call(part)`` for the parts of a batch of ``n`` (``size`` numbers in
-    all), one per thread: pooling's planes are independent, each thread writes its
-    own images. Small work stays on the calling thread, without the pool's bookkeeping."""
-    chunks = parts(n, size)
-    if len(chunks) == 1:
-        return kernel_call(chunks[0])
-    run(kernel_call, chunks, blas=False)
+    all), one per thread (``threads.run``): pooling's planes are independent, each
+    thread writes its own images; small work stays on the calling thread."""
+    run(kernel_call, parts(n, size), blas=False)
 
 
 # -- im2col / col2im ----------------------------------------------------------
@@ -233,7 +230,7 @@ def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x):
 
 def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
                     divisor_override=None):
-    """Window sums over ``geometry.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
+    """Window sums over ``textbook.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
@@ -269,10 +266,10 @@ def _adam_kernel(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, 
 
 
 def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
-    """Adam's update in place, fused (``vectorized.adam_update`` is the formula);
+    """Adam's update in place, fused (``textbook.adam_update`` is the formula);
     the scalars in the arrays' dtype, so float32 stays float32 as in NumPy."""
     if not (w.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
-        from .vectorized import adam_update as formula    # a strided view: no flat copy
+        from .textbook import adam_update as formula    # a strided view: no flat copy
         return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
     flat = [a.reshape(-1) for a in (w, np.ascontiguousarray(g), m, v)]
     scalars = [w.dtype.type(s) for s in (step_size, b1, b2, eps, correction2, 1 - b1, 1 - b2)]
@@ -299,7 +296,7 @@ def _times_kernel(g, derivative, out):
 
 
 def relu_forward(x):
-    """``(y, active)`` as ``vectorized.relu_forward``, in one pass."""
+    """``(y, active)`` as ``textbook.relu_forward``, in one pass."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out, active = np.empty_like(flat), np.empty(flat.shape, dtype=np.bool_)
     _relu_kernel(flat, out, active)
@@ -307,7 +304,7 @@ def relu_forward(x):
 
 
 def relu_backward(grad_out, derivative):
-    """``grad_out * derivative`` as ``vectorized.relu_backward``, in one pass."""
+    """``grad_out * derivative`` as ``textbook.relu_backward``, in one pass."""
     flat = np.ascontiguousarray(grad_out).reshape(-1)
     out = np.empty_like(flat)
     _times_kernel(flat, np.ascontiguousarray(derivative).reshape(-1), out)

@@ -194,13 +194,19 @@ def matmul(a, b):
 MIN_PARALLEL_SIZE = 2 ** 17
 
 
+def split(n, count):
+    """``range(n)`` as ``count`` slices of near-equal size, the larger ones first
+    (10 in 4 -> 3, 3, 2, 2): the one way a batch is cut, for threads and for chunks."""
+    sizes = [n // count + (k < n % count) for k in range(count)]
+    starts = [sum(sizes[:k]) for k in range(count)]
+    return [slice(start, start + size) for start, size in zip(starts, sizes)]
+
+
 def parts(n, size=None, count=None):
-    """``range(n)`` cut into ``count`` (default ``num_threads()``) slices of
-    near-equal size, none empty: one per thread for kernels that loop over a batch;
-    one slice when the whole work ``size`` is under ``MIN_PARALLEL_SIZE``."""
+    """``range(n)`` cut into ``count`` (default ``num_threads()``) slices, none empty:
+    one per thread for kernels that loop over a batch; one slice when the whole work
+    ``size`` is under ``MIN_PARALLEL_SIZE``."""
     count = count or num_threads()
     if size is not None and size < MIN_PARALLEL_SIZE:
         count = 1
-    count = max(1, min(n, count))
-    bounds = [n * k // count for k in range(count + 1)]
-    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    return split(n, max(1, min(n, count)))
