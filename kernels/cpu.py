@@ -41,8 +41,8 @@ def on_threads(kernel_call, n, size):
 # -- im2col / col2im ----------------------------------------------------------
 
 # The loops work on a padded copy of the image: every window then lies inside
-# it, so the inner loops need no bounds tests (which measured about 1.5x faster
-# than clipping each window row to the image). The copy is small next to cols.
+# it, so the inner loops need no bounds tests (faster than clipping each window
+# row to the image: benchmarks/README.md, "Behind the kernels' choices").
 
 @njit(cache=True, nogil=True)
 def _im2col_kernel(x_padded, kh, kw, sh, sw, dh, dw, ho, wo, cols):
@@ -134,7 +134,7 @@ def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches):
 @njit(cache=True, nogil=True)
 def _maxpool2x2_kernel(x, out, switches):
     """``_maxpool_forward_kernel`` for the common 2x2 windows, stride 2, no padding: the
-    four taps compared directly (about 3x faster: no window bounds, no running sum)."""
+    four taps compared directly: no window bounds, no running sum (benchmarks/README.md)."""
     n, c, h, w = x.shape
     for b in range(n):
         for ch in range(c):
@@ -279,8 +279,7 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
 # -- ReLU ---------------------------------------------------------------------------
 # one pass over the numbers for the output and the mask (NumPy makes two); ``x * 0`` where
 # not active, as ``x * (x > 0)`` gives (-0.0 for negatives, NaN stays NaN). One thread: the
-# pass is memory-bound (lenet's first ReLU at batch 256: 5.0 ms on one thread, 4.8 on two;
-# NumPy's two passes 8.2), and sharing a small one out cost more than it saved.
+# pass is memory-bound, and a second thread gained almost nothing (benchmarks/README.md).
 
 @njit(cache=True, nogil=True)
 def _relu_kernel(x, out, active):

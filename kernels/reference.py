@@ -49,15 +49,15 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation=(1, 1), groups=1,
     n_batch, _, _, _ = x.shape
     c_out, c_g, kh, kw = weight.shape
     (sh, sw), (dh, dw) = stride, dilation
-    xp_ = _pad(x, padding, padding_mode)
-    ho, wo = output_hw(xp_.shape[2:], (kh, kw), stride, (0, 0), dilation)
+    xpad = _pad(x, padding, padding_mode)
+    ho, wo = output_hw(xpad.shape[2:], (kh, kw), stride, (0, 0), dilation)
     out = np.zeros((n_batch, c_out, ho, wo), dtype=x.dtype)
     for n in range(n_batch):
         for o in range(c_out):
             first = (o // (c_out // groups)) * c_g          # first input channel of o's group
             for i in range(ho):
                 for j in range(wo):
-                    window = xp_[n, first:first + c_g, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                    window = xpad[n, first:first + c_g, i * sh:i * sh + dh * (kh - 1) + 1:dh,
                                  j * sw:j * sw + dw * (kw - 1) + 1:dw]
                     out[n, o, i, j] = np.sum(window * weight[o])
             if bias is not None:
@@ -77,8 +77,8 @@ def conv2d_backward(x, weight, grad_out, stride, padding, dilation=(1, 1), group
     n_batch, _, h, w = x.shape
     c_out, c_g, kh, kw = weight.shape
     (sh, sw), (dh, dw) = stride, dilation
-    xp_ = _pad(x, padding, padding_mode)
-    grad_xpad = np.zeros_like(xp_)
+    xpad = _pad(x, padding, padding_mode)
+    grad_xpad = np.zeros_like(xpad)
     grad_w = np.zeros_like(weight)
     for n in range(n_batch):
         for o in range(c_out):
@@ -89,11 +89,11 @@ def conv2d_backward(x, weight, grad_out, stride, padding, dilation=(1, 1), group
                     rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
                     cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
                     grad_xpad[n, chans, rows, cols] += g * weight[o]
-                    grad_w[o] += g * xp_[n, chans, rows, cols]
+                    grad_w[o] += g * xpad[n, chans, rows, cols]
     grad_x = np.zeros_like(x)
     (top, _), (left, _) = pads_of(padding)
-    for r in range(xp_.shape[2]):
-        for q in range(xp_.shape[3]):
+    for r in range(xpad.shape[2]):
+        for q in range(xpad.shape[3]):
             rr, qq = source_index(r, h, top, padding_mode), source_index(q, w, left, padding_mode)
             if rr is not None and qq is not None:
                 grad_x[:, :, rr, qq] += grad_xpad[:, :, r, q]

@@ -107,9 +107,9 @@ def run(work, items, blas=True):
 
 
 class _Helpers:
-    """``count`` daemon threads, each waiting on its own queue for a task. (Lighter than
-    ``concurrent.futures``: a ``run`` of two items without work took 80 microseconds
-    with a ThreadPoolExecutor on the 2-core machine, 39-47 with these.)"""
+    """``count`` daemon threads, each waiting on its own queue for a task: a lighter
+    hand-off than ``concurrent.futures`` (benchmarks/README.md, "Behind the kernels'
+    choices")."""
 
     def __init__(self, count):
         self.inboxes = [queue.SimpleQueue() for _ in range(count)]
@@ -145,10 +145,9 @@ class _Helpers:
 
 
 class _OneBlasThread:
-    """BLAS held to one thread inside a ``with`` block, then put back as it was. A few
-    ctypes calls: threadpoolctl's own ``limit()`` cost about 15 microseconds a call
-    here, and a step makes dozens of these calls. (A ``contextlib.contextmanager``
-    measured about 3 microseconds more a call than this class.)"""
+    """BLAS held to one thread inside a ``with`` block, then put back as it was: a few
+    ctypes calls, cheaper than threadpoolctl's ``limit()`` or a ``contextmanager``, and a
+    step makes dozens of them (benchmarks/README.md, "Behind the kernels' choices")."""
 
     def __enter__(self):
         self.saved = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
@@ -189,8 +188,7 @@ def matmul(a, b):
 
 
 # Below this much work (numbers touched) a kernel stays on one thread: handing work to
-# another thread cost 100-400 microseconds a call on the 2-core machine (under load), about
-# what such a kernel takes.
+# another thread costs about what such a kernel takes (benchmarks/README.md).
 MIN_PARALLEL_SIZE = 2 ** 17
 
 
