@@ -24,7 +24,7 @@ import warnings
 
 from . import chunks, columns, fast, reference, textbook, threads, winograd
 from .textbook import (PADDING_MODES, avgpool_divisors, col2im, im2col, output_hw, output_size,
-                       pair, pads_of)
+                       pair, pads_of, windows_inside)
 
 ENGINES = {"fast": fast, "textbook": textbook, "reference": reference}
 IMPLS = tuple(ENGINES)
@@ -110,4 +110,4 @@ __all__ = ["chunks", "columns", "fast", "reference", "textbook", "threads", "win
            "ENGINES", "IMPLS", "check_impl", "default_impl", "use_impl", "pair", "pads_of",
            "output_hw", "output_size", "avgpool_divisors", "PADDING_MODES", "im2col", "col2im",
            "matmul", "relu_forward", "relu_backward", "adam_update", "maxunpool_forward",
-           "maxunpool_backward"]
+           "maxunpool_backward", "windows_inside"]

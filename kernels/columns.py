@@ -17,6 +17,7 @@ read by ``im2col`` itself; any other padding pads ``x`` first
 """
 from ..backend import get_array_module
 from . import textbook
+from .checks import expect_shape
 from .chunks import Chunked
 from .textbook import output_hw, pad, pad_adjoint
 
@@ -51,6 +52,11 @@ class Columns(Chunked):
             return cols.reshape(self.groups, -1, cols.shape[1])
         return self.keep(chunk, build)
 
+    def _expect_weights(self, w2):
+        """``w2`` must be ``(G, M, C/G kH kW)``: one row of weights per column of ``cols``."""
+        k = self.x.shape[1] // self.groups * self.kernel[0] * self.kernel[1]
+        expect_shape("Columns", "w2", w2, (self.groups,) + w2.shape[1:2] + (k,))
+
     def _per_group(self, g, chunk):
         """``g[chunk] (n_chunk, G M, L)`` -> ``g2 (G, M, n_chunk L)``, laid out as ``cols``."""
         channels = g.shape[1]
@@ -61,6 +67,9 @@ class Columns(Chunked):
         per image: ``(N, G M, L)``, in ``x``'s dtype."""
         xp = get_array_module(w2)
         g_m, length = w2.shape[0] * w2.shape[1], self.out_hw[0] * self.out_hw[1]
+        self._expect_weights(w2)
+        if bias is not None:
+            expect_shape("Columns.product", "bias", bias, (g_m,))
         out = xp.empty((self.x.shape[0], g_m, length), dtype=self.x.dtype)
 
         def one_chunk(chunk):                   # each chunk writes its own images
@@ -77,6 +86,9 @@ class Columns(Chunked):
         backward pass needs only ``dx``; ``inputs=False`` skips ``dx`` (``None``): a
         network's first layer in training needs only ``dW2``."""
         xp = get_array_module(g)
+        self._expect_weights(w2)
+        expect_shape("Columns.backward", "g", g, (self.x.shape[0], w2.shape[0] * w2.shape[1],
+                                                  self.out_hw[0] * self.out_hw[1]))
         dx = xp.empty(self.x.shape, dtype=self.x.dtype) if inputs else None
 
         def one_chunk(chunk):

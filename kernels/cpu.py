@@ -25,7 +25,8 @@ kernels take only arrays and ints, so Numba compiles one version per dtype.
 import numpy as np
 from numba import njit
 
-from .textbook import avgpool_divisors, output_hw
+from .checks import expect_shape, window_hw
+from .textbook import avgpool_divisors
 from .threads import parts, run
 
 ONE = (1, 1)
@@ -74,9 +75,9 @@ def _col2im_kernel(cols, kh, kw, sh, sw, dh, dw, ho, wo, out_padded):
 
 def im2col(x, kernel, stride, padding, dilation=ONE):
     """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``; zero padding."""
+    ho, wo = window_hw("im2col", x.shape, kernel, stride, padding, dilation)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    ho, wo = output_hw((h, w), kernel, stride, padding, dilation)
     x_padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
     cols = np.empty((c * kh * kw, n * ho * wo), dtype=x.dtype)
     _im2col_kernel(x_padded, kh, kw, sh, sw, dh, dw, ho, wo, cols)
@@ -86,9 +87,10 @@ def im2col(x, kernel, stride, padding, dilation=ONE):
 def col2im(cols, x_shape, kernel, stride, padding, dilation=ONE):
     """Adjoint of ``im2col``: ``cols (C*kH*kW, N*H_out*W_out)`` -> ``(N, C, H, W)``;
     overlapping windows add up, and what falls on the padding is dropped."""
+    ho, wo = window_hw("col2im", x_shape, kernel, stride, padding, dilation)
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    ho, wo = output_hw((h, w), kernel, stride, padding, dilation)
+    expect_shape("col2im", "cols", cols, (c * kh * kw, n * ho * wo))
     out_padded = np.empty((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     _col2im_kernel(np.ascontiguousarray(cols), kh, kw, sh, sw, dh, dw, ho, wo, out_padded)
     if not (ph or pw):
@@ -157,24 +159,31 @@ def _maxpool2x2_kernel(x, out, switches):
 
 @njit(cache=True, nogil=True)
 def _maxpool_backward_kernel(grad_out, switches, grad_x):
-    n, c = grad_out.shape[0], grad_out.shape[1]
+    n, c, size = grad_out.shape[0], grad_out.shape[1], grad_x.shape[2]
     for plane in range(n * c):                         # grad_x (N, C, H*W)
         b, ch = plane // c, plane % c
         grad_x[b, ch] = 0
         for i in range(grad_out.shape[2]):
             for j in range(grad_out.shape[3]):
-                grad_x[b, ch, switches[b, ch, i, j]] += grad_out[b, ch, i, j]
+                switch = switches[b, ch, i, j]
+                if switch < 0 or switch >= size:       # would write outside the plane
+                    raise ValueError("minicnn.kernels.maxpool_backward: a switch points "
+                                     "outside the input plane (switches from another input?)")
+                grad_x[b, ch, switch] += grad_out[b, ch, i, j]
 
 
 def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     """Returns ``(out, switches)``, both ``(N, C, H_out, W_out)``; switches int64."""
+    ho, wo = window_hw("maxpool_forward", x.shape, kernel, stride, padding, dilation, ceil_mode)
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    ho, wo = output_hw((h, w), kernel, stride, padding, dilation, ceil_mode)
     out = np.empty((n, c, ho, wo), dtype=x.dtype)
     switches = np.empty((n, c, ho, wo), dtype=np.int64)
-    if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1):    # windows inside x
+    # the 2x2 path reads four taps unchecked: only where every window lies inside x (with
+    # ceil_mode an odd side ends in a window cut by the edge, which the general loop clips)
+    if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and \
+            2 * ho <= h and 2 * wo <= w:
         on_threads(lambda b: _maxpool2x2_kernel(x[b], out[b], switches[b]), n, x.size)
         return out, switches
     on_threads(lambda b: _maxpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, dh, dw, out[b],
@@ -185,6 +194,8 @@ def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
 def maxpool_backward(grad_out, switches, x_shape):
     """``grad_x[switch] += grad_out`` per plane; returns ``grad_x`` of ``x_shape``."""
     n, c, h, w = x_shape
+    expect_shape("maxpool_backward", "grad_out", grad_out, (n, c) + grad_out.shape[-2:])
+    expect_shape("maxpool_backward", "switches", switches, grad_out.shape)
     grad_x = np.empty((n, c, h * w), dtype=grad_out.dtype)
     grad_out, switches = np.ascontiguousarray(grad_out), np.ascontiguousarray(switches)
     on_threads(lambda b: _maxpool_backward_kernel(grad_out[b], switches[b], grad_x[b]), n,
@@ -231,6 +242,7 @@ def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x):
 def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
                     divisor_override=None):
     """Window sums over ``textbook.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
+    window_hw("avgpool_forward", x.shape, kernel, stride, padding, ONE, ceil_mode)
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
@@ -245,6 +257,8 @@ def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_p
 def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False,
                      count_include_pad=True, divisor_override=None):
     """Each window shares its output gradient: ``g / divisor`` to every pixel in it."""
+    hw = window_hw("avgpool_backward", x_shape, kernel, stride, padding, ONE, ceil_mode)
+    expect_shape("avgpool_backward", "grad_out", grad_out, tuple(x_shape[:2]) + hw)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     divisor = avgpool_divisors(x_shape[2:], kernel, stride, padding, ceil_mode,
                                count_include_pad, divisor_override).astype(grad_out.dtype)
@@ -268,6 +282,8 @@ def _adam_kernel(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, 
 def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
     """Adam's update in place, fused (``textbook.adam_update`` is the formula);
     the scalars in the arrays' dtype, so float32 stays float32 as in NumPy."""
+    for name, a in (("g", g), ("m", m), ("v", v)):      # the loop runs over w.size
+        expect_shape("adam_update", name, a, w.shape)
     if not (w.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
         from .textbook import adam_update as formula    # a strided view: no flat copy
         return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
@@ -304,6 +320,7 @@ def relu_forward(x):
 
 def relu_backward(grad_out, derivative):
     """``grad_out * derivative`` as ``textbook.relu_backward``, in one pass."""
+    expect_shape("relu_backward", "derivative", derivative, grad_out.shape)
     flat = np.ascontiguousarray(grad_out).reshape(-1)
     out = np.empty_like(flat)
     _times_kernel(flat, np.ascontiguousarray(derivative).reshape(-1), out)

@@ -20,7 +20,8 @@ import math
 from numba import cuda
 
 from ..backend import get_array_module
-from .textbook import avgpool_divisors, output_hw
+from .checks import expect_shape, window_hw
+from .textbook import avgpool_divisors
 
 ONE = (1, 1)
 
@@ -76,11 +77,11 @@ def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, out):
 
 def im2col(x, kernel, stride, padding, dilation=ONE):
     """``x (N, C, H, W)`` -> ``cols (C*kH*kW, N*H_out*W_out)``; zero padding."""
+    ho, wo = window_hw("im2col", x.shape, kernel, stride, padding, dilation)
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    ho, wo = output_hw((h, w), kernel, stride, padding, dilation)
     cols = xp.empty((c * kh * kw, n * ho * wo), dtype=x.dtype)
     _launch(_im2col_kernel, cols.size, x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols)
     return cols
@@ -88,10 +89,12 @@ def im2col(x, kernel, stride, padding, dilation=ONE):
 
 def col2im(cols, x_shape, kernel, stride, padding, dilation=ONE):
     """Adjoint of ``im2col``: ``cols`` -> ``(N, C, H, W)``; overlapping windows add up."""
+    ho, wo = window_hw("col2im", x_shape, kernel, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    n, c = x_shape[:2]
+    expect_shape("col2im", "cols", cols, (c * kh * kw, n * ho * wo))
     xp = get_array_module(cols)
     cols = xp.ascontiguousarray(cols)
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    ho, wo = output_hw(x_shape[2:], kernel, stride, padding, dilation)
     out = xp.empty(x_shape, dtype=cols.dtype)
     _launch(_col2im_kernel, out.size, cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, out)
     return out
@@ -128,8 +131,10 @@ def _maxpool_backward_kernel(grad_out, switches, grad_x):
     if t >= n * c * ho * wo:
         return
     b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
-    # atomic: overlapping windows may send gradient to the same input
-    cuda.atomic.add(grad_x, (b, ch, switches[b, ch, i, j]), grad_out[b, ch, i, j])
+    switch = switches[b, ch, i, j]
+    if 0 <= switch < grad_x.shape[2]:                   # never a write outside the plane
+        # atomic: overlapping windows may send gradient to the same input
+        cuda.atomic.add(grad_x, (b, ch, switch), grad_out[b, ch, i, j])
 
 
 @cuda.jit
@@ -167,11 +172,11 @@ def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x):
 
 def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     """Returns ``(out, switches)``, both ``(N, C, H_out, W_out)``; switches int64."""
+    ho, wo = window_hw("maxpool_forward", x.shape, kernel, stride, padding, dilation, ceil_mode)
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    ho, wo = output_hw((h, w), kernel, stride, padding, dilation, ceil_mode)
     out = xp.empty((n, c, ho, wo), dtype=x.dtype)
     switches = xp.empty((n, c, ho, wo), dtype=xp.int64)
     _launch(_maxpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, dh, dw, out,
@@ -183,6 +188,8 @@ def maxpool_backward(grad_out, switches, x_shape):
     """``grad_x[switch] += grad_out``; returns ``grad_x`` of ``x_shape``."""
     xp = get_array_module(grad_out)
     n, c, h, w = x_shape
+    expect_shape("maxpool_backward", "grad_out", grad_out, (n, c) + grad_out.shape[-2:])
+    expect_shape("maxpool_backward", "switches", switches, grad_out.shape)
     grad_x = xp.zeros((n, c, h * w), dtype=grad_out.dtype)
     _launch(_maxpool_backward_kernel, grad_out.size, xp.ascontiguousarray(grad_out),
             xp.ascontiguousarray(switches), grad_x)
@@ -192,6 +199,7 @@ def maxpool_backward(grad_out, switches, x_shape):
 def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
                     divisor_override=None):
     """Window sums over ``textbook.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
+    window_hw("avgpool_forward", x.shape, kernel, stride, padding, ONE, ceil_mode)
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
@@ -206,6 +214,8 @@ def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_p
 def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False,
                      count_include_pad=True, divisor_override=None):
     """Each window shares its output gradient: ``g / divisor`` to every pixel in it."""
+    hw = window_hw("avgpool_backward", x_shape, kernel, stride, padding, ONE, ceil_mode)
+    expect_shape("avgpool_backward", "grad_out", grad_out, tuple(x_shape[:2]) + hw)
     xp = get_array_module(grad_out)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     divisor = xp.asarray(avgpool_divisors(x_shape[2:], kernel, stride, padding, ceil_mode,

@@ -60,6 +60,15 @@ def output_hw(hw, kernel, stride, padding, dilation=ONE, ceil_mode=False):
                  for a in range(2))
 
 
+def windows_inside(size, n_out, kernel, stride, padding, dilation):
+    """Whether each of the ``n_out`` windows along an axis has a tap inside the input. With
+    dilation a window's taps may step over a small input (taps at -1 and 1 of a 1-pixel
+    input): such a window has no maximum to take, nor a pixel to send its gradient to."""
+    start = np.arange(n_out) * stride - padding
+    first = np.maximum(0, -(start // dilation))        # the first tap at or after pixel 0
+    return bool(np.all((first < kernel) & (start + first * dilation < size)))
+
+
 def pads_of(padding):
     """``(pH, pW)`` -> ``((pH, pH), (pW, pW))``; ``((top, bottom), (left, right))`` unchanged."""
     return tuple(p if isinstance(p, tuple) else (p, p) for p in padding)

@@ -36,6 +36,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import threads
+from .checks import expect_shape
 from .chunks import Chunked
 
 KERNELS = {3: 4, 5: 4}               # kernel side r -> output tile side m
@@ -109,7 +110,7 @@ class Winograd(Chunked):
         self.AT, self.G, self.BT = (mat.astype(x.dtype) for mat in transforms(self.m, self.r))
         (top, bottom), (left, right) = pads
         n, c, h, w = x.shape
-        self.x, self.corner = np.ascontiguousarray(x), (top, left)
+        self.x, self.corner, self.out_channels = np.ascontiguousarray(x), (top, left), out_channels
         self.out_hw = (h + top + bottom - self.r + 1, w + left + right - self.r + 1)
         self.tiles = tuple(-(-size // self.m) for size in self.out_hw)
         # the padded input covers every tile's window (zeros past the bottom/right padding)
@@ -140,6 +141,8 @@ class Winograd(Chunked):
 
     def _weights(self, w2):
         """``U (A*A, C_out, C)``: ``G w G^T`` for each (o, c)."""
+        # the tile loops index by C_out and C: checked here, at their entry, with bias and g
+        expect_shape("Winograd", "w2", w2, (1, self.out_channels, self.x.shape[1] * self.r ** 2))
         w = w2.reshape(w2.shape[1], self.x.shape[1], self.r, self.r)
         with threads.one_blas_thread():   # einsum's products: no BLAS workers left spinning
             u = np.einsum("ak,ockl,bl->aboc", self.G, w, self.G, optimize=True)
@@ -151,6 +154,7 @@ class Winograd(Chunked):
         u_t = self._weights(w2).transpose(0, 2, 1)                # (A*A, C, C_out)
         c_out = u_t.shape[2]
         bias = np.zeros(c_out, self.x.dtype) if bias is None else bias.astype(self.x.dtype)
+        expect_shape("Winograd.product", "bias", bias, (c_out,))
         out = np.empty((self.x.shape[0], c_out) + self.out_hw, dtype=self.x.dtype)
 
         def one_chunk(chunk):
@@ -163,6 +167,8 @@ class Winograd(Chunked):
         """``(dw2 (1, C_out, C r r), dx (N, C, H, W))`` for ``grad (N, C_out, L)``, as
         ``Columns.backward`` (``weights=False`` / ``inputs=False`` skip one: ``None``)."""
         u = self._weights(w2)                                     # (A*A, C_out, C)
+        expect_shape("Winograd.backward", "grad", grad, (self.x.shape[0], self.out_channels,
+                                                         self.out_hw[0] * self.out_hw[1]))
         grad = np.ascontiguousarray(grad).reshape(grad.shape[:2] + self.out_hw)
         dx = np.empty(self.x.shape, dtype=self.x.dtype) if inputs else None
 

@@ -53,3 +53,18 @@ def _chunk_threads_restored():
     before = threads.num_threads()
     yield
     threads.set_num_threads(before)
+
+
+# -- Hypothesis (property-based tests, e.g. test_parity_sweep.py) ---------------------------
+# "ci", the default: a fixed budget and seed (derandomize), so a run takes the same time and
+# finds the same thing every time; no deadline (a first call compiles Numba kernels).
+# HYPOTHESIS_PROFILE=local searches ten times longer, with a new seed each run.
+try:
+    from hypothesis import settings as _hypothesis
+except ImportError:              # hypothesis comes with the test extra
+    pass
+else:
+    _hypothesis.register_profile("ci", max_examples=40, derandomize=True, deadline=None,
+                                 database=None, print_blob=True)
+    _hypothesis.register_profile("local", max_examples=400, deadline=None, print_blob=True)
+    _hypothesis.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

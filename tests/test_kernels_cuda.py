@@ -21,7 +21,7 @@ from minicnn.kernels import reference, textbook
 IN_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 only_in_simulator = pytest.mark.skipif(
     not IN_SIMULATOR, reason="runs inside test_cuda_kernels_under_simulator's subprocess")
-N_SIM_TESTS = 5
+N_SIM_TESTS = 6
 
 
 def test_cuda_kernels_under_simulator():
@@ -139,3 +139,23 @@ def test_sim_maxpool_of_non_finite_windows_equals_reference(cuda_kernels):
         np.testing.assert_array_equal(out, out_ref)
         np.testing.assert_array_equal(switches, switches_ref)
         assert switches.min() >= 0
+
+
+@only_in_simulator
+def test_sim_launchers_refuse_arrays_of_another_shape(cuda_kernels):
+    """The launchers check shapes as cpu.py's entries do (tests/test_kernel_shapes.py); a
+    switch outside its plane is skipped by the kernel, never written."""
+    x = np.ones((2, 3, 6, 5))
+    with pytest.raises(ValueError, match=r"kernels\.col2im: cols has shape \(27, 59\)"):
+        cuda_kernels.col2im(np.zeros((27, 59)), x.shape, (3, 3), (1, 1), (1, 1))
+    with pytest.raises(ValueError, match=r"kernels\.im2col: no window"):
+        cuda_kernels.im2col(x, (7, 3), (1, 1), (0, 0))
+    with pytest.raises(ValueError, match=r"kernels\.maxpool_backward: grad_out has shape"):
+        cuda_kernels.maxpool_backward(np.ones((2, 4, 3, 2)), np.zeros((2, 4, 3, 2), np.int64),
+                                      x.shape)
+    with pytest.raises(ValueError, match=r"kernels\.avgpool_backward: grad_out has shape"):
+        cuda_kernels.avgpool_backward(np.ones((2, 3, 6, 6)), x.shape, (3, 3), (1, 1), (1, 1))
+    out, switches = cuda_kernels.maxpool_forward(x, (2, 2), (2, 2), (0, 0))
+    switches[0, 0, 0, 0] = 10 ** 6
+    gx = cuda_kernels.maxpool_backward(np.ones_like(out), switches, x.shape)
+    assert gx.sum() == out.size - 1

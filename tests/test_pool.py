@@ -99,3 +99,46 @@ def test_bad_settings(pool_cls):
     with pytest.raises(ValueError, match=f"{name} padding must be between 0 and half"):
         pool_cls(2, padding=2)
     assert pool_cls(3).stride == (3, 3)             # stride defaults to the kernel size
+
+
+@pytest.mark.parametrize("h, w", [(9, 10), (10, 9), (9, 9), (3, 5)])
+def test_maxpool_2x2_ceil_mode_on_odd_sizes_reads_only_the_input(backend, h, w):
+    """With ceil_mode a 2x2 stride-2 pool of an odd side has a last window cut by the
+    edge: its value, switch and gradient come from the input pixels inside it (the fast
+    2x2 path once read the row or column past the end: numbers that are not in x)."""
+    x = np.random.default_rng(h * w).permutation(2 * 2 * h * w).reshape(2, 2, h, w) / 7.0
+    fast, ref = (MaxPool2D(2, stride=2, ceil_mode=True, impl=i) for i in ("fast", "reference"))
+    y, y_ref = as_numpy(fast.forward(backend.asarray(x))), as_numpy(ref.forward(x))
+    assert y.shape == (2, 2, -(-h // 2), -(-w // 2)) and np.isin(y, x).all()
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(as_numpy(fast.switches), ref.switches)
+    g = np.arange(1.0, y.size + 1).reshape(y.shape)
+    gx = as_numpy(fast.backward(backend.asarray(g)))
+    np.testing.assert_array_equal(gx, ref.backward(g))
+    try:
+        import torch
+    except ImportError:
+        return                          # the reference is the oracle; PyTorch a second one
+    xt = torch.from_numpy(x).requires_grad_()
+    yt, indices = torch.nn.functional.max_pool2d(xt, 2, 2, ceil_mode=True, return_indices=True)
+    yt.backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    np.testing.assert_array_equal(as_numpy(fast.switches), indices.numpy())
+    np.testing.assert_array_equal(gx, xt.grad.numpy())
+
+
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("settings, shape", [
+    (dict(kernel_size=2, padding=(0, 1), dilation=2, ceil_mode=True), (1, 1, 2, 1)),
+    (dict(kernel_size=(2, 1), stride=2, padding=(1, 0), dilation=(3, 1), ceil_mode=True),
+     (1, 1, 1, 3)),
+])
+def test_maxpool_refuses_a_window_whose_dilated_taps_miss_the_input(backend, impl, settings,
+                                                                    shape):
+    """Taps at -1 and 1 of a 1-pixel side: no maximum to take (the fast path once made a
+    switch past H*W, which backward wrote through; the reference crashed)."""
+    pool = MaxPool2D(**settings, impl=impl)
+    with pytest.raises(ValueError, match=r"MaxPool2D\(.*a window's taps all fall outside"):
+        pool.forward(backend.zeros(shape))
+    bigger = shape[:2] + (shape[2] + 2, shape[3] + 2)            # every window reaches it
+    assert pool.forward(backend.zeros(bigger)).shape[2:] == pool.output_shape(bigger[1:])[1:]

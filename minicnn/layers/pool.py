@@ -60,8 +60,16 @@ class _Pool2D(Layer):
         if self.dilation != (1, 1):
             expected += f" (kernel dilated by {self.dilation})"
         self.check_input(x, 4, expected)
-        if min(self.output_shape(x.shape[1:])[1:]) < 1:
+        out_hw = self.output_shape(x.shape[1:])[1:]
+        if min(out_hw) < 1:
             raise ValueError(f"{self!r} expects input of shape {expected}, got {tuple(x.shape)}")
+        if self.dilation != (1, 1) and not all(    # dilated taps can step over a small input
+                kernels.windows_inside(*args) for args in zip(
+                    x.shape[2:], out_hw, self.kernel_size, self.stride, self.padding,
+                    self.dilation)):
+            raise ValueError(f"{self!r}: a window's taps all fall outside the "
+                             f"{tuple(x.shape)} input (dilated taps step over it); use a "
+                             f"larger input, or less padding or dilation")
 
     def output_shape(self, input_shape):
         c, h, w = input_shape
