@@ -55,12 +55,14 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads for BLAS, Numba and PyTorch (default: all cores)")
-    p.add_argument("--kernels", choices=["auto", "vectorized"], default="auto",
-                   help="'vectorized': NumPy/CuPy slicing instead of Numba / numba.cuda")
+    p.add_argument("--impl", choices=["fast", "textbook"], default="fast",
+                   help="minicnn's engine (minicnn.use_impl): 'textbook' is im2col + one "
+                        "product, no chunks, threads or compiled loops (default fast)")
     p.add_argument("--max-cols-mib", type=float, default=None,
-                   help="bound on one im2col buffer (default: kernels.MAX_COLS_BYTES[device])")
+                   help="bound on one im2col chunk (default: kernels.chunks.MAX_COLS_BYTES)")
     p.add_argument("--no-winograd", action="store_true",
-                   help="CPU: every convolution as im2col + matrix products (kernels.USE_WINOGRAD)")
+                   help="CPU: every convolution as im2col + matrix products "
+                        "(minicnn.use_impl(winograd=False))")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     p.add_argument("--no-tf32", action="store_true",
                    help="GPU: forbid TF32 in PyTorch's cuDNN convolutions (its default allows it)")
@@ -79,8 +81,6 @@ ARGS = parse_args()
 # Thread counts and the kernel choice are read when the libraries load: set them first.
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)
-if ARGS.kernels == "vectorized":
-    os.environ["MINICNN_KERNELS"] = "vectorized"
 
 import tracemalloc  # noqa: E402
 
@@ -179,15 +179,14 @@ def main():
         if device == "gpu" and ARGS.no_tf32:
             torch.backends.cudnn.allow_tf32 = False
     if ARGS.max_cols_mib is not None:
-        kernels.MAX_COLS_BYTES[device] = int(ARGS.max_cols_mib * 2 ** 20)
-    if ARGS.no_winograd:
-        kernels.USE_WINOGRAD = False
+        kernels.chunks.MAX_COLS_BYTES[device] = int(ARGS.max_cols_mib * 2 ** 20)
+    kernels.use_impl(ARGS.impl, winograd=False if ARGS.no_winograd else None)
     machine = machine_info(ARGS, torch)                 # load average taken before the run
     print(f"# machine: {machine}")
     print(f"# protocol: {protocol_line()}")
-    print(f"# im2col buffer bound: {kernels.MAX_COLS_BYTES[device] / 2**20:.0f} MiB; "
-          f"kernels: {kernels.backend_for(np.zeros(1)).__name__ if device == 'cpu' else ARGS.kernels}"
-          + (f"; Winograd convolutions: {'on' if kernels.USE_WINOGRAD else 'off'}"
+    print(f"# im2col chunk bound: {kernels.chunks.MAX_COLS_BYTES[device] / 2**20:.0f} MiB; "
+          f"engine: {ARGS.impl}, loops: {kernels.fast.loops(np.zeros(1)).__name__}"
+          + (f"; Winograd convolutions: {'on' if kernels.fast.WINOGRAD else 'off'}"
              if device == "cpu" else ""))
     if not use_torch:
         print(f"# PyTorch comparison skipped: {why_not}")
@@ -224,7 +223,8 @@ def main():
         with open(ARGS.json, "w") as f:
             json.dump(dict(device=device, protocol=protocol_line(), threads=ARGS.threads,
                            machine=machine, torch_skipped=why_not,
-                           winograd=bool(kernels.USE_WINOGRAD) if device == "cpu" else None,
+                           winograd=bool(kernels.fast.WINOGRAD) if device == "cpu" else None,
+                           impl=ARGS.impl,
                            python=platform.python_version(), rows=rows), f, indent=1)
 
 

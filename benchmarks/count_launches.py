@@ -30,7 +30,7 @@ COUNTS = collections.Counter()
 KINDS = ("elementwise", "fill", "copy", "gather/scatter", "cuBLAS", "numba.cuda", "host sync")
 # What each facade function of kernels/cuda.py does around its one numba.cuda launch:
 # (array arguments of the launch, each one a CAI sync; zero fills; host-to-device copies).
-# Average pooling uploads its (H_out, W_out) divisors (geometry.avgpool_divisors, NumPy)
+# Average pooling uploads its (H_out, W_out) divisors (textbook.avgpool_divisors, NumPy)
 # and passes them as a third array; both backward passes zero-fill grad_x first.
 LAUNCHES = {"im2col": (2, 0, 0), "col2im": (2, 0, 0), "maxpool_forward": (3, 0, 0),
             "maxpool_backward": (3, 1, 0), "avgpool_forward": (3, 0, 1),
@@ -157,23 +157,30 @@ def _counting_kernel(name, real):
     return kernel
 
 
+class CountingLoops:
+    """The fast engine's loops (``kernels.fast.loops``) as the GPU would launch them."""
+
+    def __init__(self, real):
+        for name in LAUNCHES:
+            setattr(self, name, _counting_kernel(name, getattr(real, name)))
+
+
 def install_counters():
-    kernels.MAX_COLS_BYTES["cpu"] = kernels.MAX_COLS_BYTES["gpu"]   # chunk as on the GPU,
-    kernels.MAX_KEPT_BYTES["cpu"] = kernels.MAX_KEPT_BYTES["gpu"]   # keep columns as there,
+    chunks = kernels.chunks
+    chunks.MAX_COLS_BYTES["cpu"] = chunks.MAX_COLS_BYTES["gpu"]     # chunk as on the GPU,
+    chunks.MAX_KEPT_BYTES["cpu"] = chunks.MAX_KEPT_BYTES["gpu"]     # keep columns as there,
     kernels.threads.set_num_threads(1)                              # one chunk stream
-    kernels.USE_WINOGRAD = False                                    # im2col, as on the GPU
-    kernels.adam_update = kernels.vectorized.adam_update            # Adam's GPU formula
-    kernels.relu_forward = kernels.vectorized.relu_forward          # ReLU's GPU formula
-    kernels.relu_backward = kernels.vectorized.relu_backward
+    kernels.use_impl("fast", winograd=False)                        # im2col, as on the GPU
+    kernels.fast._fused = lambda x: None                            # ReLU's, Adam's GPU formula
+    loops = CountingLoops(kernels.fast.loops(np.zeros(1)))
+    kernels.fast.loops = lambda x: loops
     shim = CountingModule()
     for module in list(sys.modules.values()):
-        # minicnn.backend keeps the real one: device_of (kernels.backend_for) must still
-        # see NumPy arrays, so the facade's kernels run on the CPU
+        # minicnn.backend keeps the real one: device_of must still see NumPy arrays, so
+        # the loops run on the CPU
         if getattr(module, "__name__", "").startswith("minicnn") and \
                 module.__name__ != "minicnn.backend" and hasattr(module, "get_array_module"):
             module.get_array_module = lambda *arrays: shim
-    for name in LAUNCHES:
-        setattr(kernels, name, _counting_kernel(name, getattr(kernels, name)))
 
 
 def count_step(model_name, batch):

@@ -148,7 +148,7 @@ def main(argv=None):
             import torch
         except ImportError:
             print("# PyTorch not installed: timing minicnn only (pip install torch)")
-    machine = machine_info(SimpleNamespace(threads=args.threads, kernels="auto",
+    machine = machine_info(SimpleNamespace(threads=args.threads, impl="fast",
                                            device="cpu"), torch)
     uptime = load_line()
     print(f"# machine: {machine}")

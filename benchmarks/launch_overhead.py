@@ -43,8 +43,8 @@ if ARGS.dry_run:
 import numpy as np  # noqa: E402
 
 from minicnn.backend import gpu_unavailable_reason  # noqa: E402
-from minicnn.kernels import vectorized  # noqa: E402
-from minicnn.kernels.geometry import avgpool_divisors  # noqa: E402
+from minicnn.kernels import textbook  # noqa: E402
+from minicnn.kernels.textbook import avgpool_divisors  # noqa: E402
 
 if not ARGS.dry_run and gpu_unavailable_reason() is not None:
     sys.exit(f"launch_overhead.py: no usable GPU: {gpu_unavailable_reason()} "
@@ -127,22 +127,22 @@ def per_launch_us(fn):
 
 def dry_run(cases):
     """Each kernel once under the simulator; all but maxpool_backward (random switches)
-    checked against vectorized."""
+    checked against textbook."""
     x = cases["im2col"][2][0]
     for name, (kernel, n_threads, args, out) in cases.items():
         launcher(kernel, n_threads, args)()
         print(f"{name}: launched under the CUDA simulator, output {tuple(out.shape)}")
-    np.testing.assert_array_equal(cases["im2col"][3], vectorized.im2col(x, K3, S1, P1))
+    np.testing.assert_array_equal(cases["im2col"][3], textbook.im2col(x, K3, S1, P1))
     np.testing.assert_array_equal(cases["maxpool_forward"][3],
-                                  vectorized.maxpool_forward(x, K2, S2, P0)[0])
-    np.testing.assert_allclose(cases["col2im"][3], vectorized.col2im(
+                                  textbook.maxpool_forward(x, K2, S2, P0)[0])
+    np.testing.assert_allclose(cases["col2im"][3], textbook.col2im(
         cases["im2col"][3], x.shape, K3, S1, P1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(cases["avgpool_forward"][3],
-                               vectorized.avgpool_forward(x, K2, S2, P0), rtol=1e-6)
+                               textbook.avgpool_forward(x, K2, S2, P0), rtol=1e-6)
     g_pooled = cases["avgpool_backward"][2][0]
-    np.testing.assert_allclose(cases["avgpool_backward"][3], vectorized.avgpool_backward(
+    np.testing.assert_allclose(cases["avgpool_backward"][3], textbook.avgpool_backward(
         g_pooled, x.shape, K2, S2, P0), rtol=1e-6)
-    print("dry run: im2col, col2im, maxpool_forward and average pooling equal vectorized; "
+    print("dry run: im2col, col2im, maxpool_forward and average pooling equal the textbook formulas; "
           "timing and RawKernels skipped (they need CuPy and a GPU)")
     return [dict(kernel=name, variant="dry run", us_per_launch=None) for name in cases]
 

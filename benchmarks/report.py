@@ -87,7 +87,7 @@ def machine_info(args, torch=None):
                 f"numba {numba.__version__}, torch {torch.__version__ if torch else 'absent'}, "
                 f"minicnn {getattr(minicnn, '__version__', '?')}")
     line = (f"{cpu}, {os.cpu_count()} logical cores, {args.threads} threads; {versions}; "
-            f"kernels: {args.kernels}; load average before: {os.getloadavg()[0]:.2f}")
+            f"engine: {args.impl}; load average before: {os.getloadavg()[0]:.2f}")
     if args.device == "gpu":
         import cupy
         line += f"; GPU: {gpu_name()}, cupy {cupy.__version__}"

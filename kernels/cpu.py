@@ -6,7 +6,7 @@ loops, compiled by Numba. The
 loops read like the formulas in ``reference.py``; the matrix products stay
 in BLAS (``numpy.matmul``), which no hand loop beats.
 
-Layouts are those of ``vectorized.py`` (the functions are interchangeable):
+Layouts are those of ``textbook.py`` (the functions are interchangeable):
 ``cols (C*kH*kW, N*H_out*W_out)``; switches hold ``row * W + col`` in the
 unpadded input plane, ties to the first element in row-major window order, a
 NaN wins, an all ``-inf`` window routes to its first tap inside the input.
@@ -25,7 +25,8 @@ kernels take only arrays and ints, so Numba compiles one version per dtype.
 import numpy as np
 from numba import njit
 
-from .geometry import avgpool_divisors, expect_shape, window_hw
+from .checks import expect_shape, window_hw
+from .textbook import avgpool_divisors
 from .threads import parts, run
 
 ONE = (1, 1)
@@ -33,19 +34,16 @@ ONE = (1, 1)
 
 def on_threads(kernel_call, n, size):
     """``kernel_call(part)`` for the parts of a batch of ``n`` (``size`` numbers in
-    all), one per thread: pooling's planes are independent, each thread writes its
-    own images. Small work stays on the calling thread, without the pool's bookkeeping."""
-    chunks = parts(n, size)
-    if len(chunks) == 1:
-        return kernel_call(chunks[0])
-    run(kernel_call, chunks, blas=False)
+    all), one per thread (``threads.run``): pooling's planes are independent, each
+    thread writes its own images; small work stays on the calling thread."""
+    run(kernel_call, parts(n, size), blas=False)
 
 
 # -- im2col / col2im ----------------------------------------------------------
 
 # The loops work on a padded copy of the image: every window then lies inside
-# it, so the inner loops need no bounds tests (which measured about 1.5x faster
-# than clipping each window row to the image). The copy is small next to cols.
+# it, so the inner loops need no bounds tests (faster than clipping each window
+# row to the image: benchmarks/README.md, "Behind the kernels' choices").
 
 @njit(cache=True, nogil=True)
 def _im2col_kernel(x_padded, kh, kw, sh, sw, dh, dw, ho, wo, cols):
@@ -138,7 +136,7 @@ def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches):
 @njit(cache=True, nogil=True)
 def _maxpool2x2_kernel(x, out, switches):
     """``_maxpool_forward_kernel`` for the common 2x2 windows, stride 2, no padding: the
-    four taps compared directly (about 3x faster: no window bounds, no running sum)."""
+    four taps compared directly: no window bounds, no running sum (benchmarks/README.md)."""
     n, c, h, w = x.shape
     for b in range(n):
         for ch in range(c):
@@ -243,7 +241,7 @@ def _avgpool_backward_kernel(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x):
 
 def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
                     divisor_override=None):
-    """Window sums over ``geometry.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
+    """Window sums over ``textbook.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
     window_hw("avgpool_forward", x.shape, kernel, stride, padding, ONE, ceil_mode)
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
@@ -282,12 +280,12 @@ def _adam_kernel(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, 
 
 
 def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
-    """Adam's update in place, fused (``vectorized.adam_update`` is the formula);
+    """Adam's update in place, fused (``textbook.adam_update`` is the formula);
     the scalars in the arrays' dtype, so float32 stays float32 as in NumPy."""
     for name, a in (("g", g), ("m", m), ("v", v)):      # the loop runs over w.size
         expect_shape("adam_update", name, a, w.shape)
     if not (w.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
-        from .vectorized import adam_update as formula    # a strided view: no flat copy
+        from .textbook import adam_update as formula    # a strided view: no flat copy
         return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
     flat = [a.reshape(-1) for a in (w, np.ascontiguousarray(g), m, v)]
     scalars = [w.dtype.type(s) for s in (step_size, b1, b2, eps, correction2, 1 - b1, 1 - b2)]
@@ -297,8 +295,7 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
 # -- ReLU ---------------------------------------------------------------------------
 # one pass over the numbers for the output and the mask (NumPy makes two); ``x * 0`` where
 # not active, as ``x * (x > 0)`` gives (-0.0 for negatives, NaN stays NaN). One thread: the
-# pass is memory-bound (lenet's first ReLU at batch 256: 5.0 ms on one thread, 4.8 on two;
-# NumPy's two passes 8.2), and sharing a small one out cost more than it saved.
+# pass is memory-bound, and a second thread gained almost nothing (benchmarks/README.md).
 
 @njit(cache=True, nogil=True)
 def _relu_kernel(x, out, active):
@@ -314,7 +311,7 @@ def _times_kernel(g, derivative, out):
 
 
 def relu_forward(x):
-    """``(y, active)`` as ``vectorized.relu_forward``, in one pass."""
+    """``(y, active)`` as ``textbook.relu_forward``, in one pass."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out, active = np.empty_like(flat), np.empty(flat.shape, dtype=np.bool_)
     _relu_kernel(flat, out, active)
@@ -322,7 +319,7 @@ def relu_forward(x):
 
 
 def relu_backward(grad_out, derivative):
-    """``grad_out * derivative`` as ``vectorized.relu_backward``, in one pass."""
+    """``grad_out * derivative`` as ``textbook.relu_backward``, in one pass."""
     expect_shape("relu_backward", "derivative", derivative, grad_out.shape)
     flat = np.ascontiguousarray(grad_out).reshape(-1)
     out = np.empty_like(flat)

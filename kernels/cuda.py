@@ -9,7 +9,7 @@ The kernels take CuPy arrays directly (Numba reads their
 (``NUMBA_ENABLE_CUDASIM=1``) they take NumPy arrays and run in Python threads:
 that is how CI, which has no GPU, checks their logic against ``reference``.
 
-Layouts are those of ``vectorized.py``: ``cols (C*kH*kW, N*H_out*W_out)``;
+Layouts are those of ``textbook.py``: ``cols (C*kH*kW, N*H_out*W_out)``;
 switches hold ``row * W + col`` in the unpadded input plane, ties to the
 first element in row-major window order, a NaN wins and an all ``-inf`` window
 routes to its first tap inside the input. This module is imported only when
@@ -20,7 +20,8 @@ import math
 from numba import cuda
 
 from ..backend import get_array_module
-from .geometry import avgpool_divisors, expect_shape, window_hw
+from .checks import expect_shape, window_hw
+from .textbook import avgpool_divisors
 
 ONE = (1, 1)
 
@@ -197,7 +198,7 @@ def maxpool_backward(grad_out, switches, x_shape):
 
 def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
                     divisor_override=None):
-    """Window sums over ``geometry.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
+    """Window sums over ``textbook.avgpool_divisors``: ``(N, C, H_out, W_out)``."""
     window_hw("avgpool_forward", x.shape, kernel, stride, padding, ONE, ceil_mode)
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)

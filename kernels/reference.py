@@ -7,12 +7,12 @@ host and the result copied back (only tests use them on the GPU).
 
 Shapes: ``x (N, C, H, W)``; weight ``(C_out, C / groups, kH, kW)``; ``stride``,
 ``dilation`` and symmetric ``padding`` are pairs; a convolution's padding may
-also be ``((top, bottom), (left, right))``. Sizes: ``geometry.output_hw``.
+also be ``((top, bottom), (left, right))``. Sizes: ``textbook.output_hw``.
 """
 import numpy as np
 
 from ..backend import as_numpy, get_array_module
-from .geometry import avgpool_divisors, output_hw, pads_of, source_index
+from .textbook import avgpool_divisors, output_hw, pads_of, source_index
 
 NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
                    "circular": "wrap"}
@@ -49,15 +49,15 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation=(1, 1), groups=1,
     n_batch, _, _, _ = x.shape
     c_out, c_g, kh, kw = weight.shape
     (sh, sw), (dh, dw) = stride, dilation
-    xp_ = _pad(x, padding, padding_mode)
-    ho, wo = output_hw(xp_.shape[2:], (kh, kw), stride, (0, 0), dilation)
+    xpad = _pad(x, padding, padding_mode)
+    ho, wo = output_hw(xpad.shape[2:], (kh, kw), stride, (0, 0), dilation)
     out = np.zeros((n_batch, c_out, ho, wo), dtype=x.dtype)
     for n in range(n_batch):
         for o in range(c_out):
             first = (o // (c_out // groups)) * c_g          # first input channel of o's group
             for i in range(ho):
                 for j in range(wo):
-                    window = xp_[n, first:first + c_g, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                    window = xpad[n, first:first + c_g, i * sh:i * sh + dh * (kh - 1) + 1:dh,
                                  j * sw:j * sw + dw * (kw - 1) + 1:dw]
                     out[n, o, i, j] = np.sum(window * weight[o])
             if bias is not None:
@@ -77,8 +77,8 @@ def conv2d_backward(x, weight, grad_out, stride, padding, dilation=(1, 1), group
     n_batch, _, h, w = x.shape
     c_out, c_g, kh, kw = weight.shape
     (sh, sw), (dh, dw) = stride, dilation
-    xp_ = _pad(x, padding, padding_mode)
-    grad_xpad = np.zeros_like(xp_)
+    xpad = _pad(x, padding, padding_mode)
+    grad_xpad = np.zeros_like(xpad)
     grad_w = np.zeros_like(weight)
     for n in range(n_batch):
         for o in range(c_out):
@@ -89,11 +89,11 @@ def conv2d_backward(x, weight, grad_out, stride, padding, dilation=(1, 1), group
                     rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
                     cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
                     grad_xpad[n, chans, rows, cols] += g * weight[o]
-                    grad_w[o] += g * xp_[n, chans, rows, cols]
+                    grad_w[o] += g * xpad[n, chans, rows, cols]
     grad_x = np.zeros_like(x)
     (top, _), (left, _) = pads_of(padding)
-    for r in range(xp_.shape[2]):
-        for q in range(xp_.shape[3]):
+    for r in range(xpad.shape[2]):
+        for q in range(xpad.shape[3]):
             rr, qq = source_index(r, h, top, padding_mode), source_index(q, w, left, padding_mode)
             if rr is not None and qq is not None:
                 grad_x[:, :, rr, qq] += grad_xpad[:, :, r, q]
@@ -168,7 +168,7 @@ def maxunpool_forward(x, switches, out_hw):
 def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
                     divisor_override=None):
     """``out[n, c, i, j] = sum(window inside the input) / divisor[i, j]``, the divisor
-    by PyTorch's rules (``geometry.avgpool_divisors``)."""
+    by PyTorch's rules (``textbook.avgpool_divisors``)."""
     n_batch, channels, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     divisor = avgpool_divisors((h, w), kernel, stride, padding, ceil_mode, count_include_pad,
@@ -197,3 +197,16 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
             cols = slice(max(j * sw - pw, 0), min(j * sw - pw + kw, w))
             grad_x[:, :, rows, cols] += grad_out[:, :, i, j, None, None] / divisor[i, j]
     return grad_x
+
+
+# -- the engine interface (see minicnn.kernels): what Conv2D calls with impl="reference" --
+
+def convolve(x, weight, bias, stride, padding, dilation=(1, 1), groups=1, padding_mode="zeros"):
+    """``(out, x)``: ``conv2d_forward``, and the input that ``convolve_backward`` needs."""
+    return conv2d_forward(x, weight, bias, stride, padding, dilation, groups, padding_mode), x
+
+
+def convolve_backward(x, weight, grad_out, weights=True, inputs=True, **geometry):
+    """``(grad_x, grad_w, grad_b)`` by ``conv2d_backward`` (``None`` where not asked for)."""
+    gx, gw, gb = conv2d_backward(x, weight, grad_out, **geometry)
+    return (gx if inputs else None), (gw if weights else None), gb

@@ -167,9 +167,9 @@ def run(work, items, blas=True):
 
 
 class _Helpers:
-    """``count`` daemon threads, each waiting on its own queue for a task. (Lighter than
-    ``concurrent.futures``: a ``run`` of two items without work took 80 microseconds
-    with a ThreadPoolExecutor on the 2-core machine, 39-47 with these.)"""
+    """``count`` daemon threads, each waiting on its own queue for a task: a lighter
+    hand-off than ``concurrent.futures`` (benchmarks/README.md, "Behind the kernels'
+    choices")."""
 
     def __init__(self, count):
         self.inboxes = [queue.SimpleQueue() for _ in range(count)]
@@ -205,10 +205,9 @@ class _Helpers:
 
 
 class _OneBlasThread:
-    """BLAS held to one thread inside a ``with`` block, then put back as it was. A few
-    ctypes calls: threadpoolctl's own ``limit()`` cost about 15 microseconds a call
-    here, and a step makes dozens of these calls. (A ``contextlib.contextmanager``
-    measured about 3 microseconds more a call than this class.)"""
+    """BLAS held to one thread inside a ``with`` block, then put back as it was: a few
+    ctypes calls, cheaper than threadpoolctl's ``limit()`` or a ``contextmanager``, and a
+    step makes dozens of them (benchmarks/README.md, "Behind the kernels' choices")."""
 
     def __enter__(self):
         self.saved = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
@@ -249,18 +248,23 @@ def matmul(a, b):
 
 
 # Below this much work (numbers touched) a kernel stays on one thread: handing work to
-# another thread cost 100-400 microseconds a call on the 2-core machine (under load), about
-# what such a kernel takes.
+# another thread costs about what such a kernel takes (benchmarks/README.md).
 MIN_PARALLEL_SIZE = 2 ** 17
 
 
+def split(n, count):
+    """``range(n)`` as ``count`` slices of near-equal size, the larger ones first
+    (10 in 4 -> 3, 3, 2, 2): the one way a batch is cut, for threads and for chunks."""
+    sizes = [n // count + (k < n % count) for k in range(count)]
+    starts = [sum(sizes[:k]) for k in range(count)]
+    return [slice(start, start + size) for start, size in zip(starts, sizes)]
+
+
 def parts(n, size=None, count=None):
-    """``range(n)`` cut into ``count`` (default ``num_threads()``) slices of
-    near-equal size, none empty: one per thread for kernels that loop over a batch;
-    one slice when the whole work ``size`` is under ``MIN_PARALLEL_SIZE``."""
+    """``range(n)`` cut into ``count`` (default ``num_threads()``) slices, none empty:
+    one per thread for kernels that loop over a batch; one slice when the whole work
+    ``size`` is under ``MIN_PARALLEL_SIZE``."""
     count = count or num_threads()
     if size is not None and size < MIN_PARALLEL_SIZE:
         count = 1
-    count = max(1, min(n, count))
-    bounds = [n * k // count for k in range(count + 1)]
-    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    return split(n, max(1, min(n, count)))

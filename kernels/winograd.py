@@ -27,8 +27,8 @@ evaluated there and interpolated back. In float64 the result equals the direct
 convolution to about 1e-13; in float32 to a few 1e-6 of the output's scale
 (tests/test_winograd.py).
 
-``Winograd`` has ``Columns``' interface (``product``, ``backward``, ``out_hw``,
-``chunks``); ``kernels.convolution`` picks it where ``suits`` says so. The loops
+``Winograd`` is ``chunks.Chunked`` with ``Columns``' interface (``product``, ``backward``,
+``out_hw``); ``fast.plan`` picks it where ``suits`` says so. The loops
 are Numba's, in ``winograd_cpu.py``; the CPU only (the GPU keeps im2col).
 """
 from functools import lru_cache
@@ -36,21 +36,18 @@ from functools import lru_cache
 import numpy as np
 
 from . import threads
-from .geometry import expect_shape
+from .checks import expect_shape
+from .chunks import Chunked
 
 KERNELS = {3: 4, 5: 4}               # kernel side r -> output tile side m
 # the points, besides infinity, for an input tile of side A = m + r - 1
 POINTS = {6: (0.0, 1.0, -1.0, 2.0, -2.0), 8: (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)}
-# Below this many channels on either side the transforms cost about what they save:
-# lenet's first convolution (1 -> 32, 256 images, one thread) took 92 ms forward as
-# Winograd tiles, 33 as im2col; with tiny_cnn's second (4 -> 8) as Winograd tiles its
-# training step took 6.5-6.8 ms at batch 64 against 5.9-6.1 (18.2-18.7 against 19.6-19.9
-# at 256; 2 threads). Those stay im2col.
+# Below this many channels on either side the transforms cost about what they save, and
+# such convolutions stay im2col (measured: benchmarks/README.md, "Winograd's thresholds").
 MIN_CHANNELS = 16
 # A chunk holds whole images, about this many tiles, and its V and P (A*A numbers per tile
-# and channel) stay under MAX_CHUNK_BYTES. 196 to 784 tiles made no difference beyond 5%
-# (lenet's conv2, keras_cnn's 5x5 and 3x3, bn_cnn's conv2; one thread); smaller chunks
-# keep the memory peak down and share out between the threads evenly.
+# and channel) stay under MAX_CHUNK_BYTES: small chunks keep the memory peak down and share
+# out between the threads evenly; the size mattered little (benchmarks/README.md).
 TILES_PER_CHUNK = 392
 MAX_CHUNK_BYTES = 8 * 2 ** 20
 
@@ -94,23 +91,23 @@ def suits(x, kernel, stride, dilation, groups, padding_mode, out_channels):
             and min(x.shape[1], out_channels) >= MIN_CHANNELS)
 
 
-class Winograd:
+class Winograd(Chunked):
     """One batch's convolution by Winograd's tiles; ``Columns``' interface (``G = 1``).
 
     ``x (N, C, H, W)``, ``pads ((top, bottom), (left, right))`` of zeros;
     ``max_bytes`` bounds one chunk's transformed tiles (default ``MAX_CHUNK_BYTES``).
-    Keeps ``x`` and, when the batch's fit ``kernels.MAX_KEPT_BYTES``, the
+    Keeps ``x`` and, when the batch's fit ``chunks.MAX_KEPT_BYTES``, the
     transformed input tiles ``V`` for backward.
     """
 
     def __init__(self, x, kernel, pads, out_channels, max_bytes=None):
-        # imported here, not at the top: without Numba, minicnn.kernels must still import
-        from . import batch_chunks, max_kept_bytes, winograd_cpu    # (and never get here)
+        # imported here: without Numba, minicnn.kernels must still import (and never get here)
+        from . import winograd_cpu
         self.loops = winograd_cpu
         self.r = kernel[0]
         self.m = KERNELS[self.r]
         self.area = (self.m + self.r - 1) ** 2           # A * A transform-domain positions
-        self.at, self.g, self.bt = (mat.astype(x.dtype) for mat in transforms(self.m, self.r))
+        self.AT, self.G, self.BT = (mat.astype(x.dtype) for mat in transforms(self.m, self.r))
         (top, bottom), (left, right) = pads
         n, c, h, w = x.shape
         self.x, self.corner, self.out_channels = np.ascontiguousarray(x), (top, left), out_channels
@@ -120,25 +117,20 @@ class Winograd:
         self.padded_hw = tuple(t * self.m + self.r - 1 for t in self.tiles)
         bytes_per_channel = self.area * self.tiles[0] * self.tiles[1] * x.itemsize
         bytes_per_image = bytes_per_channel * (c + out_channels)      # V and P
-        numbers = n * bytes_per_image // x.itemsize
-        workers = threads.num_threads() if numbers >= threads.MIN_PARALLEL_SIZE else 1
         images = -(-TILES_PER_CHUNK // (self.tiles[0] * self.tiles[1]))
         bound = min(images * bytes_per_image, max_bytes or MAX_CHUNK_BYTES)
-        self.chunks = batch_chunks(n, bytes_per_image, bound, workers)
-        self.kept = {} if n * bytes_per_channel * c <= max_kept_bytes(x) else None
+        super().__init__(x, bytes_per_image, bound, kept_bytes_per_image=bytes_per_channel * c)
 
     def _tiles(self, chunk):
         """``V (A*A, T, C)``: the transformed input tiles of the images ``x[chunk]``."""
-        if self.kept is not None and chunk.start in self.kept:
-            return self.kept[chunk.start]
-        x = self.x[chunk]
-        padded = self._padded(x.shape[0])
-        self.loops.to_padded_nhwc(x, *self.corner, padded)
-        v = np.empty((self.area, self._tile_count(chunk), x.shape[1]), dtype=x.dtype)
-        self.loops.input_tiles(padded, self.bt, self.m, *self.tiles, v)
-        if self.kept is not None:
-            self.kept[chunk.start] = v
-        return v
+        def build(chunk):
+            x = self.x[chunk]
+            padded = self._padded(x.shape[0])
+            self.loops.to_padded_nhwc(x, *self.corner, padded)
+            v = np.empty((self.area, self._tile_count(chunk), x.shape[1]), dtype=x.dtype)
+            self.loops.input_tiles(padded, self.BT, self.m, *self.tiles, v)
+            return v
+        return self.keep(chunk, build)
 
     def _tile_count(self, chunk):
         return (chunk.stop - chunk.start) * self.tiles[0] * self.tiles[1]
@@ -153,7 +145,7 @@ class Winograd:
         expect_shape("Winograd", "w2", w2, (1, self.out_channels, self.x.shape[1] * self.r ** 2))
         w = w2.reshape(w2.shape[1], self.x.shape[1], self.r, self.r)
         with threads.one_blas_thread():   # einsum's products: no BLAS workers left spinning
-            u = np.einsum("ak,ockl,bl->aboc", self.g, w, self.g, optimize=True)
+            u = np.einsum("ak,ockl,bl->aboc", self.G, w, self.G, optimize=True)
         return u.reshape(self.area, w.shape[0], w.shape[1])
 
     def product(self, w2, bias=None):
@@ -167,37 +159,34 @@ class Winograd:
 
         def one_chunk(chunk):
             p = np.matmul(self._tiles(chunk), u_t)                # (A*A, T, C_out)
-            self.loops.output_tiles(p, self.at, self.m, bias, out[chunk])
+            self.loops.output_tiles(p, self.AT, self.m, bias, out[chunk])
         self.run(one_chunk)
         return out.reshape(out.shape[0], c_out, -1)
 
-    def backward(self, w2, g, weights=True, inputs=True):
-        """``(dw2 (1, C_out, C r r), dx (N, C, H, W))`` for ``g (N, C_out, L)``, as
+    def backward(self, w2, grad, weights=True, inputs=True):
+        """``(dw2 (1, C_out, C r r), dx (N, C, H, W))`` for ``grad (N, C_out, L)``, as
         ``Columns.backward`` (``weights=False`` / ``inputs=False`` skip one: ``None``)."""
         u = self._weights(w2)                                     # (A*A, C_out, C)
-        expect_shape("Winograd.backward", "g", g, (self.x.shape[0], self.out_channels,
-                                                   self.out_hw[0] * self.out_hw[1]))
-        g = np.ascontiguousarray(g).reshape(g.shape[:2] + self.out_hw)
+        expect_shape("Winograd.backward", "grad", grad, (self.x.shape[0], self.out_channels,
+                                                         self.out_hw[0] * self.out_hw[1]))
+        grad = np.ascontiguousarray(grad).reshape(grad.shape[:2] + self.out_hw)
         dx = np.empty(self.x.shape, dtype=self.x.dtype) if inputs else None
 
         def one_chunk(chunk):
             dp = np.empty((self.area, self._tile_count(chunk), u.shape[1]), dtype=self.x.dtype)
-            self.loops.grad_tiles(g[chunk], self.at, self.m, dp)
+            self.loops.grad_tiles(grad[chunk], self.AT, self.m, dp)
             du = np.matmul(dp.transpose(0, 2, 1), self._tiles(chunk)) if weights else None
             if inputs:
                 dv = np.matmul(dp, u)                             # (A*A, T, C)
                 padded = self._padded(chunk.stop - chunk.start)
-                self.loops.input_grad_tiles(dv, self.bt, self.m, *self.tiles, padded)
+                self.loops.input_grad_tiles(dv, self.BT, self.m, *self.tiles, padded)
                 self.loops.from_padded_nhwc(padded, *self.corner, dx[chunk])
             return du
         partial = self.run(one_chunk)
         if not weights:
             return None, dx
         side = self.m + self.r - 1
-        du = sum(partial[1:], partial[0]).reshape(side, side, u.shape[1], u.shape[2])
+        du = self.total(partial).reshape(side, side, u.shape[1], u.shape[2])
         with threads.one_blas_thread():
-            dw = np.einsum("ak,aboc,bl->ockl", self.g, du, self.g, optimize=True)
+            dw = np.einsum("ak,aboc,bl->ockl", self.G, du, self.G, optimize=True)
         return dw.reshape(1, u.shape[1], -1), dx
-
-    def run(self, work):
-        return threads.run(work, self.chunks)

@@ -14,6 +14,7 @@ if importlib.util.find_spec("minicnn.kernels") is None:
 from . import backend, gradcheck, init, kernels, layers, models, optim
 from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU,
                      Sequential, Softmax, SoftmaxCrossEntropy, register_layer)
+from .kernels import use_impl
 from .optim import SGD, Adam
 from .parameter import Parameter
 from .serialization import load_model, load_weights, save_model
@@ -23,4 +24,4 @@ __version__ = "0.1.0"
 __all__ = ["backend", "gradcheck", "init", "kernels", "layers", "models", "optim",
            "Layer", "register_layer", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "Softmax",
            "Dense", "Flatten", "Dropout", "SoftmaxCrossEntropy", "Sequential", "SGD", "Adam",
-           "Parameter", "save_model", "load_model", "load_weights"]
+           "Parameter", "save_model", "load_model", "load_weights", "use_impl"]

@@ -41,7 +41,7 @@ def test_backward_sums_the_branch_input_gradients(backend, device, rng):
     np.testing.assert_allclose(as_numpy(layer.backward(g)), as_numpy(g[:, :3] + g[:, 3:]))
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 def test_concat_gradients(backend, device, rng, impl):
     layer = three_branches(impl).astype("float64").to(device)
     results = check_layer(layer, backend.asarray(distinct(rng, (2, 3, 5, 4))))

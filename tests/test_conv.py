@@ -66,7 +66,7 @@ def test_backward_accumulates_into_grad(backend, device, rng):
     np.testing.assert_allclose(as_numpy(conv.weight.grad), 2 * once)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("shape, what", [
     ((3, 8, 8), "wrong ndim"),
     ((2, 2, 8, 8), "wrong channel count"),

@@ -37,7 +37,7 @@ def random_conv(rng):
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("seed", range(12))
 def test_conv_options_match_torch(backend, device, impl, seed):
     rng = np.random.default_rng(seed)
@@ -75,7 +75,7 @@ def random_pool(rng, kind):
                 divisor_override=override), hw
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("seed", range(12))
 def test_pool_options_match_torch(backend, impl, kind, seed):

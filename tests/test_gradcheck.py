@@ -87,7 +87,7 @@ CONV_CASES = [  # (C_in, C_out, kernel, stride, padding, bias, H, W)
 ]
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_conv2d_gradients(backend, device, rng, impl, case):
     c_in, c_out, k, s, p, bias, h, w = case
@@ -104,7 +104,7 @@ POOL_CASES = [  # (kernel, stride, padding, H, W)
 ]
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: "-".join(map(str, c)))
 @pytest.mark.parametrize("pool", [MaxPool2D, AvgPool2D])
 def test_pool_gradients(backend, device, rng, pool, case, impl):

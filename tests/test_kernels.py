@@ -1,7 +1,7 @@
 """Every fast kernel path equals the plain-loop reference.
 
-Paths: the one the dispatcher picks for the backend (Numba on NumPy, numba.cuda
-on CuPy) and the vectorized fallback. The numba.cuda kernels' logic is also
+Paths: the loops the fast engine picks for the backend (Numba on NumPy, numba.cuda
+on CuPy) and the textbook formulas (also the fast engine's fallback). The numba.cuda kernels' logic is also
 checked without a GPU, under the CUDA simulator, in test_kernels_cuda.py.
 """
 import os
@@ -13,13 +13,13 @@ import pytest
 
 from minicnn import Conv2D, kernels
 from minicnn.backend import as_numpy
-from minicnn.kernels import reference, vectorized
+from minicnn.kernels import chunks, reference, textbook
 
-PATHS = ["dispatched", "vectorized"]
+PATHS = ["dispatched", "textbook"]
 
 
 def kernel_module(path, x):
-    return kernels.backend_for(x) if path == "dispatched" else vectorized
+    return kernels.fast.loops(x) if path == "dispatched" else textbook
 
 
 def random_geometry(rng, pool=False):
@@ -127,22 +127,27 @@ def test_overlapping_maxpool_shares_gradient(backend):
 
 def test_dispatch_picks_the_fast_path(backend):
     x = backend.zeros((1, 1, 2, 2))
-    module = kernels.backend_for(x)
+    module = kernels.fast.loops(x)
     if backend is np:
         assert module.__name__ == "minicnn.kernels.cpu"
     else:
         assert module.__name__ == "minicnn.kernels.cuda"
 
 
-def test_vectorized_fallback_when_asked():
-    """MINICNN_KERNELS=vectorized (read at import) routes NumPy arrays to vectorized."""
-    code = ("import numpy, minicnn.kernels as k; "
-            "print(k.backend_for(numpy.zeros(1)).__name__)")
-    env = dict(os.environ, MINICNN_KERNELS="vectorized")
+@pytest.mark.parametrize("value, engine", [("textbook", "textbook"), ("reference", "reference"),
+                                           ("", "fast"), ("turbo", "fast")])
+def test_minicnn_impl_chooses_the_engine(value, engine):
+    """MINICNN_IMPL (read at import) is what layers with impl=None run; a value that
+    names no engine is one warning line, and the fast engine runs."""
+    code = ("import numpy, minicnn; c = minicnn.Conv2D(1, 1, 1); c.forward(numpy.ones((1, 1, 2, 2)));"
+            "print(c.engine.__name__)")
+    env = dict(os.environ, MINICNN_IMPL=value)
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "minicnn.kernels.vectorized"
+    assert result.stdout.strip() == f"minicnn.kernels.{engine}"
+    warned = [line for line in result.stderr.splitlines() if "MINICNN_IMPL" in line]
+    assert len(warned) == (value == "turbo")
 
 
 @pytest.mark.parametrize("n_batch, per_example, bound, expected", [
@@ -152,10 +157,10 @@ def test_vectorized_fallback_when_asked():
 ])
 def test_batch_chunks(n_batch, per_example, bound, expected):
     """Chunks cover the batch in order, without gaps, and respect the bound."""
-    chunks = kernels.batch_chunks(n_batch, per_example, bound)
-    assert [c.stop - c.start for c in chunks] == expected
-    assert chunks[0].start == 0 and chunks[-1].stop == n_batch
-    assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))
+    parts = chunks.batch_chunks(n_batch, per_example, bound)
+    assert [c.stop - c.start for c in parts] == expected
+    assert parts[0].start == 0 and parts[-1].stop == n_batch
+    assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
 
 
 @pytest.mark.parametrize("padding, stride", [("same", 1), (0, 2)])
@@ -163,15 +168,17 @@ def test_conv_chunked_equals_unchunked(backend, device, padding, stride, monkeyp
     """A tiny bound puts every example in its own chunk; results must not change."""
     rng = np.random.default_rng(7)
     kernels.threads.set_num_threads(1)      # (threads=2 splits even a small batch in two)
-    monkeypatch.setitem(kernels.MAX_KEPT_BYTES, device, 0)     # nothing kept: rebuilt
-    whole = Conv2D(3, 4, 3, stride=stride, padding=padding, seed=1).astype("float64").to(device)
-    whole.max_cols_bytes = 2 ** 30      # the whole batch in one chunk
-    chunked = Conv2D(3, 4, 3, stride=stride, padding=padding, seed=1).astype("float64").to(device)
-    chunked.max_cols_bytes = 1          # every example in a chunk of its own
+    monkeypatch.setitem(chunks.MAX_KEPT_BYTES, device, 0)     # nothing kept: rebuilt
+    whole = Conv2D(3, 4, 3, stride=stride, padding=padding, seed=1, impl="fast")
+    chunked = Conv2D(3, 4, 3, stride=stride, padding=padding, seed=1, impl="fast")
+    whole, chunked = (c.astype("float64").to(device) for c in (whole, chunked))
     x = backend.asarray(rng.standard_normal((5, 3, 7, 6)))
-    y_whole, y_chunked = whole.forward(x), chunked.forward(x)
-    assert len(whole.plan.chunks) == 1
-    assert len(chunked.plan.chunks) == 5 and chunked.plan.kept is None   # rebuilt in backward
+    monkeypatch.setitem(chunks.MAX_COLS_BYTES, device, 2 ** 30)   # the whole batch in one chunk
+    y_whole = whole.forward(x)
+    monkeypatch.setitem(chunks.MAX_COLS_BYTES, device, 1)         # every example on its own
+    y_chunked = chunked.forward(x)
+    assert len(whole.saved.chunks) == 1
+    assert len(chunked.saved.chunks) == 5 and chunked.saved.kept is None  # rebuilt in backward
     assert_close(y_chunked, y_whole, np.float64)
     g = backend.asarray(rng.standard_normal(y_whole.shape))
     assert_close(chunked.backward(g), whole.backward(g), np.float64)
@@ -223,11 +230,11 @@ def test_relu_kernels_equal_the_formula_bit_for_bit(dtype, size):
     g = rng.standard_normal(x.shape).astype(dtype)
     y, active = kernels.relu_forward(x)
     with np.errstate(invalid="ignore"):          # -inf * 0 is NaN in the formula too
-        y_ref, active_ref = kernels.vectorized.relu_forward(x)
+        y_ref, active_ref = textbook.relu_forward(x)
     np.testing.assert_array_equal(active, active_ref)
     assert y.dtype == dtype and active.dtype == np.bool_
     assert np.array_equal(y.view(np.uint8), np.ascontiguousarray(y_ref).view(np.uint8))
     for derivative in (active, np.where(active, dtype(1), dtype(0.01))):   # LeakyReLU's too
         dx = kernels.relu_backward(g, derivative)
-        dx_ref = kernels.vectorized.relu_backward(g, derivative)
+        dx_ref = textbook.relu_backward(g, derivative)
         assert np.array_equal(dx.view(np.uint8), np.ascontiguousarray(dx_ref).view(np.uint8))

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from minicnn.kernels import reference, vectorized
+from minicnn.kernels import reference, textbook
 
 IN_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 only_in_simulator = pytest.mark.skipif(
@@ -69,7 +69,7 @@ def test_sim_im2col_col2im_equal_reference_conv(cuda_kernels):
             x = rng.standard_normal(shape).astype(dtype)
             weight = rng.standard_normal((3, shape[1]) + kernel).astype(dtype)
             cols = cuda_kernels.im2col(x, kernel, stride, padding, dilation)
-            np.testing.assert_array_equal(cols, vectorized.im2col(x, kernel, stride, padding,
+            np.testing.assert_array_equal(cols, textbook.im2col(x, kernel, stride, padding,
                                                                   dilation))
             out_ref = reference.conv2d_forward(x, weight, None, stride, padding, dilation)
             g = rng.standard_normal(out_ref.shape).astype(dtype)

@@ -2,10 +2,12 @@
 the way a user combines them (the defaults often, every option sometimes), and every
 implementation must agree with the plain loops, forward and backward:
 
-- ``numba``: the Numba kernels (``kernels/cpu.py``), convolutions as Winograd tiles
-  where they suit (``winograd.suits``: then the test checks that they ran);
-- ``numba-im2col``: the same with ``kernels.USE_WINOGRAD`` off (only where Winograd suits);
-- ``vectorized``: the NumPy fallback (``kernels.vectorized``, also the GPU's fallback);
+- ``numba``: the fast engine with the Numba kernels (``kernels/cpu.py``), convolutions as
+  Winograd tiles where they suit (``winograd.suits``: then the test checks that they ran);
+- ``numba-im2col``: the same with Winograd off (only where Winograd suits);
+- ``fast-formulas``: the fast engine's chunks with the textbook formulas for loops (its
+  fallback without Numba, and the GPU's without numba.cuda);
+- ``textbook``: ``impl="textbook"``, the layers' own im2col bodies;
 - ``reference``: ``impl="reference"``, the oracle;
 - PyTorch in float64 (``torch.nn`` built from the same keyword arguments), where installed.
 
@@ -46,15 +48,16 @@ TOLERANCE = {np.float32: 2e-4, np.float64: 1e-9}     # relative to the output's 
 @contextmanager
 def kernels_path(path):
     """``minicnn.kernels`` routed to one implementation while inside (then restored)."""
-    saved = kernels._cpu, kernels._cuda, kernels.USE_WINOGRAD
-    if path == "numba-im2col":
-        kernels.USE_WINOGRAD = False
-    elif path == "vectorized":        # as MINICNN_KERNELS=vectorized would have it
-        kernels._cpu, kernels._cuda, kernels.USE_WINOGRAD = None, kernels.vectorized, False
+    loops = kernels.fast.loops
+    if path == "fast-formulas":       # as without Numba (or numba.cuda on the GPU)
+        kernels.fast.loops = lambda x: kernels.textbook
+    impl = "textbook" if path == "textbook" else "fast"
+    winograd = None if path == "numba" else False          # None: as it is (on with Numba)
     try:
-        yield
+        with kernels.use_impl(impl, winograd=winograd):
+            yield
     finally:
-        kernels._cpu, kernels._cuda, kernels.USE_WINOGRAD = saved
+        kernels.fast.loops = loops
 
 
 def one_or_pair(values):
@@ -135,7 +138,7 @@ def pool_cases(draw, layer):
 
 def paths(backend, winograd=False):
     """The implementations to compare with ``reference`` on this backend."""
-    return ["numba"] + (["numba-im2col"] if winograd else []) + ["vectorized"]
+    return ["numba"] + (["numba-im2col"] if winograd else []) + ["fast-formulas", "textbook"]
 
 
 def assert_close(actual, expected, dtype, what):
@@ -149,7 +152,7 @@ def assert_close(actual, expected, dtype, what):
 def run(make, path, x, g, backend):
     """``make(impl)``'s layer on ``path``: ``(layer, y, dx)``, or the ``ValueError`` it raised."""
     try:
-        layer = make("reference" if path == "reference" else "fast")
+        layer = make("reference" if path == "reference" else None)
         layer.astype(x.dtype).to("cpu" if backend is np else "gpu")
         with kernels_path(path):
             y = layer.forward(backend.asarray(x))
@@ -214,7 +217,7 @@ def check_parity(make, make_torch, x, backend, winograd_suits=None):
         layer, y, dx = result
         if path == "numba" and winograd_suits is not None:
             event(f"winograd: {winograd}")
-            assert isinstance(layer.plan, kernels.winograd.Winograd) == winograd
+            assert isinstance(layer.saved, kernels.winograd.Winograd) == winograd
         assert y.dtype == dx.dtype == x.dtype and y.shape == y_ref.shape, path
         assert_close(y, y_ref, dtype, f"{path} forward")
         if isinstance(layer, MaxPool2D):

@@ -50,7 +50,7 @@ def first_real_index(i, j, k, s, p, w):
     return max(i * s - p, 0) * w + max(j * s - p, 0)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 1, 0), (3, 2, 1)])
 def test_ties_go_to_first_index_forward_and_backward(backend, impl, k, s, p):
     h = w = 5
@@ -82,7 +82,7 @@ def test_avgpool_counts_padded_zeros(backend):
 
 
 @pytest.mark.parametrize("pool_cls", [MaxPool2D, AvgPool2D])
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("shape", [(1, 4, 4), (1, 1, 1, 4), (2, 1, 4, 4, 1)])
 def test_bad_input_names_layer_and_expected_shape(backend, pool_cls, impl, shape):
     pool = pool_cls(2, impl=impl)

@@ -198,7 +198,7 @@ def test_a_model_without_parameters_runs_where_its_input_is(backend):
     assert type(y) is type(backend.ones(1)) and y.shape == (2, 12)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 def test_backward_without_the_input_gradient_gives_the_same_weight_gradients(backend, device,
                                                                               impl):
     """Training needs no dL/dimages: the first conv skips it, its weight gradients unchanged."""

@@ -13,7 +13,7 @@ from minicnn.kernels import threads
 
 
 def test_parts_cover_the_batch_in_order():
-    assert threads.parts(10, count=3) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert threads.parts(10, count=3) == [slice(0, 4), slice(4, 7), slice(7, 10)]
     assert threads.parts(2, count=4) == [slice(0, 1), slice(1, 2)]    # never an empty part
     assert threads.parts(0, count=2) == [slice(0, 0)]
 
@@ -25,7 +25,7 @@ def test_run_keeps_the_order_of_its_items():
 
 @pytest.mark.parametrize("workers, expected", [(1, 3), (2, 4), (3, 3), (4, 4)])
 def test_chunk_counts_are_a_multiple_of_the_threads(workers, expected):
-    chunks = kernels.batch_chunks(10, 1, 4, workers)      # 4 examples a chunk: 3 chunks
+    chunks = kernels.chunks.batch_chunks(10, 1, 4, workers)      # 4 examples a chunk: 3 chunks
     assert len(chunks) == expected
     assert [i for c in chunks for i in range(10)[c]] == list(range(10))
 
@@ -72,7 +72,7 @@ def lenet_step(n_threads, steps=2, dtype="float32"):
 
 
 def test_a_thread_count_gives_the_same_bits_every_time(monkeypatch):
-    monkeypatch.setitem(kernels.MAX_COLS_BYTES, "cpu", 200_000)   # several chunks per conv
+    monkeypatch.setitem(kernels.chunks.MAX_COLS_BYTES, "cpu", 200_000)   # several chunks per conv
     first, again = lenet_step(2), lenet_step(2)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
@@ -82,7 +82,7 @@ def test_every_thread_count_trains_the_same_weights(monkeypatch):
     """Up to rounding: the chunks' partial sums differ (float64, so Adam's division
     by tiny second moments does not blow the rounding up much: Winograd's transforms
     round to about 1e-13, which Adam's step of 1e-3 turns into up to 3e-11)."""
-    monkeypatch.setitem(kernels.MAX_COLS_BYTES, "cpu", 400_000)
+    monkeypatch.setitem(kernels.chunks.MAX_COLS_BYTES, "cpu", 400_000)
     one = lenet_step(1, dtype="float64")
     for n in (2, 3):
         for a, b in zip(one, lenet_step(n, dtype="float64")):
@@ -91,17 +91,17 @@ def test_every_thread_count_trains_the_same_weights(monkeypatch):
 
 @pytest.mark.parametrize("kept_bound", [0, 2 ** 30])
 def test_columns_kept_or_rebuilt_give_the_same_gradients(monkeypatch, kept_bound):
-    monkeypatch.setitem(kernels.MAX_KEPT_BYTES, "cpu", kept_bound)
+    monkeypatch.setitem(kernels.chunks.MAX_KEPT_BYTES, "cpu", kept_bound)
     threads.set_num_threads(2)
     rng = np.random.default_rng(1)
-    conv = kernels.Columns(rng.standard_normal((6, 3, 8, 8)), (3, 3), (1, 1), ((1, 1), (1, 1)),
+    conv = kernels.columns.Columns(rng.standard_normal((6, 3, 8, 8)), (3, 3), (1, 1), ((1, 1), (1, 1)),
                            max_bytes=2000)
     w2 = rng.standard_normal((1, 4, 27))
     out = conv.product(w2)
     assert (conv.kept is None) == (kept_bound == 0) and len(conv.chunks) >= 2
     g = rng.standard_normal(out.shape)
     dw2, dx = conv.backward(w2, g)
-    ref = kernels.Columns(conv.x, (3, 3), (1, 1), ((1, 1), (1, 1)), max_bytes=2 ** 30)
+    ref = kernels.columns.Columns(conv.x, (3, 3), (1, 1), ((1, 1), (1, 1)), max_bytes=2 ** 30)
     threads.set_num_threads(1)
     np.testing.assert_allclose(out, ref.product(w2), rtol=1e-12)
     ref_dw2, ref_dx = ref.backward(w2, g)

@@ -55,7 +55,7 @@ def compare_layer(ours, theirs, x, backend, device):
                                    rtol=1e-10, atol=1e-12, err_msg=name)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("k, s, p, bias", [(3, 1, 0, True), (3, 2, 1, True), ((3, 2), (2, 1),
                                            (1, 2), False), (1, 1, 0, True), (5, 1, 2, True)])
 def test_conv2d_matches_torch(backend, device, rng, impl, k, s, p, bias):
@@ -64,7 +64,7 @@ def test_conv2d_matches_torch(backend, device, rng, impl, k, s, p, bias):
     compare_layer(ours, theirs, rng.standard_normal((2, 3, 7, 6)), backend, device)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 0), (3, 1, 1), ((3, 2), (2, 1), (1, 1))])
 def test_maxpool_matches_torch_including_switches(backend, rng, impl, k, s, p):
     x = rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) * 0.1     # distinct: no ties
@@ -81,7 +81,7 @@ def test_maxpool_matches_torch_including_switches(backend, rng, impl, k, s, p):
                                rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "textbook", "reference"])
 @pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
 def test_avgpool_matches_torch(backend, device, rng, impl, k, s, p):
     compare_layer(AvgPool2D(k, s, p, impl=impl), nn.AvgPool2d(k, s, p),

@@ -32,7 +32,7 @@ def cores():
 
 def run(code, **env):
     clean = {k: v for k, v in os.environ.items()
-             if k not in threads.ENVIRONMENT and k != "MINICNN_KERNELS"}
+             if k not in threads.ENVIRONMENT and k != "MINICNN_IMPL"}
     return subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True,
                           text=True, timeout=120)
 
@@ -97,7 +97,7 @@ def test_the_command_line_refuses_minicnn_num_threads_in_one_line(clean_env, cap
     ("10000", None),                                 # Numba takes it; minicnn caps it when read
 ])
 def test_numba_num_threads_at_import_is_one_line_at_most(value, note):
-    done = run("import minicnn; from minicnn import kernels; print(kernels.backend_for("
+    done = run("import minicnn; from minicnn import kernels; print(kernels.fast.loops("
                "__import__('numpy').zeros(1)).__name__)", NUMBA_NUM_THREADS=value)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "minicnn.kernels.cpu"          # Numba's kernels still run
@@ -115,20 +115,6 @@ def test_numba_garbage_and_the_command_line(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == str(cores()) and "usage: minicnn train" in done.stdout
     assert done.stderr.count("\n") == 1, done.stderr
-
-
-@pytest.mark.parametrize("value, note", [("vectorized", None), ("numpy", "MINICNN_KERNELS"),
-                                         ("", None)])
-def test_minicnn_kernels(value, note):
-    done = run("from minicnn import kernels; import numpy; "
-               "print(kernels.backend_for(numpy.zeros(1)).__name__)", MINICNN_KERNELS=value)
-    assert done.returncode == 0, done.stderr
-    expected = "vectorized" if value == "vectorized" else "cpu"
-    assert done.stdout.strip() == f"minicnn.kernels.{expected}"
-    if note is None:
-        assert done.stderr == ""
-    else:
-        assert done.stderr.count("\n") == 1 and "MINICNN_KERNELS='numpy' ignored" in done.stderr
 
 
 def test_readme_and_code_agree_on_the_order():

@@ -8,7 +8,7 @@ from minicnn import Conv2D, kernels
 from minicnn.gradcheck import check_layer
 from minicnn.kernels import reference, threads, winograd
 
-pytestmark = pytest.mark.skipif(not kernels.USE_WINOGRAD, reason="needs the Numba kernels")
+pytestmark = pytest.mark.skipif(not kernels.fast.WINOGRAD, reason="needs the Numba kernels")
 
 
 @pytest.mark.parametrize("m, r", [(4, 3), (2, 5), (4, 5)])
@@ -89,7 +89,7 @@ def test_kept_tiles_and_rebuilt_tiles_agree(rng, monkeypatch):
     *shape, pads = CASES[1]
     x, w, b, g = _case(rng, *shape, pads, np.float64)
     kept_plan, *kept = _winograd(x, w, b, g, pads)
-    monkeypatch.setitem(kernels.MAX_KEPT_BYTES, "cpu", 0)
+    monkeypatch.setitem(kernels.chunks.MAX_KEPT_BYTES, "cpu", 0)
     rebuilt_plan, *rebuilt = _winograd(x, w, b, g, pads)
     assert kept_plan.kept and rebuilt_plan.kept is None
     for a, b_ in zip(kept, rebuilt):
@@ -115,7 +115,7 @@ def test_conv2d_layer_passes_the_gradient_check_on_the_winograd_path(rng):
     layer.bias.value[...] = rng.standard_normal(16)
     x = rng.standard_normal((2, 16, 5, 6))
     layer.forward(x)
-    assert isinstance(layer.plan, winograd.Winograd)
+    assert isinstance(layer.saved, winograd.Winograd)
     check_layer(layer, x)           # raises GradientCheckError if any gradient is off
 
 
@@ -135,16 +135,16 @@ def test_conv2d_layer_passes_the_gradient_check_on_the_winograd_path(rng):
 def test_which_convolutions_take_the_winograd_path(kwargs, expected, rng):
     layer = Conv2D(**kwargs, seed=0)
     layer.forward(rng.standard_normal((1, kwargs["in_channels"], 12, 12)).astype(np.float32))
-    assert isinstance(layer.plan, winograd.Winograd) is expected
+    assert isinstance(layer.saved, winograd.Winograd) is expected
 
 
-def test_use_winograd_false_runs_im2col_with_the_same_result(rng, monkeypatch):
+def test_winograd_off_runs_im2col_with_the_same_result(rng, monkeypatch):
     layer = Conv2D(16, 16, 5, padding="same", seed=0)
     x = rng.standard_normal((2, 16, 9, 9)).astype(np.float32)
     fast = layer.forward(x)
-    monkeypatch.setattr(kernels, "USE_WINOGRAD", False)
-    plain = layer.forward(x)
-    assert isinstance(layer.plan, kernels.Columns)
+    with kernels.use_impl(winograd=False):
+        plain = layer.forward(x)
+    assert isinstance(layer.saved, kernels.columns.Columns)
     np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 

@@ -80,11 +80,14 @@ class Layer:
             yield from child.modules()
 
     def named_parameters(self, prefix=""):
-        """``(name, Parameter)`` pairs with PyTorch's names (``"weight"``, ``"0.bias"``)."""
+        """``(name, Parameter)`` pairs with PyTorch's names (``"weight"``, ``"0.bias"``):
+        this layer's, then its children's, named by their index (as ``buffer_slots``)."""
         for name in self.param_names:
             param = getattr(self, name)
             if param is not None:
                 yield prefix + name, param
+        for i, child in enumerate(self.children()):
+            yield from child.named_parameters(f"{prefix}{i}.")
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]

@@ -63,10 +63,6 @@ class Concat(Layer):
     def children(self):
         return self.branches
 
-    def named_parameters(self, prefix=""):
-        for i, branch in enumerate(self.branches):
-            yield from branch.named_parameters(f"{prefix}{i}.")
-
     def output_shape(self, input_shape):
         shapes = [tuple(b.output_shape(input_shape)) for b in self.branches]
         if len({s[1:] for s in shapes}) != 1:

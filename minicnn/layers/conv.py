@@ -24,18 +24,17 @@ Backward, for the incoming gradient ``g2`` laid out like ``out2``::
     dx  = col2im(W2.T @ g2)         (each column goes back to its window; overlapping
                                      windows add up: dx is the transposed convolution of g)
 
-Forward keeps ``self.plan`` (``kernels.Columns``: the columns, or, when the batch
-is too big to hold them, how to rebuild them chunk by chunk) and, for
-``impl="reference"``, the input ``self.x``. On the CPU, stride-1 3x3 and 5x5
-convolutions of 16 channels or more run as ``kernels.winograd.Winograd``
-instead: the same sums in 4x (3x3) and 6.25x (5x5) fewer multiplications (the
-formulas are in ``kernels/winograd.py``; the layer code is the same).
+Kept for backward: the columns ``cols`` and the padded input's shape (with
+``impl="textbook"``; the fast engine keeps its own plan of the same sums,
+``kernels.fast``: chunks on threads, compiled im2col, or Winograd's tiles for
+stride-1 3x3 and 5x5 convolutions of 16+ channels on the CPU).
 """
 from numbers import Integral
 
 import numpy as np
 
 from .. import kernels
+from ..kernels import textbook
 from ..init import initial_weights
 from ..parameter import Parameter
 from .base import Layer
@@ -51,18 +50,18 @@ class Conv2D(Layer):
     PyTorch). ``padding_mode``: ``"zeros"``, ``"reflect"``, ``"replicate"`` or
     ``"circular"``. ``dilation`` spaces the kernel's taps ``d`` pixels apart.
     ``groups`` splits the channels into independent convolutions (``groups ==
-    in_channels``: depthwise). ``impl="reference"`` runs the plain loops of
-    ``kernels.reference`` instead of im2col + matmul.
+    in_channels``: depthwise). ``impl``: ``"textbook"`` (the im2col below),
+    ``"fast"`` (the same sums by ``kernels.fast``), ``"reference"`` (plain loops);
+    ``None``, the default, follows ``minicnn.use_impl``.
 
     Backward: ``dx = col2im(W2.T @ g2)``, the transposed convolution of ``g``
     """
 
     param_names = ("weight", "bias")
     skips_input_grad = True    # backward(g, input_grad=False): see Sequential.backward
-    max_cols_bytes = None      # bound on one im2col chunk; None: kernels.max_cols_bytes(x)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 init="he", seed=None, impl="fast", dilation=1, groups=1, padding_mode="zeros"):
+                 init="he", seed=None, impl=None, dilation=1, groups=1, padding_mode="zeros"):
         super().__init__()
         self.in_channels, self.out_channels = _count(in_channels), _count(out_channels)
         self.kernel_size = _positive(kernel_size, "kernel_size")
@@ -77,7 +76,7 @@ class Conv2D(Layer):
                              f"got {padding_mode!r}")
         self.padding_mode = padding_mode
         self.padding, self.pads = self._resolve_padding(padding)
-        self.impl, self.ops, self.init = impl, kernels.implementation(impl, "Conv2D"), init
+        self.impl, self.init = kernels.check_impl(impl, "Conv2D impl"), init
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         kh, kw = self.kernel_size
         c_g = self.in_channels // self.groups
@@ -109,33 +108,44 @@ class Conv2D(Layer):
     def forward(self, x):
         """``x (N, C_in, H, W)`` -> ``(N, C_out, H_out, W_out)``."""
         self._check(x)
-        weight = self.weight.value
         bias = None if self.bias is None else self.bias.value
-        if self.ops is kernels.reference:
-            self.x = x
-            return self.ops.conv2d_forward(x, weight, bias, **self._geometry())
-        # im2col(x) in chunks, or Winograd's tiles: kernels.convolution picks
-        self.plan = kernels.convolution(x, self.kernel_size, self.stride, self.pads,
-                                        self.dilation, self.groups, self.padding_mode,
-                                        self.out_channels, self.max_cols_bytes)
-        out = self.plan.product(self._w2(), bias)       # W2 @ cols + b, per image (N, C_out, L)
-        return out.reshape(x.shape[0], self.out_channels, *self.plan.out_hw)
+        self.engine = kernels.ENGINES[self.impl or kernels.default_impl]
+        if self.engine is not textbook:        # the same sums by the fast engine (or plain loops)
+            out, self.saved = self.engine.convolve(x, self.weight.value, bias, **self._geometry())
+            return out
+        n, (_, h_out, w_out) = x.shape[0], self.output_shape(x.shape[1:])
+        xpad = textbook.pad(x, self.pads, self.padding_mode)
+        cols = textbook.im2col(xpad, self.kernel_size, self.stride, (0, 0), self.dilation)
+        cols = cols.reshape(self.groups, -1, cols.shape[1])          # (G, C_g kH kW, N L)
+        out2 = self._w2() @ cols                                     # (G, C_out / G, N L)
+        out = out2.reshape(self.out_channels, n, h_out * w_out).transpose(1, 0, 2)
+        if bias is not None:
+            out = out + bias[:, None]                                # (N, C_out, L)
+        self.saved = (xpad.shape, cols)
+        return out.reshape(n, self.out_channels, h_out, w_out)
 
     def backward(self, grad_out, input_grad=True):
         """``grad_out (N, C_out, H_out, W_out)`` -> ``grad_x (N, C_in, H, W)``;
         adds ``dL/dW`` and ``dL/db`` into the parameters' ``grad``.
         ``input_grad=False``: the weights' gradients only (returns ``None``)."""
         self.check_grad(grad_out)
-        weight = self.weight.value
-        if self.ops is kernels.reference:
-            gx, gw, gb = self.ops.conv2d_backward(self.x, weight, grad_out, **self._geometry())
-            gx = gx if input_grad else None
+        weight, need_w = self.weight.value, self.weight.requires_grad  # frozen: dx only
+        if self.engine is not textbook:
+            gx, gw, gb = self.engine.convolve_backward(self.saved, weight, grad_out, need_w,
+                                                       input_grad, **self._geometry())
         else:
-            g = grad_out.reshape(grad_out.shape[0], self.out_channels, -1)   # (N, C_out, L)
-            need_w = self.weight.requires_grad              # frozen (or probing): dx only
-            gw, gx = self.plan.backward(self._w2(), g, need_w,  # g2 @ cols.T,
-                                        input_grad)             # col2im(W2.T @ g2)
-            gw, gb = gw.reshape(weight.shape) if need_w else None, g.sum(axis=(0, 2))
+            xpad_shape, cols = self.saved
+            n, groups = grad_out.shape[0], self.groups
+            g2 = grad_out.reshape(n, groups, self.out_channels // groups, -1)
+            g2 = g2.transpose(1, 2, 0, 3).reshape(groups, self.out_channels // groups, -1)
+            gw = (g2 @ cols.transpose(0, 2, 1)).reshape(weight.shape)   # dW2 = g2 @ cols.T
+            gb = grad_out.sum(axis=(0, 2, 3))
+            gx = None
+            if input_grad:
+                dcols = self._w2().transpose(0, 2, 1) @ g2              # W2.T @ g2
+                dxpad = textbook.col2im(dcols.reshape(-1, cols.shape[2]), xpad_shape,
+                                        self.kernel_size, self.stride, (0, 0), self.dilation)
+                gx = textbook.pad_adjoint(dxpad, self.pads, self.padding_mode)
         self.weight.accumulate(gw)
         if self.bias is not None:
             self.bias.accumulate(gb)

@@ -28,12 +28,16 @@ their gradients add up.
 """
 from numbers import Integral
 
+import numpy as np
+
 from .. import kernels
+from ..backend import get_array_module
+from ..kernels import textbook
 from .base import Layer
 
 
 class _Pool2D(Layer):
-    def __init__(self, kernel_size, stride=None, padding=0, impl="fast", dilation=1,
+    def __init__(self, kernel_size, stride=None, padding=0, impl=None, dilation=1,
                  ceil_mode=False):
         super().__init__()
         name = type(self).__name__
@@ -48,7 +52,7 @@ class _Pool2D(Layer):
         if any(p < 0 or 2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"{name} padding must be between 0 and half the kernel size, "
                              f"got padding={self.padding}, kernel_size={self.kernel_size}")
-        self.impl, self.ops = impl, kernels.implementation(impl, name)
+        self.impl = kernels.check_impl(impl, f"{name} impl")
 
     def _check(self, x):
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
@@ -96,7 +100,7 @@ class MaxPool2D(_Pool2D):
 
     _defaults = dict(_Pool2D._defaults, return_indices=False)
 
-    def __init__(self, kernel_size, stride=None, padding=0, impl="fast", dilation=1,
+    def __init__(self, kernel_size, stride=None, padding=0, impl=None, dilation=1,
                  ceil_mode=False, return_indices=False):
         super().__init__(kernel_size, stride, padding, impl, dilation, ceil_mode)
         self.return_indices = bool(return_indices)
@@ -104,17 +108,30 @@ class MaxPool2D(_Pool2D):
     def _options(self):
         return dict(super()._options(), return_indices=self.return_indices)
 
+    def _windows(self):
+        return self.kernel_size, self.stride, self.padding, self.dilation
+
     def forward(self, x):
+        """``x (N, C, H, W)`` -> ``out (N, C, H_out, W_out)``; keeps ``self.switches``."""
         self._check(x)
-        self.x_shape = x.shape
-        out, self.switches = self.ops.maxpool_forward(x, self.kernel_size, self.stride,
-                                                      self.padding, self.dilation,
-                                                      self.ceil_mode)
+        self.x_shape, self.engine = x.shape, kernels.ENGINES[self.impl or kernels.default_impl]
+        if self.engine is not textbook:     # the same maxima by the fast engine (or plain loops)
+            out, self.switches = self.engine.maxpool_forward(x, *self._windows(), self.ceil_mode)
+            return (out, self.switches) if self.return_indices else out
+        cols = textbook.window_columns(x, *self._windows(), self.ceil_mode,
+                                       pad_value=-np.inf)    # (kH kW, N C L): one per window
+        out = cols.max(axis=0).reshape(x.shape[:2] + self.output_shape(x.shape[1:])[1:])
+        taps = textbook.max_taps(cols)              # which row won: ties to the first, NaN wins
+        self.switches = textbook.switches_of(taps, out, x.shape, *self._windows())
         return (out, self.switches) if self.return_indices else out
 
     def backward(self, grad_out):
+        """``grad_out (N, C, H_out, W_out)`` -> ``grad_x (N, C, H, W)``: each window's
+        gradient to its winner, ``grad_x[switch] += grad_out``."""
         self.check_grad(grad_out)
-        return self.ops.maxpool_backward(grad_out, self.switches, self.x_shape)
+        if self.engine is not textbook:
+            return self.engine.maxpool_backward(grad_out, self.switches, self.x_shape)
+        return textbook.scatter_add(grad_out, self.switches, self.x_shape)
 
 
 class AvgPool2D(_Pool2D):
@@ -126,7 +143,7 @@ class AvgPool2D(_Pool2D):
 
     _defaults = dict(ceil_mode=False, count_include_pad=True, divisor_override=None)
 
-    def __init__(self, kernel_size, stride=None, padding=0, impl="fast", ceil_mode=False,
+    def __init__(self, kernel_size, stride=None, padding=0, impl=None, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__(kernel_size, stride, padding, impl, 1, ceil_mode)
         if divisor_override is not None and (not isinstance(divisor_override, Integral)
@@ -145,13 +162,34 @@ class AvgPool2D(_Pool2D):
                 self.count_include_pad, self.divisor_override)
 
     def forward(self, x):
+        """``x (N, C, H, W)`` -> ``out (N, C, H_out, W_out)``."""
         self._check(x)
-        self.x_shape = x.shape
-        return self.ops.avgpool_forward(x, *self._settings())
+        self.x_shape, self.engine = x.shape, kernels.ENGINES[self.impl or kernels.default_impl]
+        if self.engine is not textbook:     # the same means by the fast engine (or plain loops)
+            return self.engine.avgpool_forward(x, *self._settings())
+        kernel, stride, padding, ceil_mode = self._settings()[:4]
+        cols = textbook.window_columns(x, kernel, stride, padding, (1, 1), ceil_mode)
+        divisor = self._divisor(x)                                   # (H_out, W_out)
+        return cols.sum(axis=0).reshape(x.shape[:2] + divisor.shape) / divisor
 
     def backward(self, grad_out):
+        """``grad_out (N, C, H_out, W_out)`` -> ``grad_x (N, C, H, W)``: each window
+        shares its gradient, ``g / divisor`` to every pixel in it."""
         self.check_grad(grad_out)
-        return self.ops.avgpool_backward(grad_out, self.x_shape, *self._settings())
+        if self.engine is not textbook:
+            return self.engine.avgpool_backward(grad_out, self.x_shape, *self._settings())
+        kernel, stride, padding, ceil_mode = self._settings()[:4]
+        n, c, h, w = self.x_shape
+        share = (grad_out / self._divisor(grad_out)).reshape(1, -1)  # (1, N C L)
+        dcols = get_array_module(share).broadcast_to(
+            share, (kernel[0] * kernel[1], share.shape[1]))          # the same to every tap
+        return textbook.col2im(dcols, (n * c, 1, h, w), kernel, stride, padding, (1, 1),
+                               ceil_mode).reshape(self.x_shape)
+
+    def _divisor(self, like):
+        """PyTorch's divisor of each window (``textbook.avgpool_divisors``), as ``like``."""
+        divisor = textbook.avgpool_divisors(self.x_shape[2:], *self._settings())
+        return get_array_module(like).asarray(divisor, dtype=like.dtype)
 
     def macs(self, input_shape):
         # one accumulate per window element, as the usual MAC tables count pooling: 0

@@ -80,10 +80,6 @@ class Sequential(Layer):
     def children(self):
         return self.layers
 
-    def named_parameters(self, prefix=""):
-        for i, layer in enumerate(self.layers):
-            yield from layer.named_parameters(f"{prefix}{i}.")
-
     def __getitem__(self, index):
         """``model[i]`` is a layer; ``model[:k]`` a Sequential sharing those layers."""
         if isinstance(index, slice):

@@ -29,7 +29,7 @@ it are skipped (the field has gaps), which is rare and never so in ``models``.
 """
 from dataclasses import dataclass
 
-from ..kernels.geometry import pads_of, source_index
+from ..kernels.textbook import pads_of, source_index
 from ..layers import Dense, Flatten, Sequential
 
 

@@ -1,0 +1,74 @@
+"""A batch in chunks of whole images: the fast engine's one plan for memory and threads.
+
+A convolution's intermediate arrays (im2col's columns, Winograd's tiles) hold
+many numbers per image: hundreds of MB for a whole batch. So the fast engine
+cuts the batch into chunks whose arrays stay under a bound (a few MiB on the
+CPU, where a chunk that stays in cache is faster than one big buffer; 256 MiB
+on the GPU, where big products win: benchmarks/README.md), and:
+
+- ``run(work)`` does ``work(chunk)`` for every chunk: on the CPU on the chunk
+  threads (``threads.run``, results in chunk order), on the GPU one after the
+  other (the GPU itself is parallel);
+- ``keep(chunk, build)`` remembers a chunk's arrays from forward for backward
+  when the whole batch's stay under ``MAX_KEPT_BYTES`` (otherwise backward
+  builds them again, chunk by chunk);
+- ``total(partials)`` adds per-chunk weight gradients in chunk order, so a
+  seeded run gives the same bits whichever thread made which part.
+
+``Columns`` (columns.py) and ``Winograd`` (winograd.py) are ``Chunked``.
+"""
+import math
+
+from ..backend import device_of
+from . import threads
+
+# Bound on one chunk's columns, by device (see the module docstring).
+MAX_COLS_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
+# Forward's arrays are kept for backward when the whole batch's stay under this bound
+# (lenet on the CPU: conv1's columns at batch 64, not at 256: benchmarks/README.md).
+MAX_KEPT_BYTES = {"cpu": 16 * 2 ** 20, "gpu": 256 * 2 ** 20}
+
+
+def batch_chunks(n_batch, bytes_per_example, max_bytes, workers=1):
+    """Split ``range(n_batch)`` into as few slices as keep each chunk under
+    ``max_bytes`` (at least one example each), their count rounded up to a multiple
+    of ``workers`` (while there are examples enough) so every thread gets the same
+    share; sizes differ by at most one (10 examples, 3 per chunk -> 3, 3, 2, 2)."""
+    per_chunk = max(1, min(n_batch, max_bytes // max(1, bytes_per_example)))
+    n_chunks = math.ceil(n_batch / per_chunk)
+    return threads.split(n_batch, min(n_batch, math.ceil(n_chunks / workers) * workers))
+
+
+class Chunked:
+    """The chunks of a batch ``x``: ``bytes_per_image`` of work arrays per image,
+    at most ``max_bytes`` a chunk (default ``MAX_COLS_BYTES`` of ``x``'s device), and
+    ``kept_bytes_per_image`` to keep for backward (see the module docstring)."""
+
+    def __init__(self, x, bytes_per_image, max_bytes=None, kept_bytes_per_image=None):
+        n, device = x.shape[0], device_of(x)
+        self.on_cpu = device == "cpu"
+        small = n * bytes_per_image // x.itemsize < threads.MIN_PARALLEL_SIZE
+        workers = threads.num_threads() if self.on_cpu and not small else 1
+        self.chunks = batch_chunks(n, bytes_per_image, max_bytes or MAX_COLS_BYTES[device],
+                                   workers)
+        kept = bytes_per_image if kept_bytes_per_image is None else kept_bytes_per_image
+        self.kept = {} if n * kept <= MAX_KEPT_BYTES[device] else None
+
+    def run(self, work):
+        """``[work(chunk) for chunk in self.chunks]``, on the CPU's chunk threads."""
+        if self.on_cpu:
+            return threads.run(work, self.chunks)
+        return [work(chunk) for chunk in self.chunks]
+
+    def keep(self, chunk, build):
+        """``build(chunk)``, remembered for backward when the batch's arrays are kept."""
+        if self.kept is None:
+            return build(chunk)
+        if chunk.start not in self.kept:
+            self.kept[chunk.start] = build(chunk)
+        return self.kept[chunk.start]
+
+    @staticmethod
+    def total(partials):
+        """The sum of the chunks' partial results, added in chunk order (same bits)."""
+        return sum(partials[1:], partials[0])

@@ -1,0 +1,127 @@
+"""The fast engine: what ``impl="fast"`` (the default) runs, the same sums as ``textbook``.
+
+================  ==============================================================
+convolution       ``Winograd`` tiles (winograd.py) for stride-1 3x3 and 5x5
+                  convolutions of 16+ channels on the CPU; otherwise ``Columns``
+                  (columns.py): im2col by compiled loops, one product per chunk
+pooling, im2col   ``loops(x)``: Numba loops on the CPU (cpu.py), numba.cuda
+                  kernels on the GPU (cuda.py); textbook.py where neither loads
+chunks, threads   a batch in chunks of images on the CPU's threads (chunks.py,
+                  threads.py); BLAS on one thread inside them
+================  ==============================================================
+
+``convolve`` and ``convolve_backward`` have the interface of every engine (see
+``minicnn.kernels``). ``WINOGRAD`` (set through ``minicnn.use_impl(winograd=...)``)
+turns the tiles off: every convolution then runs as im2col.
+"""
+import warnings
+
+import numpy as np
+
+from ..backend import device_of
+from . import textbook, threads, winograd
+from .columns import Columns
+
+threads.drop_unusable_numba_setting()        # before Numba reads it
+try:
+    from . import cpu
+except ImportError as err:           # Numba missing or broken: the formulas still work
+    cpu = None
+    warnings.warn(f"minicnn: Numba kernels unavailable ({err}); the CPU runs the textbook "
+                  "formulas in chunks")
+
+WINOGRAD = cpu is not None
+_gpu = None                          # cuda.py, loaded with the first CuPy array
+
+
+def loops(x):
+    """The module whose loops run on ``x``'s device: ``cpu``, ``cuda`` or ``textbook``."""
+    if device_of(x) == "cpu":
+        return cpu if cpu is not None else textbook
+    global _gpu
+    if _gpu is None:
+        threads.drop_unusable_numba_setting()
+        try:
+            from . import cuda as _gpu
+        except ImportError as err:
+            warnings.warn(f"minicnn: numba.cuda kernels unavailable ({err}); the GPU runs "
+                          "the textbook formulas")
+            _gpu = textbook
+    return _gpu
+
+
+def plan(x, kernel, stride, pads, dilation=(1, 1), groups=1, padding_mode="zeros",
+         out_channels=1, max_bytes=None):
+    """How one batch ``x`` is convolved: ``Winograd`` where ``winograd.suits`` says so
+    (and ``WINOGRAD``), else ``Columns``. Both have ``product`` and ``backward``."""
+    if WINOGRAD and winograd.suits(x, kernel, stride, dilation, groups, padding_mode,
+                                   out_channels):
+        return winograd.Winograd(x, kernel, pads, out_channels, max_bytes)
+    return Columns(x, kernel, stride, pads, dilation, groups, padding_mode, loops(x), max_bytes)
+
+
+def convolve(x, weight, bias, stride, padding, dilation=(1, 1), groups=1,
+             padding_mode="zeros"):
+    """``(out (N, C_out, H_out, W_out), saved)``: ``W2 @ cols + b`` by ``plan``;
+    ``padding`` is ``((top, bottom), (left, right))``; ``saved`` (the plan) is for
+    ``convolve_backward``."""
+    c_out, _, kh, kw = weight.shape
+    conv = plan(x, (kh, kw), stride, padding, dilation, groups, padding_mode, c_out)
+    out = conv.product(weight.reshape(groups, c_out // groups, -1), bias)   # (N, C_out, L)
+    return out.reshape(x.shape[0], c_out, *conv.out_hw), conv
+
+
+def convolve_backward(saved, weight, grad_out, weights=True, inputs=True, **geometry):
+    """``(grad_x, grad_w, grad_b)`` from ``convolve``'s ``saved``; ``weights=False`` /
+    ``inputs=False`` skip ``grad_w`` / ``grad_x`` (``None``)."""
+    c_out = weight.shape[0]
+    groups = geometry.get("groups", 1)
+    g = grad_out.reshape(grad_out.shape[0], c_out, -1)                      # (N, C_out, L)
+    gw, gx = saved.backward(weight.reshape(groups, c_out // groups, -1), g, weights, inputs)
+    return gx, (gw.reshape(weight.shape) if weights else None), g.sum(axis=(0, 2))
+
+
+def maxpool_forward(x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+    """``(out, switches)``, both ``(N, C, H_out, W_out)``; see ``textbook.maxpool_forward``."""
+    return loops(x).maxpool_forward(x, kernel, stride, padding, dilation, ceil_mode)
+
+
+def maxpool_backward(grad_out, switches, x_shape):
+    return loops(grad_out).maxpool_backward(grad_out, switches, x_shape)
+
+
+def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None):
+    return loops(x).avgpool_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
+                                    divisor_override)
+
+
+def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False,
+                     count_include_pad=True, divisor_override=None):
+    return loops(grad_out).avgpool_backward(grad_out, x_shape, kernel, stride, padding,
+                                            ceil_mode, count_include_pad, divisor_override)
+
+
+def _fused(x):
+    """The CPU's one-pass Numba loops for ``x``, or ``None`` (then: the formula)."""
+    return cpu if cpu is not None and isinstance(x, np.ndarray) else None
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays; on the CPU the rows of ``a`` shared between the threads."""
+    return threads.matmul(a, b) if device_of(a) == "cpu" else a @ b
+
+
+def relu_forward(x):
+    """``(y, active)``: ``active = x > 0``, ``y = x * active`` (one pass on the CPU)."""
+    return (_fused(x) or textbook).relu_forward(x)
+
+
+def relu_backward(grad_out, derivative):
+    """``grad_out * derivative`` (the mask, or LeakyReLU's slopes; one pass on the CPU)."""
+    return (_fused(grad_out) or textbook).relu_backward(grad_out, derivative)
+
+
+def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
+    """Adam's step on one parameter, in place (one fused pass on the CPU)."""
+    (_fused(w) or textbook).adam_update(w, g, m, v, step_size, b1, b2, eps, correction2)
