@@ -167,6 +167,12 @@ def test_draw_predict_and_click_a_unit(server, browser):
     until(d, "the feature maps", lambda d: image_src(d, "fmaps"))
     until(d, "8 attribution maps",
           lambda d: len(d.find_elements("css selector", "#attributions img")) >= 8)
+    captions = d.find_elements("css selector", "#attributions .caption-label")
+    assert len(captions) == 8
+    for caption in captions:            # each caption whole: not cut off with an ellipsis
+        width, full = (d.execute_script(f"return arguments[0].{k}", caption)
+                       for k in ("clientWidth", "scrollWidth"))
+        assert full <= width, f"caption {caption.text!r} is cut off ({full} > {width} px)"
     shown = d.find_element("css selector", "#probs h2").text.strip()
     digit = read_image(image_src(d, "seen"))
     assert digit.shape == (28, 28) and digit.max() > 0
@@ -206,3 +212,43 @@ def test_draw_predict_and_click_a_unit(server, browser):
         until(d, "test image 3", lambda d: image_src(d, "seen") not in (None, drawn))
         with np.load(os.path.join(run, "data.npz")) as f:
             np.testing.assert_array_equal(read_image(image_src(d, "seen")), f["test"][3])
+
+
+def upload(d, url, path):
+    """A fresh page, its Upload tab, and ``path`` given to the upload box."""
+    d.get(url)
+    until(d, "the Upload tab", lambda d: d.find_elements(
+        "xpath", "//button[@role='tab'][contains(., 'Upload')]"))[0].click()
+    box = until(d, "the upload box",
+                lambda d: d.find_elements("css selector", "#upload input[type=file]"))
+    box[0].send_keys(str(path))
+
+
+def test_uploads_give_a_digit_no_digit_or_a_message(server, browser, tmp_path):
+    from PIL import Image, ImageDraw
+    url, run = server
+    d = browser
+    ink = Image.new("L", (200, 200), 0)                   # a "7" ...
+    ImageDraw.Draw(ink).line([(50, 40), (150, 40), (90, 170)], fill=255, width=14)
+    seven = Image.merge("RGBA", [Image.new("L", (200, 200), 0)] * 3 + [ink])   # ... black on clear
+    seven.save(tmp_path / "seven.png")
+    upload(d, url, tmp_path / "seven.png")
+    until(d, "the prediction", lambda d: d.find_elements("css selector", "#probs h2"))
+    digit = read_image(image_src(d, "seen"))
+    assert digit.sum() > 20 * 255                        # the strokes, not a blank image
+    model = load_model(os.path.join(run, "model.npz")).eval()
+    predicted = int(model.forward(prepare_images(digit[None])).argmax())
+    assert d.find_element("css selector", "#probs h2").text.strip() == str(predicted)
+
+    Image.new("RGB", (64, 48), (255, 255, 255)).save(tmp_path / "white.png")
+    upload(d, url, tmp_path / "white.png")
+    until(d, "'no digit found'", lambda d: [h for h in d.find_elements("css selector", "#probs h2")
+                                            if h.text.strip() == "no digit found"])
+    assert "no digit found" in d.find_element("css selector", "#note").text
+
+    (tmp_path / "notes.png").write_text("not a picture")
+    upload(d, url, tmp_path / "notes.png")
+    until(d, "the message", lambda d: "not an image" in d.find_element("css selector", "#note").text)
+    assert not d.find_elements("css selector", "#probs h2")
+    log = (run / "server.log").read_text()
+    assert "Traceback" not in log and "share=True" not in log, log
