@@ -246,3 +246,38 @@ def test_config_json_of_fashion_mnist_gives_its_names(run, capsys, monkeypatch):
     status, err = explore([run, "--data-dir", run], capsys)
     assert status == 0 and seen["n"][0] == "T-shirt/top"
     assert err[0].startswith("minicnn explore: no fashion-mnist data")
+
+
+def test_ctrl_c_while_the_scan_runs_stops_in_one_line(run, data_root):
+    """The command in a subprocess, interrupted as a terminal's Ctrl-C does."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from minicnn.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "explore", str(run), "--data-dir",
+                             data_root, "--no-browser", "--port", str(free_port())],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "the page is at" in proc.stdout.readline()
+        time.sleep(1)                                       # the scan of 60,000 images runs
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert proc.returncode == 0 and last == "minicnn explore: stopped", err[-500:]
+    assert "Traceback" not in err and out == ""
+    assert not [f for f in os.listdir(run / "explore") if f.startswith(".tmp-")]
+
+
+def test_stop_ends_the_scan_at_its_next_batch():
+    train, test = small_data(n_train=2000)
+    scans = Scans(models.tiny_cnn(seed=0), train, test, None, batch_size=8, progress=False)
+    scans.start()
+    scans.stop()
+    scans.thread.join(30)
+    assert not scans.thread.is_alive() and scans.error is None
+    assert scans.progress()[2] == "stopped"

@@ -124,7 +124,7 @@ def app(model, class_names=None, test_data=None, train_images=None, cache_dir=No
     if block is None:
         block = not (hasattr(sys, "ps1") or sys.flags.interactive or _in_ipython())
     if block:
-        _serve(page)
+        _serve(page, scans)
     return page
 
 
@@ -133,13 +133,15 @@ def _in_ipython():
     return ipython is not None and ipython.get_ipython() is not None
 
 
-def _serve(page):
-    """Wait while ``page`` serves; Ctrl-C closes it (and returns)."""
+def _serve(page, scans=None):
+    """Wait while ``page`` serves; Ctrl-C stops the scan, closes the page and returns."""
     try:
         while page.is_running:
             time.sleep(0.1)
     except KeyboardInterrupt:
-        page.close()
+        if scans is not None:
+            scans.stop()
+        page.close(verbose=False)
         print("minicnn explore: stopped", file=sys.stderr)
 
 

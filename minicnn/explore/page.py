@@ -119,7 +119,7 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
             listed = True
             wrong = gr.Dropdown(choices=[f"{i}: {name(l)} seen as {name(p)}"
                                          for i, l, p in scans.misclassified])
-        finished = what in ("done", "failed")
+        finished = what in ("done", "failed", "stopped")
         text = (f"scan failed: {scans.error}" if scans.error else
                 f"scan: <progress value='{done}' max='{max(total, 1)}'></progress> "
                 f"{done}/{total} images, {what}")

@@ -79,11 +79,19 @@ class Scans:
         self.notes = []
         self._done, self._total, self._what = 0, 0, "waiting"
         self._writes = folder is not None
+        self._stopping, self.bar = False, None
         self.thread = threading.Thread(target=self._run, name="minicnn-explore-scan", daemon=True)
 
     def start(self):
         self.thread.start()
         return self
+
+    def stop(self):
+        """End the scan at its next batch (what is cached stays); its progress bar is
+        cleared from the terminal at once."""
+        self._stopping = True
+        if self.bar is not None:
+            self.bar.close()
 
     def patches(self, layer):
         return self._patches.get(layer)
@@ -112,6 +120,8 @@ class Scans:
                 self._top_patches(layer, f"top-{TOP_K} patches, layer {k + 1} of "
                                          f"{len(self.layers)} ({layer_name(self.model, layer)})")
             self._what = "done"
+        except _Stopped:
+            self._what = "stopped"
         except Exception as err:        # shown in the app; the app itself keeps working
             self.error, self._what = f"{type(err).__name__}: {err}", "failed"
         finally:
@@ -150,6 +160,8 @@ class Scans:
         self.bar.set_description(f"explore: {what}")
 
     def _count(self, n):
+        if self._stopping:
+            raise _Stopped
         self._done += n
         self.bar.update(n)
 
@@ -222,6 +234,10 @@ class Scans:
                               "position": found.position, "crops": found.crops,
                               "projections": found.projections})
         self._patches[layer] = found
+
+
+class _Stopped(Exception):
+    """Raised inside the scan's thread by ``Scans.stop``."""
 
 
 PATCH_ARRAYS = ("channels", "values", "image_index", "position", "crops", "projections")
