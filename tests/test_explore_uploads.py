@@ -174,3 +174,12 @@ def test_a_faint_digit_on_noisy_paper_is_found():
     rows, _ = np.nonzero(digit)
     assert np.ptp(rows) + 1 == 20 and close(digit, REFERENCE)
 
+
+
+def test_a_phone_photo_is_turned_as_its_exif_says(tmp_path):
+    turned = Image.fromarray(np.rot90(on_paper(seven())).copy())     # stored a quarter turned
+    exif = Image.Exif()
+    exif[274] = 6                                  # EXIF orientation 6: view it turned back
+    path = tmp_path / "phone.jpg"
+    turned.save(path, exif=exif, quality=95)
+    assert close(mnist_style(read_upload(path)), REFERENCE)

@@ -138,7 +138,8 @@ class Scans:
             lock = FolderLock(self.folder, "minicnn explore scan").acquire()
         except FolderBusy as err:
             self._writes = False
-            self._note(f"{err}; this explorer reads the cache but does not write it")
+            self._note(f"{str(err).split(';')[0]}: this explorer reads the cache but does "
+                       f"not write it")
             return None
         except OSError as err:
             self._writes = False
