@@ -79,7 +79,7 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
     def unit(digit, layer, grid, evt: gr.SelectData):
         picked = grid.unit_at(*evt.index) if grid is not None else None
         if digit is None or not digit.any() or picked is None:
-            return (gr.skip(),) * 5
+            return (gr.skip(),) * 6
         i = _index(layer)
         channel, y, x = picked
         position = (y, x) if i in spatial else None
@@ -87,14 +87,16 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
             field, proj = views.unit_views(model, model_input(digit), digit, i, channel, position)
         where = f"at (y={y}, x={x})" if position else "(a dense unit: no position)"
         text = f"**unit** layer {layer_name(model, i)}, channel {channel} {where}"
-        crops, crops_proj = None, None
+        crops, crops_proj, waiting = None, None, None
         found = scans.patches(i) if scans is not None else None
         if found is not None:
             crops, crops_proj = views.top_patch_images(found, channel)
-        elif position is not None:
-            text += " -- top-9 patches: " + ("not scanned (no training data)" if scans is None
-                                             else "still scanning, click again later")
-        return text, field, proj, crops, crops_proj
+        elif position is not None and scans is None:
+            text += " -- top-9 patches: not scanned (no training data)"
+        elif position is not None:        # ``status`` shows them when the scan has them
+            waiting = (i, channel, text)
+            text += " -- top-9 patches: the scan has not reached this layer yet; they appear here"
+        return text, field, proj, crops, crops_proj, waiting
 
     def from_test(index):
         if test_data is None or index is None:
@@ -108,12 +110,18 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
     def name(k):
         return names[k] if 0 <= k < len(names) else str(k)
 
-    def status(listed):
-        """The scan's progress; the misclassified list once (``listed``: sent already)."""
+    def status(listed, waiting):
+        """The scan's progress; the misclassified list once (``listed``: sent already);
+        the top-9 patches of a unit clicked before the scan had them (``waiting``)."""
         if scans is None:
             return ("top-9 patches: no training data given", gr.skip(), listed,
-                    gr.Timer(active=False))
-        done, total, what = scans.progress()
+                    gr.Timer(active=False)) + (gr.skip(),) * 3 + (None,)
+        done, total, what = scans.progress()       # first: "done" means all patches are in
+        unit_views = (gr.skip(),) * 3
+        if waiting is not None and scans.patches(waiting[0]) is not None:
+            layer_index, channel, text = waiting
+            unit_views = (text, *views.top_patch_images(scans.patches(layer_index), channel))
+            waiting = None
         wrong = gr.skip()
         if scans.misclassified is not None and not listed:
             listed = True
@@ -123,7 +131,7 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
         text = (f"scan failed: {scans.error}" if scans.error else
                 f"scan: <progress value='{done}' max='{max(total, 1)}'></progress> "
                 f"{done}/{total} images, {what}")
-        return text, wrong, listed, gr.Timer(active=not finished)
+        return (text, wrong, listed, gr.Timer(active=not finished)) + unit_views + (waiting,)
 
     with gr.Blocks(title=title, analytics_enabled=False) as page:
         digit = gr.State(None)
@@ -153,7 +161,8 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
                 probs = gr.Label(num_top_classes=len(names), label="class probabilities",
                                  elem_id="probs")
         gr.Markdown("## Feature maps: click a unit")
-        layer = gr.Dropdown(choices=fmap_layers, value=fmap_layers[0], label="layer (shape)")
+        layer = gr.Dropdown(choices=fmap_layers, value=fmap_layers[0], label="layer (shape)",
+                            elem_id="layer")
         fmaps = gr.Image(label="channels", format="png", elem_id="fmaps", interactive=False)
         unit_text = gr.Markdown("click a unit in the maps above", elem_id="unit_text")
         with gr.Row():
@@ -170,7 +179,7 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
         target = gr.Dropdown(choices=["predicted"] + names, value="predicted",
                              label="explain the class")
         gallery = gr.Gallery(label="every method of minicnn.viz", columns=8, format="png",
-                             elem_id="attributions", height="auto")
+                             elem_id="attributions", height=200)     # one row of 8 maps
         gr.Markdown(views.attribution_legend(model), elem_id="legend")
         if first_conv is not None:
             gr.Markdown(f"## Filters of layer {layer_name(model, first_conv)} (inputs summed)")
@@ -194,10 +203,13 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
         set_digit(wrong.change, from_wrong, wrong)
         layer.change(fast, [digit, layer], outputs)
         chain(target.change(lambda: None, None, None))
-        fmaps.select(unit, [digit, layer, grid], [unit_text, field, proj, top9, top9proj])
+        waiting = gr.State(None)
+        fmaps.select(unit, [digit, layer, grid],
+                     [unit_text, field, proj, top9, top9proj, waiting])
         timer = gr.Timer(1.0)
         listed = gr.State(False)
-        timer.tick(status, listed, [scan_text, wrong, listed, timer])
+        timer.tick(status, [listed, waiting],
+                   [scan_text, wrong, listed, timer, unit_text, top9, top9proj, waiting])
     return page
 
 
