@@ -267,7 +267,8 @@ def test_uploads_give_a_digit_no_digit_or_a_message(server, browser, tmp_path):
 
     (tmp_path / "notes.png").write_text("not a picture")
     upload(d, url, tmp_path / "notes.png")
-    until(d, "the message", lambda d: "not an image" in d.find_element("css selector", "#note").text)
+    until(d, "the message",
+          lambda d: "not an image" in d.find_element("css selector", "#note").text)
     assert not d.find_elements("css selector", "#probs h2")
     log = (run / "server.log").read_text()
     assert "Traceback" not in log and "share=True" not in log, log

@@ -63,8 +63,8 @@ def run(args):
             open_browser=not args.no_browser, device=args.device, block=True)
     except (ValueError, OSError) as err:
         return _error(str(err))
-    except KeyboardInterrupt:       # before the page was up; afterwards app stops quietly
-        pass
+    except KeyboardInterrupt:       # before the page was up (app says it once it is)
+        print("minicnn explore: stopped", file=sys.stderr)
     return 0
 
 

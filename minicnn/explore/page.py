@@ -117,10 +117,10 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
             return ("top-9 patches: no training data given", gr.skip(), listed,
                     gr.Timer(active=False)) + (gr.skip(),) * 3 + (None,)
         done, total, what = scans.progress()       # first: "done" means all patches are in
-        unit_views = (gr.skip(),) * 3
+        unit_patches = (gr.skip(),) * 3
         if waiting is not None and scans.patches(waiting[0]) is not None:
             layer_index, channel, text = waiting
-            unit_views = (text, *views.top_patch_images(scans.patches(layer_index), channel))
+            unit_patches = (text, *views.top_patch_images(scans.patches(layer_index), channel))
             waiting = None
         wrong = gr.skip()
         if scans.misclassified is not None and not listed:
@@ -131,7 +131,7 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
         text = (f"scan failed: {scans.error}" if scans.error else
                 f"scan: <progress value='{done}' max='{max(total, 1)}'></progress> "
                 f"{done}/{total} images, {what}")
-        return (text, wrong, listed, gr.Timer(active=not finished)) + unit_views + (waiting,)
+        return (text, wrong, listed, gr.Timer(active=not finished)) + unit_patches + (waiting,)
 
     with gr.Blocks(title=title, analytics_enabled=False) as page:
         digit = gr.State(None)
@@ -153,7 +153,7 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
                                         elem_id="wrong")
                 with gr.Tab("Upload"):
                     upload = upload_image(sources=["upload", "clipboard"],
-                                           label="an image of a digit", elem_id="upload")
+                                          label="an image of a digit", elem_id="upload")
                 note = gr.Markdown("", elem_id="note")
             with gr.Column(scale=1):
                 seen = gr.Image(label="what the network sees (28x28)", format="png",

@@ -258,5 +258,6 @@ def top_patch_images(patches, channel, scale=None):
 __all__ = ["signed_rgb", "gray_rgb", "enlarge", "forward", "check_model", "class_names",
            "probabilities", "Grid", "grid_image",
            "layer_maps", "filters_image", "spatial_layers", "grad_cam_layer",
-           "gradient_methods", "attribution_legend", "attribution_maps", "occlusion_map", "unit_views", "outline",
+           "gradient_methods", "attribution_legend", "attribution_maps", "occlusion_map",
+           "unit_views", "outline",
            "top_patch_images"]
