@@ -5,8 +5,12 @@ stroke with pointer actions, waits for the prediction and the images, and
 checks that the class shown is what ``model.forward`` gives for the 28x28
 image the page shows; that every request the page made went to the app
 itself (offline: no fonts or scripts from elsewhere); and that clicking a
-unit shows its receptive field. It saves a screenshot (to
-``$MINICNN_EXPLORE_SCREENSHOT`` if set, else the test's temporary folder).
+unit of the second conv layer's ReLU shows its receptive field. It saves a
+screenshot (to ``$MINICNN_EXPLORE_SCREENSHOT`` if set, else the test's
+temporary folder); ``$MINICNN_EXPLORE_RUN`` names the run whose model it shows
+and ``$MINICNN_EXPLORE_TRAIN`` how many training images the top-9 scan takes
+(default 100). The upload test sends a transparent PNG, a blank image and a
+file that is not an image.
 The server also exits by itself if this test process dies.
 """
 import io
@@ -67,8 +71,8 @@ def free_port():
 @pytest.fixture
 def run_dir(tmp_path):
     """A run folder: ``$MINICNN_EXPLORE_RUN``'s model (for the README's screenshot) or
-    tiny_cnn with seed 0; with 100 MNIST training images for the top-9 scan when
-    MINICNN_DATA is set."""
+    tiny_cnn with seed 0; with ``$MINICNN_EXPLORE_TRAIN`` (default 100) MNIST
+    training images for the top-9 scan when MINICNN_DATA is set."""
     given = os.environ.get("MINICNN_EXPLORE_RUN")
     model = load_model(os.path.join(given, "model.npz")) if given else models.tiny_cnn(seed=0)
     save_model(model, tmp_path / "model.npz")
@@ -76,7 +80,8 @@ def run_dir(tmp_path):
     if root and os.path.isdir(os.path.join(root, "mnist")):
         from minicnn.data import load_mnist
         (x, _), (xt, yt) = load_mnist(download=False)
-        np.savez(tmp_path / "data.npz", train=x[:100], test=xt[:100], labels=yt[:100])
+        n = int(os.environ.get("MINICNN_EXPLORE_TRAIN", 100))
+        np.savez(tmp_path / "data.npz", train=x[:n], test=xt[:100], labels=yt[:100])
     return tmp_path
 
 
@@ -167,6 +172,17 @@ def test_draw_predict_and_click_a_unit(server, browser):
     until(d, "the feature maps", lambda d: image_src(d, "fmaps"))
     until(d, "8 attribution maps",
           lambda d: len(d.find_elements("css selector", "#attributions img")) >= 8)
+    captions = d.find_elements("css selector", "#attributions .caption-label")
+    assert len(captions) == 8
+    for caption in captions:            # each caption whole: not cut off with an ellipsis
+        width, full = (d.execute_script(f"return arguments[0].{k}", caption)
+                       for k in ("clientWidth", "scrollWidth"))
+        assert full <= width, f"caption {caption.text!r} is cut off ({full} > {width} px)"
+    wrap = d.find_element("css selector", "#attributions .grid-wrap")   # all 8 in sight, and
+    inner, outer = (d.execute_script(f"return arguments[0].{k}", wrap)  # no empty band below
+                    for k in ("scrollHeight", "clientHeight"))
+    row = d.find_element("css selector", "#attributions .thumbnail-item").size["height"]
+    assert inner <= outer < 1.5 * row, (inner, outer, row)
     shown = d.find_element("css selector", "#probs h2").text.strip()
     digit = read_image(image_src(d, "seen"))
     assert digit.shape == (28, 28) and digit.max() > 0
@@ -174,7 +190,13 @@ def test_draw_predict_and_click_a_unit(server, browser):
     predicted = int(model.forward(prepare_images(digit[None])).argmax())
     assert shown == str(predicted)
 
-    # click the middle of the first channel's map: its unit gets a receptive field
+    # layer 4 (the second conv's ReLU in lenet and tiny_cnn), then a unit in its first
+    # channel's map (the centre for lenet's 8x8 grid of maps): it gets a receptive field
+    first = image_src(d, "fmaps")
+    d.find_element("css selector", "#layer input").click()
+    until(d, "layer 4 in the list", lambda d: [o for o in d.find_elements(
+        "css selector", "#layer [role=option]") if o.text.startswith("4 ")])[0].click()
+    until(d, "layer 4's maps", lambda d: image_src(d, "fmaps") not in (None, first))
     fmaps = d.find_element("css selector", "#fmaps img")
     stroke = ActionBuilder(d, mouse=PointerInput(POINTER_MOUSE, "mouse"))
     w, h = fmaps.size["width"], fmaps.size["height"]
@@ -184,10 +206,11 @@ def test_draw_predict_and_click_a_unit(server, browser):
           lambda d: image_src(d, "field") and image_src(d, "projection"))
     assert "channel 0" in d.find_element("css selector", "#unit_text").text
     if os.path.exists(os.path.join(run, "data.npz")):   # the scan of 100 images is quick
+        assert "they appear here" in d.find_element("css selector", "#unit_text").text or \
+            image_src(d, "top9")                          # ... may be done already
         until(d, "the end of the scan", lambda d: "done" in d.find_element("css selector", "#scan").text,
-              timeout=180)
-        stroke.perform()                                 # click again: now with patches
-        until(d, "the top-9 patches", lambda d: image_src(d, "top9"))
+              timeout=180 + int(os.environ.get("MINICNN_EXPLORE_TRAIN", 100)) // 20)
+        until(d, "the top-9 patches (without clicking again)", lambda d: image_src(d, "top9"))
 
     requested = {json.loads(e["message"])["message"]["params"]["request"]["url"]
                  for e in d.get_log("performance")
@@ -195,6 +218,8 @@ def test_draw_predict_and_click_a_unit(server, browser):
     outside = [u for u in requested if not u.startswith((url, "data:", "blob:"))]
     assert not outside, f"the page fetched from outside: {outside}"
     d.execute_script("window.scrollTo(0, 0)")
+    height = d.execute_script("return document.documentElement.scrollHeight")
+    d.set_window_size(1400, height + 150)          # the whole page in one screenshot
     d.save_screenshot(os.environ.get("MINICNN_EXPLORE_SCREENSHOT") or str(run / "explore.png"))
 
     if os.path.exists(os.path.join(run, "data.npz")):   # a test image by its index, as stored
@@ -206,3 +231,44 @@ def test_draw_predict_and_click_a_unit(server, browser):
         until(d, "test image 3", lambda d: image_src(d, "seen") not in (None, drawn))
         with np.load(os.path.join(run, "data.npz")) as f:
             np.testing.assert_array_equal(read_image(image_src(d, "seen")), f["test"][3])
+
+
+def upload(d, url, path):
+    """A fresh page, its Upload tab, and ``path`` given to the upload box."""
+    d.get(url)
+    until(d, "the Upload tab", lambda d: d.find_elements(
+        "xpath", "//button[@role='tab'][contains(., 'Upload')]"))[0].click()
+    box = until(d, "the upload box",
+                lambda d: d.find_elements("css selector", "#upload input[type=file]"))
+    box[0].send_keys(str(path))
+
+
+def test_uploads_give_a_digit_no_digit_or_a_message(server, browser, tmp_path):
+    from PIL import Image, ImageDraw
+    url, run = server
+    d = browser
+    ink = Image.new("L", (200, 200), 0)                   # a "7" ...
+    ImageDraw.Draw(ink).line([(50, 40), (150, 40), (90, 170)], fill=255, width=14)
+    seven = Image.merge("RGBA", [Image.new("L", (200, 200), 0)] * 3 + [ink])   # ... black on clear
+    seven.save(tmp_path / "seven.png")
+    upload(d, url, tmp_path / "seven.png")
+    until(d, "the prediction", lambda d: d.find_elements("css selector", "#probs h2"))
+    digit = read_image(image_src(d, "seen"))
+    assert digit.sum() > 20 * 255                        # the strokes, not a blank image
+    model = load_model(os.path.join(run, "model.npz")).eval()
+    predicted = int(model.forward(prepare_images(digit[None])).argmax())
+    assert d.find_element("css selector", "#probs h2").text.strip() == str(predicted)
+
+    Image.new("RGB", (64, 48), (255, 255, 255)).save(tmp_path / "white.png")
+    upload(d, url, tmp_path / "white.png")
+    until(d, "'no digit found'", lambda d: [h for h in d.find_elements("css selector", "#probs h2")
+                                            if h.text.strip() == "no digit found"])
+    assert "no digit found" in d.find_element("css selector", "#note").text
+
+    (tmp_path / "notes.png").write_text("not a picture")
+    upload(d, url, tmp_path / "notes.png")
+    until(d, "the message",
+          lambda d: "not an image" in d.find_element("css selector", "#note").text)
+    assert not d.find_elements("css selector", "#probs h2")
+    log = (run / "server.log").read_text()
+    assert "Traceback" not in log and "share=True" not in log, log

@@ -3,7 +3,9 @@
 The run's ``config.json`` names its dataset: its test images feed the pickers
 and its training images the top-9 scan (cached in ``RUN_DIR/explore/``). The
 data is never downloaded here: without it the app still runs on drawings and
-uploads, and says so.
+uploads, and says so. ``RUN_DIR/model.npz`` itself may be given for RUN_DIR.
+Every failure to start (no model, a bad config.json, a port in use, an address
+that is not this machine's, no GPU) is one line and exit status 1.
 """
 import json
 import os
@@ -41,34 +43,63 @@ def run(args):
     from .. import load_model
     from ..cli_common import CLASS_NAMES
     from ..backend import check_device
-    from . import app
-    repair_run(args.run_dir)       # model.npz as the checkpoint says, after a kill
-    path = os.path.join(args.run_dir, MODEL)
-    if not os.path.exists(path):
-        return _error(f"no {MODEL} in {args.run_dir!r}: pass a run folder made by "
+    from . import app, check_address, views
+    run_dir = args.run_dir
+    if os.path.isfile(run_dir) and run_dir.endswith(".npz"):     # the model file itself
+        run_dir, path = os.path.dirname(run_dir) or ".", run_dir
+    else:
+        path = os.path.join(run_dir, MODEL)
+    repair_run(run_dir)            # model.npz as the checkpoint says, after a kill
+    if not os.path.isfile(path):
+        return _error(f"no {MODEL} in {run_dir!r}: pass a run folder made by "
                       f"`minicnn train --out RUN_DIR` (after its first epoch)")
     try:
         check_device(args.device)
         model = load_model(path)
-    except (ValueError, RuntimeError) as err:
+        views.check_model(model)
+        dataset = _dataset(run_dir, CLASS_NAMES)
+        check_address(args.host, args.port)        # before the data: say it at once
+    except (ValueError, RuntimeError, OSError) as err:
         return _error(str(err))
-    dataset = _dataset(args.run_dir)
     train_images, test_data = _data(dataset, args.data_dir)
     try:
-        app(model, CLASS_NAMES.get(dataset), test_data, train_images,
-            cache_dir=os.path.join(args.run_dir, "explore"), host=args.host, port=args.port,
+        app(model, CLASS_NAMES[dataset], test_data, train_images,
+            cache_dir=os.path.join(run_dir, "explore"), host=args.host, port=args.port,
             open_browser=not args.no_browser, device=args.device, block=True)
-    except KeyboardInterrupt:
-        pass
+    except (ValueError, OSError) as err:
+        return _error(str(err))
+    except KeyboardInterrupt:       # before the page was up (app says it once it is)
+        print("minicnn explore: stopped", file=sys.stderr)
     return 0
 
 
-def _dataset(run_dir):
+JSON_KINDS = {"list": "array", "str": "string", "int": "number", "float": "number",
+              "bool": "boolean", "NoneType": "null"}
+
+
+def _dataset(run_dir, known):
+    """The dataset ``run_dir/config.json`` names ("mnist" without the file); a
+    ``ValueError`` (one line) when the file is there but says no known one."""
+    path = os.path.join(run_dir, CONFIG)
     try:
-        with open(os.path.join(run_dir, CONFIG)) as f:
-            return json.load(f).get("dataset", "mnist")
-    except (OSError, ValueError):
+        with open(path) as f:
+            config = json.load(f)
+    except FileNotFoundError:
         return "mnist"
+    except (OSError, ValueError) as err:       # UnicodeDecodeError is a ValueError
+        reason = (str(err).splitlines() or [""])[0] or type(err).__name__
+        raise ValueError(f"{path} cannot be read as JSON ({reason}): it names the run's "
+                         f"dataset; mend it, or delete it to explore the model on MNIST") from None
+    if not isinstance(config, dict):
+        kind = JSON_KINDS.get(type(config).__name__, "value")
+        raise ValueError(f"{path} holds a JSON {kind}, not an object: it "
+                         f"names the run's dataset; mend it, or delete it to explore the model "
+                         f"on MNIST")
+    dataset = config.get("dataset", "mnist")
+    if not isinstance(dataset, str) or dataset not in known:
+        raise ValueError(f"{path} names the dataset {dataset!r}; the explorer knows "
+                         f"{' and '.join(known)}")
+    return dataset
 
 
 def _data(dataset, data_dir):

@@ -10,6 +10,21 @@ put through the same steps, so the network sees what it was trained on.
 
 The result is uint8 ``(28, 28)`` with 0 = background, exactly as MNIST stores
 its images; ``minicnn.data.prepare_images`` then normalizes it like training.
+
+An image with no digit in it (all black, all white, uniform gray, blank paper
+photographed with its noise, a single speck) gives all zeros, which the page
+shows as "no digit found" rather than a prediction. Precisely, ``ink`` finds no
+digit when either
+
+- nothing stands out from the paper: the darkest ink is less than
+  ``MIN_CONTRAST`` (5% of the gray range, 13 of 255 levels) above the paper's
+  shade plus its noise (``NOISE_SIGMAS`` robust standard deviations of the
+  pixels around the paper's shade; 0 for a clean drawing); or
+- the ink does not spread: the pixels of at least half the strongest ink fit in
+  a box whose longer side is under ``MIN_EXTENT`` (8%) of the image's longer
+  side (a dot of the 14-pixel brush on the 280-pixel canvas is 5%).
+
+A faint digit is found: 15 gray levels of contrast on clean paper are enough.
 """
 import numpy as np
 from PIL import Image
@@ -17,6 +32,8 @@ from PIL import Image
 from ..data import prepare_images
 
 SIZE, BOX, CENTRE = 28, 20, 14
+MIN_CONTRAST, MIN_EXTENT = 0.05, 0.08
+NOISE_SIGMAS = 6          # Gaussian noise passes 6 sigmas once in 10^9 pixels
 
 
 def ink(image):
@@ -26,7 +43,8 @@ def ink(image):
     float in [0, 1]; a Gradio ``Sketchpad`` value (a dict) gives its ``composite``.
     Transparent pixels count as white paper. Dark ink on light paper (a drawing,
     a photo of a written digit) and light ink on dark (an MNIST image) are both
-    read right: the paper's shade is the median pixel, which becomes 0.
+    read right: the paper's shade is the median pixel, which becomes 0. All
+    zeros when the image holds no digit (the module's docstring says when).
     """
     if isinstance(image, dict):
         image = image.get("composite")
@@ -44,10 +62,17 @@ def ink(image):
     paper = np.median(a)
     if paper > 0.5:                                       # dark ink on light paper
         a, paper = 1.0 - a, 1.0 - paper
+    # the paper's own spread (sensor noise, JPEG artefacts) is not ink: 1.4826 x the
+    # median absolute deviation is the standard deviation of Gaussian noise
+    floor = paper + NOISE_SIGMAS * 1.4826 * np.median(np.abs(a - paper))
     top = a.max()
-    if top <= paper:
+    if top - floor < MIN_CONTRAST:
         return np.zeros_like(a)
-    return np.clip((a - paper) / (top - paper), 0.0, 1.0)
+    a = np.clip((a - floor) / (top - floor), 0.0, 1.0)
+    rows, cols = np.nonzero(a >= 0.5)
+    if max(np.ptp(rows), np.ptp(cols)) + 1 < MIN_EXTENT * max(a.shape):
+        return np.zeros_like(a)
+    return a
 
 
 def mnist_style(image, box=BOX):
@@ -86,4 +111,5 @@ def model_input(digit):
     return prepare_images(np.asarray(digit, dtype=np.uint8)[None])
 
 
-__all__ = ["ink", "mnist_style", "model_input", "SIZE", "BOX", "CENTRE"]
+__all__ = ["ink", "mnist_style", "model_input", "SIZE", "BOX", "CENTRE", "MIN_CONTRAST",
+           "MIN_EXTENT", "NOISE_SIGMAS"]

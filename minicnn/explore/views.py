@@ -46,6 +46,32 @@ def forward(model, x):
     return viz.feature_maps(model, x[0])
 
 
+def check_model(model):
+    """``ValueError`` (one line) unless ``model`` takes one 1x28x28 image, as the page
+    (drawings, uploads and test images all made MNIST-style) gives it."""
+    shape = getattr(model, "input_shape", None)
+    if shape is None:
+        raise ValueError("the model has no input_shape: the explorer needs to know it takes "
+                         "1x28x28 images (Sequential(layers, input_shape=(1, 28, 28)))")
+    if tuple(shape) != (1, 28, 28):
+        raise ValueError(f"the model takes {'x'.join(map(str, shape))} images; the explorer "
+                         f"shows models of 1x28x28 images (MNIST, Fashion-MNIST)")
+
+
+def class_names(model, names=None):
+    """``(names, note)``: one name for each of the model's outputs. ``names`` (e.g. the
+    dataset's) when there is one for each output, else the output indices "0", "1",
+    ...; ``note`` says why in one line, or is ``""``."""
+    n = int(np.prod(viz.receptive_fields(model)[logits_index(model)].shape))
+    if names is not None and len(names) == n:
+        return [str(name) for name in names], ""
+    indices = [str(k) for k in range(n)]
+    if names is None:
+        return indices, ""
+    return indices, (f"the model has {n} outputs but the dataset has {len(names)} class "
+                     f"names: its classes are labelled 0 to {n - 1}")
+
+
 def probabilities(model, maps, class_names):
     """``{class name: probability}``: the softmax of the logits in ``forward``'s maps."""
     logits = maps[logits_index(model)].activation
@@ -118,6 +144,8 @@ def filters_image(model, layer, width=400):
 
 # -- attribution ------------------------------------------------------------------
 IG_STEPS, SMOOTHGRAD_SAMPLES = 16, 10      # fewer passes than viz's defaults: speed
+
+
 def spatial_layers(model):
     """Indices of the layers whose output has positions (conv, pool and their ReLUs)."""
     return [f.index for f in viz.receptive_fields(model) if f.spatial]
@@ -138,19 +166,29 @@ def gradient_methods(model, blank):
     from it (a digit is ink added to empty paper). ``IG_STEPS`` and
     ``SMOOTHGRAD_SAMPLES`` are below ``viz``'s defaults: each is one backward
     pass, and a stroke should not wait for a hundred (README: measured speed).
+    The titles are the methods' names only, short enough for a caption under a
+    small map; ``attribution_legend`` gives their settings.
     """
     cam = grad_cam_layer(model)
     return {
         "saliency": lambda x, t: viz.saliency(model, x, t),
         "deconvnet": lambda x, t: viz.deconvnet(model, x, t),
         "guided backprop": lambda x, t: viz.guided_backprop(model, x, t),
-        f"Grad-CAM (layer {cam})": lambda x, t: viz.grad_cam(model, x, t, cam),
+        "Grad-CAM": lambda x, t: viz.grad_cam(model, x, t, cam),
         "guided Grad-CAM": lambda x, t: viz.guided_grad_cam(model, x, t, cam),
-        f"integrated gradients ({IG_STEPS} steps)": lambda x, t: viz.integrated_gradients(
+        "integrated gradients": lambda x, t: viz.integrated_gradients(
             model, x, t, baseline=blank, steps=IG_STEPS),
-        f"SmoothGrad ({SMOOTHGRAD_SAMPLES} samples)": lambda x, t: viz.smoothgrad(
-            model, x, t, n_samples=SMOOTHGRAD_SAMPLES),
+        "SmoothGrad": lambda x, t: viz.smoothgrad(model, x, t, n_samples=SMOOTHGRAD_SAMPLES),
     }
+
+
+def attribution_legend(model):
+    """One line of Markdown: the settings behind the attribution maps' short titles."""
+    cam = grad_cam_layer(model)
+    return (f"Grad-CAM and guided Grad-CAM on layer {cam} ({type(model.layers[cam]).__name__}); "
+            f"integrated gradients in {IG_STEPS} steps from the blank canvas; SmoothGrad over "
+            f"{SMOOTHGRAD_SAMPLES} noisy copies; occlusion by {OCCLUSION_SIZE} px squares "
+            f"moved {OCCLUSION_STRIDE} px at a time, as p(x) - p(x occluded).")
 
 
 def attribution_maps(model, x, target=None, scale=4):
@@ -163,7 +201,10 @@ def attribution_maps(model, x, target=None, scale=4):
             for title, fn in gradient_methods(model, blank).items()]
 
 
-def occlusion_map(model, x, target=None, size=6, stride=2, scale=4):
+OCCLUSION_SIZE, OCCLUSION_STRIDE = 6, 2
+
+
+def occlusion_map(model, x, target=None, size=OCCLUSION_SIZE, stride=OCCLUSION_STRIDE, scale=4):
     """``(title, RGB image)``: Zeiler & Fergus's occlusion as ``p(x) - p(x occluded)``
     (red: covering this region lowers the class's probability), squares of
     ``size`` px filled with the blank canvas's value, moved by ``stride``."""
@@ -173,7 +214,7 @@ def occlusion_map(model, x, target=None, size=6, stride=2, scale=4):
         target = int(as_numpy(viz.class_probabilities(model, x)).argmax())
     p = as_numpy(viz.class_probabilities(model, x))[0, target]
     drop = p - as_numpy(viz.occlusion(model, x, target, size, stride, fill=blank))[0]
-    return (f"occlusion ({size}px)",
+    return ("occlusion",
             enlarge(signed_rgb(viz.normalize_attribution(drop)), scale))
 
 
@@ -214,7 +255,9 @@ def top_patch_images(patches, channel, scale=None):
     return (grid_image(crops_rgb, scale, 3)[0], grid_image(signed_rgb(proj), scale, 3)[0])
 
 
-__all__ = ["signed_rgb", "gray_rgb", "enlarge", "forward", "probabilities", "Grid", "grid_image",
+__all__ = ["signed_rgb", "gray_rgb", "enlarge", "forward", "check_model", "class_names",
+           "probabilities", "Grid", "grid_image",
            "layer_maps", "filters_image", "spatial_layers", "grad_cam_layer",
-           "gradient_methods", "attribution_maps", "occlusion_map", "unit_views", "outline",
+           "gradient_methods", "attribution_legend", "attribution_maps", "occlusion_map",
+           "unit_views", "outline",
            "top_patch_images"]
