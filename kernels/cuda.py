@@ -9,9 +9,10 @@ The kernels take CuPy arrays directly (Numba reads their
 (``NUMBA_ENABLE_CUDASIM=1``) they take NumPy arrays and run in Python threads:
 that is how CI, which has no GPU, checks their logic against ``reference``.
 
-Sums accumulate in the arrays' dtype (a ``zero`` of it starts them), as the
-textbook's do: float32 in float32 (tests/test_kernels_cuda.py holds them to a
-float64 reference).
+Sums and maxima run in the arrays' dtype (a ``zero`` or ``lowest`` of it
+starts them), as the textbook's do: float32 in float32 (tests/test_kernels_cuda.py
+holds them to a float64 reference; tests/test_gpu_compile.py finds no float64
+instruction in the float32 kernels' PTX).
 
 Layouts are those of ``textbook.py``: ``cols (C*kH*kW, N*H_out*W_out)``;
 switches hold ``row * W + col`` in the unpadded input plane, ties to the
@@ -121,14 +122,14 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation=ONE):
 # -- pooling ----------------------------------------------------------------------
 
 @cuda.jit
-def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches):
+def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, lowest, out, switches):
     t = cuda.grid(1)                                    # one thread per output element
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
     if t >= n * c * ho * wo:
         return
     b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
-    best, best_index = -math.inf, -1
+    best, best_index = lowest, -1                       # -inf of x's dtype: float32 stays so
     for u in range(kh):
         for v in range(kw):
             r, q = i * sh + u * dh - ph, j * sw + v * dw - pw
@@ -195,8 +196,8 @@ def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     ho, wo = output_hw((h, w), kernel, stride, padding, dilation, ceil_mode)
     out = xp.empty((n, c, ho, wo), dtype=x.dtype)
     switches = xp.empty((n, c, ho, wo), dtype=xp.int64)
-    _launch(_maxpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, dh, dw, out,
-            switches)
+    _launch(_maxpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, dh, dw,
+            x.dtype.type(-math.inf), out, switches)
     return out, switches
 
 

@@ -144,3 +144,18 @@ def test_minicnn_gpu_kernels_cupy_chooses_the_array_operations_for_the_gpu_only(
     assert fast.loops(fake_gpu.zeros((1, 1, 2, 2))) is textbook
     assert "MINICNN_GPU_KERNELS=cupy" in fast.gpu_choice and not recwarn.list
     assert fast.loops(np.zeros((1, 1, 2, 2))) is (fast.cpu or textbook)   # the CPU keeps Numba
+
+
+@pytest.mark.gpu
+def test_minicnn_train_on_the_gpu_path(fake_gpu, data_root, tmp_path, capsys):
+    """``minicnn train --device gpu`` end to end on a few hundred MNIST images."""
+    import json
+    from minicnn.cli import main
+    run = tmp_path / "run"
+    assert main(["train", "--model", "lenet", "--epochs", "1", "--device", "gpu", "--seed", "0",
+                 "--train-subset", "320", "--test-subset", "200", "--data-dir", data_root,
+                 "--out", str(run), "--no-progress"]) == 0
+    record = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    assert record["kind"] == "epoch" and record["test_acc"] > 0.3, record   # chance: 0.1
+    assert "test acc" in capsys.readouterr().out
+    assert (run / "checkpoint.npz").exists()
