@@ -6,6 +6,7 @@ the dispatch (``train`` lives in ``cli_train.py``, ``evaluate`` in ``cli_evaluat
     minicnn train --out RUN_DIR --resume [--epochs 4]
     minicnn evaluate RUN_DIR
     minicnn summary --model lenet
+    minicnn doctor
     minicnn explore RUN_DIR [--port 7860] [--host 127.0.0.1] [--no-browser]
 
 Exit status: 0 on success, 1 on a usage or input error or a failed write (the
@@ -100,6 +101,15 @@ def build_parser():
                         "shifts")
     _common(e)
 
+    doctor = commands.add_parser(
+        "doctor", help="versions, the kernels each device runs, and every layer checked on "
+                       "every engine (start here on a new machine)",
+        description="Print the versions, which kernels each device runs, and a table of "
+                    "every layer type's forward and backward on every engine: the worst "
+                    "relative difference against the reference and the median time.")
+    doctor.add_argument("--repeats", type=at_least_one, default=5,
+                        help="timed runs per layer and engine (default 5)")
+
     s = commands.add_parser("summary", help="layers, output shapes, parameters and MACs")
     s.add_argument("--model", default="lenet", help=f"one of {sorted(MODELS)} (default lenet)")
 
@@ -143,7 +153,7 @@ def main(argv=None):
     matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
-                "explore": cmd_explore}[args.command](args)
+                "explore": cmd_explore, "doctor": cmd_doctor}[args.command](args)
     except UsageError as err:
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1
@@ -161,6 +171,12 @@ def cmd_summary(args):
     print(f"{args.model}:")
     print(model.summary())
     return 0
+
+
+# -- doctor ---------------------------------------------------------------------------
+def cmd_doctor(args):
+    from .doctor import run
+    return run(args.repeats)
 
 
 # -- explore --------------------------------------------------------------------------
