@@ -232,14 +232,24 @@ class Layer:
         """Raise a one-line ``ValueError`` naming this layer and both devices unless the
         array ``x`` is where the parameters are (a layer without parameters runs wherever
         its input is). ``check_input`` and ``check_grad`` call it; so do the explanation
-        functions (``minicnn.viz``) for a whole model."""
-        own, given = self.device, device_of(x)
-        if own is not None and own != given:
-            kind = "NumPy" if given == "cpu" else "CuPy"
-            raise ValueError(f"{self.label()} has its parameters on {own!r} but got a {kind} "
-                             f"({given!r}) {what}: move the {what} with "
-                             f"minicnn.backend.to_device(x, {own!r}) or the model with "
-                             f".to({given!r})")
+        functions (``minicnn.viz``) for a whole model. Cheap: a type test per parameter."""
+        on_cpu = isinstance(x, np.ndarray)
+        for name in self.param_names:
+            param = getattr(self, name)
+            if param is not None and isinstance(param.value, np.ndarray) != on_cpu:
+                self._wrong_device(x, what, device_of(param.value))
+        if self.children():                   # a container: every parameter inside
+            own = self.device
+            if own is not None and own != ("cpu" if on_cpu else "gpu"):
+                self._wrong_device(x, what, own)
+
+    def _wrong_device(self, x, what, own):
+        given = device_of(x)
+        kind = "NumPy" if given == "cpu" else "CuPy"
+        raise ValueError(f"{self.label()} has its parameters on {own!r} but got a {kind} "
+                         f"({given!r}) {what}: move the {what} with "
+                         f"minicnn.backend.to_device(x, {own!r}) or the model with "
+                         f".to({given!r})")
 
 
 FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
