@@ -26,6 +26,7 @@ the device.
     python benchmarks/bench.py --models lenet --batch-sizes 64 256 --threads 2
     python benchmarks/bench.py --protocol interleaved --repeats 5
     python benchmarks/bench.py --device gpu --models lenet tiny_cnn keras_cnn --json gpu.json
+    python benchmarks/bench.py --device gpu --jsonl rows.jsonl   # a line per row, as it ends
 
 Peak memory: on the CPU the tracemalloc peak of one minicnn step (weights and
 Adam state, allocated before, are not counted); on the GPU CuPy's pool size.
@@ -69,6 +70,9 @@ def parse_args(argv=None):
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
     p.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     p.add_argument("--json", metavar="PATH", help="also write the rows and settings as JSON")
+    p.add_argument("--jsonl", metavar="PATH",
+                   help="append each row to PATH as one JSON line as soon as it is measured "
+                        "(a run cut short keeps the rows it finished)")
     args = p.parse_args(argv)
     if args.protocol == "blocks" and args.blocks < 5:
         p.error(f"--blocks must be >= 5 (medians over at least 5 blocks), got {args.blocks}")
@@ -195,6 +199,10 @@ def main():
         for batch in ARGS.batch_sizes:
             row, engine = measure(name, batch, use_torch)
             rows.append(row)
+            if ARGS.jsonl:
+                with open(ARGS.jsonl, "a") as f:
+                    f.write(json.dumps(dict(row, device=device, impl=ARGS.impl,
+                                            torch_skipped=why_not)) + "\n")
             print(f"# {name} {batch}: {row['images_per_s']:.0f} images/s"
                   + (f", torch {row['torch_images_per_s']:.0f}, ratio {row['ratio']:.2f}"
                      if use_torch else ""), flush=True)

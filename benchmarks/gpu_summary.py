@@ -1,7 +1,7 @@
 """The short table ``gpu_check.sh`` prints last, read from what its steps wrote.
 
     python benchmarks/gpu_summary.py OUT_DIR        # the table
-    python benchmarks/gpu_summary.py --environment  # versions, driver, GPU (step 2)
+    python benchmarks/gpu_summary.py --environment  # versions, driver, GPU (stage 1)
 
 A step that failed or wrote nothing shows as such; nothing here is estimated.
 """
@@ -49,6 +49,20 @@ def summary(out):
         name, rc, ms = row.split("\t")
         status = {"0": "ok", "124": "TIMEOUT", "137": "KILLED"}.get(rc, f"FAILED ({rc})")
         lines.append(f"{name:<18} {status:<9} {int(ms) / 1000:.1f}")
+    doctor = _read(os.path.join(out, "doctor.log")) or ""
+    rows = re.findall(r"  (ok|MISMATCH)$", doctor, re.M)
+    gpu = re.findall(r"^  gpu +(.*)$", doctor, re.M)
+    lines += ["", f"doctor: {rows.count('ok')} rows ok, {rows.count('MISMATCH')} MISMATCH"
+              if rows else "doctor: no parity table (see doctor.log)"]
+    lines += [f"  gpu loops: {gpu[0]}"] if gpu else []
+    step = _json(os.path.join(out, "gpu_step.json"))
+    if step:
+        lines.append(f"lenet step, batch {step['batch']}: loss cpu {step['loss_cpu']:.6f}, gpu "
+                     f"{step['loss_gpu']:.6f}, gradients differ by {step['worst_grad_diff']:.1e}; "
+                     f"gpu {1e3 * step['step_s_gpu']:.2f} ms (first {step['first_step_s_gpu']:.2f}"
+                     f" s), cpu {1e3 * step['step_s_cpu']:.2f} ms")
+    else:
+        lines.append("lenet step: no gpu_step.json (see gpu_step.log)")
     tests = _read(os.path.join(out, "tests.log")) or ""
     counts = re.findall(r"^=*\s*(\d+ (?:passed|failed|error|skipped).*?) in [\d.]+s", tests, re.M)
     lines += ["", f"tests: {counts[-1] if counts else 'no pytest summary line (see tests.log)'}"]
@@ -63,6 +77,11 @@ def summary(out):
     if not epochs:
         lines.append("lenet training: no epoch finished (see train.log)")
     bench = _json(os.path.join(out, "bench.json"))
+    rows = [json.loads(line) for line in
+            (_read(os.path.join(out, "bench.jsonl")) or "").splitlines() if line.strip()]
+    if not bench and rows:              # cut short: the rows that finished
+        bench = dict(device=rows[0]["device"], protocol="cut short: the rows that finished",
+                     rows=rows, torch_skipped=rows[0].get("torch_skipped"))
     lines.append("")
     if bench:
         lines.append(f"bench ({bench['device']}; {bench['protocol']})")
@@ -75,17 +94,15 @@ def summary(out):
         if bench.get("torch_skipped"):
             lines.append(f"(PyTorch skipped: {bench['torch_skipped']})")
     else:
-        lines.append("bench: no bench.json (see bench.log)")
+        lines.append("bench: no bench.json nor bench.jsonl rows (see bench.log)")
     launch = _json(os.path.join(out, "launch_overhead.json"))
-    lines.append("")
-    if launch:
+    if launch:                          # benchmarks/launch_overhead.py, when it was run
+        lines.append("")
         lines.append("launch overhead (us per launch" + (", dry run: not timed)" if
                                                          launch["dry_run"] else ")"))
         for r in launch["rows"]:
             value = "-" if r["us_per_launch"] is None else f"{r['us_per_launch']:.1f}"
             lines.append(f"  {r['kernel']:<18} {r['variant']:<48} {r.get('error', value)}")
-    else:
-        lines.append("launch overhead: no launch_overhead.json (see launch_overhead.log)")
     return "\n".join(lines)
 
 

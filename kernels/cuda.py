@@ -9,6 +9,11 @@ The kernels take CuPy arrays directly (Numba reads their
 (``NUMBA_ENABLE_CUDASIM=1``) they take NumPy arrays and run in Python threads:
 that is how CI, which has no GPU, checks their logic against ``reference``.
 
+Sums and maxima run in the arrays' dtype (a ``zero`` or ``lowest`` of it
+starts them), as the textbook's do: float32 in float32 (tests/test_kernels_cuda.py
+holds them to a float64 reference; tests/test_gpu_compile.py finds no float64
+instruction in the float32 kernels' PTX).
+
 Layouts are those of ``textbook.py``: ``cols (C*kH*kW, N*H_out*W_out)``;
 switches hold ``row * W + col`` in the unpadded input plane, ties to the
 first element in row-major window order, a NaN wins and an all ``-inf`` window
@@ -16,8 +21,10 @@ routes to its first tap inside the input. This module is imported only when
 a CuPy array arrives, so the CPU install never needs ``numba.cuda``.
 """
 import math
+import warnings
 
 from numba import cuda
+from numba.core.errors import NumbaPerformanceWarning
 
 from ..backend import get_array_module
 from .checks import expect_shape, window_hw
@@ -26,6 +33,20 @@ from .textbook import avgpool_divisors
 ONE = (1, 1)
 
 THREADS_PER_BLOCK = 128
+
+
+def first_launch(x):
+    """Compile and launch one tiny kernel on ``x``'s device and check what it wrote:
+    what would fail at the first real call (NVVM or libdevice missing, PTX newer than
+    the driver) raises here, and ``fast.gpu_loops`` falls back to ``textbook``."""
+    xp = get_array_module(x)
+    expected = xp.arange(4, dtype=x.dtype)
+    with warnings.catch_warnings():          # "grid size 1 ... under-utilization": on purpose
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        cols = im2col(expected.reshape(1, 1, 2, 2), (2, 2), ONE, (0, 0))  # (4, 1)
+    if not bool((cols.ravel() == expected).all()):                        # one read, once
+        raise RuntimeError(f"im2col of a 2x2 image gave {cols.ravel().tolist()}, "
+                           f"expected [0, 1, 2, 3]")
 
 
 def _launch(kernel, n_threads, *args):
@@ -54,7 +75,7 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
 
 
 @cuda.jit
-def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, out):
+def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, zero, out):
     t = cuda.grid(1)                                    # one thread per input pixel
     n, c, h, w = out.shape
     if t >= n * c * h * w:
@@ -62,7 +83,7 @@ def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, out):
     b, ch, r, q = t // (c * h * w), (t // (h * w)) % c, (t // w) % h, t % w
     # Gather (no atomics): every window (i, j) that read x[r, q] at offset (u, v),
     # i.e. r = i*sH + u*dH - pH and q = j*sW + v*dW - pW.
-    total = 0.0
+    total = zero                                        # of cols' dtype: float32 sums stay float32
     for u in range(kh):
         di = r + ph - u * dh
         if di < 0 or di % sh != 0 or di // sh >= ho:
@@ -96,21 +117,22 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation=ONE):
     xp = get_array_module(cols)
     cols = xp.ascontiguousarray(cols)
     out = xp.empty(x_shape, dtype=cols.dtype)
-    _launch(_col2im_kernel, out.size, cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, out)
+    _launch(_col2im_kernel, out.size, cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo,
+            out.dtype.type(0), out)
     return out
 
 
 # -- pooling ----------------------------------------------------------------------
 
 @cuda.jit
-def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches):
+def _maxpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, lowest, out, switches):
     t = cuda.grid(1)                                    # one thread per output element
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
     if t >= n * c * ho * wo:
         return
     b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
-    best, best_index = -math.inf, -1
+    best, best_index = lowest, -1                       # -inf of x's dtype: float32 stays so
     for u in range(kh):
         for v in range(kw):
             r, q = i * sh + u * dh - ph, j * sw + v * dw - pw
@@ -138,14 +160,14 @@ def _maxpool_backward_kernel(grad_out, switches, grad_x):
 
 
 @cuda.jit
-def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, divisor, out):
+def _avgpool_forward_kernel(x, kh, kw, sh, sw, ph, pw, divisor, zero, out):
     t = cuda.grid(1)
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
     if t >= n * c * ho * wo:
         return
     b, ch, i, j = t // (c * ho * wo), (t // (ho * wo)) % c, (t // wo) % ho, t % wo
-    total = 0.0
+    total = zero                                        # of x's dtype, as the sums of textbook
     for u in range(kh):
         for v in range(kw):
             r, q = i * sh + u - ph, j * sw + v - pw
@@ -179,8 +201,8 @@ def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     out = xp.empty((n, c, ho, wo), dtype=x.dtype)
     switches = xp.empty((n, c, ho, wo), dtype=xp.int64)
-    _launch(_maxpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, dh, dw, out,
-            switches)
+    _launch(_maxpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, dh, dw,
+            x.dtype.type(-math.inf), out, switches)
     return out, switches
 
 
@@ -207,7 +229,8 @@ def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_p
     divisor = xp.asarray(avgpool_divisors((h, w), kernel, stride, padding, ceil_mode,
                                           count_include_pad, divisor_override), dtype=x.dtype)
     out = xp.empty((n, c) + divisor.shape, dtype=x.dtype)
-    _launch(_avgpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, divisor, out)
+    _launch(_avgpool_forward_kernel, out.size, x, kh, kw, sh, sw, ph, pw, divisor,
+            x.dtype.type(0), out)
     return out
 
 

@@ -5,7 +5,9 @@ convolution       ``Winograd`` tiles (winograd.py) for stride-1 3x3 and 5x5
                   convolutions of 16+ channels on the CPU; otherwise ``Columns``
                   (columns.py): im2col by compiled loops, one product per chunk
 pooling, im2col   ``loops(x)``: Numba loops on the CPU (cpu.py), numba.cuda
-                  kernels on the GPU (cuda.py); textbook.py where neither loads
+                  kernels on the GPU (cuda.py) once their first launch worked
+                  (``MINICNN_GPU_KERNELS=cupy``: CuPy's array operations);
+                  textbook.py where neither loads
 chunks, threads   a batch in chunks of images on the CPU's threads (chunks.py,
                   threads.py); BLAS on one thread inside them
 ================  ==============================================================
@@ -14,11 +16,12 @@ chunks, threads   a batch in chunks of images on the CPU's threads (chunks.py,
 ``minicnn.kernels``). ``WINOGRAD`` (set through ``minicnn.use_impl(winograd=...)``)
 turns the tiles off: every convolution then runs as im2col.
 """
+import os
 import warnings
 
 import numpy as np
 
-from ..backend import device_of
+from ..backend import device_of, gpu_install_hint
 from . import textbook, threads, winograd
 from .columns import Columns
 
@@ -31,23 +34,51 @@ except ImportError as err:           # Numba missing or broken: the formulas sti
                   "formulas in chunks")
 
 WINOGRAD = cpu is not None
-_gpu = None                          # cuda.py, loaded with the first CuPy array
+# MINICNN_GPU_KERNELS: "numba" (the default: numba.cuda kernels, cuda.py) or "cupy" (CuPy's
+# array operations, textbook.py); the GPU only: the CPU keeps its Numba loops.
+GPU_KERNELS = ("numba", "cupy")
+_gpu = None                          # the GPU's loops, chosen with the first CuPy array
+gpu_choice = None                    # what the GPU runs, and why (one line; minicnn doctor)
 
 
 def loops(x):
     """The module whose loops run on ``x``'s device: ``cpu``, ``cuda`` or ``textbook``."""
     if device_of(x) == "cpu":
         return cpu if cpu is not None else textbook
-    global _gpu
+    return gpu_loops(x)
+
+
+def gpu_loops(x):
+    """``cuda`` once its first launch on ``x``'s device worked, else ``textbook``. Chosen
+    once, at the first GPU call; a failure says in one warning what failed and what to do."""
+    global _gpu, gpu_choice
     if _gpu is None:
-        threads.drop_unusable_numba_setting()
-        try:
-            from . import cuda as _gpu
-        except ImportError as err:
-            warnings.warn(f"minicnn: numba.cuda kernels unavailable ({err}); the GPU runs "
-                          "the textbook formulas")
-            _gpu = textbook
+        _gpu, gpu_choice, failed = _choose_gpu_loops(x)
+        if failed:
+            warnings.warn(f"minicnn: {gpu_choice}", stacklevel=3)
     return _gpu
+
+
+def _choose_gpu_loops(x):
+    """``(module, one line saying what the GPU runs, whether that is a failure)``."""
+    choice = os.environ.get("MINICNN_GPU_KERNELS", "").strip().lower() or "numba"
+    vectorized = "the GPU runs CuPy's array operations (kernels/textbook.py)"
+    if choice == "cupy":
+        return textbook, f"{vectorized}: MINICNN_GPU_KERNELS=cupy", False
+    bad = "" if choice in GPU_KERNELS else \
+        f" (MINICNN_GPU_KERNELS={choice!r} is not one of {', '.join(GPU_KERNELS)})"
+    threads.drop_unusable_numba_setting()        # before numba.cuda reads it
+    try:
+        from . import cuda
+        cuda.first_launch(x)
+    except Exception as err:         # ImportError, NVVM or libdevice missing, PTX too new...
+        what = " ".join(str(err).split())                  # one line
+        return textbook, (f"numba.cuda kernels failed at their first launch "
+                          f"({type(err).__name__}: {what[:240]}){bad}; {vectorized} instead. "
+                          f"For the kernels install numba-cuda with its NVVM, as the GPU "
+                          f"extra does ({gpu_install_hint()}); MINICNN_GPU_KERNELS=cupy "
+                          f"chooses the array operations without this warning"), True
+    return cuda, f"the GPU runs the numba.cuda kernels (kernels/cuda.py){bad}", bool(bad)
 
 
 def plan(x, kernel, stride, pads, dilation=(1, 1), groups=1, padding_mode="zeros",

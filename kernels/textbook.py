@@ -195,9 +195,9 @@ def switches_of(taps, out, x_shape, kernel, stride, padding, dilation=ONE):
     n, c, h, w = x_shape
     ho, wo = out.shape[2:]
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    first_u = np.maximum(0, -((np.arange(ho) * sh - ph) // dh))     # first tap inside, per i
-    first_v = np.maximum(0, -((np.arange(wo) * sw - pw) // dw))
-    first = xp.asarray((first_u[:, None] * kw + first_v[None, :]).ravel())
+    first_u = xp.maximum(0, -((xp.arange(ho) * sh - ph) // dh))     # first tap inside, per i
+    first_v = xp.maximum(0, -((xp.arange(wo) * sw - pw) // dw))
+    first = (first_u[:, None] * kw + first_v[None, :]).ravel()
     taps = xp.where(out.reshape(n * c, -1) == -xp.inf, first, taps.reshape(n * c, -1))
     i, j = xp.arange(ho).repeat(wo), xp.tile(xp.arange(wo), ho)     # each window's position
     rows, columns = i * sh + taps // kw * dh - ph, j * sw + taps % kw * dw - pw

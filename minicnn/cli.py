@@ -6,6 +6,7 @@ the dispatch (``train`` lives in ``cli_train.py``, ``evaluate`` in ``cli_evaluat
     minicnn train --out RUN_DIR --resume [--epochs 4]
     minicnn evaluate RUN_DIR
     minicnn summary --model lenet
+    minicnn doctor
     minicnn explore RUN_DIR [--port 7860] [--host 127.0.0.1] [--no-browser]
     minicnn report-card RUN_DIR [--images 300] [--out PATH] [--device gpu]
 
@@ -23,7 +24,7 @@ from .cli_common import UsageError, _or_usage, number_option
 from .cli_evaluate import cmd_evaluate
 from .cli_report_card import cmd_report_card
 from .cli_train import _config_from_args, _not_trainable, cmd_train
-from .config import RECIPES, SCHEDULES, SettingError
+from .config import RECIPES, SCHEDULES, Limits, SettingError
 from .init import INITIALIZERS
 from .kernels import threads
 from .models import MODELS, get_model
@@ -122,6 +123,16 @@ def build_parser():
                         "shifts")
     _common(e)
 
+    doctor = commands.add_parser(
+        "doctor", help="versions, the kernels each device runs, and every layer checked on "
+                       "every engine (start here on a new machine)",
+        description="Print the versions, which kernels each device runs, and a table of "
+                    "every layer type's forward and backward on every engine: the worst "
+                    "relative difference against the reference and the median time.")
+    doctor.add_argument("--repeats", type=number_option(Limits(1, 1000, whole=True)),
+                        default=5,
+                        help="timed runs per layer and engine (default 5)")
+
     s = commands.add_parser("summary", help="layers, output shapes, parameters and MACs")
     s.add_argument("--model", default="lenet", type=model_name(MODELS),
                    help=f"one of {sorted(MODELS)} (default lenet)")
@@ -175,7 +186,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.error("choose a command: train, evaluate, summary, explore or report-card "
+        parser.error("choose a command: train, evaluate, summary, explore, report-card or doctor "
                      "(minicnn --help says what each does)")
     if args.command == "train":
         _check_together(args)
@@ -185,7 +196,8 @@ def main(argv=None):
         if args.command != "summary":    # the thread count's settings, before any work
             _or_usage(threads.num_threads)
         return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
-                "explore": cmd_explore, "report-card": cmd_report_card}[args.command](args)
+                "explore": cmd_explore, "report-card": cmd_report_card,
+                "doctor": cmd_doctor}[args.command](args)
     except UsageError as err:
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1
@@ -223,6 +235,12 @@ def cmd_summary(args):
     print(f"{args.model}:")
     print(model.summary())
     return 0
+
+
+# -- doctor ---------------------------------------------------------------------------
+def cmd_doctor(args):
+    from .doctor import run
+    return run(args.repeats)
 
 
 # -- explore --------------------------------------------------------------------------

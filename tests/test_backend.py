@@ -57,11 +57,23 @@ def test_model_and_input_on_different_devices(backend):
     if backend is np:
         pytest.skip("needs a GPU: the mismatch is between a CPU model and a GPU input")
     model = models.tiny_cnn()
-    with pytest.raises(ValueError, match="the model is on 'cpu' but the input is on 'gpu'"):
+    with pytest.raises(ValueError, match=r"^Sequential has its parameters on 'cpu' but got a "
+                                         r"CuPy \('gpu'\) input: move the input with "
+                                         r"minicnn.backend.to_device\(x, 'cpu'\) or the model "
+                                         r"with .to\('gpu'\)$"):
         model.forward(backend.zeros((1, 1, 28, 28), dtype=np.float32))
     model.to("gpu")
-    with pytest.raises(ValueError, match="the model is on 'gpu' but the input is on 'cpu'"):
+    with pytest.raises(ValueError, match=r"has its parameters on 'gpu' but got a NumPy "
+                                         r"\('cpu'\) input"):
         model.forward(np.zeros((1, 1, 28, 28), dtype=np.float32))
+    conv = model[0]          # a single layer says the same, with its name
+    with pytest.raises(ValueError, match=r"^Conv2D\(in_channels=1.*\) has its parameters on "
+                                         r"'gpu' but got a NumPy \('cpu'\) input"):
+        conv.forward(np.zeros((1, 1, 28, 28), dtype=np.float32))
+    y = conv.forward(backend.zeros((1, 1, 28, 28), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"has its parameters on 'gpu' but got a NumPy "
+                                         r"\('cpu'\) gradient"):
+        conv.backward(np.zeros(y.shape, dtype=np.float32))
 
 
 def test_float32_by_default_and_float64_on_request(backend, device, rng):

@@ -4,6 +4,7 @@ the CUDA simulator, gpu_check.sh's syntax and its summary table. Subprocesses on
 no test depends on a timing."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,31 @@ def test_bench_blocks_protocol_writes_its_rows(tmp_path):
     assert (row["model"], row["batch"]) == ("tiny_cnn", 4)
     assert row["images_per_s"] > 0 and row["cpu_ms_per_image"] > 0
     assert ("ratio" in row) == (report["torch_skipped"] is None)
+
+
+def test_bench_appends_a_json_line_per_row_as_it_ends(tmp_path):
+    out = tmp_path / "rows.jsonl"
+    out.write_text('{"earlier": "run"}\n')                     # appended to, never replaced
+    result = run(BENCH / "bench.py", "--models", "tiny_cnn", "fast_cnn", "--batch-sizes", "2",
+                 "--block-steps", "1", "--pause", "0", "--warmup", "1", "--threads", "1",
+                 "--no-layers", "--no-torch", "--jsonl", out)
+    assert result.returncode == 0, result.stderr
+    earlier, *rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert earlier == {"earlier": "run"}
+    assert [(r["model"], r["batch"], r["device"]) for r in rows] == [("tiny_cnn", 2, "cpu"),
+                                                                     ("fast_cnn", 2, "cpu")]
+    assert all(r["images_per_s"] > 0 and r["torch_skipped"] == "--no-torch" for r in rows)
+
+
+def test_gpu_step_compares_one_lenet_step_on_the_stand_in(tmp_path):
+    out = tmp_path / "step.json"
+    result = run(BENCH / "gpu_step.py", "--fake-gpu", "--batch", "4", "--repeats", "1",
+                 "--json", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    row = json.loads(out.read_text())
+    assert row["loss_cpu"] == pytest.approx(row["loss_gpu"], rel=1e-5)
+    assert row["worst_grad_diff"] < 1e-4 and row["step_s_gpu"] > 0
+    assert "stand-in" in row["gpu_loops"]
 
 
 def test_bench_refuses_fewer_than_five_blocks():
@@ -114,6 +140,20 @@ def test_gpu_check_script_is_valid_bash():
     assert result.returncode == 0, result.stderr
 
 
+def test_gpu_check_is_staged_for_one_8_minute_run():
+    """What issue 27 asks of it, read from the script (its --dry-run takes 1.5 minutes: run
+    it by hand); the limits of its steps add up to under 8 minutes."""
+    script = (BENCH / "gpu_check.sh").read_text()
+    assert "PY=${PYTHON:-python3}" in script
+    assert "pip install --no-deps --no-build-isolation -e ." in script and "wheel" in script
+    assert 'CUPY_CACHE_DIR="$OUT_DIR/' in script and "timeout -s INT" in script
+    assert "-m gpu" in script and '--junitxml "$OUT_DIR/tests.xml"' in script
+    assert "--models lenet tiny_cnn keras_cnn fast_cnn --batch-sizes 64 256" in script
+    assert '--jsonl "$OUT_DIR/bench.jsonl"' in script and "minicnn doctor" in script
+    limits = [int(n) for n in re.findall(r"^\s*step \w+ (\d+) ", script, re.M)]
+    assert len(limits) == 8 and sum(limits) - 40 <= 8 * 60, limits   # doctor: once of two
+
+
 def test_gpu_summary_reports_failed_steps_and_missing_outputs(tmp_path):
     (tmp_path / "steps.tsv").write_text("tests\t1\t1500\nbench\t124\t90000\n")
     (tmp_path / "tests.log").write_text("FAILED tests/test_x.py::test_y - boom\n"
@@ -123,7 +163,20 @@ def test_gpu_summary_reports_failed_steps_and_missing_outputs(tmp_path):
     text = result.stdout
     assert "FAILED (1)" in text and "TIMEOUT" in text
     assert "tests: 1 failed, 3 passed" in text and "test_x.py::test_y" in text
-    assert "no epoch finished" in text and "no bench.json" in text
+    assert "no epoch finished" in text and "no bench.json nor bench.jsonl rows" in text
+    assert "no parity table" in text and "no gpu_step.json" in text
+
+
+def test_gpu_summary_reads_the_rows_of_a_bench_cut_short(tmp_path):
+    (tmp_path / "bench.jsonl").write_text(json.dumps(dict(
+        model="lenet", batch=64, device="gpu", images_per_s=1000.0, torch_images_per_s=500.0,
+        ratio=2.0, torch_skipped=None)) + "\n")
+    (tmp_path / "doctor.log").write_text("  gpu            the GPU runs the numba.cuda kernels\n"
+                                         "  Dense   gpu fast   1.0e-16   0.1  ok\n"
+                                         "  ReLU    gpu fast   2.0e-01   0.1  MISMATCH\n")
+    text = run(BENCH / "gpu_summary.py", tmp_path).stdout
+    assert "cut short" in text and "lenet         64           1000          500" in text
+    assert "doctor: 1 rows ok, 1 MISMATCH" in text and "numba.cuda kernels" in text
 
 
 def test_count_launches_matches_a_count_by_reading():

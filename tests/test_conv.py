@@ -40,13 +40,16 @@ def test_fast_equals_reference(backend, device, seed):
                                    atol=1e-12, err_msg=name)
 
 
-def test_output_shapes_and_same_padding(backend):
+def test_output_shapes_and_same_padding(backend, device):
     x = backend.zeros((2, 3, 7, 6), dtype=np.float32)
-    assert Conv2D(3, 4, 5, padding="same").forward(x).shape == (2, 4, 7, 6)
-    assert Conv2D(3, 4, (3, 1), padding="same").forward(x).shape == (2, 4, 7, 6)
-    assert Conv2D(3, 4, 3, stride=2).forward(x).shape == (2, 4, 3, 2)
-    assert Conv2D(3, 4, 3, stride=(2, 1), padding=(1, 0)).forward(x).shape == (2, 4, 4, 4)
-    assert Conv2D(3, 4, 1).forward(x).shape == (2, 4, 7, 6)
+
+    def conv(*args, **kwargs):
+        return Conv2D(3, 4, *args, **kwargs).to(device)
+    assert conv(5, padding="same").forward(x).shape == (2, 4, 7, 6)
+    assert conv((3, 1), padding="same").forward(x).shape == (2, 4, 7, 6)
+    assert conv(3, stride=2).forward(x).shape == (2, 4, 3, 2)
+    assert conv(3, stride=(2, 1), padding=(1, 0)).forward(x).shape == (2, 4, 4, 4)
+    assert conv(1).forward(x).shape == (2, 4, 7, 6)
     assert Conv2D(3, 4, 3).output_shape((3, 7, 6)) == (4, 5, 4)
 
 
@@ -72,8 +75,8 @@ def test_backward_accumulates_into_grad(backend, device, rng):
     ((2, 2, 8, 8), "wrong channel count"),
     ((2, 3, 4, 8), "too small for the kernel"),
 ])
-def test_bad_input_names_layer_and_expected_shape(backend, shape, what, impl):
-    conv = Conv2D(3, 4, 5, impl=impl)
+def test_bad_input_names_layer_and_expected_shape(backend, device, shape, what, impl):
+    conv = Conv2D(3, 4, 5, impl=impl).to(device)
     with pytest.raises(ValueError, match=r"Conv2D\(.*expects input of shape \(N, 3, H, W\)"):
         conv.forward(backend.zeros(shape, dtype=np.float32))
 

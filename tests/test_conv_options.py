@@ -149,17 +149,17 @@ def test_gradient_check_of_each_option(backend, device, layer, shape):
     gradcheck.check_layer(layer, backend.asarray(x))
 
 
-def test_numpy_integer_sizes_are_accepted(backend):
+def test_numpy_integer_sizes_are_accepted(backend, device):
     i = np.int64
     conv = Conv2D(i(2), i(4), i(3), stride=i(1), padding=(i(1), i(1)), dilation=i(2),
-                  groups=i(2))
+                  groups=i(2)).to(device)
     pool = MaxPool2D(np.int32(2), stride=(i(2), i(2)))
     avg = AvgPool2D(i(2), divisor_override=i(3))
     x = backend.zeros((1, 2, 8, 8))
     assert pool.forward(conv.forward(x)).shape == (1, 4, 3, 3)
     assert avg.forward(x).shape == (1, 2, 4, 4)
     assert all(type(v) in (int, bool, list) for v in conv.config().values())
-    assert Dense(i(4), i(2)).forward(backend.zeros((3, 4))).shape == (3, 2)
+    assert Dense(i(4), i(2)).to(device).forward(backend.zeros((3, 4))).shape == (3, 2)
     assert MaxUnpool2D(i(2)).output_shape((1, 3, 3)) == (1, 6, 6)
     assert conv.config()["groups"] == 2 and type(conv.config()["kernel_size"][0]) is int
 

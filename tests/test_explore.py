@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minicnn import models, save_model, viz
-from minicnn.backend import as_numpy
+from minicnn.backend import as_numpy, to_device
 from minicnn.data import prepare_images
 from minicnn.explore import INSTALL_HINT, preprocess, views
 from minicnn.explore.preprocess import mnist_style, model_input
@@ -104,7 +104,7 @@ def small(device):
     """tiny_cnn (seed 0) and one MNIST-style input of a drawn bar, on ``device``."""
     model = models.tiny_cnn(seed=0).to(device).eval()
     digit = mnist_style(canvas_with_bar(60, 120, 150, 40))
-    return model, digit, model_input(digit)
+    return model, digit, to_device(model_input(digit), device)
 
 
 def test_signed_rgb_is_blue_white_red():

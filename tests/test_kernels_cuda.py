@@ -21,7 +21,7 @@ from minicnn.kernels import reference, textbook
 IN_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 only_in_simulator = pytest.mark.skipif(
     not IN_SIMULATOR, reason="runs inside test_cuda_kernels_under_simulator's subprocess")
-N_SIM_TESTS = 6
+N_SIM_TESTS = 7
 
 
 def test_cuda_kernels_under_simulator():
@@ -159,3 +159,24 @@ def test_sim_launchers_refuse_arrays_of_another_shape(cuda_kernels):
     switches[0, 0, 0, 0] = 10 ** 6
     gx = cuda_kernels.maxpool_backward(np.ones_like(out), switches, x.shape)
     assert gx.sum() == out.size - 1
+
+
+@only_in_simulator
+def test_sim_float32_sums_stay_float32_and_close_to_float64(cuda_kernels):
+    """col2im and average pooling sum in the arrays' dtype (as textbook's sums do): in
+    float32 they agree with float64 sums to float32's rounding of 25 terms."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 2, 7, 7))
+    out = cuda_kernels.avgpool_forward(x.astype(np.float32), (5, 5), (1, 1), (2, 2))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, reference.avgpool_forward(x, (5, 5), (1, 1), (2, 2)),
+                               rtol=1e-5, atol=1e-6)
+    cols = rng.standard_normal((2 * 25, 49))
+    gx = cuda_kernels.col2im(cols.astype(np.float32), x.shape, (5, 5), (1, 1), (2, 2))
+    assert gx.dtype == np.float32
+    np.testing.assert_allclose(gx, textbook.col2im(cols, x.shape, (5, 5), (1, 1), (2, 2)),
+                               rtol=1e-5, atol=1e-5)
+    # summed in float32 indeed: 1e8 + 1 rounds to 1e8 there (float64 sums would give 1/3)
+    row = np.array([[[[1e8, 1.0, -1e8]]]], dtype=np.float32)
+    assert cuda_kernels.avgpool_forward(row, (1, 3), (1, 1), (0, 0))[0, 0, 0, 0] == 0.0
+    assert textbook.avgpool_forward(row, (1, 3), (1, 1), (0, 0))[0, 0, 0, 0] == 0.0

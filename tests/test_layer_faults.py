@@ -56,7 +56,7 @@ def with_gap(name):
 def example(name, backend, dtype=np.float32, n=2):
     build, shape = EXAMPLES[name]
     x = np.random.default_rng(0).standard_normal((n,) + shape) + 0.1
-    return build(), backend.asarray(x.astype(dtype))
+    return build().to("cpu" if backend is np else "gpu"), backend.asarray(x.astype(dtype))
 
 
 def test_every_registered_layer_has_an_example():
@@ -150,8 +150,8 @@ def test_not_an_array_is_refused():
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 32, 32), (2, 3, 28, 28), (2, 28, 28)])
-def test_a_wrong_image_size_says_what_the_model_expects(backend, shape):
-    model = models.tiny_cnn(seed=0)
+def test_a_wrong_image_size_says_what_the_model_expects(backend, device, shape):
+    model = models.tiny_cnn(seed=0).to(device)
     with pytest.raises(ValueError, match=r"expects input of shape \(N, 1, 28, 28\).*got "
                                          + re.escape(str(shape))):
         model.forward(backend.zeros(shape, dtype=np.float32))
@@ -163,8 +163,8 @@ def test_a_model_given_raw_uint8_images_says_how_to_convert(backend):
         models.lenet5(seed=0).forward(images)
 
 
-def test_a_model_backward_before_forward_and_with_a_wrong_gradient(backend):
-    model = models.tiny_cnn(seed=0)
+def test_a_model_backward_before_forward_and_with_a_wrong_gradient(backend, device):
+    model = models.tiny_cnn(seed=0).to(device)
     with pytest.raises(ValueError, match=r"Dense.*backward.*before forward"):
         model.backward(backend.ones((2, 10), dtype=np.float32))
     model.forward(backend.zeros((2, 1, 28, 28), dtype=np.float32))
@@ -172,9 +172,9 @@ def test_a_model_backward_before_forward_and_with_a_wrong_gradient(backend):
         model.backward(backend.ones((2, 9), dtype=np.float32))
 
 
-def test_a_slice_ending_in_pooling_checks_the_gradient(backend):
+def test_a_slice_ending_in_pooling_checks_the_gradient(backend, device):
     # the check a model does for its last layer covers layers that do not check themselves
-    model = models.tiny_cnn(seed=0)
+    model = models.tiny_cnn(seed=0).to(device)
     head = model[:3]
     head.forward(backend.zeros((2, 1, 28, 28), dtype=np.float32))
     with pytest.raises(ValueError, match=r"MaxPool2D.*\(2, 4, 12, 12\).*got \(2, 4, 12, 13\)"):
@@ -195,15 +195,15 @@ def test_inception_refuses_a_bad_input_by_name(backend):
     assert isinstance(block, Inception)
 
 
-def test_the_convolutional_part_still_slides_over_any_size(backend):
+def test_the_convolutional_part_still_slides_over_any_size(backend, device):
     # model[:k] keeps input_shape (for summary and the receptive fields) but, like
     # any convolutional stack, runs on a bigger canvas: only a refusal is reported
-    head = models.tiny_cnn(seed=0)[:6]
+    head = models.tiny_cnn(seed=0).to(device)[:6]
     assert head.input_shape == (1, 28, 28)
     assert head.forward(backend.zeros((1, 1, 40, 40), dtype=np.float32)).shape == (1, 8, 7, 7)
 
 
-def test_a_user_layer_without_checks_still_runs_last_in_a_model(backend):
+def test_a_user_layer_without_checks_still_runs_last_in_a_model(backend, device):
     from minicnn import Layer
 
     class Double(Layer):          # no check_input / check_grad: the model must not demand them
@@ -212,6 +212,6 @@ def test_a_user_layer_without_checks_still_runs_last_in_a_model(backend):
 
         def backward(self, grad_out):
             return 2 * grad_out
-    model = Sequential([Dense(3, 2, seed=0), Double()])
+    model = Sequential([Dense(3, 2, seed=0), Double()]).to(device)
     y = model.forward(backend.ones((4, 3), dtype=np.float32))
     assert model.backward(backend.ones(y.shape, dtype=np.float32)).shape == (4, 3)

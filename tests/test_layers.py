@@ -42,9 +42,9 @@ def test_dense_formula_and_layout(backend, device, rng):
 
 
 @pytest.mark.parametrize("shape", [(4,), (2, 5), (2, 4, 1)])
-def test_dense_bad_input(backend, shape):
+def test_dense_bad_input(backend, device, shape):
     with pytest.raises(ValueError, match=r"Dense\(.*expects input of shape \(N, 4\)"):
-        Dense(4, 3).forward(backend.zeros(shape))
+        Dense(4, 3).to(device).forward(backend.zeros(shape))
 
 
 def test_flatten_is_c_order(backend):

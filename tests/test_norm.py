@@ -36,13 +36,13 @@ def test_batchnorm1d_on_sequences(backend, device, rng):
 
 
 @pytest.mark.parametrize("cls", [BatchNorm2D, BatchNorm1D])
-def test_batchnorm_bad_input(backend, cls):
+def test_batchnorm_bad_input(backend, device, cls):
     with pytest.raises(ValueError, match=f"{cls.__name__}.*expects input of shape"):
-        cls(3).forward(backend.zeros((2, 4, 5, 5) if cls is BatchNorm2D else (2, 4),
-                                     dtype=backend.float32))
+        cls(3).to(device).forward(backend.zeros((2, 4, 5, 5) if cls is BatchNorm2D else (2, 4),
+                                                dtype=backend.float32))
     with pytest.raises(ValueError, match="more than one value per channel"):
-        cls(3).forward(backend.zeros((1, 3) + ((1, 1) if cls is BatchNorm2D else ()),
-                                     dtype=backend.float32))
+        cls(3).to(device).forward(backend.zeros((1, 3) + ((1, 1) if cls is BatchNorm2D else ()),
+                                                dtype=backend.float32))
 
 
 def test_running_stats_in_state_dict_with_torch_names(rng):

@@ -52,6 +52,7 @@ def _random_stack(rng, allow_gaps=False):
 def _brute_force_boxes(model, backend, layer):
     """For each unit of ``layer``, the bounding box of input pixels whose bump changes it."""
     h = w = 23
+    model.to("cpu" if backend is np else "gpu")
     x = np.random.default_rng(0).uniform(0, 1, (1, 1, h, w))
     base = as_numpy(model[:layer + 1].forward(backend.asarray(x)))[0]
     bumped = np.repeat(x, h * w, axis=0)

@@ -37,8 +37,8 @@ def test_parameters_are_in_layer_order():
     assert model.parameters()[0] is model[0].weight and model.parameters()[3] is model[4].bias
 
 
-def test_train_and_eval_switch_every_layer(backend, rng):
-    model = small()
+def test_train_and_eval_switch_every_layer(backend, device, rng):
+    model = small().to(device)
     x = backend.asarray(rng.standard_normal((4, 1, 6, 6)).astype(np.float32))
     assert all(m.training for m in model.modules())
     model.eval()
@@ -104,8 +104,8 @@ def test_backward_rule_sets_every_relu_and_restores_on_error():
             pass
 
 
-def test_slicing_shares_layers(backend, rng):
-    model = small()
+def test_slicing_shares_layers(backend, device, rng):
+    model = small().to(device)
     head = model[:3]
     assert isinstance(head, Sequential) and len(head) == 3
     assert head[0] is model[0] and head.input_shape == (1, 6, 6)

@@ -26,11 +26,11 @@ def test_pixel_order_largest_first_ties_random():
     assert sorted(ties[0]) == list(range(50)) and not np.array_equal(ties[0], np.arange(50))
 
 
-def test_deletion_and_insertion_on_a_linear_model(backend):
+def test_deletion_and_insertion_on_a_linear_model(backend, device):
     """Order by the scores: pixel 0, 1, 2, 3; all pixels 1, background 0. After s pixels
     deleted the logit is w[s:].sum(); after s inserted, w[:s].sum()."""
     w = [2.0, -1.0, 0.5, 1.0]
-    model = linear_model(w)
+    model = linear_model(w).to(device)
     x = backend.ones((1, 1, 2, 2))
     scores = np.array([[[4.0, 3.0], [2.0, 1.0]]])
     deletion = faithfulness.perturbation_curves(model, x, scores, 0, "deletion", 4, 0.0)

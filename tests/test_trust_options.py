@@ -19,14 +19,15 @@ NUMERIC = {
     "evaluate": ["--test-subset"],
     "explore": ["--port"],
     "report-card": ["--images", "--sanity-images"],
+    "doctor": ["--repeats"],
 }
 WHOLE = {"--epochs", "--batch-size", "--step-size", "--seed", "--validation", "--train-subset",
-         "--test-subset", "--port", "--images", "--sanity-images"}
+         "--test-subset", "--port", "--images", "--sanity-images", "--repeats"}
 HUGE = {"--lr": "1e999", "--weight-decay": "1e999"}
 
 
 def command_line(command, option, value):
-    run = [] if command == "train" else ["RUN"]
+    run = [] if command in ("train", "doctor") else ["RUN"]
     return [command, *run, f"{option}={value}"]       # "=": also "-1" is the option's value
 
 
@@ -35,7 +36,7 @@ def nothing_runs(monkeypatch):
     """Options that pass parsing must not start anything: the commands are replaced."""
     def refuse(args):
         raise AssertionError(f"the options were accepted: {vars(args)}")
-    for name in ("cmd_train", "cmd_evaluate", "cmd_explore", "cmd_report_card"):
+    for name in ("cmd_train", "cmd_evaluate", "cmd_explore", "cmd_report_card", "cmd_doctor"):
         monkeypatch.setattr(cli, name, refuse)
 
 
@@ -141,7 +142,7 @@ def test_warmup_must_end_before_the_run_does():
     (["train", "--device", "tpu"], ["argument --device: invalid choice: 'tpu'"]),
     (["evaluate"], ["minicnn evaluate: error: the following arguments are required: RUN_DIR"]),
     (["train", "--epochs"], ["argument --epochs: expected one argument"]),
-    ([], ["minicnn: error: choose a command: train, evaluate, summary, explore or report-card"]),
+    ([], ["minicnn: error: choose a command: train, evaluate, summary, explore, report-card or doctor"]),
     (["nope"], ["minicnn: error: argument COMMAND: invalid choice: 'nope'"]),
 ])
 def test_usage_errors_are_one_line(capsys, nothing_runs, argv, words):

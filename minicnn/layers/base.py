@@ -188,6 +188,7 @@ class Layer:
         float32 or float64 array (``check_float``) with ``ndim`` axes (``None``:
         any number, the batch axis first) and at least one example.
 
+        The array must be on the layer's device (``check_device``).
         Every layer's ``forward`` starts with it. It remembers ``x.shape`` as
         ``forward_input_shape``: that is how ``check_grad`` knows forward ran.
         """
@@ -200,6 +201,7 @@ class Layer:
             raise ValueError(f"{self.label()} expects input of shape {expected}, "
                              f"got {tuple(shape)}")
         check_float(x, self, "input", CONVERT_IMAGES)
+        self.check_device(x)
         if shape[0] == 0:
             raise ValueError(f"{self.label()} got an empty batch {tuple(shape)}: "
                              f"pass at least one example")
@@ -224,6 +226,30 @@ class Layer:
             raise ValueError(f"{self.label()}: backward expects a gradient of the output's shape "
                              f"{tuple(expected)}, got {got}")
         check_float(grad_out, self, "gradient", "pass it in the output's dtype")
+        self.check_device(grad_out, "gradient")
+
+    def check_device(self, x, what="input"):
+        """Raise a one-line ``ValueError`` naming this layer and both devices unless the
+        array ``x`` is where the parameters are (a layer without parameters runs wherever
+        its input is). ``check_input`` and ``check_grad`` call it; so do the explanation
+        functions (``minicnn.viz``) for a whole model. Cheap: a type test per parameter."""
+        on_cpu = isinstance(x, np.ndarray)
+        for name in self.param_names:
+            param = getattr(self, name)
+            if param is not None and isinstance(param.value, np.ndarray) != on_cpu:
+                self._wrong_device(x, what, device_of(param.value))
+        if self.children():                   # a container: every parameter inside
+            own = self.device
+            if own is not None and own != ("cpu" if on_cpu else "gpu"):
+                self._wrong_device(x, what, own)
+
+    def _wrong_device(self, x, what, own):
+        given = device_of(x)
+        kind = "NumPy" if given == "cpu" else "CuPy"
+        raise ValueError(f"{self.label()} has its parameters on {own!r} but got a {kind} "
+                         f"({given!r}) {what}: move the {what} with "
+                         f"minicnn.backend.to_device(x, {own!r}) or the model with "
+                         f".to({given!r})")
 
 
 FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .. import kernels
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module
 from ..init import initial_weights
 from ..parameter import Parameter
 from .base import Layer
@@ -92,8 +92,12 @@ class Dropout(Layer):
     """Inverted dropout: in training, ``y = x * mask / (1 - p)`` with
     ``mask ~ Bernoulli(1 - p)``, so eval mode is the identity. ``dx = g * mask / (1 - p)``.
 
-    The mask is drawn from a NumPy generator seeded by ``seed`` (then copied to
-    the GPU if needed), so seeded runs repeat exactly on CPU and GPU alike.
+    The mask is drawn where ``x`` is. On the CPU, from the NumPy generator
+    ``generator`` seeded by ``seed``: a seeded run repeats bit for bit. On the GPU,
+    by cuRAND (a Philox generator, ``device_rng``) seeded for each batch with one
+    number drawn from ``generator``: no host-to-device copy, and the masks still
+    follow the seed and the checkpointed state of ``generator`` (a seeded GPU run,
+    and a resumed one, draws the same masks), though not the CPU's masks.
 
     Backward: ``dx = g`` in eval mode (every explanation runs in it); in training
     ``dx = g * mask / (1 - p)``
@@ -106,16 +110,27 @@ class Dropout(Layer):
         self.p = float(p)
         self.generator = seed if isinstance(seed, np.random.Generator) \
             else np.random.default_rng(seed)
+        self.device_rng = None          # cuRAND's, made at the first GPU batch
 
     def forward(self, x):
         self.check_input(x)
         if not self.training or self.p == 0.0:
             self.scale = None
             return x
-        xp = get_array_module(x)
-        keep = self.generator.random(x.shape, dtype=np.float32) >= self.p
-        self.scale = xp.asarray(keep.astype(x.dtype) / x.dtype.type(1.0 - self.p))
+        keep = self._uniform(x) >= self.p
+        self.scale = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)
         return x * self.scale
+
+    def _uniform(self, x):
+        """Uniform float32 numbers in [0, 1) of ``x``'s shape, on ``x``'s device."""
+        if device_of(x) == "cpu":
+            return self.generator.random(x.shape, dtype=np.float32)
+        xp = get_array_module(x)
+        if self.device_rng is None:
+            self.device_rng = xp.random.RandomState(
+                method=xp.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10)  # cheap to seed
+        self.device_rng.seed(int(self.generator.integers(2 ** 63)))     # a host number
+        return self.device_rng.random_sample(x.shape, dtype=xp.float32)
 
     def backward(self, grad_out):
         self.check_grad(grad_out)

@@ -11,7 +11,7 @@ target is ``q = (1 - e) onehot(y) + e / K`` instead of ``onehot(y)``::
 
     loss  = -mean_n sum_k q[n, k] log p[n, k]         dL/dz = (softmax(z) - q) / N
 """
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module
 from .base import check_float
 
 
@@ -68,6 +68,10 @@ class SoftmaxCrossEntropy:
             raise ValueError(f"SoftmaxCrossEntropy expects integer labels of shape ({n},), got "
                              f"{getattr(labels, 'dtype', type(labels).__name__)} "
                              f"{getattr(labels, 'shape', '')}")
+        if device_of(labels) != device_of(logits):
+            raise ValueError(f"SoftmaxCrossEntropy got logits on {device_of(logits)!r} but "
+                             f"labels on {device_of(labels)!r}: move the labels with "
+                             f"minicnn.backend.to_device(y, {device_of(logits)!r})")
         if not values:
             return
         if n and (int(labels.min()) < 0 or int(labels.max()) >= k):

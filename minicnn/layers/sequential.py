@@ -35,11 +35,7 @@ class Sequential(Layer):
         slides over any size); where a layer refuses one, the error starts with
         the shape the model expects, not only the layer's own complaint.
         """
-        expected = self._check_input(x)
-        device = self.device            # None without parameters: run where x is
-        if device is not None and device_of(x) != device:
-            raise ValueError(f"the model is on '{device}' but the input is on "
-                             f"'{device_of(x)}': move one with .to() / minicnn.backend.to_device()")
+        expected = self._check_input(x)     # the shape, the dtype and the device
         shape = tuple(x.shape)
         for i, layer in enumerate(self.layers):
             try:

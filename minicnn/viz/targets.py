@@ -61,6 +61,7 @@ def resolve_target(model, x, target):
     same number. Returns a ``Resolved``; a ``Resolved`` is passed through."""
     if isinstance(target, Resolved):
         return target
+    model.check_device(x)            # one line naming the model and both devices
     xp = get_array_module(x)
     n = x.shape[0]
     rows = xp.arange(n)
@@ -98,6 +99,7 @@ def backprop(model, x, target, rule="gradient", to_layer=None):
     - ``value (N,)``: the target's value for each image;
     - ``activation``: ``x``, or layer ``L``'s output when ``to_layer`` is given.
     """
+    model.check_device(x)
     target = resolve_target(model, x, target)
     k = target.index
     stop = -1 if to_layer is None else layer_index(model, to_layer)
