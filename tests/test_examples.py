@@ -1,0 +1,176 @@
+"""Every script in examples/: its --help explains each option, and one tiny run writes into a
+temporary --out and nowhere else.
+
+Each run is a subprocess started in an empty folder (so a figure written to ``./out`` or
+``./figures`` instead of ``--out`` is seen) on a tiny model trained once for the module
+(256 images, one epoch: the numbers are meaningless, the code paths are the real ones).
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from minicnn.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+SCRIPTS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(EXAMPLES, "*.py"))
+                 if not p.endswith("common.py"))
+
+# For each script, the argument lists of its tiny runs. "{lenet}", "{tiny_cnn}": the tiny
+# models' model.npz; "{out}": the temporary output (a folder, or the PNG for the scripts
+# whose --out is a file); "{data}": the data folder.
+LENET = ["--checkpoint", "{lenet}", "--data-dir", "{data}"]
+TINY = {
+    "activation_maximization": [LENET + ["--steps", "2", "--units", "1", "--out", "{out}"]],
+    "attribution_figure": [LENET + ["--n", "2", "--out", "{out}/attribution.png"]],
+    "deepdream": [LENET + ["--images", "1", "--octaves", "1", "--steps", "2", "--out", "{out}"]],
+    "feature_evolution": [["--data-dir", "{data}", "--epochs", "1", "--train-subset", "64",
+                           "--test-subset", "50", "--units", "1", "--steps", "2",
+                           "--out", "{out}"]],
+    "filters_and_feature_maps": [LENET + ["--out", "{out}"]],
+    "propagation_figure": [LENET + ["--n", "2", "--out", "{out}/propagation.png"]],
+    "propagation_identities": [LENET + ["--images", "2", "--steps", "4"]],
+    "study_code_vectors": [LENET + ["--n-train", "200", "--n-test", "100", "--softmax-epochs", "1",
+                                    "--only", "softmax", "--out", "{out}"]],
+    "study_dense_features": [["--checkpoint", "{tiny_cnn}", "--data-dir", "{data}",
+                              "--out", "{out}"]],
+    "study_faithfulness": [LENET + ["--n", "4", "--steps", "2", "--ig-steps", "2",
+                                    "--smooth-samples", "2", "--out", "{out}"]],
+    "study_gallery": [LENET + ["--n", "20", "--out", "{out}"]],
+    "study_inception": [["--table-only", "--models", "alexnet", "googlenet"]],
+    "study_invariance": [LENET + ["--n", "4", "--out", "{out}"]],
+    "study_sanity": [LENET + ["--n", "2", "--ig-steps", "2", "--smooth-samples", "2",
+                              "--data-train", "64", "--data-steps", "2", "--out", "{out}"],
+                     ["--draw", "--out", "{out}"]],
+    "study_segmentation": [["--checkpoint", "{tiny_cnn}", "--data-dir", "{data}",
+                            "--size", "28", "28", "--digits", "1", "--repeat", "1",
+                            "--out", "{out}"]],
+    "study_transfer": [["--checkpoint", "{tiny_cnn}", "--data-dir", "{data}", "--steps", "2",
+                        "--source-steps", "2", "--per-class", "15", "--test", "100"]],
+    "study_translation": [LENET + ["--n", "4", "--n-train", "200", "--softmax-epochs", "1",
+                                   "--out", "{out}"]],
+    "top_patches": [LENET + ["--n", "64", "--layers", "2", "--units", "2", "--out", "{out}"]],
+    "train_mnist": [["--data-dir", "{data}", "--epochs", "1", "--train-subset", "128",
+                     "--test-subset", "100", "--out", "{out}"]],
+}
+
+
+# what some runs must write: the gallery is named after the checkpoint's model (lenet), not
+# after --model's default (lenet5)
+WRITES = {"study_gallery": ["gallery_lenet.png"], "propagation_figure": ["propagation.png"]}
+
+
+def options_without_help(text):
+    """The options that argparse's --help ``text`` lists without a description: an option
+    line with nothing after its name and metavar, and no indented line below it."""
+    lines = text[text.index("\noptions:\n"):].splitlines()[2:]
+    bare = []
+    for i, line in enumerate(lines):
+        if not line.startswith("  -"):
+            continue
+        name_and_help = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+        continued = i + 1 < len(lines) and re.match(r"\s{3,}\S", lines[i + 1])
+        if len(name_and_help) == 1 and not continued:
+            bare.append(name_and_help[0])
+    return bare
+
+
+def test_options_without_help_finds_a_bare_option():
+    text = ("usage: x\n\noptions:\n  -h, --help   show this help\n  --path PATH\n"
+            "  --checkpoint CHECKPOINT\n                a model.npz\n  --n N        rows\n")
+    assert options_without_help(text) == ["--path PATH"]
+
+
+def test_every_example_has_a_tiny_run():
+    assert sorted(TINY) == SCRIPTS
+
+
+@pytest.fixture(scope="module")
+def helps():
+    """Each script's ``--help``: ``{script: (exit status, text)}``, all from one process
+    (importing minicnn once per script would cost about a second each)."""
+    code = (
+        "import contextlib, io, json, runpy, sys\n"
+        f"sys.path.insert(0, {EXAMPLES!r})\n"
+        "result = {}\n"
+        f"for name in {SCRIPTS!r}:\n"
+        f"    path = {EXAMPLES!r} + '/' + name + '.py'\n"
+        "    sys.argv, text = [path, '--help'], io.StringIO()\n"
+        "    try:\n"
+        "        with contextlib.redirect_stdout(text):\n"
+        "            runpy.run_path(path, run_name='__main__')\n"
+        "        status = None\n"
+        "    except SystemExit as stop:\n"
+        "        status = stop.code\n"
+        "    result[name] = (status, text.getvalue())\n"
+        "print(json.dumps(result))\n")
+    env = dict(os.environ, COLUMNS="100")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_explains_every_option(helps, script):
+    status, text = helps[script]
+    assert status == 0, text
+    assert f"usage: {script}.py" in text
+    assert options_without_help(text) == [], text
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """Run folders of lenet and tiny_cnn trained for one epoch on 256 images."""
+    data = os.environ.get("MINICNN_DATA")
+    if not data or not os.path.isdir(os.path.join(data, "mnist")):
+        pytest.skip("MINICNN_DATA is not set (or has no mnist/): real-data test skipped")
+    runs = tmp_path_factory.mktemp("tiny-models")
+    for model in ("lenet", "tiny_cnn"):
+        assert main(["train", "--model", model, "--epochs", "1", "--train-subset", "256",
+                     "--test-subset", "100", "--data-dir", data, "--no-progress",
+                     "--out", str(runs / model)]) == 0
+    return {"data": data, "lenet": str(runs / "lenet" / "model.npz"),
+            "tiny_cnn": str(runs / "tiny_cnn")}
+
+
+def run_script(script, args, cwd, cache):
+    env = dict(os.environ, MPLBACKEND="Agg", MINICNN_CACHE=str(cache))
+    return subprocess.run([sys.executable, os.path.join(EXAMPLES, script + ".py"), *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_tiny_run_writes_only_into_out(tiny_models, tmp_path, script):
+    work, out = tmp_path / "work", tmp_path / "work" / "result"
+    work.mkdir()
+    for args in TINY[script]:
+        args = [a.format(out=out, **tiny_models) for a in args]
+        done = run_script(script, args, work, tmp_path / "cache")
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    written = sorted(os.listdir(work))
+    if any("{out}" in a for runs in TINY[script] for a in runs):
+        assert written == ["result"] and os.listdir(out), written
+        assert sorted(os.listdir(out)) == WRITES.get(script, sorted(os.listdir(out)))
+    else:
+        assert written == [], written
+
+
+def test_without_a_checkpoint_a_subset_model_is_trained_once_and_cached(data_root, tmp_path):
+    """--train-subset: the examples' own small model, cached under $MINICNN_CACHE."""
+    work = tmp_path / "work"
+    work.mkdir()
+    args = ["--model", "tiny_cnn", "--data-dir", data_root, "--train-subset", "128",
+            "--out", str(work / "figures")]
+    first = run_script("filters_and_feature_maps", args, work, tmp_path / "cache")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "training tiny_cnn on mnist (the first 128 training images)" in first.stdout
+    second = run_script("filters_and_feature_maps", args, work, tmp_path / "cache")
+    assert second.returncode == 0 and "no checkpoint given" not in second.stdout
+    assert os.listdir(work) == ["figures"]
+    assert len(os.listdir(tmp_path / "cache" / "example-runs")) == 1
