@@ -4,7 +4,7 @@ the dispatch (``train`` lives in ``cli_train.py``, ``evaluate`` in ``cli_evaluat
     minicnn train --model lenet --epochs 2 --batch-size 64 --lr 1e-3 --device cpu \\
                   --data-dir DIR --out RUN_DIR --seed 0
     minicnn train --out RUN_DIR --resume [--epochs 4]
-    minicnn evaluate RUN_DIR
+    minicnn evaluate RUN_DIR            (or a model file: RUN_DIR/model.npz, best.npz, ...)
     minicnn summary --model lenet
     minicnn explore RUN_DIR [--port 7860] [--host 127.0.0.1] [--no-browser]
 
@@ -86,10 +86,15 @@ def build_parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a run",
-                            description="Evaluate a run's last checkpoint on the test set; "
-                                        "writes RUN_DIR/confusion.png.")
+                            description="Evaluate a run's last checkpoint, or a model file, on "
+                                        "the test set; writes RUN_DIR/confusion.png (for a "
+                                        "file X.npz: X-confusion.png beside it).")
     e.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
-                   help="a run folder; several: also the average of their probabilities")
+                   help="a run folder or a model file (RUN_DIR/model.npz, best.npz, a file of "
+                        "minicnn.save_model); several: also the average of their probabilities")
+    e.add_argument("--dataset", choices=DATASETS,
+                   help="for a model file without its run's config.json beside it (default "
+                        "mnist); a run's own dataset may not be changed")
     e.add_argument("--test-subset", type=at_least_one, metavar="N",
                    help="only the first N test images")
     e.add_argument("--best", action="store_true",
