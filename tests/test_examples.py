@@ -90,30 +90,42 @@ def test_every_example_has_a_tiny_run():
     assert sorted(TINY) == SCRIPTS
 
 
-@pytest.fixture(scope="module")
-def helps():
-    """Each script's ``--help``: ``{script: (exit status, text)}``, all from one process
-    (importing minicnn once per script would cost about a second each)."""
+def parse_in_one_process(commands):
+    """``[(status, output)]`` of each ``(script, argv)`` run only as far as its options:
+    ``parse_args`` stops the script with status 0 once they parse (``--help`` prints and
+    stops as usual, a bad option is status 2). All in one process: importing minicnn once
+    per script would cost about a second each."""
     code = (
-        "import contextlib, io, json, runpy, sys\n"
+        "import argparse, contextlib, io, json, runpy, sys\n"
         f"sys.path.insert(0, {EXAMPLES!r})\n"
-        "result = {}\n"
-        f"for name in {SCRIPTS!r}:\n"
+        "parse = argparse.ArgumentParser.parse_args\n"
+        "def parse_then_stop(self, *a, **k):\n"
+        "    parse(self, *a, **k)\n"
+        "    raise SystemExit(0)\n"
+        "argparse.ArgumentParser.parse_args = parse_then_stop\n"
+        "result = []\n"
+        "for name, argv in json.loads(sys.argv[1]):\n"
         f"    path = {EXAMPLES!r} + '/' + name + '.py'\n"
-        "    sys.argv, text = [path, '--help'], io.StringIO()\n"
+        "    sys.argv, text = [path, *argv], io.StringIO()\n"
         "    try:\n"
-        "        with contextlib.redirect_stdout(text):\n"
+        "        with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):\n"
         "            runpy.run_path(path, run_name='__main__')\n"
         "        status = None\n"
         "    except SystemExit as stop:\n"
         "        status = stop.code\n"
-        "    result[name] = (status, text.getvalue())\n"
+        "    result.append((status, text.getvalue()))\n"
         "print(json.dumps(result))\n")
     env = dict(os.environ, COLUMNS="100")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, env=env)
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(commands)],
+                          capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def helps():
+    """Each script's ``--help``: ``{script: (exit status, text)}``."""
+    return dict(zip(SCRIPTS, parse_in_one_process([(s, ["--help"]) for s in SCRIPTS])))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -174,3 +186,25 @@ def test_without_a_checkpoint_a_subset_model_is_trained_once_and_cached(data_roo
     assert second.returncode == 0 and "no checkpoint given" not in second.stdout
     assert os.listdir(work) == ["figures"]
     assert len(os.listdir(tmp_path / "cache" / "example-runs")) == 1
+
+
+def documented_commands():
+    """``(file, script, argv)`` of every ``python examples/X.py ...`` in the README and docs/
+    (in backticks or code blocks, up to a closing backtick, a comment or the line's end)."""
+    found = []
+    for doc in ["README.md", *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]:
+        with open(os.path.join(ROOT, doc), encoding="utf-8") as f:
+            text = f.read()
+        for m in re.finditer(r"python (?:-m pdb )?examples/(\w+)\.py((?:[ \t]+[^`\s#]+"
+                             r"|\n(?=[^`\n]*`)[ \t]*[^`\s#]+)*)", text):
+            found.append((os.path.basename(doc), m.group(1), m.group(2).split()))
+    return found
+
+
+def test_every_documented_example_command_parses():
+    commands = documented_commands()
+    assert len(commands) >= 20 and {c[1] for c in commands} >= {"train_mnist", "top_patches"}
+    results = parse_in_one_process([(script, argv) for _, script, argv in commands])
+    bad = [(doc, script, " ".join(argv), out.strip().splitlines()[-1:])
+           for (doc, script, argv), (status, out) in zip(commands, results) if status != 0]
+    assert not bad, bad
