@@ -5,6 +5,7 @@ with the reason when CuPy or a GPU is missing. ``device`` is the matching
 minicnn device name ("cpu" or "gpu").
 """
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,3 +54,18 @@ def _chunk_threads_restored():
     before = threads.num_threads()
     yield
     threads.set_num_threads(before)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skip raised in a fixture (``backend`` without a GPU, ``data_root`` without
+    MINICNN_DATA) is reported where the fixture raised it, not at each test that used it, so
+    the short summary (``-ra``) folds it into one line with a count ("SKIPPED [157]
+    tests/conftest.py:N: GPU backend: ..."). Skips in a test body or by a mark, which pytest
+    already reports where they are, are left alone."""
+    report = yield
+    if report.skipped and call.excinfo is not None and isinstance(report.longrepr, tuple):
+        raised = call.excinfo.traceback.filter(call.excinfo)[-1]   # pytest.skip's frame hidden
+        if item.config.rootpath in Path(raised.path).parents:
+            report.longrepr = (str(raised.path), raised.lineno + 1, report.longrepr[2])
+    return report
