@@ -13,6 +13,7 @@ message says what to change), 2 for argparse's own errors (a bad option value),
 3 when training diverged (the loss became NaN or infinite, or exploded).
 """
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -147,8 +148,13 @@ def main(argv=None):
     import matplotlib
     matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
-                "explore": cmd_explore}[args.command](args)
+        status = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
+                  "explore": cmd_explore}[args.command](args)
+        sys.stdout.flush()          # a closed pipe is seen here rather than at exit
+        return status
+    except BrokenPipeError:         # `minicnn ... | head`: the reader stopped; nothing to add
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # for exit's flush
+        return 1
     except UsageError as err:
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1
