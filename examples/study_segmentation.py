@@ -29,7 +29,8 @@ def main():
     ap.add_argument("--digits", type=int, default=5, help="test digits placed in the scene")
     ap.add_argument("--threshold", type=float, default=0.9,
                     help="winning probability below this is 'background / low confidence'")
-    ap.add_argument("--seed", type=int, default=0, help="seeds which digits are drawn and where they go")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seeds which digits are drawn and where they go")
     ap.add_argument("--compare", action="store_true", help="also run patch by patch")
     ap.add_argument("--repeat", type=int, default=3, help="timed calls per method (median)")
     args = ap.parse_args()

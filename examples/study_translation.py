@@ -53,8 +53,9 @@ def main():
                              for axis in "xy")
     print(f"\naccuracy (%) on {len(x_test)} test digits shifted by s pixels along x or y")
     print(format_table(curves, "accuracy"))
+    unshifted = list(SHIFTS).index(0)
     for name in classifiers:
-        print(f"{name}: unshifted test accuracy {100 * curves[name][0].accuracy[list(SHIFTS).index(0)]:.1f}% "
+        print(f"{name}: unshifted test accuracy {100 * curves[name][0].accuracy[unshifted]:.1f}% "
               f"on these {len(x_test)} digits")
     print("\nmean probability of the true class, p_true (%)")
     print(format_table(curves, "p_true"))

@@ -90,34 +90,43 @@ def test_every_example_has_a_tiny_run():
     assert sorted(TINY) == SCRIPTS
 
 
-def parse_in_one_process(commands):
-    """``[(status, output)]`` of each ``(script, argv)`` run only as far as its options:
-    ``parse_args`` stops the script with status 0 once they parse (``--help`` prints and
-    stops as usual, a bad option is status 2). All in one process: importing minicnn once
-    per script would cost about a second each."""
-    code = (
-        "import argparse, contextlib, io, json, runpy, sys\n"
-        f"sys.path.insert(0, {EXAMPLES!r})\n"
-        "parse = argparse.ArgumentParser.parse_args\n"
-        "def parse_then_stop(self, *a, **k):\n"
-        "    parse(self, *a, **k)\n"
-        "    raise SystemExit(0)\n"
-        "argparse.ArgumentParser.parse_args = parse_then_stop\n"
-        "result = []\n"
-        "for name, argv in json.loads(sys.argv[1]):\n"
-        f"    path = {EXAMPLES!r} + '/' + name + '.py'\n"
-        "    sys.argv, text = [path, *argv], io.StringIO()\n"
-        "    try:\n"
-        "        with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):\n"
-        "            runpy.run_path(path, run_name='__main__')\n"
-        "        status = None\n"
-        "    except SystemExit as stop:\n"
-        "        status = stop.code\n"
-        "    result.append((status, text.getvalue()))\n"
-        "print(json.dumps(result))\n")
-    env = dict(os.environ, COLUMNS="100")
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(commands)],
-                          capture_output=True, text=True, timeout=300, env=env)
+RUNNER = """
+import argparse, contextlib, io, json, os, runpy, sys, traceback
+runs, parse_only = json.loads(sys.argv[1]), sys.argv[2] == "parse"
+sys.path.insert(0, os.path.join(os.getcwd(), "examples"))
+if parse_only:                  # stop each script as soon as its options parse
+    parse = argparse.ArgumentParser.parse_args
+    def parse_then_stop(self, *args, **kwargs):
+        parse(self, *args, **kwargs)
+        raise SystemExit(0)
+    argparse.ArgumentParser.parse_args = parse_then_stop
+result = []
+for name, argv, cwd in runs:
+    path = os.path.join(sys.path[0], name + ".py")
+    os.chdir(cwd)
+    sys.argv, text, status = [path, *argv], io.StringIO(), 0
+    with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+        try:
+            runpy.run_path(path, run_name="__main__")
+        except SystemExit as stop:
+            status = stop.code or 0
+        except Exception:
+            status = traceback.format_exc()
+    result.append((status, text.getvalue()))
+print(json.dumps(result))
+"""
+
+
+def in_one_process(runs, parse_only=False, env=None):
+    """``[(status, output)]`` of each ``(script, argv, cwd)``, all run in one Python process
+    (importing minicnn anew for each would cost about a second a script). ``status``: 0,
+    the exit status, or the traceback of an exception. ``parse_only``: each script stops
+    (status 0) once its options parse; ``--help`` prints and stops as usual, a bad option
+    is status 2."""
+    done = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(runs),
+                           "parse" if parse_only else "run"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600,
+                          env=dict(os.environ, COLUMNS="100", **(env or {})))
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -125,7 +134,7 @@ def parse_in_one_process(commands):
 @pytest.fixture(scope="module")
 def helps():
     """Each script's ``--help``: ``{script: (exit status, text)}``."""
-    return dict(zip(SCRIPTS, parse_in_one_process([(s, ["--help"]) for s in SCRIPTS])))
+    return dict(zip(SCRIPTS, in_one_process([(s, ["--help"], ROOT) for s in SCRIPTS], True)))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -136,54 +145,70 @@ def test_help_explains_every_option(helps, script):
     assert options_without_help(text) == [], text
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    """Run folders of lenet and tiny_cnn trained for one epoch on 256 images."""
+def needs_data():
     data = os.environ.get("MINICNN_DATA")
     if not data or not os.path.isdir(os.path.join(data, "mnist")):
         pytest.skip("MINICNN_DATA is not set (or has no mnist/): real-data test skipped")
-    runs = tmp_path_factory.mktemp("tiny-models")
+    return data
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(request, tmp_path_factory):
+    """The tiny runs of the scripts this session tests, each in an empty folder of its own
+    (``work/``, its --out ``work/result``), on lenet and tiny_cnn trained for one epoch on
+    256 images: ``{script: (the runs' [(status, output)], what work/ holds, what
+    work/result holds)}``."""
+    data = needs_data()
+    wanted = {item.callspec.params["script"] for item in request.session.items
+              if item.originalname == "test_a_tiny_run_writes_only_into_out"}
+    base = tmp_path_factory.mktemp("tiny")
     for model in ("lenet", "tiny_cnn"):
         assert main(["train", "--model", model, "--epochs", "1", "--train-subset", "256",
                      "--test-subset", "100", "--data-dir", data, "--no-progress",
-                     "--out", str(runs / model)]) == 0
-    return {"data": data, "lenet": str(runs / "lenet" / "model.npz"),
-            "tiny_cnn": str(runs / "tiny_cnn")}
+                     "--out", str(base / model)]) == 0
+    names = dict(data=data, lenet=str(base / "lenet" / "model.npz"),
+                 tiny_cnn=str(base / "tiny_cnn"))
+    runs, works = [], {}
+    for script in sorted(wanted):
+        works[script] = base / script
+        works[script].mkdir()
+        for argv in TINY[script]:
+            argv = [a.format(out=works[script] / "result", **names) for a in argv]
+            runs.append((script, argv, str(works[script])))
+    results = iter(in_one_process(runs, env=dict(MPLBACKEND="Agg",
+                                                 MINICNN_CACHE=str(base / "cache"))))
+    return {script: ([next(results) for _ in TINY[script]], listing(works[script]),
+                     listing(works[script] / "result")) for script in sorted(wanted)}
 
 
-def run_script(script, args, cwd, cache):
-    env = dict(os.environ, MPLBACKEND="Agg", MINICNN_CACHE=str(cache))
-    return subprocess.run([sys.executable, os.path.join(EXAMPLES, script + ".py"), *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+def listing(folder):
+    return sorted(os.listdir(folder)) if folder.is_dir() else None
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_a_tiny_run_writes_only_into_out(tiny_models, tmp_path, script):
-    work, out = tmp_path / "work", tmp_path / "work" / "result"
-    work.mkdir()
-    for args in TINY[script]:
-        args = [a.format(out=out, **tiny_models) for a in args]
-        done = run_script(script, args, work, tmp_path / "cache")
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    written = sorted(os.listdir(work))
-    if any("{out}" in a for runs in TINY[script] for a in runs):
-        assert written == ["result"] and os.listdir(out), written
-        assert sorted(os.listdir(out)) == WRITES.get(script, sorted(os.listdir(out)))
+def test_a_tiny_run_writes_only_into_out(tiny_runs, script):
+    results, written, out = tiny_runs[script]
+    for status, output in results:
+        assert status == 0, output[-3000:] + str(status)
+    if any("{out}" in a for argv in TINY[script] for a in argv):
+        assert written == ["result"] and out, written
+        assert out == WRITES.get(script, out)
     else:
         assert written == [], written
 
 
-def test_without_a_checkpoint_a_subset_model_is_trained_once_and_cached(data_root, tmp_path):
+def test_without_a_checkpoint_a_subset_model_is_trained_once_and_cached(tmp_path):
     """--train-subset: the examples' own small model, cached under $MINICNN_CACHE."""
     work = tmp_path / "work"
     work.mkdir()
-    args = ["--model", "tiny_cnn", "--data-dir", data_root, "--train-subset", "128",
+    argv = ["--model", "tiny_cnn", "--data-dir", needs_data(), "--train-subset", "128",
             "--out", str(work / "figures")]
-    first = run_script("filters_and_feature_maps", args, work, tmp_path / "cache")
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "training tiny_cnn on mnist (the first 128 training images)" in first.stdout
-    second = run_script("filters_and_feature_maps", args, work, tmp_path / "cache")
-    assert second.returncode == 0 and "no checkpoint given" not in second.stdout
+    (first, first_out), (second, second_out) = in_one_process(
+        [("filters_and_feature_maps", argv, str(work))] * 2,
+        env=dict(MPLBACKEND="Agg", MINICNN_CACHE=str(tmp_path / "cache")))
+    assert first == 0 and second == 0, first_out + second_out
+    assert "training tiny_cnn on mnist (the first 128 training images)" in first_out
+    assert "no checkpoint given" not in second_out
     assert os.listdir(work) == ["figures"]
     assert len(os.listdir(tmp_path / "cache" / "example-runs")) == 1
 
@@ -204,7 +229,7 @@ def documented_commands():
 def test_every_documented_example_command_parses():
     commands = documented_commands()
     assert len(commands) >= 20 and {c[1] for c in commands} >= {"train_mnist", "top_patches"}
-    results = parse_in_one_process([(script, argv) for _, script, argv in commands])
+    results = in_one_process([(script, argv, ROOT) for _, script, argv in commands], True)
     bad = [(doc, script, " ".join(argv), out.strip().splitlines()[-1:])
            for (doc, script, argv), (status, out) in zip(commands, results) if status != 0]
     assert not bad, bad
