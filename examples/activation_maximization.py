@@ -10,7 +10,7 @@ ten digits' logits, plain and with Laplacian-pyramid gradient normalization) and
 import argparse
 import os
 
-from common import add_model_arguments, trained_model
+from common import add_model_arguments, model_from_args
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.figures import plot_images
 from minicnn.viz.maximize import maximize
@@ -19,12 +19,12 @@ from minicnn.viz.maximize import maximize
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser, "lenet", out="figures")
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=200, help="gradient ascent steps per image")
     parser.add_argument("--units", type=int, default=10, help="conv2 channels to render")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     # the pixel range of normalized MNIST: keeps the images drawable as digits
     settings = dict(steps=args.steps, lr=0.05, decay=0.005, blur_every=4, blur_sigma=0.5,
                     norm_pct=20, contrib_pct=20, jitter=1,

@@ -15,7 +15,7 @@ import os
 import time
 
 import numpy as np
-from common import add_model_arguments, test_images, trained_model
+from common import add_model_arguments, model_from_args, test_images
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.attribution import deconvnet, guided_backprop, saliency
 from minicnn.viz.cam import grad_cam
@@ -57,7 +57,7 @@ def main():
                         help="occluder: black (background) or gray (the image's mean)")
     args = parser.parse_args()
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     images, labels = test_images(args.n, args.data_dir)
     start = time.perf_counter()
     predicted, columns = attribution_columns(model, images, args.occluder, args.stride,

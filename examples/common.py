@@ -28,16 +28,48 @@ def cache_key(config):
 def add_model_arguments(parser, model, model_help="", out="out",
                         out_help="folder for the figures"):
     """The options every example on a trained model shares: which model, from where,
-    the data folder and where figures go (``out=None``: no ``--out``)."""
-    parser.add_argument("--model", default=model, help=f"model name (default {model}){model_help}")
+    the data folder and where figures go (``out=None``: no ``--out``). ``model_from_args``
+    gives the model they name."""
+    parser.add_argument("--model", default=None,
+                        help=f"model name (default {model}; with --checkpoint, the model its "
+                             f"run recorded){model_help}")
+    parser.set_defaults(default_model=model)
     parser.add_argument("--checkpoint", default=None,
                         help="a model.npz or run folder (default: train for --epochs and cache)")
     parser.add_argument("--epochs", type=int, default=1,
                         help="epochs when no --checkpoint is given (default 1)")
+    parser.add_argument("--train-subset", type=int, default=None, metavar="N",
+                        help="when no --checkpoint is given: train on the first N training "
+                             "images (default all 60,000; e.g. 2000 for a quick look)")
     parser.add_argument("--data-dir", default=None,
                         help="folder holding mnist/ (default: MINICNN_DATA, then download)")
     if out is not None:
         parser.add_argument("--out", default=out, help=f"{out_help} (default {out})")
+
+
+def model_from_args(args):
+    """The model of ``add_model_arguments``' options (see ``model_name`` for ``args.model``)."""
+    return trained_model(model_name(args), args.checkpoint, args.data_dir, epochs=args.epochs,
+                         train_subset=args.train_subset)
+
+
+def model_name(args):
+    """``args.model``, used in titles and file names: --model, else the model name that
+    --checkpoint's run recorded, else the script's default; it is stored back in ``args``."""
+    if args.model is None:
+        recorded = args.checkpoint and recorded_model_name(args.checkpoint)
+        args.model = recorded or args.default_model
+    return args.model
+
+
+def recorded_model_name(checkpoint):
+    """The model name in the ``config.json`` of ``checkpoint``'s run folder, or None."""
+    folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
+    try:
+        with open(os.path.join(folder, "config.json")) as f:
+            return json.load(f)["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def trained_model(name="lenet", checkpoint=None, data_dir=None, epochs=1, seed=0,
@@ -53,8 +85,9 @@ def trained_model(name="lenet", checkpoint=None, data_dir=None, epochs=1, seed=0
                          train_subset=train_subset, test_subset=test_subset).validate()
     run_dir = os.path.join(default_cache_dir(), "example-runs", cache_key(config))
     if not os.path.exists(os.path.join(run_dir, MODEL)):
-        print(f"no checkpoint given: training {name} on {dataset} for {epochs} epoch(s) "
-              f"into {run_dir} (cached for later runs)")
+        subset = f" (the first {train_subset} training images)" if train_subset else ""
+        print(f"no checkpoint given: training {name} on {dataset}{subset} for {epochs} "
+              f"epoch(s) into {run_dir} (cached for later runs)")
         train, test = load_dataset(dataset, data_dir)
         Trainer(config, train, test, run_dir, progress=progress).fit()
     return load_model(os.path.join(run_dir, MODEL)).eval()

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from common import add_model_arguments, test_images, trained_model
+from common import add_model_arguments, model_from_args, test_images
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.figures import plot_images
 from minicnn.viz.maximize import deepdream
@@ -19,14 +19,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser, "lenet", "; --layer counts lenet's layers", out="figures")
     parser.add_argument("--layer", type=int, default=3, help="lenet: 0 conv1, 3 conv2, 5 pool2")
-    parser.add_argument("--images", type=int, default=6)
-    parser.add_argument("--octaves", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--images", type=int, default=6, help="test digits to dream on")
+    parser.add_argument("--octaves", type=int, default=3, help="image scales, coarse to fine")
+    parser.add_argument("--steps", type=int, default=20, help="gradient ascent steps per octave")
+    parser.add_argument("--lr", type=float, default=0.05, help="step size")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     images, labels = test_images(args.images, args.data_dir)
     value_range = ((0 - MNIST_MEAN) / MNIST_STD, (1 - MNIST_MEAN) / MNIST_STD)
     dreams = [deepdream(model, image, args.layer, steps=args.steps, lr=args.lr,

@@ -23,12 +23,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA)")
     parser.add_argument("--out", default="figures", help="folder for the PNG files")
-    parser.add_argument("--model", default="lenet")
-    parser.add_argument("--layer", type=int, default=0)
-    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 5, 10])
-    parser.add_argument("--train-subset", type=int, default=6000)
+    parser.add_argument("--model", default="lenet", help="model to train (default lenet)")
+    parser.add_argument("--layer", type=int, default=0, help="layer to follow (lenet: 0 conv1)")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 5, 10],
+                        help="epochs to snapshot (training runs to the last)")
+    parser.add_argument("--train-subset", type=int, default=6000,
+                        help="train on the first N training images (default 6000)")
+    parser.add_argument("--test-subset", type=int, default=2000,
+                        help="evaluate on the first N test images (default 2000)")
     parser.add_argument("--units", type=int, default=8, help="units to render by maximization")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=100,
+                        help="gradient ascent steps of each unit's maximization (default 100)")
+    parser.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
     parser.add_argument("--run-dir", help="keep the training run here (default: a temporary "
                                           "folder, removed at the end)")
     args = parser.parse_args()
@@ -37,9 +43,9 @@ def main():
     value_range = ((0 - MNIST_MEAN) / MNIST_STD, (1 - MNIST_MEAN) / MNIST_STD)
     callback = FeatureEvolution(args.layer, epochs=(0, *args.epochs),
                                 maximize_channels=tuple(range(args.units)),
-                                maximize_kwargs=dict(steps=100, value_range=value_range))
+                                maximize_kwargs=dict(steps=args.steps, value_range=value_range))
     config = TrainConfig(model=args.model, epochs=max(args.epochs),
-                         train_subset=args.train_subset, test_subset=2000)
+                         train_subset=args.train_subset, test_subset=args.test_subset)
     train, test = load_dataset("mnist", args.data_dir)
     with tempfile.TemporaryDirectory(prefix="evolution-") as scratch:
         run_dir = args.run_dir or scratch

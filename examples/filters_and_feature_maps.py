@@ -9,7 +9,7 @@ grey scale, 0 = mid-grey) and ``feature_maps.png``.
 import argparse
 import os
 
-from common import add_model_arguments, test_images, trained_model
+from common import add_model_arguments, model_from_args, test_images
 from minicnn.viz.figures import plot_feature_maps, plot_filters
 from minicnn.viz.units import conv_filters, feature_maps
 
@@ -21,7 +21,7 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     convs = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Conv2D"]
     for n, i in enumerate(convs, start=1):
         path = os.path.join(args.out, f"filters_conv{n}.png")

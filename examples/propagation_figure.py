@@ -1,6 +1,6 @@
 """Every attribution method of the sanity and faithfulness studies on the same test digits.
 
-    python examples/propagation_figure.py --checkpoint RUN_DIR [--n 5] [--path PNG]
+    python examples/propagation_figure.py --checkpoint RUN_DIR [--n 5] [--out PNG]
 
 One row per digit (the first --n test digits), one column per method of
 ``minicnn.studies.sanity.method_suite`` (gradient, gradient x input, guided
@@ -13,7 +13,7 @@ import argparse
 import os
 import time
 
-from common import add_model_arguments, test_images, trained_model
+from common import add_model_arguments, model_from_args, test_images
 
 from minicnn.studies.sanity import method_suite
 from minicnn.viz import attribution_grid, resolve_target
@@ -21,12 +21,12 @@ from minicnn.viz import attribution_grid, resolve_target
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_model_arguments(ap, "lenet")
+    add_model_arguments(ap, "lenet", out=os.path.join("out", "propagation.png"),
+                        out_help="the PNG to write")
     ap.add_argument("--n", type=int, default=5, help="test digits (rows)")
-    ap.add_argument("--path", default=os.path.join("out", "propagation.png"))
     args = ap.parse_args()
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     x, y = test_images(args.n, args.data_dir)
     predicted = resolve_target(model, x, None).where[1]
     columns = []
@@ -35,9 +35,9 @@ def main():
         columns.append((name, fn(model, x, predicted), {}))
         print(f"{name}: {time.perf_counter() - start:.1f} s for {len(x)} digits")
     labels = [f"label {int(a)}, predicted {int(b)}" for a, b in zip(y, predicted)]
-    os.makedirs(os.path.dirname(args.path) or ".", exist_ok=True)
-    attribution_grid(x, columns, args.path, row_labels=labels, cell=1.5)
-    print("wrote", args.path)
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    attribution_grid(x, columns, args.out, row_labels=labels, cell=1.5)
+    print("wrote", args.out)
 
 
 if __name__ == "__main__":

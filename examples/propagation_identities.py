@@ -1,6 +1,7 @@
 """Print the identities that define the propagation methods, measured on lenet in float64.
 
     python examples/propagation_identities.py [--checkpoint RUN or RUN/model.npz] [--images 8]
+        [--steps 16 64 256]
 
 Without a checkpoint, lenet with its seeded initial weights is used (the identities hold
 for any weights). The test digits come from MINICNN_DATA or --data-dir.
@@ -17,9 +18,13 @@ from minicnn.viz import checks, deeplift, integrated_gradients
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--checkpoint",
+                        help="a model.npz or run folder (default: lenet's seeded initial weights)")
+    parser.add_argument("--data-dir", help="folder holding mnist/ (default: MINICNN_DATA, then "
+                                           "download)")
+    parser.add_argument("--images", type=int, default=8, help="test digits (default 8)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[16, 64, 256],
+                        help="integrated gradients' node counts (default 16 64 256)")
     args = parser.parse_args()
     model = trained_model(checkpoint=args.checkpoint) if args.checkpoint else models.lenet(seed=0)
     model.astype("float64").eval()
@@ -40,7 +45,7 @@ def main():
     _, delta = deeplift(model, x, None, return_delta=True)
     print(f"DeepLIFT summation to delta                       {np.abs(delta).max():.2e}")
     for method in ("trapezoid", "gausslegendre"):
-        for steps in (16, 64, 256):
+        for steps in args.steps:
             _, d = integrated_gradients(model, x, None, steps=steps, method=method,
                                         return_delta=True)
             print(f"integrated gradients completeness, {method:13s} {steps:3d} steps "

@@ -11,7 +11,7 @@ import argparse
 import os
 import time
 
-from common import add_model_arguments, test_images, train_images, trained_model
+from common import add_model_arguments, model_from_args, test_images, train_images
 
 from minicnn.studies.codes import (INTERPRETERS, code_vectors, draw_code_pca, format_scores,
                                    interpreter_scores, pca)
@@ -24,12 +24,14 @@ def main():
     ap.add_argument("--n-train", type=int, default=10000,
                     help="training codes for the interpreters (first N training images)")
     ap.add_argument("--n-test", type=int, default=None, help="test codes (default: all 10,000)")
-    ap.add_argument("--softmax-epochs", type=int, default=10)
-    ap.add_argument("--only", nargs="+", default=list(INTERPRETERS), choices=INTERPRETERS)
+    ap.add_argument("--softmax-epochs", type=int, default=10,
+                    help="epochs of the softmax interpreter (default 10)")
+    ap.add_argument("--only", nargs="+", default=list(INTERPRETERS), choices=INTERPRETERS,
+                    help="interpreters to run (default all)")
     ap.add_argument("--threads", type=int, default=1, help="scikit-learn threads (0: its default)")
     args = ap.parse_args()
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     x_train, y_train = train_images(args.n_train, args.data_dir)
     x_test, y_test = test_images(args.n_test, args.data_dir)
     net_acc = accuracy(model, x_test, y_test)

@@ -10,7 +10,7 @@ out/dense_features_<index>.png.
 import argparse
 import os
 
-from common import add_model_arguments, test_images, trained_model
+from common import add_model_arguments, model_from_args, test_images
 
 from minicnn.studies.features import analyze_dense_features, draw_dense_features
 from minicnn.studies.transfer import accuracy
@@ -20,10 +20,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(ap, "tiny_cnn")
     ap.add_argument("--index", type=int, nargs="+", default=[0], help="test image(s)")
-    ap.add_argument("--rule", default="gradient", choices=["gradient", "deconvnet", "guided"])
+    ap.add_argument("--rule", default="gradient", choices=["gradient", "deconvnet", "guided"],
+                    help="backward rule of the signal's input map (default gradient)")
     args = ap.parse_args()
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     images, labels = test_images(data_dir=args.data_dir)
     print(f"{args.model}: test accuracy {100 * accuracy(model, images, labels):.2f}%")
     os.makedirs(args.out, exist_ok=True)

@@ -13,7 +13,7 @@ import os
 import time
 
 import numpy as np
-from common import add_model_arguments, test_images, trained_model
+from common import add_model_arguments, model_from_args, test_images
 
 from minicnn.studies import faithfulness, sanity
 from minicnn.studies.gallery import predict_proba
@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--smooth-samples", type=int, default=8, help="SmoothGrad samples")
     args = ap.parse_args()
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     x, y = test_images(args.n, args.data_dir)
     accuracy = (predict_proba(model, x).argmax(axis=1) == y).mean()
     print(f"{args.model}: accuracy on these {len(x)} test digits {100 * accuracy:.2f}%")

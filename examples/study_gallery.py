@@ -8,7 +8,7 @@ the title) and prints the error count and the most confused pairs.
 import argparse
 import os
 
-from common import add_model_arguments, test_images, trained_model
+from common import add_model_arguments, model_from_args, test_images
 
 from minicnn.studies.gallery import (confused_pairs, draw_gallery, format_pairs, misclassified,
                                      predict_proba)
@@ -18,10 +18,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(ap, "lenet5")
     ap.add_argument("--top", type=int, default=10, help="confused pairs to list")
+    ap.add_argument("--n", type=int, default=None,
+                    help="only the first N test images (default all 10,000)")
     args = ap.parse_args()
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
-    images, labels = test_images(None, args.data_dir)
+    model = model_from_args(args)
+    images, labels = test_images(args.n, args.data_dir)
     errors = misclassified(predict_proba(model, images), labels)
     print(f"{args.model}: {errors.count} errors of {errors.total} test images "
           f"({100 * errors.error_rate:.2f}%; the seed's LeNet5: 82)")

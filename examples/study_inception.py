@@ -1,6 +1,6 @@
 """1x1 convolutions and Inception: GoogLeNet's size and cost beside AlexNet and VGG-19.
 
-    python examples/study_inception.py [--table-only]
+    python examples/study_inception.py [--table-only] [--models alexnet vgg19 googlenet]
 
 Prints GoogLeNet's summary() (one row per Inception module, with its nested
 parameter counts) and a table of parameters and multiply-accumulates (MACs)
@@ -17,9 +17,11 @@ SEED_PAPER = {"alexnet": "60 M params (Krizhevsky et al.)", "vgg19": "143.7 M, 1
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--table-only", action="store_true", help="skip GoogLeNet's full summary")
+    ap.add_argument("--models", nargs="+", choices=list(SEED_PAPER), default=list(SEED_PAPER),
+                    help="the networks of the table (default all three)")
     args = ap.parse_args()
     rows = []
-    for name in ("alexnet", "vgg19", "googlenet"):
+    for name in args.models:
         s = models.get_model(name).summary()
         if name == "googlenet" and not args.table_only:
             print(s, end="\n\n")

@@ -10,7 +10,7 @@ import argparse
 import os
 
 import numpy as np
-from common import add_model_arguments, test_images, trained_model
+from common import add_model_arguments, model_from_args, test_images
 
 from minicnn.layers import MaxPool2D
 from minicnn.studies.invariance import draw_invariance, pooling_invariance
@@ -24,7 +24,7 @@ def main():
     ap.add_argument("--digit", type=int, default=0, help="index of the digit drawn")
     args = ap.parse_args()
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     images, _ = test_images(args.n, args.data_dir)
     pools = [i for i, layer in enumerate(model.layers) if isinstance(layer, MaxPool2D)]
     print(f"{args.model}, {len(images)} test digits; relative change ||after - before|| / "

@@ -19,7 +19,7 @@ import pickle
 import time
 
 import numpy as np
-from common import add_model_arguments, test_images, train_images, trained_model
+from common import add_model_arguments, model_from_args, test_images, train_images
 
 from minicnn.models import get_model
 from minicnn.studies import sanity
@@ -58,7 +58,7 @@ def main():
     else:
         x, y = test_images(args.n, args.data_dir)
     if not (args.draw or args.skip_model):
-        model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+        model = model_from_args(args)
         methods = sanity.method_suite(model, **suite)
         for run in (sanity.cascading_randomization, sanity.independent_randomization):
             start = time.perf_counter()

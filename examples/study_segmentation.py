@@ -15,7 +15,7 @@ import statistics
 import time
 
 import numpy as np
-from common import add_model_arguments, test_images, trained_model
+from common import add_model_arguments, model_from_args, test_images
 
 from minicnn.studies.segmentation import (class_map, digit_scene, draw_class_map, map_scores,
                                           patch_outputs)
@@ -24,16 +24,18 @@ from minicnn.studies.segmentation import (class_map, digit_scene, draw_class_map
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(ap, "tiny_cnn")
-    ap.add_argument("--size", type=int, nargs=2, default=(84, 84), metavar=("H", "W"))
-    ap.add_argument("--digits", type=int, default=5)
+    ap.add_argument("--size", type=int, nargs=2, default=(84, 84), metavar=("H", "W"),
+                    help="the scene's size in pixels (default 84 84)")
+    ap.add_argument("--digits", type=int, default=5, help="test digits placed in the scene")
     ap.add_argument("--threshold", type=float, default=0.9,
                     help="winning probability below this is 'background / low confidence'")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seeds which digits are drawn and where they go")
     ap.add_argument("--compare", action="store_true", help="also run patch by patch")
     ap.add_argument("--repeat", type=int, default=3, help="timed calls per method (median)")
     args = ap.parse_args()
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     images, labels = test_images(1000, args.data_dir)
     canvas, truth = digit_scene(images, labels, args.size, args.digits, seed=args.seed)
     background = float(images.min())

@@ -17,7 +17,7 @@ import argparse
 import time
 
 import numpy as np
-from common import add_model_arguments, test_images, train_images, trained_model
+from common import add_model_arguments, model_from_args, model_name, test_images, train_images
 
 from minicnn.models import get_model
 from minicnn.studies.transfer import digits_transfer, few_labels_transfer, format_few_labels
@@ -36,11 +36,14 @@ def main():
                         "model of (b)", out=None)
     ap.add_argument("--steps", type=int, default=150, help="steps of each run on the new task")
     ap.add_argument("--source-steps", type=int, default=300, help="steps on digits 0-4 in (a)")
-    ap.add_argument("--per-class", nargs="+", default=["15", "30", "60", "all"])
+    ap.add_argument("--per-class", nargs="+", default=["15", "30", "60", "all"],
+                    help="labelled Fashion-MNIST images per class in (b), or all")
     ap.add_argument("--test", type=int, default=None, help="test images (default: all)")
-    ap.add_argument("--skip", choices=["a", "b"], default=None)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--skip", choices=["a", "b"], default=None, help="leave out study (a) or (b)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="run each study once per seed (default 0)")
     args = ap.parse_args()
+    model_name(args)        # --model, or the one --checkpoint's run recorded
 
     def make(seed):
         return get_model(args.model, seed=seed)
@@ -65,7 +68,7 @@ def main():
         print(f"| from scratch, digits 5-9 | {pct([r.scratch for r in runs])} |")
 
     if args.skip != "b":
-        source = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+        source = model_from_args(args)
         per_class = [None if k == "all" else int(k) for k in args.per_class]
         train = train_images(data_dir=args.data_dir, dataset="fashion-mnist")
         test = test_images(args.test, args.data_dir, dataset="fashion-mnist")

@@ -11,9 +11,8 @@ import argparse
 import os
 import time
 
-from common import add_model_arguments, test_images, train_images, trained_model
+from common import add_model_arguments, model_from_args, test_images, train_images
 
-from minicnn.studies.transfer import accuracy
 from minicnn.studies.translation import (SHIFTS, draw_translation, format_table, pixel_softmax,
                                          sklearn_classifier, translation_curves)
 
@@ -23,12 +22,13 @@ def main():
     add_model_arguments(ap, "lenet")
     ap.add_argument("--n", type=int, default=2000, help="test digits to average over")
     ap.add_argument("--n-train", type=int, default=60000, help="training images, pixel classifiers")
-    ap.add_argument("--softmax-epochs", type=int, default=5)
+    ap.add_argument("--softmax-epochs", type=int, default=5,
+                    help="epochs of the softmax on pixels (default 5)")
     ap.add_argument("--sklearn", action="store_true", help="add a random forest on raw pixels")
     ap.add_argument("--digit", type=int, default=0, help="index of the single digit followed")
     args = ap.parse_args()
 
-    cnn = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    cnn = model_from_args(args)
     x_test, y_test = test_images(args.n, args.data_dir)
     x_train, y_train = train_images(args.n_train, args.data_dir)
     start = time.perf_counter()
@@ -51,13 +51,12 @@ def main():
         curves[name] = tuple(translation_curves(clf, x_test, y_test, axis) for axis in "xy")
         single[name] = tuple(translation_curves(clf, x_test[one], y_test[one], axis)
                              for axis in "xy")
-    print(f"{args.model} test accuracy (all 10,000): {100 * accuracy(cnn, *test_images(None, args.data_dir)):.2f}%")
     print(f"\naccuracy (%) on {len(x_test)} test digits shifted by s pixels along x or y")
     print(format_table(curves, "accuracy"))
-    for name, clf in classifiers.items():
-        if name != args.model:
-            print(f"{name}: unshifted test accuracy {100 * curves[name][0].accuracy[list(SHIFTS).index(0)]:.1f}% "
-                  f"on these {len(x_test)} digits")
+    unshifted = list(SHIFTS).index(0)
+    for name in classifiers:
+        print(f"{name}: unshifted test accuracy {100 * curves[name][0].accuracy[unshifted]:.1f}% "
+              f"on these {len(x_test)} digits")
     print("\nmean probability of the true class, p_true (%)")
     print(format_table(curves, "p_true"))
     print("\nmean probability of the winning class, p_win (%)")

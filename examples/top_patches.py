@@ -21,7 +21,7 @@ import resource
 import time
 import tracemalloc
 
-from common import add_model_arguments, stored_images, trained_model
+from common import add_model_arguments, model_from_args, stored_images
 from minicnn.data import MNIST_MEAN, MNIST_STD, prepare_images
 from minicnn.viz.figures import plot_top_patches
 from minicnn.viz.receptive import receptive_fields
@@ -42,7 +42,7 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = trained_model(args.model, args.checkpoint, args.data_dir, epochs=args.epochs)
+    model = model_from_args(args)
     images, _ = stored_images("train", args.data_dir)       # uint8 (60000, 28, 28)
     images = images[:args.n]                                 # a view, no copy
     print(f"scanning {len(images)} training images, {images.dtype} {images.shape[1:]}, "

@@ -4,7 +4,7 @@ the dispatch (``train`` lives in ``cli_train.py``, ``evaluate`` in ``cli_evaluat
     minicnn train --model lenet --epochs 2 --batch-size 64 --lr 1e-3 --device cpu \\
                   --data-dir DIR --out RUN_DIR --seed 0
     minicnn train --out RUN_DIR --resume [--epochs 4]
-    minicnn evaluate RUN_DIR
+    minicnn evaluate RUN_DIR            (or a model file: RUN_DIR/model.npz, best.npz, ...)
     minicnn summary --model lenet
     minicnn doctor
     minicnn explore RUN_DIR [--port 7860] [--host 127.0.0.1] [--no-browser]
@@ -16,6 +16,7 @@ and the ranges of ``minicnn.config.LIMITS``, which ``TrainConfig.validate`` appl
 too), 3 when training diverged (the loss became NaN or infinite, or exploded).
 """
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -109,10 +110,15 @@ def build_parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a run",
-                            description="Evaluate a run's last checkpoint on the test set; "
-                                        "writes RUN_DIR/confusion.png.")
+                            description="Evaluate a run's last checkpoint, or a model file, on "
+                                        "the test set; writes RUN_DIR/confusion.png (for a "
+                                        "file X.npz: X-confusion.png beside it).")
     e.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
-                   help="a run folder; several: also the average of their probabilities")
+                   help="a run folder or a model file (RUN_DIR/model.npz, best.npz, a file of "
+                        "minicnn.save_model); several: also the average of their probabilities")
+    e.add_argument("--dataset", choices=DATASETS,
+                   help="for a model file without its run's config.json beside it (default "
+                        "mnist); a run's own dataset may not be changed")
     e.add_argument("--test-subset", type=number_option("test_subset"), metavar="N",
                    help="only the first N test images")
     e.add_argument("--best", action="store_true",
@@ -195,9 +201,14 @@ def main(argv=None):
     try:
         if args.command != "summary":    # the thread count's settings, before any work
             _or_usage(threads.num_threads)
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
-                "explore": cmd_explore, "report-card": cmd_report_card,
-                "doctor": cmd_doctor}[args.command](args)
+        status = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
+                  "explore": cmd_explore, "report-card": cmd_report_card,
+                  "doctor": cmd_doctor}[args.command](args)
+        sys.stdout.flush()          # a closed pipe is seen here rather than at exit
+        return status
+    except BrokenPipeError:         # `minicnn ... | head`: the reader stopped; nothing to add
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # for exit's flush
+        return 1
     except UsageError as err:
         print(f"minicnn {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -1,12 +1,39 @@
-"""``minicnn evaluate RUN [RUN ...]``: a run's test accuracy and confusion matrix, or the
-runs' averaged probabilities and test-time augmentation (see ``minicnn.cli``)."""
+"""``minicnn evaluate RUN_DIR|MODEL_FILE [...]``: a run's (or a model file's) test accuracy and
+confusion matrix, or the average of several models' probabilities and test-time augmentation
+(see ``minicnn.cli``).
+
+A run folder gives its last checkpoint (``--best``: its ``best.npz``). A model file
+(``RUN/model.npz``, ``RUN/best.npz``, a checkpoint, or any file ``minicnn.save_model``
+wrote) holds the architecture and the weights; its dataset and data folder come from the
+run's settings when there are any (a checkpoint's header, else ``config.json`` beside the
+file), else from ``--dataset`` (default mnist) and the usual search for the data.
+"""
+import json
 import os
+from typing import NamedTuple
 
 from .checkpoint import CHECKPOINT, load_checkpoint_model, read_checkpoint, repair_run
 from .cli_common import CLASS_NAMES, UsageError, _data_folder, _or_usage, load_data
+from .config import INPUT_SHAPE
 from .serialization import read_model_file, rebuild
-from .train import TrainConfig, evaluate, make_batches
+from .train import CONFIG, TrainConfig, evaluate, make_batches
 from .validation import BEST
+
+
+class Loaded(NamedTuple):
+    """A model to evaluate: ``settings`` is the run's config as recorded (a dict; only
+    ``{"dataset": ...}`` for a file of no run), ``which`` says which model it is."""
+    model: object
+    settings: dict
+    name: str
+    which: str
+    file: str
+    folder: str
+    confusion_png: str
+
+    @property
+    def config(self):
+        return TrainConfig.from_dict(self.settings)
 
 
 def cmd_evaluate(args):
@@ -18,68 +45,86 @@ def cmd_evaluate(args):
 
 def _evaluate(args):
     from .reporting import confusion_matrix, format_confusion, plot_confusion
-    for run_dir in args.run_dirs:
-        if not os.path.isdir(run_dir):
-            raise UsageError(f"no run folder {run_dir!r} (make one with "
-                             f"`minicnn train --out {run_dir}`)")
-        repair_run(run_dir)        # model.npz and best.npz as the checkpoint says
-    runs = [_or_usage(lambda: _load_run(run_dir, args.device, args.best))
-            for run_dir in args.run_dirs]
-    configs = [TrainConfig.from_dict(meta["config"]) for _, meta in runs]
-    if len({c.dataset for c in configs}) > 1:
+    runs = [_or_usage(lambda: _load(path, args)) for path in args.run_dirs]
+    if len({r.config.dataset for r in runs}) > 1:
         raise UsageError("the runs were trained on different datasets: "
-                         + ", ".join(f"{r} ({c.dataset})" for r, c in zip(args.run_dirs, configs)))
-    run_dir, (model, meta), config = args.run_dirs[0], runs[0], configs[0]
-    folder = _data_folder(meta["config"], args.data_dir, run_dir, splits=("test",))
+                         + ", ".join(f"{p} ({r.config.dataset})"
+                                     for p, r in zip(args.run_dirs, runs)))
+    first, config = runs[0], runs[0].config
+    folder = _data_folder(first.settings, args.data_dir, first.folder, splits=("test",))
     [(x_test, y_test)] = load_data(config.dataset, folder, splits=("test",))
     n = args.test_subset
     x_test, y_test = x_test[:n], y_test[:n]
     if len(runs) > 1 or args.tta:
-        return _evaluate_averages(args, runs, configs, x_test, y_test)
+        return _evaluate_averages(args, runs, x_test, y_test)
     batches = make_batches(x_test, y_test, config.eval_batch_size, args.device, False, config)
-    result = evaluate(model, batches)
+    result = evaluate(first.model, batches)
     names = CLASS_NAMES[config.dataset]
     matrix = confusion_matrix(result["labels"], result["predictions"], len(names))
     errors = int((result["labels"] != result["predictions"]).sum())
-    print(f"{config.model} on {config.dataset}, {_which(meta)} ({meta['file']})")
+    print(f"{first.name} on {config.dataset}, {first.which} ({first.file})")
     print(f"test accuracy: {100 * result['accuracy']:.2f}%  ({errors} errors in "
           f"{len(result['labels'])} images), test loss {result['loss']:.4f}\n")
     print(format_confusion(matrix, names))
-    png = os.path.join(run_dir, "confusion.png")
-    plot_confusion(matrix, names, png, title=f"{config.model} on {config.dataset}: "
-                   f"{100 * result['accuracy']:.2f}%")
-    print(f"\nwrote {png}")
+    plot_confusion(matrix, names, first.confusion_png, title=f"{first.name} on "
+                   f"{config.dataset}: {100 * result['accuracy']:.2f}%")
+    print(f"\nwrote {first.confusion_png}")
     return 0
 
 
-def _evaluate_averages(args, runs, configs, x_test, y_test):
-    """Each run alone (and with TTA), then the average of all runs' probabilities."""
+def _evaluate_averages(args, runs, x_test, y_test):
+    """Each model alone (and with TTA), then the average of all models' probabilities."""
     from .ensemble import NO_SHIFT, TTA_SHIFTS, accuracy, predict_proba
     views = [("single", NO_SHIFT)] + ([("tta", TTA_SHIFTS)] if args.tta else [])
     total = {name: 0 for name, _ in views}
     print(f"{len(y_test)} test images; accuracy per run" + (" (plain / TTA)" if args.tta else ""))
-    for run_dir, (model, meta), config in zip(args.run_dirs, runs, configs):
+    for path, run in zip(args.run_dirs, runs):
         scores = []
         for name, shifts in views:
-            p = predict_proba(model, x_test, shifts, config.eval_batch_size)
+            p = predict_proba(run.model, x_test, shifts, run.config.eval_batch_size)
             total[name] = total[name] + p
             scores.append(f"{100 * accuracy(p, y_test):.2f}%")
-        print(f"  {run_dir}: {config.model}, {_which(meta)}: {' / '.join(scores)}")
+        print(f"  {path}: {run.name}, {run.which}: {' / '.join(scores)}")
     if len(runs) > 1:
         scores = [f"{100 * accuracy(total[name], y_test):.2f}%" for name, _ in views]
         print(f"average of the {len(runs)} runs' probabilities: {' / '.join(scores)}")
     return 0
 
 
+def _load(path, args):
+    """The ``Loaded`` model of a run folder or a model file, checked against the dataset."""
+    if os.path.isdir(path):
+        repair_run(path)           # model.npz and best.npz as the checkpoint says
+        run = _load_run(path, args.device, args.best)
+    elif not os.path.exists(path):
+        raise ValueError(f"no run folder or model file {path!r}")
+    elif args.best:
+        folder = os.path.dirname(path) or "."
+        raise ValueError(f"--best picks RUN_DIR/{BEST} of a run folder, and {path} is a file: "
+                         f"evaluate {os.path.join(folder, BEST)} itself, or give the folder "
+                         f"{folder}")
+    else:
+        run = _load_file(path, args.device, args.dataset)
+    trained_on = run.settings.get("dataset", TrainConfig.dataset)
+    if trained_on not in CLASS_NAMES:
+        raise ValueError(f"{run.file}: its run's dataset {trained_on!r} is none of "
+                         f"{sorted(CLASS_NAMES)}")
+    if args.dataset is not None and args.dataset != trained_on:
+        raise ValueError(f"--dataset {args.dataset}, but {path} was trained on {trained_on}")
+    _check_fits(run.model, run.file, trained_on)
+    return run
+
+
 def _load_run(run_dir, device, best=False):
-    """``(model, meta)``: the run's last checkpoint, or with ``best`` its best-by-validation
-    model; ``meta`` holds the run's ``config``, the model's ``epoch`` and ``file``, and
-    ``best_model`` (best.npz's section: its validation accuracy) for the best model."""
+    """A run's last checkpoint, or with ``best`` its best-by-validation model."""
     if not os.path.lexists(os.path.join(run_dir, CHECKPOINT)):     # a broken link is named
         raise ValueError(f"{run_dir!r} holds no {CHECKPOINT}: no epoch has finished there yet")
+    png = os.path.join(run_dir, "confusion.png")
     if not best:
         model, meta = load_checkpoint_model(run_dir, device)
-        return model, dict(meta, file=os.path.join(run_dir, CHECKPOINT))
+        return Loaded(model, meta["config"], meta["config"]["model"],
+                      f"after epoch {meta['epoch']}", os.path.join(run_dir, CHECKPOINT), run_dir,
+                      png)
     path = os.path.join(run_dir, BEST)
     if not os.path.exists(path):
         raise ValueError(f"{run_dir!r} holds no {BEST}: --best needs a run trained with "
@@ -88,15 +133,62 @@ def _load_run(run_dir, device, best=False):
     if not isinstance(header.get("best"), dict) or "epoch" not in header["best"]:
         raise ValueError(f"{path} is a model file without the 'best' section minicnn train "
                          f"writes there: not a run's best-by-validation model")
-    meta = read_checkpoint(run_dir).meta
-    return (rebuild(path, header["architecture"], state).to(device),
-            dict(config=meta["config"], epoch=header["best"]["epoch"],
-                 best_model=header["best"], file=path))
+    settings = read_checkpoint(run_dir).meta["config"]
+    return Loaded(rebuild(path, header["architecture"], state).to(device), settings,
+                  settings["model"], _best_text(header["best"]), path, run_dir, png)
 
 
-def _which(meta):
-    """Which model of the run was loaded, for the printout."""
-    if "best_model" not in meta:      # (a checkpoint's own "best" is the best so far)
-        return f"after epoch {meta['epoch']}"
-    return (f"best by validation, epoch {meta['epoch']} "
-            f"(validation accuracy {100 * meta['best_model']['val_acc']:.2f}%)")
+def _load_file(path, device, dataset):
+    """A model file, with its run's settings when it has or sits beside them."""
+    header, state, _ = read_model_file(path)
+    model = rebuild(path, header["architecture"], state).to(device)
+    folder = os.path.dirname(path) or "."
+    training = header.get("checkpoint")
+    settings = training.get("config") if isinstance(training, dict) else None
+    settings = settings if isinstance(settings, dict) else _beside(folder)
+    if isinstance(training, dict) and "epoch" in training:
+        which = f"after epoch {training['epoch']}"
+    elif isinstance(header.get("best"), dict) and "val_acc" in header["best"]:
+        which = _best_text(header["best"])
+    else:
+        which = "model file"
+    name = (settings or {}).get("model") or os.path.basename(path)
+    settings = settings or {"dataset": dataset or TrainConfig.dataset}
+    png = os.path.splitext(path)[0] + "-confusion.png"
+    return Loaded(model, settings, name, which, path, folder, png)
+
+
+def _beside(folder):
+    """The settings in ``folder/config.json`` (a run folder's), or None without one."""
+    path = os.path.join(folder, CONFIG)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            settings = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} cannot be read as a run's settings ({err}): fix or remove "
+                         f"it, or evaluate a copy of the model file kept elsewhere") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path} is not a run's settings (a JSON object): fix or remove it")
+    return settings
+
+
+def _check_fits(model, path, dataset):
+    """A model made for other images or another number of classes is refused in one line."""
+    shape = getattr(model, "input_shape", None)
+    if shape is not None and tuple(shape) != INPUT_SHAPE:
+        raise ValueError(f"{path} is a model for inputs of shape {tuple(shape)}, and "
+                         f"{dataset}'s images are {INPUT_SHAPE}: not a model for this dataset")
+    classes = len(CLASS_NAMES[dataset])
+    outputs = model.output_shape(INPUT_SHAPE)
+    if tuple(outputs) != (classes,):
+        shown = outputs[0] if len(outputs) == 1 else outputs
+        raise ValueError(f"{path} gives {shown} outputs per image, and {dataset} has "
+                         f"{classes} classes: not a model for this dataset")
+
+
+def _best_text(best):
+    """The printout for a best-by-validation model (its header's ``best`` section)."""
+    return (f"best by validation, epoch {best['epoch']} "
+            f"(validation accuracy {100 * best['val_acc']:.2f}%)")

@@ -12,6 +12,7 @@ formulas (CuPy's array operations: the simulator is too slow for every case);
 calls. ``fake_gpu`` installs the stand-in for one test in any run.
 """
 import os
+from pathlib import Path
 
 FAKE_GPU = os.environ.get("MINICNN_FAKE_GPU") == "1"
 if FAKE_GPU:                      # before Numba loads: kernels/cuda.py on the simulator
@@ -145,6 +146,21 @@ def _chunk_threads_restored():
     before = threads.num_threads()
     yield
     threads.set_num_threads(before)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skip raised in a fixture (``backend`` without a GPU, ``data_root`` without
+    MINICNN_DATA) is reported where the fixture raised it, not at each test that used it, so
+    the short summary (``-ra``) folds it into one line with a count ("SKIPPED [157]
+    tests/conftest.py:N: GPU backend: ..."). Skips in a test body or by a mark, which pytest
+    already reports where they are, are left alone."""
+    report = yield
+    if report.skipped and call.excinfo is not None and isinstance(report.longrepr, tuple):
+        raised = call.excinfo.traceback.filter(call.excinfo)[-1]   # pytest.skip's frame hidden
+        if item.config.rootpath in Path(raised.path).parents:
+            report.longrepr = (str(raised.path), raised.lineno + 1, report.longrepr[2])
+    return report
 
 
 # -- Hypothesis (property-based tests, e.g. test_parity_sweep.py) ---------------------------

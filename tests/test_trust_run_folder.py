@@ -226,7 +226,7 @@ def assert_all_agree(run):
     start in the folder (``repair_run`` is what each of them calls first)."""
     checkpoint.repair_run(run)
     resumed = read_checkpoint(run).model_state
-    evaluated, _ = _load_run(str(run), "cpu")
+    evaluated = _load_run(str(run), "cpu").model
     for seen in (weights(evaluated), weights(load_model(run / MODEL))):
         assert seen.keys() == resumed.keys()
         for k in seen:
@@ -244,7 +244,7 @@ def test_a_kill_after_any_write_of_the_last_epoch_leaves_files_that_agree(
         main(args(data, run, "--epochs", "1", "--validation", "16"))
     monkeypatch.undo()
     assert_all_agree(run)
-    best, _ = _load_run(str(run), "cpu", best=True)
+    best = _load_run(str(run), "cpu", best=True).model
     meta = read_checkpoint(run).meta
     if meta["best"]["epoch"] == meta["epoch"]:     # best.npz is the checkpoint's model
         np.testing.assert_array_equal(weights(best)["0.weight"],
