@@ -83,7 +83,7 @@ if [ "$DRY" = 0 ] && ! grep -q "^gpu_unavailable_reason: None$" "$OUT_DIR/enviro
 fi
 if [ "$DRY" = 1 ]; then
     step doctor 40 "$PY" -c "import sys; sys.path.insert(0, 'tests'); import pytest, conftest; \
-conftest.install_fake_gpu(pytest.MonkeyPatch()); from minicnn.cli import main; \
+conftest.install_fake_gpu(pytest.MonkeyPatch()); from minicnn.cli.command import main; \
 sys.exit(main(['doctor', '--repeats', '3']))"
 else
     step doctor 40 "$PY" -m minicnn doctor --repeats 3

@@ -74,8 +74,9 @@ def main(argv=None):
         import pytest
         from conftest import install_fake_gpu
         install_fake_gpu(pytest.MonkeyPatch())
-    from minicnn.backend import gpu_unavailable_reason
     from minicnn.kernels import fast
+
+    from minicnn.backend import gpu_unavailable_reason
     if gpu_unavailable_reason() is not None:
         sys.exit(f"gpu_step.py: no usable GPU: {gpu_unavailable_reason()}")
     cpu, gpu = (one_device(d, args.batch, args.repeats) for d in ("cpu", "gpu"))

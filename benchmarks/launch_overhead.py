@@ -41,18 +41,17 @@ if ARGS.dry_run:
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"     # read when Numba loads: set it first
 
 import numpy as np  # noqa: E402
-
-from minicnn.backend import gpu_unavailable_reason  # noqa: E402
 from minicnn.kernels import textbook  # noqa: E402
 from minicnn.kernels.textbook import avgpool_divisors  # noqa: E402
+
+from minicnn.backend import gpu_unavailable_reason  # noqa: E402
 
 if not ARGS.dry_run and gpu_unavailable_reason() is not None:
     sys.exit(f"launch_overhead.py: no usable GPU: {gpu_unavailable_reason()} "
              f"(--dry-run checks the script on the CPU)")
 
-from numba import cuda  # noqa: E402
-
 from minicnn.kernels import cuda as cuda_kernels  # noqa: E402
+from numba import cuda  # noqa: E402
 
 if ARGS.dry_run:
     xp = np

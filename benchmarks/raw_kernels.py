@@ -7,7 +7,6 @@ switches hold ``row * W + col`` of the first maximum in row-major window order.
 """
 import cupy
 import numpy as np
-
 from minicnn.kernels.textbook import output_hw
 
 THREADS_PER_BLOCK = 128

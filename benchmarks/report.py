@@ -53,9 +53,8 @@ def layer_name(layer):
 def threads_in_use(torch=None):
     """One line: each thread pool threadpoolctl sees, Numba's threads, minicnn's chunk
     threads (``minicnn.kernels.threads``), PyTorch's."""
-    from threadpoolctl import threadpool_info
-
     from minicnn.kernels import threads
+    from threadpoolctl import threadpool_info
     pools = ", ".join(f"{p['internal_api']} {p['num_threads']} "
                       f"({os.path.basename(p['filepath'])})" for p in threadpool_info())
     import numba

@@ -11,6 +11,7 @@ import argparse
 import os
 
 from common import add_model_arguments, model_from_args
+
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.figures import plot_images
 from minicnn.viz.maximize import maximize

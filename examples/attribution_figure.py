@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 from common import add_model_arguments, model_from_args, test_images
+
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.attribution import deconvnet, guided_backprop, saliency
 from minicnn.viz.cam import grad_cam

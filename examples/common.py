@@ -13,8 +13,8 @@ import os
 
 from minicnn import load_model
 from minicnn.data import default_cache_dir, load_dataset, prepare_images
-from minicnn.checkpoint import MODEL
-from minicnn.train import TrainConfig, Trainer
+from minicnn.training import TrainConfig, Trainer
+from minicnn.training.run_folder import MODEL
 
 
 def cache_key(config):

@@ -8,8 +8,8 @@ import argparse
 import os
 
 import numpy as np
-
 from common import add_model_arguments, model_from_args, test_images
+
 from minicnn.data import MNIST_MEAN, MNIST_STD
 from minicnn.viz.figures import plot_images
 from minicnn.viz.maximize import deepdream

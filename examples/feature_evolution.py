@@ -14,7 +14,7 @@ import os
 import tempfile
 
 from minicnn.data import MNIST_MEAN, MNIST_STD, load_dataset
-from minicnn.train import TrainConfig, Trainer
+from minicnn.training import TrainConfig, Trainer
 from minicnn.viz.evolution import FeatureEvolution
 from minicnn.viz.figures import plot_evolution
 

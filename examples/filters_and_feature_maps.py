@@ -10,6 +10,7 @@ import argparse
 import os
 
 from common import add_model_arguments, model_from_args, test_images
+
 from minicnn.viz.figures import plot_feature_maps, plot_filters
 from minicnn.viz.units import conv_filters, feature_maps
 

@@ -9,8 +9,8 @@ for any weights). The test digits come from MINICNN_DATA or --data-dir.
 import argparse
 
 import numpy as np
-
 from common import trained_model
+
 from minicnn import models
 from minicnn.data import load_mnist, prepare_images
 from minicnn.viz import checks, deeplift, integrated_gradients

@@ -22,6 +22,7 @@ import time
 import tracemalloc
 
 from common import add_model_arguments, model_from_args, stored_images
+
 from minicnn.data import MNIST_MEAN, MNIST_STD, prepare_images
 from minicnn.viz.figures import plot_top_patches
 from minicnn.viz.receptive import receptive_fields

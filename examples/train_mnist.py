@@ -10,7 +10,7 @@ on a few images: ``--train-subset 64 --test-subset 64``.
 import argparse
 
 from minicnn.data import load_mnist
-from minicnn.train import TrainConfig, Trainer
+from minicnn.training import TrainConfig, Trainer
 
 
 def main():

@@ -285,7 +285,7 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
     for name, a in (("g", g), ("m", m), ("v", v)):      # the loop runs over w.size
         expect_shape("adam_update", name, a, w.shape)
     if not (w.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
-        from .textbook import adam_update as formula    # a strided view: no flat copy
+        from .textbook import adam_update as formula  # a strided view: no flat copy
         return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
     flat = [a.reshape(-1) for a in (w, np.ascontiguousarray(g), m, v)]
     scalars = [w.dtype.type(s) for s in (step_size, b1, b2, eps, correction2, 1 - b1, 1 - b2)]

@@ -224,7 +224,7 @@ class _OneBlasThread:
 def _blas_libraries():
     global _blas
     if _blas is None:
-        from threadpoolctl import ThreadpoolController   # after NumPy loaded its BLAS
+        from threadpoolctl import ThreadpoolController  # after NumPy loaded its BLAS
         _blas = ThreadpoolController().select(user_api="blas").lib_controllers
     return _blas
 

@@ -12,12 +12,24 @@ if importlib.util.find_spec("minicnn.kernels") is None:
                       "minicnn from the source tree alone cannot find it)")
 
 from . import backend, gradcheck, init, kernels, layers, models, optim
-from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU,
-                     Sequential, Softmax, SoftmaxCrossEntropy, register_layer)
+from .files.model_files import load_model, load_weights, save_model
 from .kernels import use_impl
+from .layers import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    Softmax,
+    SoftmaxCrossEntropy,
+    register_layer,
+)
 from .optim import SGD, Adam
 from .parameter import Parameter
-from .serialization import load_model, load_weights, save_model
 
 __version__ = "0.1.0"
 

@@ -18,10 +18,10 @@ FAKE_GPU = os.environ.get("MINICNN_FAKE_GPU") == "1"
 if FAKE_GPU:                      # before Numba loads: kernels/cuda.py on the simulator
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+import fake_cupy  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import fake_cupy  # noqa: E402
 from minicnn.backend import gpu_unavailable_reason  # noqa: E402
 
 BACKENDS = ["numpy", "cupy"]

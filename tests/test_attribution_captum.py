@@ -37,15 +37,34 @@ import pytest
 
 from minicnn import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from minicnn.backend import as_numpy
-from minicnn.viz import (Unit, deconvnet, grad_cam, guided_backprop, guided_grad_cam,
-                         integrated_gradients, occlusion, saliency, smoothgrad)
+from minicnn.viz import (
+    Unit,
+    deconvnet,
+    grad_cam,
+    guided_backprop,
+    guided_grad_cam,
+    integrated_gradients,
+    occlusion,
+    saliency,
+    smoothgrad,
+)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("captum")
-from captum.attr import (Deconvolution, FeatureAblation, GuidedBackprop,  # noqa: E402
-                         GuidedGradCam, IntegratedGradients, LayerAttribution, LayerGradCam,
-                         NeuronDeconvolution, NeuronGradient, NeuronGuidedBackprop, Occlusion,
-                         Saliency)
+from captum.attr import (  # noqa: E402
+    Deconvolution,
+    FeatureAblation,
+    GuidedBackprop,
+    GuidedGradCam,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NeuronDeconvolution,
+    NeuronGradient,
+    NeuronGuidedBackprop,
+    Occlusion,
+    Saliency,
+)
 from torch_helpers import t, torch_copy  # noqa: E402  (needs torch)
 
 # Captum warns each time it hooks the ReLUs (guided backprop, deconvnet and their variants)

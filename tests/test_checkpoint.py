@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 from minicnn import Conv2D, Dense, ReLU, load_model, models
-from minicnn.checkpoint import CHECKPOINT, MODEL, Checkpoint, read_checkpoint, write_checkpoint
-from minicnn.cli import main
-from minicnn.serialization import FORMAT
-from minicnn.train import TrainConfig, Trainer
+from minicnn.cli.command import main
+from minicnn.files.model_files import FORMAT
+from minicnn.training.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from minicnn.training.config import TrainConfig
+from minicnn.training.run_folder import CHECKPOINT, MODEL
+from minicnn.training.trainer import Trainer
 
 
 def assert_same_state(a, b):

@@ -12,9 +12,10 @@ import pytest
 
 import minicnn
 from minicnn.backend import gpu_unavailable_reason
-from minicnn.cli import DIVERGED, main
+from minicnn.cli.command import DIVERGED, main
 from minicnn.models import MODELS, get_model
-from minicnn.train import INPUT_SHAPE, MNIST_MODELS, read_checkpoint
+from minicnn.training.checkpoint import read_checkpoint
+from minicnn.training.config import INPUT_SHAPE, MNIST_MODELS
 
 QUICK = ["--model", "tiny_cnn", "--train-subset", "128", "--test-subset", "100",
          "--batch-size", "32", "--no-progress"]

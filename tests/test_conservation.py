@@ -1,13 +1,17 @@
 """Per-layer conservation (minicnn.viz.relevance_by_layer), float64, on random nets."""
 import numpy as np
 import pytest
+from test_propagation import random_net
 
 from minicnn.backend import as_numpy
-from minicnn.viz import (draw_relevance_by_layer, identity_residuals, integrated_gradients,
-                         relevance_by_layer)
+from minicnn.viz import (
+    draw_relevance_by_layer,
+    identity_residuals,
+    integrated_gradients,
+    relevance_by_layer,
+)
 from minicnn.viz.checks import lrp_conservation
 from minicnn.viz.conservation import CONSERVATION_METHODS
-from test_propagation import random_net
 
 torch = pytest.importorskip("torch")
 from torch_helpers import t, torch_copy  # noqa: E402  (needs torch)

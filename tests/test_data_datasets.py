@@ -15,12 +15,19 @@ import urllib.error
 
 import numpy as np
 import pytest
-
-from minicnn.data import (ChecksumError, DatasetError, DownloadError, load_fashion_mnist,
-                          load_mnist, write_idx)
-from minicnn.data import datasets, download
-from minicnn.data.datasets import DATASETS, FILES
 from data_helpers import isolated, make_files, md5s  # noqa: F401  (isolated: autouse fixture)
+
+from minicnn.data import (
+    ChecksumError,
+    DatasetError,
+    DownloadError,
+    datasets,
+    download,
+    load_fashion_mnist,
+    load_mnist,
+    write_idx,
+)
+from minicnn.data.datasets import DATASETS, FILES
 
 REAL_DATA = os.environ.get("MINICNN_DATA")  # read before the fixture hides it
 REAL_SIZES = dict(datasets.SIZES)  # the fixture shrinks them
@@ -140,7 +147,7 @@ def published_tiny_mnist(tmp_path, monkeypatch):
 
 def cache_listing(tmp_path):
     folder = tmp_path / "cache" / "mnist"
-    # the download lock's file stays (nobody holds it): see minicnn.locks
+    # the download lock's file stays (nobody holds it): see minicnn.files.locks
     return sorted(f for f in os.listdir(folder) if f != ".minicnn.lock") if folder.exists() else []
 
 

@@ -18,11 +18,11 @@ import threading
 import time
 
 import pytest
-
 from data_helpers import isolated, make_files, md5s  # noqa: F401  (isolated: autouse fixture)
+
 from minicnn.data import DataError, DownloadError, download, load_data, load_dataset
 from minicnn.data.datasets import DATASETS, FILES
-from minicnn.locks import FolderBusy, FolderLock
+from minicnn.files.locks import FolderBusy, FolderLock
 
 REAL_URLOPEN = download._urlopen
 TIMEOUT = 0.5        # seconds; the real default is download.DOWNLOAD_TIMEOUT_S

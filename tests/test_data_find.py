@@ -3,9 +3,9 @@ import os
 
 import numpy as np
 import pytest
-
 from data_helpers import isolated, make_files  # noqa: F401  (isolated: autouse fixture)
-from minicnn.cli import main
+
+from minicnn.cli.command import main
 from minicnn.data import DataError, find_dataset, load_data, load_dataset
 
 
@@ -185,6 +185,7 @@ def test_an_unwritable_cache_says_which_folder_and_what_to_set(tmp_path, monkeyp
 
 def test_the_files_of_the_other_dataset_are_named_as_such(tmp_path, monkeypatch):
     from data_helpers import md5s
+
     from minicnn.data.datasets import DATASETS
     files = make_files(tmp_path / "mnist")
     monkeypatch.setitem(DATASETS["mnist"], "md5", md5s(files))   # these are "MNIST's" files

@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-
 from data_helpers import isolated, make_files, md5s  # noqa: F401  (isolated: autouse fixture)
+
 from minicnn.data import ChecksumError, datasets, load_dataset
 from minicnn.data.datasets import DATASETS
 

@@ -2,8 +2,8 @@
 on every engine available (the GPU's on the stand-in in its run)."""
 import re
 
-from minicnn import doctor
-from minicnn.cli import main
+from minicnn.cli import doctor
+from minicnn.cli.command import main
 
 
 def test_doctor_checks_every_layer_on_every_engine(backend, device, capsys):

@@ -6,14 +6,14 @@ import sys
 
 import numpy as np
 import pytest
+from minicnn.kernels import textbook
 
 import minicnn
 from minicnn import Conv2D, MaxPool2D, kernels
 from minicnn.backend import as_numpy
-from minicnn.config import MNIST_MODELS
-from minicnn.kernels import textbook
 from minicnn.layers import SoftmaxCrossEntropy
 from minicnn.models import get_model
+from minicnn.training.config import MNIST_MODELS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

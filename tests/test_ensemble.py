@@ -4,8 +4,14 @@ import pytest
 
 from minicnn import models
 from minicnn.data import BatchIterator
-from minicnn.ensemble import TTA_SHIFTS, accuracy, ensemble_proba, predict_proba, shift_images
-from minicnn.train import evaluate
+from minicnn.training.ensemble import (
+    TTA_SHIFTS,
+    accuracy,
+    ensemble_proba,
+    predict_proba,
+    shift_images,
+)
+from minicnn.training.trainer import evaluate
 
 
 def test_shift_images_moves_and_fills_with_zeros():

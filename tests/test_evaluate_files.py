@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from minicnn import save_model
-from minicnn.cli import main
+from minicnn.cli.command import main
 from minicnn.layers import Dense, Flatten, Sequential
 
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from minicnn.cli import main
+from minicnn.cli.command import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")

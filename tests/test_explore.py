@@ -72,7 +72,8 @@ def mnist_model(request):
         pytest.skip("MINICNN_DATA with mnist/ is not set: real-data test skipped "
                     "(CI sets it to ../shared/data)")
     from minicnn.data import load_mnist
-    from minicnn.train import TrainConfig, Trainer
+    from minicnn.training.config import TrainConfig
+    from minicnn.training.trainer import Trainer
     train, test = load_mnist(download=False)
     run = request.getfixturevalue("tmp_path_factory").mktemp("run")
     trainer = Trainer(TrainConfig(model="tiny_cnn", epochs=1, train_subset=1000, test_subset=100,
@@ -203,7 +204,7 @@ def test_top_patch_images_and_the_cached_scan(small, tmp_path):
 
 # -- the command ------------------------------------------------------------------
 def test_explore_without_gradio_says_how_to_install(tmp_path, monkeypatch, capsys):
-    from minicnn.cli import main
+    from minicnn.cli.command import main
     save_model(models.tiny_cnn(seed=0), tmp_path / "model.npz")
     monkeypatch.setitem(sys.modules, "gradio", None)              # import gradio fails
     assert main(["explore", str(tmp_path), "--no-browser"]) == 1
@@ -213,7 +214,7 @@ def test_explore_without_gradio_says_how_to_install(tmp_path, monkeypatch, capsy
 
 def test_explore_names_a_missing_model_file(tmp_path, capsys):
     pytest.importorskip("gradio", reason="the explore extra (gradio) is not installed")
-    from minicnn.cli import main
+    from minicnn.cli.command import main
     assert main(["explore", str(tmp_path / "nowhere"), "--no-browser"]) == 1
     err = capsys.readouterr().err
     assert "no model.npz" in err and "minicnn train --out" in err and len(err.splitlines()) == 1

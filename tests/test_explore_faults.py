@@ -24,7 +24,7 @@ def classifier(n_classes, input_shape=(1, 28, 28)):
 
 def explore(args, capsys):
     """``minicnn explore ARGS``: ``(exit status, stderr lines)``."""
-    from minicnn.cli import main
+    from minicnn.cli.command import main
     status = main(["explore", *map(str, args), "--no-browser"])
     return status, capsys.readouterr().err.splitlines()
 
@@ -71,7 +71,7 @@ def test_a_model_of_other_images_is_refused_in_one_line(tmp_path, capsys):
 
 
 def test_a_model_with_12_classes_is_labelled_0_to_11_with_a_note(capfd):
-    from minicnn.cli_common import CLASS_NAMES
+    from minicnn.cli.common import CLASS_NAMES
     from minicnn.explore import app
     page = app(classifier(12), CLASS_NAMES["mnist"], port=free_port(), block=False,
                progress=False)
@@ -225,7 +225,7 @@ def test_a_cache_folder_that_cannot_be_made_keeps_results_in_memory(tmp_path):
 
 
 def test_a_second_explorer_reads_the_cache_but_leaves_it_alone(tmp_path):
-    from minicnn.locks import FolderLock
+    from minicnn.files.locks import FolderLock
     with FolderLock(tmp_path, "minicnn explore scan"):       # the first explorer, scanning
         second = scanned(tmp_path, progress=False)
     assert len(second.notes) == 1 and "does not write it" in second.notes[0]
@@ -257,7 +257,7 @@ def test_ctrl_c_while_the_scan_runs_stops_in_one_line(run, data_root):
     import sys
     import time
     code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "from minicnn.cli import main; sys.exit(main(sys.argv[1:]))")
+            "from minicnn.cli.command import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", code, "explore", str(run), "--data-dir",
                              data_root, "--no-browser", "--port", str(free_port())],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

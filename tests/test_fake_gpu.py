@@ -7,12 +7,13 @@ import types
 
 import numpy as np
 import pytest
+from minicnn.kernels import fast, textbook
 
 from minicnn import kernels, models
 from minicnn.backend import as_numpy, device_of, to_device
-from minicnn.kernels import fast, textbook
-from minicnn.reporting import MetricsLog
-from minicnn.train import TrainConfig, Trainer
+from minicnn.training.config import TrainConfig
+from minicnn.training.reporting import MetricsLog
+from minicnn.training.trainer import Trainer
 
 
 def test_the_stand_in_refuses_what_cupy_refuses(fake_gpu):
@@ -63,15 +64,15 @@ def small_trainer(tmp_path, model="lenet", steps=20, batch=8):
 
 @pytest.mark.parametrize("model", ["lenet", "fast_cnn"])      # Dropout; BatchNorm
 def test_a_training_epoch_reads_back_only_every_ten_steps(fake_gpu, tmp_path, model):
-    """The plan (minicnn/train.py ``_train_epoch``): each step's loss and correct count stay
+    """The plan (minicnn/training/trainer.py ``_train_epoch``): each step's loss and correct count stay
     on the device; every CHECK_EVERY steps both are read back at once. The only copy to
     the device is the epoch's shuffled order (the images went there once, before)."""
-    from minicnn.divergence import CHECK_EVERY
+    from minicnn.training.divergence import CHECK_EVERY
     trainer, steps = small_trainer(tmp_path, model), 20
     with fake_gpu.counting() as counts:
         trainer._train_epoch(MetricsLog(str(tmp_path / "m.jsonl"), []), 0.0)
     reads = math.ceil(steps / CHECK_EVERY)
-    assert all(site.startswith("minicnn/train.py:") for site in counts.host), counts.host
+    assert all(site.startswith("minicnn/training/trainer.py:") for site in counts.host), counts.host
     assert sum(counts.host.values()) == 2 * reads, counts.host        # losses, corrects
     assert list(counts.to_device) == [s for s in counts.to_device
                                       if s.startswith("minicnn/data/batches.py:")]
@@ -150,7 +151,8 @@ def test_minicnn_gpu_kernels_cupy_chooses_the_array_operations_for_the_gpu_only(
 def test_minicnn_train_on_the_gpu_path(fake_gpu, data_root, tmp_path, capsys):
     """``minicnn train --device gpu`` end to end on a few hundred MNIST images."""
     import json
-    from minicnn.cli import main
+
+    from minicnn.cli.command import main
     run = tmp_path / "run"
     assert main(["train", "--model", "lenet", "--epochs", "1", "--device", "gpu", "--seed", "0",
                  "--train-subset", "320", "--test-subset", "200", "--data-dir", data_root,

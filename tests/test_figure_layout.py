@@ -6,13 +6,19 @@ the notebooks draw, on lenet's real shapes (an untrained lenet: layout needs no 
 """
 import numpy as np
 import pytest
-
 from figure_layout import drawn_texts, layout_problems
-from minicnn.models import lenet
-from minicnn.reporting import plot_learning_curves
-from minicnn.studies import sanity
-from minicnn.viz import attribution_grid, conv_filters, feature_maps, plot_feature_maps, plot_filters
 from test_figures_backend import drawings
+
+from minicnn.models import lenet
+from minicnn.studies import sanity
+from minicnn.training.reporting import plot_learning_curves
+from minicnn.viz import (
+    attribution_grid,
+    conv_filters,
+    feature_maps,
+    plot_feature_maps,
+    plot_filters,
+)
 
 
 @pytest.fixture(scope="module")

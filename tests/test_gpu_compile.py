@@ -33,8 +33,8 @@ def compile_ptx_or_skip():
 
 def launches(dtype, monkeypatch):
     """``{kernel name: (python function, argument types)}`` of every kernel cuda.py launches."""
-    from numba import typeof
     from minicnn.kernels import cuda
+    from numba import typeof
     seen = {}
 
     def record(kernel, n_threads, *args):

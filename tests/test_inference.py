@@ -2,9 +2,9 @@
 import numpy as np
 
 from minicnn.backend import as_numpy, to_device
-from minicnn.inference import chunks, eval_forward
 from minicnn.layers import Dense, Dropout, Flatten, ReLU, Sequential
 from minicnn.layers.activations import softmax
+from minicnn.training.inference import chunks, eval_forward
 
 
 def test_softmax_is_stable_and_sums_to_one_along_its_axis(backend):

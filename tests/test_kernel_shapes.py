@@ -3,9 +3,9 @@ numba.cuda) loop refuses a wrong shape with a ValueError naming the kernel, wher
 would read or write outside an array (garbage, or a segmentation fault)."""
 import numpy as np
 import pytest
+from minicnn.kernels import winograd
 
 from minicnn import kernels
-from minicnn.kernels import winograd
 
 X_SHAPE = (2, 3, 6, 5)
 K, S, P = (3, 3), (1, 1), (1, 1)          # cols: (27, 2 * 6 * 5)

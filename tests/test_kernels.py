@@ -10,10 +10,10 @@ import sys
 
 import numpy as np
 import pytest
+from minicnn.kernels import chunks, reference, textbook
 
 from minicnn import Conv2D, kernels
 from minicnn.backend import as_numpy
-from minicnn.kernels import chunks, reference, textbook
 
 PATHS = ["dispatched", "textbook"]
 

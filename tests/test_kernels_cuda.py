@@ -15,7 +15,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from minicnn.kernels import reference, textbook
 
 IN_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"

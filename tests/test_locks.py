@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from minicnn.locks import FolderBusy, FolderLock, remove_stale_temporaries
+from minicnn.files.locks import FolderBusy, FolderLock, remove_stale_temporaries
 
 HOLD = """
 import sys, time
-from minicnn.locks import FolderLock
+from minicnn.files.locks import FolderLock
 lock = FolderLock(sys.argv[1], "training run").acquire()
 print("held", flush=True)
 time.sleep(60)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from minicnn import layers, load_model, load_weights, models, save_model
-from minicnn.cli import main
-from minicnn.serialization import FORMAT, MAX_DEPTH, MAX_PARAMETERS, architecture
+from minicnn.cli.command import main
+from minicnn.files.model_files import FORMAT, MAX_DEPTH, MAX_PARAMETERS, architecture
 
 
 def good_bytes(tmp_path):
@@ -176,8 +176,8 @@ def test_absurd_architectures_are_refused_before_any_layer_is_built(tmp_path, fa
 def test_the_limits_leave_room_for_the_models_shipped(monkeypatch):
     """VGG-19 (143.7 M parameters) and GoogLeNet (three levels deep) pass the checks.
     The layers get 1-element weights here: the architecture alone is what is checked."""
+    from minicnn.files.model_files import check_architecture
     from minicnn.layers import conv, dense
-    from minicnn.serialization import check_architecture
     tiny = lambda scheme, shape, *args: (np.zeros((1,) * len(shape), np.float32),  # noqa: E731
                                          np.zeros(1, np.float32))
     for module in (conv, dense):

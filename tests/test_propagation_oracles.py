@@ -22,11 +22,11 @@ import types
 
 import numpy as np
 import pytest
+from test_propagation import random_net
 
 from minicnn import models
 from minicnn.backend import as_numpy
 from minicnn.viz.propagation import deeplift, excitation_backprop, gradient_x_input, lrp
-from test_propagation import random_net
 
 torch = pytest.importorskip("torch")
 from torch_helpers import t, torch_copy  # noqa: E402  (needs torch)

@@ -1,10 +1,10 @@
 """What the README quotes and names is what the code prints and has."""
 import os
 import re
-import tomllib
 
 import numpy as np
 import pytest
+import tomllib
 
 from minicnn import Conv2D, models
 

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from minicnn.cli import main
-from minicnn.locks import FolderLock
+from minicnn.cli.command import main
+from minicnn.files.locks import FolderLock
 from minicnn.studies.report_card import card_methods, sanity_verdict
 
 # docs/studies.md, "Which methods pass" (the fully trained lenet, 48 digits)

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from minicnn.cli import main
-from minicnn.train import CHECKPOINT, read_checkpoint
+from minicnn.cli.command import main
+from minicnn.training.checkpoint import read_checkpoint
+from minicnn.training.run_folder import CHECKPOINT
 
 TINY = ["--model", "tiny_cnn", "--train-subset", "64", "--test-subset", "64",
         "--batch-size", "32", "--no-progress"]
@@ -72,7 +73,7 @@ def savez_then_hang(f, **arrays):   # a checkpoint half on disk, then kill -9
     print("writing", flush=True)
     time.sleep(60)
 np.savez = savez_then_hang
-from minicnn.cli import main
+from minicnn.cli.command import main
 sys.exit(main(sys.argv[1:]))
 """
 

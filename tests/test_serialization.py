@@ -7,7 +7,7 @@ import pytest
 
 from minicnn import load_model, load_weights, models, save_model
 from minicnn.backend import as_numpy
-from minicnn.serialization import atomic_savez
+from minicnn.files.model_files import atomic_savez
 
 
 def outputs(model, backend, x):

@@ -1,15 +1,21 @@
 """The backward step-through (minicnn.viz.step_through), float64, against PyTorch autograd."""
 import numpy as np
 import pytest
+from test_propagation import random_net
 
 from minicnn import Conv2D, Dense, MaxPool2D, ReLU, Sequential
-from minicnn import rules
 from minicnn.backend import as_numpy
 from minicnn.layers import LAYER_TYPES, LeakyReLU, MaxUnpool2D
-from minicnn.viz import (backward_formula, deeplift, draw_step_through, guided_backprop, lrp,
-                         step_through)
+from minicnn.viz import (
+    backward_formula,
+    deeplift,
+    draw_step_through,
+    guided_backprop,
+    lrp,
+    rules,
+    step_through,
+)
 from minicnn.viz.stepthrough import check_backward, kink_preserving_direction
-from test_propagation import random_net
 
 torch = pytest.importorskip("torch")
 from torch_helpers import t, torch_copy  # noqa: E402  (needs torch)

@@ -9,7 +9,6 @@ from minicnn import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, Softmax
 from minicnn.backend import as_numpy
 from minicnn.studies import gallery, invariance, segmentation, translation
 
-
 # -- pixelwise classification by patches ------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["tiny_cnn", "strided"])

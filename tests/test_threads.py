@@ -1,15 +1,15 @@
 """The CPU chunk threads (minicnn.kernels.threads): same results for every thread count,
 bit-identical runs for a given count, and the settings' checks."""
 import subprocess
+import sys
 import time
 import weakref
-import sys
 
 import numpy as np
 import pytest
+from minicnn.kernels import threads
 
 from minicnn import Adam, SoftmaxCrossEntropy, kernels, models
-from minicnn.kernels import threads
 
 
 def test_parts_cover_the_batch_in_order():

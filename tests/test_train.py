@@ -9,13 +9,26 @@ import warnings
 import numpy as np
 import pytest
 
+from minicnn.files.model_files import load_model
 from minicnn.layers import SoftmaxCrossEntropy
-from minicnn.reporting import (confusion_matrix, format_confusion, per_class_accuracy,
-                               plot_confusion, read_metrics)
-from minicnn.checkpoint import (CHECKPOINT, MODEL, dropout_layers, load_checkpoint_model,
-                                read_checkpoint)
-from minicnn.serialization import load_model
-from minicnn.train import CURVES, METRICS, TrainConfig, Trainer, TrainingDiverged
+from minicnn.training.checkpoint import (
+    CHECKPOINT,
+    MODEL,
+    dropout_layers,
+    load_checkpoint_model,
+    read_checkpoint,
+)
+from minicnn.training.config import TrainConfig
+from minicnn.training.divergence import TrainingDiverged
+from minicnn.training.reporting import (
+    confusion_matrix,
+    format_confusion,
+    per_class_accuracy,
+    plot_confusion,
+    read_metrics,
+)
+from minicnn.training.run_folder import CURVES, METRICS
+from minicnn.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

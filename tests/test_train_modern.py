@@ -5,13 +5,13 @@ import os
 
 import numpy as np
 import pytest
+from test_train import assert_same_state, mnist, small  # noqa: F401 (fixture)
 
-from minicnn.cli import main
-from minicnn.config import RECIPES, make_schedule
+from minicnn.cli.command import main
 from minicnn.optim import Adam
 from minicnn.parameter import Parameter
-from minicnn.train import Trainer
-from test_train import assert_same_state, mnist, small  # noqa: F401 (fixture)
+from minicnn.training.config import RECIPES, make_schedule
+from minicnn.training.trainer import Trainer
 
 
 class Stop(Exception):

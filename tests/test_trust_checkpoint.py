@@ -14,12 +14,13 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from data_helpers import make_files
-from minicnn.checkpoint import CHECKPOINT, MODEL
-from minicnn.cli import main
+
+from minicnn.cli.command import main
 from minicnn.data import datasets, load_dataset
-from minicnn.train import TrainConfig, Trainer
+from minicnn.training.config import TrainConfig
+from minicnn.training.run_folder import CHECKPOINT, MODEL
+from minicnn.training.trainer import Trainer
 
 SIZES = {"train": 48, "test": 16}
 
@@ -189,7 +190,7 @@ def test_a_batch_norm_model_with_batches_of_one_is_refused_in_one_line(tmp_path)
 
 
 def test_a_dropout_state_that_is_not_one_is_named(tmp_path):
-    from minicnn.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+    from minicnn.training.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
     x = np.zeros((16, 28, 28), dtype=np.uint8)
     y = np.arange(16) % 10
     trainer = Trainer(TrainConfig(model="lenet", batch_size=16), (x, y), (x, y), tmp_path)

@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
-
-from minicnn.cli import main
 from minicnn.kernels import threads
+
+from minicnn.cli.command import main
 
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 
@@ -110,7 +110,7 @@ def test_numba_num_threads_at_import_is_one_line_at_most(value, note):
 def test_numba_garbage_and_the_command_line(tmp_path):
     """A thread count read after Numba ignored the value, and a command's --help."""
     code = ("import sys; from minicnn.kernels import threads; print(threads.num_threads()); "
-            "from minicnn.cli import main; sys.exit(main(['train', '--help']))")
+            "from minicnn.cli.command import main; sys.exit(main(['train', '--help']))")
     done = run(code, NUMBA_NUM_THREADS="-3")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == str(cores()) and "usage: minicnn train" in done.stdout

@@ -16,13 +16,15 @@ import zipfile
 import zlib
 
 import pytest
-
 from data_helpers import isolated, make_files, md5s  # noqa: F401  (isolated: autouse fixture)
-from minicnn import Dense, Sequential, load_model, save_model, serialization
-from minicnn.checkpoint import CHECKPOINT, read_checkpoint
+
+from minicnn import Dense, Sequential, load_model, save_model
 from minicnn.data import DataError, download, idx, load_data, read_idx
 from minicnn.data.datasets import DATASETS, FILES
-from minicnn.serialization import ModelFileError
+from minicnn.files.model_files import ModelFileError
+from minicnn.files import model_files as serialization
+from minicnn.training.checkpoint import read_checkpoint
+from minicnn.training.run_folder import CHECKPOINT
 
 REAL_URLOPEN = download._urlopen
 MiB = 1 << 20

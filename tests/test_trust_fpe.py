@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from minicnn.kernels import threads
 
 

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from minicnn import cli
-from minicnn.cli import build_parser, main
-from minicnn.train import TrainConfig
+from minicnn.cli import command as cli
+from minicnn.cli.command import build_parser, main
+from minicnn.training.config import TrainConfig
 
 # Every numeric option, by command. The huge value: 10**30 for whole numbers; for --lr and
 # --weight-decay a finite huge value is allowed (training then diverges and stops in one

@@ -13,15 +13,17 @@ import sys
 
 import numpy as np
 import pytest
-
 from data_helpers import make_files
+
 from minicnn import load_model
-from minicnn import checkpoint, cli_train, train
-from minicnn.checkpoint import CHECKPOINT, MODEL, read_checkpoint
-from minicnn.cli import main
-from minicnn.cli_evaluate import _load_run
+from minicnn.cli import train as cli_train
+from minicnn.cli.command import main
+from minicnn.cli.evaluate import _load_run
 from minicnn.data import datasets
-from minicnn.validation import BEST
+from minicnn.training import checkpoint
+from minicnn.training import trainer as train
+from minicnn.training.checkpoint import read_checkpoint
+from minicnn.training.run_folder import BEST, CHECKPOINT, MODEL
 
 SIZES = {"train": 48, "test": 16}
 
@@ -277,7 +279,7 @@ def replace(src, dst):
 os.replace = replace
 from minicnn.data import datasets
 datasets.SIZES = {"train": 48, "test": 16}
-from minicnn.cli import main
+from minicnn.cli.command import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -297,7 +299,7 @@ def test_sigkill_between_the_two_renames_is_repaired_by_the_next_start(data, tmp
 
 def test_ctrl_c_while_evaluate_loads_the_data_is_one_line(data, tmp_path, capsys,
                                                          monkeypatch):
-    from minicnn import cli_evaluate
+    from minicnn.cli import evaluate as cli_evaluate
     run = tmp_path / "run"
     assert main(args(data, run, "--epochs", "1")) == 0
     capsys.readouterr()

@@ -6,16 +6,18 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-
-from minicnn.cli import main
-from minicnn.models import get_model
-from minicnn.serialization import load_model, read_model_file, save_model
-from minicnn.train import METRICS, TrainConfig, Trainer
-from minicnn.reporting import plot_learning_curves, read_metrics
-from minicnn.validation import BEST, validation_split
-from test_train import assert_same_state, mnist, small  # noqa: F401 (fixture)
 from test_cli import train  # noqa: F401
+from test_train import assert_same_state, mnist, small  # noqa: F401 (fixture)
 from test_train_modern import straight_split_resumed
+
+from minicnn.cli.command import main
+from minicnn.files.model_files import load_model, read_model_file, save_model
+from minicnn.models import get_model
+from minicnn.training.config import TrainConfig
+from minicnn.training.reporting import plot_learning_curves, read_metrics
+from minicnn.training.run_folder import BEST, METRICS
+from minicnn.training.trainer import Trainer
+from minicnn.training.validation import validation_split
 
 
 def test_split_is_seeded_disjoint_and_of_the_asked_size():

@@ -3,10 +3,10 @@ the plain-loop reference in float64 and float32, every chunking and thread count
 which convolutions take this path."""
 import numpy as np
 import pytest
+from minicnn.kernels import reference, threads, winograd
 
 from minicnn import Conv2D, kernels
 from minicnn.gradcheck import check_layer
-from minicnn.kernels import reference, threads, winograd
 
 pytestmark = pytest.mark.skipif(not kernels.fast.WINOGRAD, reason="needs the Numba kernels")
 

@@ -15,7 +15,7 @@ published one; a ``file://`` path that is not a regular file (a FIFO, ``/dev/zer
 and a source that sends more than ``MAX_DOWNLOAD_BYTES`` fail that mirror at once.
 
 The destination folder belongs to one process while it downloads
-(``minicnn.locks.FolderLock``): a second one is refused at once. Holding the
+(``minicnn.files.locks.FolderLock``): a second one is refused at once. Holding the
 lock, the downloader first removes the ``.tmp-*`` files a killed download
 left behind (``remove_stale_temporaries``).
 """
@@ -30,9 +30,9 @@ import urllib.request
 
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_write
-from ..files import NotRegularFile, check_regular
-from ..locks import FolderLock, remove_stale_temporaries
+from ..files.atomic import atomic_write
+from ..files.locks import FolderLock, remove_stale_temporaries
+from ..files.regular import NotRegularFile, check_regular
 
 DOWNLOAD_TIMEOUT_S = 30      # seconds one socket operation may take before a mirror is skipped
 _CHUNK = 1 << 16

@@ -25,7 +25,7 @@ import zlib
 
 import numpy as np
 
-from ..files import open_regular
+from ..files.regular import open_regular
 
 # dtype code -> big-endian NumPy dtype (as stored in the file).
 DTYPE_CODES = {
@@ -54,7 +54,7 @@ def read_idx(path):
     ``(60000, 28, 28)`` for MNIST training images or ``(60000,)`` for labels.
     Raises ``IDXFormatError`` (a ``ValueError``) naming the file when the
     magic number, the dtype code, the sizes or the length are wrong, or the
-    gzip stream is corrupt; ``minicnn.files.NotRegularFile`` for a FIFO or device.
+    gzip stream is corrupt; ``minicnn.files.regular.NotRegularFile`` for a FIFO or device.
     """
     return parse_idx(read_idx_bytes(path), name=os.fspath(path))
 

@@ -11,10 +11,10 @@ import json
 import os
 import sys
 
-from ..checkpoint import MODEL, repair_run
-from ..cli_common import number_option
-from ..config import Limits
-from ..train import CONFIG
+from ..cli.common import number_option
+from ..training.checkpoint import repair_run
+from ..training.config import Limits
+from ..training.run_folder import CONFIG, MODEL
 
 PORTS = Limits(1, 65535, whole=True)
 
@@ -41,8 +41,8 @@ def run(args):
     # No usage reports from this program (Gradio reads this when it is imported).
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     from .. import load_model
-    from ..cli_common import CLASS_NAMES
     from ..backend import check_device
+    from ..cli.common import CLASS_NAMES
     from . import app, check_address, views
     run_dir = args.run_dir
     if os.path.isfile(run_dir) and run_dir.endswith(".npz"):     # the model file itself

@@ -12,7 +12,7 @@ passes must not be interleaved with the scan's.
 The cache is only a cache: a file that cannot be read (cut short, overwritten,
 of another format) is said in one line and scanned again; a folder that cannot
 be written is said in one line and the results are kept in memory. While it
-runs, the scan holds the folder's lock (``minicnn.locks``): a second explorer
+runs, the scan holds the folder's lock (``minicnn.files.locks``): a second explorer
 on the same run reads the cache but leaves the writing to the first.
 """
 import hashlib
@@ -26,8 +26,8 @@ import numpy as np
 from .. import viz
 from ..backend import as_numpy
 from ..data import prepare_images
-from ..locks import FolderBusy, FolderLock, remove_stale_temporaries
-from ..serialization import architecture, atomic_savez, build
+from ..files.locks import FolderBusy, FolderLock, remove_stale_temporaries
+from ..files.model_files import architecture, atomic_savez, build
 from ..viz.probe import as_model_input, layer_name
 from .views import spatial_layers
 

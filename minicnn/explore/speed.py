@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from .. import load_model
-from ..checkpoint import MODEL
+from ..training.run_folder import MODEL
 from . import views
 from .preprocess import mnist_style, model_input
 

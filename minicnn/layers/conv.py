@@ -34,8 +34,8 @@ from numbers import Integral
 import numpy as np
 
 from .. import kernels
-from ..kernels import textbook
 from ..init import initial_weights
+from ..kernels import textbook
 from ..parameter import Parameter
 from .base import Layer
 

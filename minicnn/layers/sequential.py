@@ -107,7 +107,7 @@ class Sequential(Layer):
 
     def summary(self, input_shape=None):
         """A table of each layer's output shape, weights, biases and MACs (printable)."""
-        from ..summary import summarize
+        from .summary import summarize
         return summarize(self, input_shape or self.input_shape)
 
     # -- weights -----------------------------------------------------------------

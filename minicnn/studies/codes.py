@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..atomic import save_figure
 from ..backend import as_numpy
-from ..inference import chunks, eval_forward
+from ..files.atomic import save_figure
 from ..layers import Dense, Sequential
+from ..training.inference import chunks, eval_forward
 from .transfer import accuracy, train_steps
 
 
@@ -123,7 +123,7 @@ def _thread_limit(threads):
     import contextlib
     if threads is None:
         return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits   # installed with scikit-learn
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
     return threadpool_limits(limits=int(threads))
 
 

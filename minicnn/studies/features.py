@@ -34,7 +34,7 @@ from ..layers import BACKWARD_RULES, Conv2D, Dense, Flatten, MaxPool2D
 from ..layers.activations import softmax
 from ..viz.probe import as_model_input, probing
 from ..viz.receptive import receptive_box
-from .features_figure import draw_dense_features    # noqa: F401 (its figure, kept here too)
+from .features_figure import draw_dense_features  # noqa: F401 (its figure, kept here too)
 
 
 @dataclass

@@ -7,7 +7,7 @@ panels are drawn red-blue on a symmetric scale with their colour bar.
 """
 import numpy as np
 
-from ..atomic import save_figure
+from ..files.atomic import save_figure
 
 
 def draw_dense_features(result, class_names=None, fig=None, path=None):

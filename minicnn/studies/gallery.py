@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..atomic import save_figure
 from ..backend import as_numpy
-from ..inference import chunks, eval_forward
+from ..files.atomic import save_figure
 from ..layers import Softmax
 from ..layers.activations import softmax
+from ..training.inference import chunks, eval_forward
 
 
 def predict_proba(model, images, batch_size=500):

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..atomic import save_figure
 from ..backend import as_numpy
+from ..files.atomic import save_figure
 from ..layers import AvgPool2D, MaxPool2D
 from ..viz.probe import as_model_input, probing
 from .translation import shift_images

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from ..atomic import save_figure
+from ..files.atomic import save_figure
 from .report_card import IDENTITIES, LARGE, SMALL, sanity_verdict
 
 VERDICT_COLOURS = {"passes": "tab:green", "mixed": "tab:orange", "fails": "tab:red"}

@@ -30,12 +30,21 @@ import math
 
 import numpy as np
 
-from ..atomic import save_figure
 from ..backend import as_numpy, get_array_module
-from ..layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential,
-                      Softmax)
-from ..inference import chunks, eval_forward
+from ..files.atomic import save_figure
+from ..layers import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    Softmax,
+)
 from ..layers.activations import softmax
+from ..training.inference import chunks, eval_forward
 from ..viz.probe import as_model_input, probing
 
 _SPATIAL = (Conv2D, MaxPool2D, AvgPool2D, ReLU, Dropout)     # allowed before Flatten

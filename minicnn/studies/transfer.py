@@ -108,7 +108,7 @@ def train_steps(model, images, labels, steps, batch_size=64, lr=1e-3, seed=0):
     after each pass (so a tiny set is seen many times, a big one maybe partly).
     Frozen parameters are skipped by the optimizer. Returns the last loss.
 
-    A plain loop (until ``minicnn.train.Trainer`` is there to use): the budget
+    A plain loop (until ``minicnn.training.trainer.Trainer`` is there to use): the budget
     here is counted in steps so that two runs on the same data cost the same.
     """
     rng = np.random.default_rng(seed)

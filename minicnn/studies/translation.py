@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..atomic import save_figure
 from ..backend import as_numpy
-from ..data.augment import translate as shift_images   # also imported from here (invariance)
+from ..data.augment import translate as shift_images  # also imported from here (invariance)
+from ..files.atomic import save_figure
 from .gallery import predict_proba
 
 SHIFTS = tuple(range(-5, 6))

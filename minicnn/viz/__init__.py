@@ -6,7 +6,7 @@ ReLU's backward rule swapped (see docs/backward-rules.md):
 - ``saliency``, ``deconvnet``, ``guided_backprop``, ``smoothgrad``,
   ``integrated_gradients``, ``grad_cam``, ``grad_cam_pp``, ``guided_grad_cam``, ``occlusion``;
   targets are a class (its pre-softmax logit) or a ``Unit(layer, channel, position)``.
-- the rule family (``minicnn.rules``, a rule per layer): ``gradient_x_input``, ``lrp``
+- the rule family (``minicnn.viz.rules``, a rule per layer): ``gradient_x_input``, ``lrp``
   (rules and composites), ``deeplift``, ``excitation_backprop``; their identities are
   in ``minicnn.viz.checks``.
 - the backward pass itself: ``step_through`` (per layer: the signal in and out, the
@@ -27,16 +27,30 @@ and the ``plot_*`` functions take the arrays above and write figures.
 from .attribution import deconvnet, guided_backprop, integrated_gradients, saliency, smoothgrad
 from .backward_plots import draw_relevance_by_layer, draw_step_through
 from .cam import grad_cam, grad_cam_pp, guided_grad_cam, upsample_bilinear
-from .evolution import FeatureEvolution, Snapshot
-from .figures import (plot_evolution, plot_feature_maps, plot_filters, plot_images,
-                      plot_top_patches)
-from .maximize import (Dream, Maximized, deepdream, gaussian_blur, laplacian_normalize,
-                       laplacian_pyramid, maximize, reconstruct, resize)
-from .occlusion import occlusion
-from .propagation import (deeplift, excitation_backprop, gradient_x_input, lrp, lrp_rule_map,
-                          propagate)
-from .plotting import attribution_grid, draw_attribution, normalize_attribution
 from .conservation import identity_residuals, relevance_by_layer
+from .evolution import FeatureEvolution, Snapshot
+from .figures import plot_evolution, plot_feature_maps, plot_filters, plot_images, plot_top_patches
+from .maximize import (
+    Dream,
+    Maximized,
+    deepdream,
+    gaussian_blur,
+    laplacian_normalize,
+    laplacian_pyramid,
+    maximize,
+    reconstruct,
+    resize,
+)
+from .occlusion import occlusion
+from .plotting import attribution_grid, draw_attribution, normalize_attribution
+from .propagation import (
+    deeplift,
+    excitation_backprop,
+    gradient_x_input,
+    lrp,
+    lrp_rule_map,
+    propagate,
+)
 from .receptive import Box, Field, field_box, receptive_box, receptive_fields
 from .stepthrough import backward_formula, step_through
 from .targets import Unit, backprop, class_probabilities, resolve_target, target_value

@@ -2,14 +2,14 @@
 
 Both take what ``step_through`` and ``relevance_by_layer`` computed and return one
 ``matplotlib.figure.Figure`` (no pyplot, the backend untouched), written to ``path`` as
-well when one is given (``minicnn.atomic.save_figure``).
+well when one is given (``minicnn.files.atomic.save_figure``).
 """
 import math
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..atomic import save_figure
+from ..files.atomic import save_figure
 
 CHECK_TOLERANCE = 1e-6      # a layer's check above this is drawn in red: its backward is wrong
 

@@ -10,8 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .feature_figure import plot_feature_maps
-from .tiles import (GAP, display_image, save_tight, show_image, tile_grid, tile_mosaic,
-                    unit_range)
+from .tiles import GAP, display_image, save_tight, show_image, tile_grid, tile_mosaic, unit_range
 
 FILTERS_PER_ROW = 8
 WEIGHT_SIZE, MAX_SIZE = 0.15, (12.0, 14.0)     # inches: one weight, the largest grid

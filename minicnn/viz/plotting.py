@@ -20,8 +20,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from ..atomic import save_figure
 from ..backend import as_numpy
+from ..files.atomic import save_figure
 
 SIGNS = ("all", "positive", "negative", "absolute")
 DIVERGING, SEQUENTIAL = "bwr", "inferno"

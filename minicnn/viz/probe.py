@@ -10,8 +10,8 @@ leaving, the training and ``requires_grad`` flags are restored.
 import contextlib
 
 from ..backend import get_array_module, to_device
-from ..inference import evaluating
 from ..layers import Softmax
+from ..training.inference import evaluating
 
 
 @contextlib.contextmanager

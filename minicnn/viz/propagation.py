@@ -1,4 +1,4 @@
-"""Propagation methods: the backward pass with a rule per layer (``minicnn.rules``).
+"""Propagation methods: the backward pass with a rule per layer (``minicnn.viz.rules``).
 
 ``propagate`` runs the forward pass layer by layer (keeping each layer's
 input, and its input on the baseline for DeepLIFT), then the backward pass
@@ -17,9 +17,21 @@ array shaped like ``x`` on the same device.
 """
 from ..backend import get_array_module
 from ..layers import AvgPool2D, Conv2D, Dense, MaxPool2D, ReLU
-from ..rules import (AlphaBeta, Epsilon, Flat, Gamma, Gradient, Norm, Pass, Proportional,
-                     Rescale, RescaleMaxPool, ZBox, ZPlus)
 from .probe import probing
+from .rules import (
+    AlphaBeta,
+    Epsilon,
+    Flat,
+    Gamma,
+    Gradient,
+    Norm,
+    Pass,
+    Proportional,
+    Rescale,
+    RescaleMaxPool,
+    ZBox,
+    ZPlus,
+)
 from .targets import backprop, resolve_target
 
 LINEAR = (Conv2D, Dense)
@@ -136,7 +148,7 @@ def lrp(model, x, target, rule="epsilon", composite=None, rules=None, maxpool="w
 
     The relevance starts as the target's pre-softmax logit (all other outputs 0)
     and is redistributed layer by layer by the rules of ``lrp_rule_map`` (see
-    ``minicnn.rules``). ``low``/``high``: the pixel bounds of the box rule
+    ``minicnn.viz.rules``). ``low``/``high``: the pixel bounds of the box rule
     (default: the batch's smallest and largest value).
     """
     if low is None or high is None:

@@ -39,10 +39,16 @@ from ..backend import as_numpy, get_array_module
 from ..gradcheck import directional_derivative
 from ..layers import BACKWARD_RULES, Layer, ReLU
 from ..parameter import Parameter
-from ..rules import Gradient, ReLURule, Rule
 from .probe import probing
-from .propagation import (COMPOSITES, LRP_RULES, deeplift_rule, excitation_rule, lrp_rule_map,
-                          propagate)
+from .propagation import (
+    COMPOSITES,
+    LRP_RULES,
+    deeplift_rule,
+    excitation_rule,
+    lrp_rule_map,
+    propagate,
+)
+from .rules import Gradient, ReLURule, Rule
 from .targets import resolve_target
 
 LRP_METHODS = [f"lrp-{r}" for r in LRP_RULES] + [f"lrp-{c.replace('_', '-')}" for c in COMPOSITES]
@@ -183,7 +189,7 @@ BACKWARD_LINE = re.compile(r"^\s*Backward(?: \((?P<rule>[^)]*)\))?:(?P<rest>.*)$
 
 def backward_formula(layer, rule=None):
     """The one-line backward formula of ``layer`` (a ``Layer``) under ``rule`` (a
-    ``minicnn.rules`` rule or None): the first double-backquoted text on the
+    ``minicnn.viz.rules`` rule or None): the first double-backquoted text on the
     ``Backward:`` line of the rule's class docstring, of the layer's ``Backward (name):``
     line for a ReLU rule, else of the layer's ``Backward:`` line (the classes' MRO is
     searched, so a subclass inherits its parent's line)."""

@@ -10,7 +10,7 @@ import math
 import matplotlib
 import numpy as np
 
-from ..atomic import save_figure
+from ..files.atomic import save_figure
 
 GAP = 1   # blank pixels between tiles
 

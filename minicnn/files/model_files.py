@@ -3,7 +3,7 @@
 The file holds one array per parameter, named as in ``state_dict()``, and
 ``__architecture__``: a JSON header ``{"format", "architecture"}`` that
 ``load_model`` rebuilds the layers from. A run's checkpoint is the same file with
-more in it (see ``minicnn.checkpoint``): a ``"checkpoint"`` section in the header
+more in it (see ``minicnn.training.checkpoint``): a ``"checkpoint"`` section in the header
 and arrays whose names hold a ``/`` (``optimizer/m.0``); readers of the model part
 ignore both. Writing goes to a temporary file in the same folder, renamed over the
 target only when complete, so an interrupted save never leaves half a model behind.
@@ -24,9 +24,9 @@ import zlib
 
 import numpy as np
 
+from ..layers import LAYER_TYPES, Layer
 from .atomic import atomic_write
-from .files import NotRegularFile, open_regular
-from .layers import LAYER_TYPES, Layer
+from .regular import NotRegularFile, open_regular
 
 FORMAT = "minicnn-model-1"
 HEADER = "__architecture__"

@@ -8,7 +8,7 @@ Checkpoints, saved models, run logs, figures and downloads all go through it.
 A write that fails (a full disk, a read-only folder) raises ``WriteError``, an
 ``OSError`` whose message names the file; the temporary file is removed and the
 destination keeps its previous content. A process killed mid-write leaves its
-``.tmp-*`` file behind: ``minicnn.locks.remove_stale_temporaries`` clears those
+``.tmp-*`` file behind: ``minicnn.files.locks.remove_stale_temporaries`` clears those
 on the next start. Files that belong together are written with ``atomic_write_all``
 (all temporaries first, then the renames back to back) inside
 ``interrupts_deferred`` (Ctrl-C and SIGTERM wait until the renames are done).

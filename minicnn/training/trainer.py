@@ -1,16 +1,16 @@
 """Training a model on MNIST-like data: the loop, the evaluation pass, checkpoints and resume.
 
 A run lives in one folder: ``config.json`` (its settings, for people), ``checkpoint.npz``
-and ``model.npz`` (see ``minicnn.checkpoint``), ``metrics.jsonl`` (``minicnn.reporting``)
+and ``model.npz`` (see ``minicnn.training.checkpoint``), ``metrics.jsonl`` (``minicnn.training.reporting``)
 and ``curves.png``; the checkpoint is rewritten atomically after each epoch. A run with a
 validation split (``config.validation``) also keeps ``best.npz``, its best model by
-validation accuracy (``minicnn.validation``).
+validation accuracy (``minicnn.training.validation``).
 
 One step: ``logits = model(x)``, ``loss = cross_entropy(logits, y)``, backward
 from ``dloss/dlogits`` through every layer, then the optimizer's update.
 
 Resuming is exact on the CPU: 1 epoch + resume + 1 epoch gives bit-for-bit the
-weights of 2 straight epochs (the checkpoint holds all the state, see minicnn.checkpoint).
+weights of 2 straight epochs (the checkpoint holds all the state, see minicnn.training.checkpoint).
 """
 import os
 import time
@@ -18,18 +18,17 @@ from dataclasses import asdict
 
 import numpy as np
 
-from .backend import as_numpy, check_device, get_array_module
-from .checkpoint import CHECKPOINT, read_checkpoint, restore, write_checkpoint
-from .config import (DATASETS, INPUT_SHAPE, MNIST_MODELS,  # noqa: F401 (re-exported)
-                     OPTIMIZERS, TrainConfig, make_optimizer, make_schedule)
+from ..backend import as_numpy, check_device, get_array_module
+from ..files.locks import FolderLock, remove_stale_temporaries
+from ..layers import BatchNorm1D, SoftmaxCrossEntropy
+from ..models import get_model
+from .checkpoint import read_checkpoint, restore, write_checkpoint
+from .config import INPUT_SHAPE, TrainConfig, make_optimizer, make_schedule
 from .divergence import CHECK_EVERY, TrainingDiverged, check_labels, check_loss
 from .inference import eval_forward
-from .layers import BatchNorm1D, SoftmaxCrossEntropy
-from .locks import FolderLock, remove_stale_temporaries
-from .models import get_model
 from .progress import EpochProgress
 from .reporting import MetricsLog, plot_learning_curves, write_json
-from .run_folder import CONFIG, CURVES, METRICS, check_run_folder  # noqa: F401 (re-exported)
+from .run_folder import CHECKPOINT, CONFIG, CURVES, METRICS, check_run_folder
 from .validation import is_better, run_split
 
 
@@ -38,7 +37,7 @@ def make_batches(images, labels, batch_size, device, train, config):
     normalize the same way. ``train``: shuffled (and augmented if configured), and a
     last batch of one image dropped (batch norm cannot estimate a variance from one
     image; each epoch drops another, the order being shuffled). Evaluation keeps all."""
-    from .data import Augment, BatchIterator
+    from ..data import Augment, BatchIterator
     single_left = train and len(labels) > 1 and len(labels) % batch_size == 1
     return BatchIterator(images, labels, batch_size, shuffle=train, seed=config.seed,
                          augment=Augment() if (train and config.augment) else None,
@@ -96,7 +95,7 @@ class Trainer:
         n, nt = config.train_subset, config.test_subset
         # The validation split first, from the whole training set; then the subset.
         self.train_indices, self.val_indices = run_split(len(y), config)
-        self.val_batches, self.best = None, None     # best: see minicnn.validation
+        self.val_batches, self.best = None, None     # best: see minicnn.training.validation
         if config.validation:                        # (without: plain slices, no copies)
             xv, yv = x[self.val_indices], y[self.val_indices]
             x, y, n = x[self.train_indices], y[self.train_indices], None
@@ -111,7 +110,7 @@ class Trainer:
         self.schedule = make_schedule(config, self.optimizer, len(self.train_batches))
         self.epoch, self.step, self.seconds, self.records = 0, 0, 0.0, []
 
-    # -- checkpoints (minicnn.checkpoint) ---------------------------------------------
+    # -- checkpoints (minicnn.training.checkpoint) ---------------------------------------------
     @classmethod
     def resume(cls, run_dir, train_data, test_data, device="cpu", epochs=None, progress=True,
                callbacks=(), checkpoint=None):
@@ -140,9 +139,9 @@ class Trainer:
         epoch evaluate, log, checkpoint and redraw the curves. Returns the epoch records.
         Holds the run folder's lock throughout (``FolderBusy`` if another process has
         it) and first removes the ``.tmp-*`` files a killed run left there; a folder
-        that is not a run's (``minicnn.run_folder``) raises ``ForeignFolder`` untouched.
+        that is not a run's (``minicnn.training.run_folder``) raises ``ForeignFolder`` untouched.
         Raises ``TrainingDiverged`` when the loss becomes NaN or infinite or explodes,
-        and ``minicnn.atomic.WriteError`` naming the file when a write fails."""
+        and ``minicnn.files.atomic.WriteError`` naming the file when a write fails."""
         lock = self.lock if self.lock is not None else FolderLock(self.run_dir, "training run")
         took = not lock.held
         if took:

@@ -1,6 +1,6 @@
 """``minicnn evaluate RUN_DIR|MODEL_FILE [...]``: a run's (or a model file's) test accuracy and
 confusion matrix, or the average of several models' probabilities and test-time augmentation
-(see ``minicnn.cli``).
+(see ``minicnn.cli.command``).
 
 A run folder gives its last checkpoint (``--best``: its ``best.npz``). A model file
 (``RUN/model.npz``, ``RUN/best.npz``, a checkpoint, or any file ``minicnn.save_model``
@@ -12,12 +12,12 @@ import json
 import os
 from typing import NamedTuple
 
-from .checkpoint import CHECKPOINT, load_checkpoint_model, read_checkpoint, repair_run
-from .cli_common import CLASS_NAMES, UsageError, _data_folder, _or_usage, load_data
-from .config import INPUT_SHAPE
-from .serialization import read_model_file, rebuild
-from .train import CONFIG, TrainConfig, evaluate, make_batches
-from .validation import BEST
+from ..files.model_files import read_model_file, rebuild
+from ..training.checkpoint import load_checkpoint_model, read_checkpoint, repair_run
+from ..training.config import INPUT_SHAPE, TrainConfig
+from ..training.run_folder import BEST, CHECKPOINT, CONFIG
+from ..training.trainer import evaluate, make_batches
+from .common import CLASS_NAMES, UsageError, _data_folder, _or_usage, load_data
 
 
 class Loaded(NamedTuple):
@@ -44,7 +44,7 @@ def cmd_evaluate(args):
 
 
 def _evaluate(args):
-    from .reporting import confusion_matrix, format_confusion, plot_confusion
+    from ..training.reporting import confusion_matrix, format_confusion, plot_confusion
     runs = [_or_usage(lambda: _load(path, args)) for path in args.run_dirs]
     if len({r.config.dataset for r in runs}) > 1:
         raise UsageError("the runs were trained on different datasets: "
@@ -74,7 +74,7 @@ def _evaluate(args):
 
 def _evaluate_averages(args, runs, x_test, y_test):
     """Each model alone (and with TTA), then the average of all models' probabilities."""
-    from .ensemble import NO_SHIFT, TTA_SHIFTS, accuracy, predict_proba
+    from ..training.ensemble import NO_SHIFT, TTA_SHIFTS, accuracy, predict_proba
     views = [("single", NO_SHIFT)] + ([("tta", TTA_SHIFTS)] if args.tta else [])
     total = {name: 0 for name, _ in views}
     print(f"{len(y_test)} test images; accuracy per run" + (" (plain / TTA)" if args.tta else ""))

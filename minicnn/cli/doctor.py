@@ -23,14 +23,28 @@ import time
 
 import numpy as np
 
-from . import kernels
-from .backend import (as_numpy, cuda_driver_version, get_array_module, gpu_unavailable_reason,
-                      synchronize, to_device)
-from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU,
-                     SoftmaxCrossEntropy)
-from .layers.activations import LeakyReLU
-from .layers.global_pool import GlobalAvgPool2D
-from .layers.norm import BatchNorm1D, BatchNorm2D
+from .. import kernels
+from ..backend import (
+    as_numpy,
+    cuda_driver_version,
+    get_array_module,
+    gpu_unavailable_reason,
+    synchronize,
+    to_device,
+)
+from ..layers import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    SoftmaxCrossEntropy,
+)
+from ..layers.activations import LeakyReLU
+from ..layers.global_pool import GlobalAvgPool2D
+from ..layers.norm import BatchNorm1D, BatchNorm2D
 
 TOLERANCE = 1e-9       # float64: the engines differ by rounding only (Winograd: about 1e-13)
 
@@ -104,7 +118,8 @@ def _nvvm():
 def versions():
     """``[(name, version or why not)]``."""
     import numba
-    from . import backend
+
+    from .. import backend
     driver = cuda_driver_version()
     reason = gpu_unavailable_reason()
     cupy = getattr(backend._cupy, "__version__", None) or "not importable"

@@ -1,4 +1,4 @@
-"""``minicnn train``: a new run into ``--out``, or ``--resume`` of one (see ``minicnn.cli``)."""
+"""``minicnn train``: a new run into ``--out``, or ``--resume`` of one (see ``minicnn.cli.command``)."""
 import contextlib
 import os
 import signal
@@ -6,14 +6,14 @@ import threading
 import time
 from dataclasses import asdict, fields
 
-from .checkpoint import CHECKPOINT, read_checkpoint, repair_run
-from .cli_common import UsageError, _data_folder, _or_usage, load_data
-from .config import RECIPES
-from .locks import FolderBusy
-from .models import MODELS
-from .run_folder import ForeignFolder, RunFolder
-from .serialization import read_header
-from .train import INPUT_SHAPE, MNIST_MODELS, TrainConfig, Trainer
+from ..files.locks import FolderBusy
+from ..files.model_files import read_header
+from ..models import MODELS
+from ..training.checkpoint import read_checkpoint, repair_run
+from ..training.config import INPUT_SHAPE, MNIST_MODELS, RECIPES, TrainConfig
+from ..training.run_folder import CHECKPOINT, ForeignFolder, RunFolder
+from ..training.trainer import Trainer
+from .common import UsageError, _data_folder, _or_usage, load_data
 
 
 def _config_from_args(args):

@@ -17,8 +17,8 @@ class UsageError(Exception):
 def load_data(dataset, data_dir, splits=("train", "test")):
     """``minicnn.data.load_data``, its ``DataError`` (the one line that says what to do)
     printed as a usage error."""
-    from .data import DataError
-    from .data import load_data as load
+    from ..data import DataError
+    from ..data import load_data as load
     try:
         return load(dataset, data_dir, splits=splits)
     except DataError as err:
@@ -29,7 +29,7 @@ def _data_folder(config, data_dir, run_dir, splits=("train", "test")):
     """The absolute folder to read a run's data from: ``--data-dir`` when given,
     else the folder the run recorded (``config["data_dir"]``), else the usual search
     ($MINICNN_DATA, then the download cache). Only the files of ``splits`` are needed."""
-    from .data import DataError, find_data
+    from ..data import DataError, find_data
     recorded = config.get("data_dir") if data_dir is None else None
     try:
         return find_data(config["dataset"], recorded or data_dir, splits=splits)
@@ -52,9 +52,9 @@ def _or_usage(build):
 
 
 def number_option(limits):
-    """An argparse type for a number within ``limits`` (a ``minicnn.config.Limits``, or
+    """An argparse type for a number within ``limits`` (a ``minicnn.training.config.Limits``, or
     the name of one of ``LIMITS``: the same check ``TrainConfig.validate`` applies)."""
-    from .config import LIMITS
+    from ..training.config import LIMITS
     limits = LIMITS[limits] if isinstance(limits, str) else limits
 
     def parse(text):

@@ -23,7 +23,7 @@ except ImportError:            # Windows: byte-range locks from msvcrt instead
     import msvcrt
 
 LOCK_FILE = ".minicnn.lock"
-TEMP_PATTERN = ".tmp-*"        # what minicnn.atomic.atomic_write names its temporary files
+TEMP_PATTERN = ".tmp-*"        # what minicnn.files.atomic.atomic_write names its temporary files
 TEMP_NAME = re.compile(r"\.tmp-[a-z0-9_]{8}(\.[A-Za-z0-9]{1,8})?")    # exactly, see is_temporary
 
 

@@ -7,16 +7,16 @@ temporary files of a killed write), or one that holds ``.minicnn.lock`` together
 run's ``checkpoint.npz``, ``config.json`` or ``metrics.jsonl`` (files of the user's
 beside those are left alone). Any other folder is refused (``ForeignFolder``) before
 anything is written there, the lock file included, and only files named as
-``minicnn.locks.is_temporary`` says are ever cleaned up.
+``minicnn.files.locks.is_temporary`` says are ever cleaned up.
 
-``RunFolder(out).take()`` checks the folder, takes its lock (``minicnn.locks``) and
+``RunFolder(out).take()`` checks the folder, takes its lock (``minicnn.files.locks``) and
 notes what was there; ``abandon()`` after a run that failed before its first checkpoint
 removes what the run added (and the folders the run made), nothing else.
 """
 import os
 
-from .atomic import check_writable
-from .locks import LOCK_FILE, FolderLock, is_temporary, remove_stale_temporaries
+from ..files.atomic import check_writable
+from ..files.locks import LOCK_FILE, FolderLock, is_temporary, remove_stale_temporaries
 
 CHECKPOINT, MODEL, BEST = "checkpoint.npz", "model.npz", "best.npz"
 METRICS, CURVES, CONFIG = "metrics.jsonl", "curves.png", "config.json"

@@ -38,8 +38,8 @@ switches: winner takes all) or ``Proportional`` (shared by the window's inputs).
 """
 import copy
 
-from .backend import get_array_module
-from .parameter import Parameter
+from ..backend import get_array_module
+from ..parameter import Parameter
 
 
 class Rule:
@@ -266,7 +266,7 @@ class Proportional(Rule):
         self.stabilizer = float(stabilizer)
 
     def backward(self, layer, x, signal, ref=None):
-        from .layers import AvgPool2D
+        from ..layers import AvgPool2D
         if getattr(layer, "dilation", (1, 1)) != (1, 1) or getattr(layer, "ceil_mode", False):
             raise ValueError(f"Proportional max-pool relevance needs dilation 1 and "
                              f"ceil_mode=False, got {layer!r}; use the winner rule")

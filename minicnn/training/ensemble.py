@@ -10,11 +10,11 @@ Both only ever run the ordinary eval-mode forward pass.
 """
 import numpy as np
 
-from .backend import as_numpy
-from .data import prepare_images
-from .data.augment import translate as shift_images
+from ..backend import as_numpy
+from ..data import prepare_images
+from ..data.augment import translate as shift_images
+from ..layers.activations import softmax
 from .inference import chunks, eval_forward
-from .layers.activations import softmax
 
 NO_SHIFT = ((0, 0),)
 TTA_SHIFTS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))   # (rows, columns)

@@ -11,13 +11,13 @@ After each epoch the trainer evaluates the model on the held-out images (eval mo
 the model with the highest validation accuracy so far (ties: the lower validation loss,
 then the earlier epoch) is written to ``RUN_DIR/best.npz`` by the one model-file writer,
 its header section ``"best"`` holding ``epoch``, ``val_acc`` and ``val_loss``, together
-with the epoch's checkpoint (``minicnn.checkpoint.write_checkpoint``). The test
+with the epoch's checkpoint (``minicnn.training.checkpoint.write_checkpoint``). The test
 set is evaluated and logged too, but it never takes part in the choice.
 ``minicnn evaluate RUN_DIR --best`` evaluates that model.
 """
 import numpy as np
 
-from .run_folder import BEST  # noqa: F401 (where the run's files are named)
+from .run_folder import BEST
 
 SPLIT_STREAM = 0x5EED_0F_5A11D    # keeps the split's random stream apart from shuffling's
 

@@ -3,18 +3,18 @@
 A checkpoint can lie: edited by hand, damaged where the zip checksums do not look,
 written by another version. ``check_section`` checks the header's ``"checkpoint"``
 section on its own (types and ranges of every field, the settings through
-``minicnn.config.config_from_checkpoint``, and how the fields fit each other and the
-architecture); ``minicnn.checkpoint.restore`` then checks the arrays against the model
+``minicnn.training.config.config_from_checkpoint``, and how the fields fit each other and the
+architecture); ``minicnn.training.checkpoint.restore`` then checks the arrays against the model
 the settings build (``Optimizer.load_state_dict`` checks the optimizer's buffers). The
 first entry that does not fit is named in one line (``ModelFileError``).
 """
 import math
 
+from ..files.model_files import ModelFileError
+from ..layers import LAYER_TYPES, Dropout
 from .config import config_from_checkpoint
-from .layers import LAYER_TYPES, Dropout
-from .serialization import ModelFileError
 
-# The numbers each kind of metrics record holds (see minicnn.reporting); others may be
+# The numbers each kind of metrics record holds (see minicnn.training.reporting); others may be
 # there too (validation, timing) but these are read back by the curves and the CLI.
 RECORD_NUMBERS = {"step": ("loss", "train_acc", "seconds"),
                   "epoch": ("loss", "train_acc", "test_acc", "test_loss", "seconds")}

@@ -9,7 +9,7 @@ touched.
 """
 import contextlib
 
-from .backend import to_device
+from ..backend import to_device
 
 
 @contextlib.contextmanager

@@ -12,24 +12,33 @@ the dispatch (``train`` lives in ``cli_train.py``, ``evaluate`` in ``cli_evaluat
 
 Exit status: 0 on success, 1 on a usage or input error or a failed write (the
 message says what to change), 2 for a bad option value (one line: argparse's errors
-and the ranges of ``minicnn.config.LIMITS``, which ``TrainConfig.validate`` applies
+and the ranges of ``minicnn.training.config.LIMITS``, which ``TrainConfig.validate`` applies
 too), 3 when training diverged (the loss became NaN or infinite, or exploded).
 """
 import argparse
 import os
 import sys
 
-from . import __version__
-from .atomic import WriteError
-from .cli_common import UsageError, _or_usage, number_option
-from .cli_evaluate import cmd_evaluate
-from .cli_report_card import cmd_report_card
-from .cli_train import _config_from_args, _not_trainable, cmd_train
-from .config import RECIPES, SCHEDULES, Limits, SettingError
-from .init import INITIALIZERS
-from .kernels import threads
-from .models import MODELS, get_model
-from .train import DATASETS, MNIST_MODELS, OPTIMIZERS, TrainConfig, TrainingDiverged
+from .. import __version__
+from ..files.atomic import WriteError
+from ..init import INITIALIZERS
+from ..kernels import threads
+from ..models import MODELS, get_model
+from ..training.config import (
+    DATASETS,
+    MNIST_MODELS,
+    OPTIMIZERS,
+    RECIPES,
+    SCHEDULES,
+    Limits,
+    SettingError,
+    TrainConfig,
+)
+from ..training.divergence import TrainingDiverged
+from .common import UsageError, _or_usage, number_option
+from .evaluate import cmd_evaluate
+from .report_card import cmd_report_card
+from .train import _config_from_args, _not_trainable, cmd_train
 
 DIVERGED = 3
 
@@ -143,7 +152,7 @@ def build_parser():
     s.add_argument("--model", default="lenet", type=model_name(MODELS),
                    help=f"one of {sorted(MODELS)} (default lenet)")
 
-    from .explore.command import add_arguments as explore_arguments
+    from ..explore.command import add_arguments as explore_arguments
     explore_arguments(commands.add_parser(
         "explore", help="look inside a run's model in the browser (pip install -e .[explore])",
         description="A local web app on RUN_DIR/model.npz: draw a digit, see its feature "
@@ -256,7 +265,7 @@ def cmd_doctor(args):
 
 # -- explore --------------------------------------------------------------------------
 def cmd_explore(args):
-    from .explore.command import run
+    from ..explore.command import run
     return run(args)
 
 

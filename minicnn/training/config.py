@@ -6,17 +6,17 @@
 (stepped once per batch). ``RECIPES`` are named sets of settings
 (``minicnn train --recipe fast``), chosen by measurement (README). ``LIMITS`` are the
 ranges of its numbers: ``TrainConfig.validate`` and the command line's options
-(``minicnn.cli``) check the same ones.
+(``minicnn.cli.command``) check the same ones.
 """
 import math
 import numbers
 import types
 from dataclasses import dataclass, fields
 
-from .init import INITIALIZERS
-from .models import MODELS
-from .optim import SGD, Adam, AdamW
-from .schedules import CosineAnnealingLR, LinearWarmup, OneCycleLR, StepLR
+from ..init import INITIALIZERS
+from ..models import MODELS
+from ..optim import SGD, Adam, AdamW
+from ..schedules import CosineAnnealingLR, LinearWarmup, OneCycleLR, StepLR
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("none", "step", "cosine", "onecycle")

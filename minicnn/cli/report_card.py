@@ -4,7 +4,7 @@ residual and speed on a run's model (``minicnn.studies.report_card``), written t
 beside it). Each method's numbers are cached in ``RUN_DIR/report-card-cache/``, keyed by
 the weights and the settings, so a second card of the same run is fast.
 
-The run folder's lock (``minicnn.locks``) is held throughout: the card reads the run's
+The run folder's lock (``minicnn.files.locks``) is held throughout: the card reads the run's
 model and writes into its folder, which must not happen while ``minicnn train`` is
 writing new weights there (the card would describe a model that is gone by the time it
 is written), nor beside another report card.
@@ -15,11 +15,10 @@ import os
 import sys
 import time
 
-from .atomic import atomic_write, check_writable
-from .checkpoint import MODEL
-from .cli_common import UsageError, _data_folder, _or_usage, load_data
-from .locks import FolderBusy, FolderLock, remove_stale_temporaries
-from .train import CONFIG
+from ..files.atomic import atomic_write, check_writable
+from ..files.locks import FolderBusy, FolderLock, remove_stale_temporaries
+from ..training.run_folder import CONFIG, MODEL
+from .common import UsageError, _data_folder, _or_usage, load_data
 
 CARD, CACHE = "report-card.md", "report-card-cache"
 
@@ -44,13 +43,13 @@ def cmd_report_card(args):
 
 
 def _write_card(args, run_dir, out, png):
-    from .backend import as_numpy, to_device
-    from .data import prepare_images
-    from .kernels.threads import num_threads
-    from .studies.report_card import SETTINGS, card_key, card_methods, report_card
-    from .studies.report_card_page import draw_card, format_card
-    from .studies.sanity import parameter_layers
-    from .viz import class_probabilities
+    from ..backend import as_numpy, to_device
+    from ..data import prepare_images
+    from ..kernels.threads import num_threads
+    from ..studies.report_card import SETTINGS, card_key, card_methods, report_card
+    from ..studies.report_card_page import draw_card, format_card
+    from ..studies.sanity import parameter_layers
+    from ..viz import class_probabilities
     model = _or_usage(lambda: _load(run_dir, args.device))
     config = _config(run_dir)
     folder = _data_folder(config, args.data_dir, run_dir, splits=("test",))
@@ -94,8 +93,8 @@ def _write_card(args, run_dir, out, png):
 
 
 def _load(run_dir, device):
-    from . import load_model
-    from .backend import check_device
+    from .. import load_model
+    from ..backend import check_device
     check_device(device)
     return load_model(os.path.join(run_dir, MODEL)).to(device)
 

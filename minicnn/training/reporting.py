@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from .atomic import atomic_write, save_figure, write_error
+from ..files.atomic import atomic_write, save_figure, write_error
 
 
 def write_json(path, obj):

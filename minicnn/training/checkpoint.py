@@ -8,7 +8,7 @@ saved model. Besides the architecture and the weights it holds
                             optimizer_steps, dropout_states (each Dropout's RNG state),
                             schedule (the learning-rate schedule's state, or null),
                             best (epoch, val_acc, val_loss of best.npz, or null:
-                            see minicnn.validation)
+                            see minicnn.training.validation)
     arrays "optimizer/K"    the optimizer's buffers (SGD momentum, Adam moments), by
                             the keys of ``Optimizer.state_dict()["buffers"]``
 
@@ -20,7 +20,7 @@ files first, then renamed back to back, checkpoint first, with Ctrl-C and SIGTER
 meanwhile: they never disagree, except after a SIGKILL in the microseconds between two
 renames, which the next command in the folder mends (``repair_run``).
 On resume the checkpoint is read once (``read_checkpoint``), every entry checked
-(``minicnn.checkpoint_checks``, ``Optimizer.load_state_dict``), and handed on.
+(``minicnn.training.checkpoint_checks``, ``Optimizer.load_state_dict``), and handed on.
 
 Checkpoints of minicnn's first format (``minicnn-checkpoint-1``: a ``__meta__``
 entry, no model header) are refused with a line that says so; the ``model.npz``
@@ -32,13 +32,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .atomic import atomic_write_all, interrupts_deferred
+from ..files.atomic import atomic_write_all, interrupts_deferred
+from ..files.locks import FolderBusy, FolderLock
+from ..files.model_files import (
+    ModelFileError,
+    model_file_writer,
+    read_header,
+    read_model_file,
+    rebuild,
+)
+from ..layers import Dropout
 from .checkpoint_checks import check_section
-from .layers import Dropout
-from .locks import FolderBusy, FolderLock
 from .run_folder import BEST, CHECKPOINT, MODEL
-from .serialization import (ModelFileError, model_file_writer, read_header, read_model_file,
-                            rebuild)
 
 OPTIMIZER = "optimizer/"
 
@@ -91,7 +96,7 @@ def _writes(folder, model, section, buffers=None):
 
 def read_checkpoint(run_dir):
     """The ``Checkpoint`` in ``run_dir/checkpoint.npz``, read once and checked (see
-    ``minicnn.checkpoint_checks``); a broken, foreign or lying file raises
+    ``minicnn.training.checkpoint_checks``); a broken, foreign or lying file raises
     ``ModelFileError`` (a ``ValueError``) naming it and the entry."""
     path = os.path.join(os.fspath(run_dir), CHECKPOINT)
     if not os.path.lexists(path):
