@@ -1,4 +1,5 @@
-"""``minicnn train``: a new run into ``--out``, or ``--resume`` of one (see ``minicnn.cli.command``)."""
+"""``minicnn train``: a new run into ``--out``, or ``--resume`` of one (the parser:
+``minicnn.cli.command``)."""
 import contextlib
 import os
 import signal

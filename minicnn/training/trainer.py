@@ -1,8 +1,8 @@
 """Training a model on MNIST-like data: the loop, the evaluation pass, checkpoints and resume.
 
-A run lives in one folder: ``config.json`` (its settings, for people), ``checkpoint.npz``
-and ``model.npz`` (see ``minicnn.training.checkpoint``), ``metrics.jsonl`` (``minicnn.training.reporting``)
-and ``curves.png``; the checkpoint is rewritten atomically after each epoch. A run with a
+A run lives in one folder (``run_folder.py`` names its files): ``config.json`` (its
+settings, for people), ``checkpoint.npz`` and ``model.npz`` (see ``checkpoint.py``),
+``metrics.jsonl`` (``reporting.py``) and ``curves.png``; the checkpoint is rewritten atomically after each epoch. A run with a
 validation split (``config.validation``) also keeps ``best.npz``, its best model by
 validation accuracy (``minicnn.training.validation``).
 
