@@ -12,11 +12,13 @@ import json
 import os
 from typing import NamedTuple
 
+import numpy as np
+
 from ..files.model_files import read_model_file, rebuild
 from ..training.checkpoint import load_checkpoint_model, read_checkpoint, repair_run
 from ..training.config import INPUT_SHAPE, TrainConfig
+from ..training.ensemble import NO_SHIFT, TTA_SHIFTS, accuracy, predict_proba
 from ..training.run_folder import BEST, CHECKPOINT, CONFIG
-from ..training.trainer import evaluate, make_batches
 from .common import CLASS_NAMES, UsageError, _data_folder, _or_usage, load_data
 
 
@@ -57,24 +59,28 @@ def _evaluate(args):
     x_test, y_test = x_test[:n], y_test[:n]
     if len(runs) > 1 or args.tta:
         return _evaluate_averages(args, runs, x_test, y_test)
-    batches = make_batches(x_test, y_test, config.eval_batch_size, args.device, False, config)
-    result = evaluate(first.model, batches)
+    # the one route to test predictions: softmax probabilities, as for ensembles and TTA
+    p = predict_proba(first.model, x_test, NO_SHIFT, config.eval_batch_size)   # (N, K)
+    labels = np.asarray(y_test)
+    predictions = p.argmax(axis=1)
+    correct = float((predictions == labels).mean())
+    true_class = p[np.arange(len(labels)), labels]
+    loss = float(-np.log(np.maximum(true_class, np.finfo(np.float64).tiny)).mean())
     names = CLASS_NAMES[config.dataset]
-    matrix = confusion_matrix(result["labels"], result["predictions"], len(names))
-    errors = int((result["labels"] != result["predictions"]).sum())
+    matrix = confusion_matrix(labels, predictions, len(names))
+    errors = int((labels != predictions).sum())
     print(f"{first.name} on {config.dataset}, {first.which} ({first.file})")
-    print(f"test accuracy: {100 * result['accuracy']:.2f}%  ({errors} errors in "
-          f"{len(result['labels'])} images), test loss {result['loss']:.4f}\n")
+    print(f"test accuracy: {100 * correct:.2f}%  ({errors} errors in {len(labels)} images), "
+          f"test loss {loss:.4f}\n")
     print(format_confusion(matrix, names))
     plot_confusion(matrix, names, first.confusion_png, title=f"{first.name} on "
-                   f"{config.dataset}: {100 * result['accuracy']:.2f}%")
+                   f"{config.dataset}: {100 * correct:.2f}%")
     print(f"\nwrote {first.confusion_png}")
     return 0
 
 
 def _evaluate_averages(args, runs, x_test, y_test):
     """Each model alone (and with TTA), then the average of all models' probabilities."""
-    from ..training.ensemble import NO_SHIFT, TTA_SHIFTS, accuracy, predict_proba
     views = [("single", NO_SHIFT)] + ([("tta", TTA_SHIFTS)] if args.tta else [])
     total = {name: 0 for name, _ in views}
     print(f"{len(y_test)} test images; accuracy per run" + (" (plain / TTA)" if args.tta else ""))
