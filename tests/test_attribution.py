@@ -17,6 +17,7 @@ from minicnn.viz.attribution import (
 from minicnn.viz.cam import grad_cam, guided_grad_cam, upsample_bilinear
 from minicnn.viz.occlusion import occlusion
 from minicnn.viz.receptive import receptive_box
+from minicnn.viz.rules import RELU_RULES
 from minicnn.viz.targets import Unit, resolve_target, target_value
 
 
@@ -71,8 +72,7 @@ def test_single_relu_rules_relate(backend):
     relu.forward(x)
     out = {}
     for rule in ("gradient", "deconvnet", "guided"):
-        relu.backward_rule = rule
-        out[rule] = as_numpy(relu.backward(g))
+        out[rule] = as_numpy(RELU_RULES[rule]().backward(relu, x, g))
     xn, gn = as_numpy(x), as_numpy(g)
     np.testing.assert_array_equal(out["guided"], out["gradient"] * (gn > 0))
     np.testing.assert_array_equal(out["guided"], out["deconvnet"] * (xn > 0))
@@ -92,13 +92,14 @@ def test_rules_relate_at_every_relu_of_a_network(backend, device):
         if isinstance(layer, ReLU):
             got = {}
             for rule in ("gradient", "deconvnet", "guided"):
-                layer.backward_rule = rule
-                got[rule] = as_numpy(layer.backward(grad))
+                got[rule] = as_numpy(RELU_RULES[rule]().backward(layer, None, grad))
             g, active = as_numpy(grad), as_numpy(layer.active)
             np.testing.assert_array_equal(got["guided"], got["gradient"] * (g > 0))
             np.testing.assert_array_equal(got["guided"], got["deconvnet"] * active)
             checked += 1
-        grad = layer.backward(grad)                     # the guided rule is left on
+            grad = RELU_RULES["guided"]().backward(layer, None, grad)
+        else:
+            grad = layer.backward(grad)
     assert checked == 3                                  # conv, conv and dense ReLUs
 
 

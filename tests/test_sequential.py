@@ -88,22 +88,6 @@ def test_load_state_dict_names_missing_unexpected_and_mismatched_keys():
         model.load_state_dict({**state, "4.weight": np.zeros((3, 9))})
 
 
-def test_backward_rule_sets_every_relu_and_restores_on_error():
-    model = Sequential([ReLU(), Sequential([ReLU(), Flatten()]), ReLU()])
-    relus = [m for m in model.modules() if isinstance(m, ReLU)]
-    relus[1].backward_rule = "deconvnet"                  # a non-default one must come back too
-    with model.backward_rule("guided"):
-        assert [r.backward_rule for r in relus] == ["guided"] * 3
-    assert [r.backward_rule for r in relus] == ["gradient", "deconvnet", "gradient"]
-    with pytest.raises(RuntimeError, match="boom"):
-        with model.backward_rule("deconvnet"):
-            raise RuntimeError("boom")
-    assert [r.backward_rule for r in relus] == ["gradient", "deconvnet", "gradient"]
-    with pytest.raises(ValueError, match="backward rule must be one of"):
-        with model.backward_rule("nope"):
-            pass
-
-
 def test_slicing_shares_layers(backend, device, rng):
     model = small().to(device)
     head = model[:3]

@@ -154,8 +154,8 @@ def test_every_built_in_layer_and_rule_has_a_backward_formula():
                if backward_formula(ReLU(), c.__new__(c)).startswith("(no")]
     assert not missing, missing
     assert backward_formula(ReLU()) == "dx = g * (x > 0)"
-    assert backward_formula(ReLU(), rules.ReLURule("deconvnet")) == "dx = max(g, 0)"
-    assert backward_formula(LeakyReLU(), rules.ReLURule("guided")).endswith("* (g > 0)")
+    assert backward_formula(ReLU(), rules.Deconvnet()) == "dx = max(g, 0)"
+    assert backward_formula(LeakyReLU(), rules.Guided()).endswith("* (g > 0)")
     assert backward_formula(ForgetsTheMask()) == "dx = g * (x > 0)"     # inherited: it claims
     assert backward_formula(Conv2D(1, 1, 1), rules.Gradient()).startswith("dx = col2im")
 

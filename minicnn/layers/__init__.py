@@ -1,5 +1,5 @@
 """All layers; each writes its forward and backward pass by hand."""
-from .activations import BACKWARD_RULES, LeakyReLU, ReLU, Softmax
+from .activations import LeakyReLU, ReLU, Softmax
 from .base import LAYER_TYPES, Layer, register_layer
 from .branches import Concat, Inception
 from .conv import Conv2D
@@ -16,6 +16,6 @@ for _cls in (Conv2D, MaxPool2D, AvgPool2D, ReLU, Softmax, Dense, Flatten, Dropou
 # MaxUnpool2D is not registered: its forward takes the switches too, so no model holds it
 
 __all__ = ["Layer", "LAYER_TYPES", "register_layer", "Conv2D", "MaxPool2D", "AvgPool2D",
-           "MaxUnpool2D", "ReLU", "Softmax", "BACKWARD_RULES", "Dense", "Flatten", "Dropout",
+           "MaxUnpool2D", "ReLU", "Softmax", "Dense", "Flatten", "Dropout",
            "SoftmaxCrossEntropy", "Sequential", "Concat", "Inception", "BatchNorm1D",
            "BatchNorm2D", "GlobalAvgPool2D", "LeakyReLU"]

@@ -1,39 +1,21 @@
-"""ReLU (with swappable backward rules) and softmax.
+"""ReLU, LeakyReLU and softmax.
 
-ReLU forward: ``y = max(x, 0)``. Its backward pass takes the incoming
-gradient ``g`` and, depending on ``backward_rule``, returns:
-
-=============  ===============================  ==================================
-rule           formula                          what it gives when run to the input
-=============  ===============================  ==================================
-``gradient``   ``g * (x > 0)``                  the true gradient (saliency)
-``deconvnet``  ``max(g, 0)``                    Zeiler & Fergus's deconvnet
-``guided``     ``g * (x > 0) * (g > 0)``        Springenberg's guided backprop
-=============  ===============================  ==================================
-
-Deconvnet ignores which units were active in the forward pass and keeps
-positive signals only; guided backprop does both. Everything else in the
-network (conv, dense, max-pool switches) keeps its ordinary backward pass:
-that is why these visualizations are this small a change.
+ReLU forward: ``y = max(x, 0)``; backward: ``dx = g * (x > 0)``, the gradient.
+Explanations swap this one step for another rule (``minicnn.viz.rules``): deconvnet
+sends back ``max(g, 0)``, guided backprop ``g * (x > 0) * (g > 0)``, and every other
+layer keeps its ordinary backward pass: that is why those visualizations are this
+small a change.
 """
 from .. import kernels
 from ..backend import get_array_module
 from .base import Layer
-
-BACKWARD_RULES = ("gradient", "deconvnet", "guided")
 
 
 class ReLU(Layer):
     """``y = max(x, 0)`` elementwise, any shape.
 
     Backward: ``dx = g * (x > 0)``
-    Backward (deconvnet): ``dx = max(g, 0)``
-    Backward (guided): ``dx = g * (x > 0) * (g > 0)``
     """
-
-    def __init__(self):
-        super().__init__()
-        self.backward_rule = "gradient"
 
     def forward(self, x):
         self.check_input(x)
@@ -42,14 +24,7 @@ class ReLU(Layer):
 
     def backward(self, grad_out):
         self.check_grad(grad_out)
-        rule = self.backward_rule
-        if rule == "gradient":
-            return kernels.relu_backward(grad_out, self.derivative())    # g * dy/dx
-        if rule == "deconvnet":
-            return grad_out * (grad_out > 0)
-        if rule == "guided":
-            return grad_out * self.derivative() * (grad_out > 0)
-        raise ValueError(f"ReLU backward_rule must be one of {BACKWARD_RULES}, got {rule!r}")
+        return kernels.relu_backward(grad_out, self.derivative())        # g * dy/dx
 
     def derivative(self):
         """``dy/dx`` at the forward input: 1 where ``x > 0``, else 0 (the kept mask)."""
@@ -87,11 +62,10 @@ class Softmax(Layer):
 class LeakyReLU(ReLU):
     """``y = x`` where ``x > 0``, else ``negative_slope * x`` (PyTorch's default slope 0.01).
 
-    Backward: ``g * (1 where x > 0 else negative_slope)``. It is a ReLU for the
-    backward rules: ``deconvnet`` keeps ``max(g, 0)``, ``guided`` also zeroes
-    the negative gradients of the true backward.
+    Backward: ``dx = g * (1 where x > 0 else negative_slope)``
 
-    Backward (guided): ``g * (1 where x > 0 else negative_slope) * (g > 0)``
+    It is a ReLU for the explanations' rules (``minicnn.viz.rules``): deconvnet
+    keeps ``max(g, 0)``, guided backprop zeroes the negative part of ``g`` first.
     """
 
     def __init__(self, negative_slope=0.01):
@@ -106,7 +80,7 @@ class LeakyReLU(ReLU):
         return x * self.slope
 
     def derivative(self):
-        """1 where ``x > 0``, else ``negative_slope``: ReLU's backward rules do the rest."""
+        """1 where ``x > 0``, else ``negative_slope``: ReLU's backward does the rest."""
         return self.slope
 
     def config(self):

@@ -3,10 +3,8 @@
 Forward runs the layers in order; backward runs their backward passes in
 reverse, each turning ``dL/d(output)`` into ``dL/d(input)``.
 """
-import contextlib
 
 from ..backend import as_numpy, device_of, to_device
-from .activations import BACKWARD_RULES, ReLU
 from .base import Layer
 
 
@@ -148,23 +146,6 @@ class Sequential(Layer):
             else:
                 target.value = value
         return self
-
-    # -- visualization support ------------------------------------------------------
-    @contextlib.contextmanager
-    def backward_rule(self, rule):
-        """``with model.backward_rule("guided"): ...`` swaps every ReLU's backward
-        rule inside the block and restores the old rules afterwards, even on error."""
-        if rule not in BACKWARD_RULES:
-            raise ValueError(f"backward rule must be one of {BACKWARD_RULES}, got {rule!r}")
-        relus = [m for m in self.modules() if isinstance(m, ReLU)]
-        saved = [r.backward_rule for r in relus]
-        try:
-            for r in relus:
-                r.backward_rule = rule
-            yield self
-        finally:
-            for r, old in zip(relus, saved):
-                r.backward_rule = old
 
     def config(self):
         return dict(input_shape=None if self.input_shape is None else list(self.input_shape))

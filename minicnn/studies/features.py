@@ -30,10 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..backend import as_numpy
-from ..layers import BACKWARD_RULES, Conv2D, Dense, Flatten, MaxPool2D
+from ..layers import Conv2D, Dense, Flatten, MaxPool2D
 from ..layers.activations import softmax
+from ..viz.backward import backprop
 from ..viz.probe import as_model_input, probing
 from ..viz.receptive import receptive_box
+from ..viz.rules import RELU_RULES
+from ..viz.targets import Unit
 from .features_figure import draw_dense_features  # noqa: F401 (its figure, kept here too)
 
 
@@ -113,8 +116,8 @@ def analyze_dense_features(model, image, signal=None, rule="gradient", top=3):
     The model may live on the CPU or the GPU; it is left as it was (eval mode
     and gradients are restored by ``probing``).
     """
-    if rule not in BACKWARD_RULES:
-        raise ValueError(f"rule must be one of {BACKWARD_RULES}, got {rule!r}")
+    if rule not in RELU_RULES:
+        raise ValueError(f"rule must be one of {tuple(RELU_RULES)}, got {rule!r}")
     flat, first, last = head_layers(model)
     image = as_numpy(image)
     if image.ndim != 3:
@@ -125,10 +128,7 @@ def analyze_dense_features(model, image, signal=None, rule="gradient", top=3):
         signals = model[flat:last](pooled)                        # (1, S)
         s = as_numpy(signals)[0]
         j = int(np.argmax(s)) if signal is None else int(signal)
-        with model.backward_rule(rule):
-            grad = np.zeros_like(as_numpy(signals))
-            grad[0, j] = 1.0
-            input_map = as_numpy(model[:last].backward(as_model_input(model, grad)))[0]
+    input_map = as_numpy(backprop(model, x, Unit(last - 1, j), rule)[0])[0]   # signal j
     classifier = model.layers[last]
     w = as_numpy(classifier.weight.value)
     b = as_numpy(classifier.bias.value) if classifier.bias is not None \

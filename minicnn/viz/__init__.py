@@ -25,6 +25,7 @@ Drawing is kept apart from computing: ``draw_attribution``, ``attribution_grid``
 and the ``plot_*`` functions take the arrays above and write figures.
 """
 from .attribution import deconvnet, guided_backprop, integrated_gradients, saliency, smoothgrad
+from .backward import backprop, propagate
 from .backward_plots import draw_relevance_by_layer, draw_step_through
 from .cam import grad_cam, grad_cam_pp, guided_grad_cam, upsample_bilinear
 from .conservation import identity_residuals, relevance_by_layer
@@ -49,11 +50,10 @@ from .propagation import (
     gradient_x_input,
     lrp,
     lrp_rule_map,
-    propagate,
 )
 from .receptive import Box, Field, field_box, receptive_box, receptive_fields
 from .stepthrough import backward_formula, step_through
-from .targets import Unit, backprop, class_probabilities, resolve_target, target_value
+from .targets import Unit, class_probabilities, resolve_target, target_value
 from .units import FeatureMap, TopPatches, conv_filters, feature_maps, top_patches
 
 __all__ = [

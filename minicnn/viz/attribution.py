@@ -15,15 +15,16 @@ the ReLU's forward input)::
 
 Conv and dense layers pass ``g`` back through their transposed weights and max
 pooling routes it to the stored switches (Zeiler's "unpooling") in all three.
-So ``with model.backward_rule(rule): model.backward(...)`` is the whole method;
-see ``docs/backward-rules.md``.
+So ``backprop(model, x, target, rule)`` (``minicnn.viz.backward``: the ReLU's rule
+swapped, ``minicnn.viz.rules``) is the whole method; see ``docs/backward-rules.md``.
 
 SmoothGrad and integrated gradients average many such gradients.
 """
 import numpy as np
 
 from ..backend import get_array_module
-from .targets import Resolved, backprop, resolve_target
+from .backward import backprop
+from .targets import Resolved, resolve_target
 
 MAX_BATCH = 256    # images per backward pass when a method needs the gradient at many points
 

@@ -11,8 +11,9 @@ guided Grad-CAM multiplies it into the fine guided-backprop map.
 """
 from ..backend import get_array_module
 from .attribution import guided_backprop
+from .backward import backprop
 from .probe import layer_index
-from .targets import backprop, resolve_target
+from .targets import resolve_target
 
 
 def _axis_weights(xp, n_in, n_out):

@@ -22,9 +22,10 @@ import numpy as np
 
 from ..backend import as_numpy, get_array_module
 from .attribution import _quadrature
+from .backward import propagate
 from .checks import ig_completeness, lrp0_minus_gradient_x_input, lrp_conservation
 from .probe import probing
-from .propagation import COMPOSITES, deeplift, propagate
+from .propagation import COMPOSITES, deeplift
 from .stepthrough import LRP_METHODS, backward_method
 from .targets import resolve_target
 

@@ -1,9 +1,5 @@
-"""Propagation methods: the backward pass with a rule per layer (``minicnn.viz.rules``).
-
-``propagate`` runs the forward pass layer by layer (keeping each layer's
-input, and its input on the baseline for DeepLIFT), then the backward pass
-from the target with ``rule_for(index, layer).backward(...)`` at each layer.
-No hooks: the rule *is* the layer's backward step. The methods::
+"""Propagation methods: the backward pass with a rule per layer (``minicnn.viz.rules``),
+run by ``minicnn.viz.backward.propagate``. The methods::
 
     gradient_x_input     x * d target / d x
     lrp                  relevance R = the target's logit at the output, rules by layer
@@ -17,7 +13,7 @@ array shaped like ``x`` on the same device.
 """
 from ..backend import get_array_module
 from ..layers import AvgPool2D, Conv2D, Dense, MaxPool2D, ReLU
-from .probe import probing
+from .backward import backprop, propagate
 from .rules import (
     AlphaBeta,
     Epsilon,
@@ -32,7 +28,7 @@ from .rules import (
     ZBox,
     ZPlus,
 )
-from .targets import backprop, resolve_target
+from .targets import resolve_target
 
 LINEAR = (Conv2D, Dense)
 LRP_RULES = {"0": lambda o: Epsilon(0.0), "epsilon": lambda o: Epsilon(o["epsilon"]),
@@ -58,43 +54,6 @@ def _lrp_default(layer, stabilizer=1e-6):
     if isinstance(layer, AvgPool2D):
         return Norm(stabilizer)    # a linear map with positive weights: the z-rule
     return Gradient()              # max pooling: winner takes all; Flatten, Dropout (eval)
-
-
-def propagate(model, x, target, rule_for, baseline=None, start="one", record=None,
-              inputs=None):
-    """``(signal at the input, target value (N,))`` of the backward pass with
-    ``rule_for(i, layer)`` at layer ``i``. ``start``: ``"one"`` (a one-hot gradient) or
-    ``"value"`` (the target's value, LRP's starting relevance). ``baseline``: also
-    run the forward pass on it and hand each rule its input there (``ref``).
-    ``record``: a list that receives ``(i, signal at layer i's output, at its input)``;
-    ``inputs``: a list that receives ``(layer i's input, its input on the baseline or
-    None)`` for ``i = 0, 1, ...`` (what each rule was handed)."""
-    target = resolve_target(model, x, target)
-    layers = model.layers[:target.index + 1]
-    with probing(model):
-        refs = [None] * len(layers)
-        if baseline is not None:
-            out = baseline
-            for i, layer in enumerate(layers):
-                refs[i], out = out, layer.forward(out)
-            ref_value = out[target.where]
-        layer_inputs, out = [], x
-        for layer in layers:
-            layer_inputs.append(out)
-            out = layer.forward(out)
-        value = out[target.where]
-        if inputs is not None:
-            inputs.extend(zip(layer_inputs, refs))
-        signal = get_array_module(out).zeros_like(out)
-        signal[target.where] = 1.0 if start == "one" else value
-        for i in range(len(layers) - 1, -1, -1):
-            above = signal
-            signal = rule_for(i, layers[i]).backward(layers[i], layer_inputs[i], signal, refs[i])
-            if record is not None:
-                record.append((i, above, signal))
-    if baseline is not None:
-        return signal, value, ref_value
-    return signal, value
 
 
 def gradient_x_input(model, x, target):

@@ -1,13 +1,21 @@
 """Backward rules: what a layer sends back in an explanation's backward pass.
 
-The ordinary backward pass sends back the gradient. Every propagation method
-(LRP, DeepLIFT, excitation backprop; deconvnet and guided backprop at the
-ReLUs) is that same pass with some layers' step swapped for a *rule*::
+The ordinary backward pass sends back the gradient. Every explanation method is
+that same pass with some layers' step swapped for a *rule* (``minicnn.viz.backward``
+runs it)::
 
     signal_in = rule.backward(layer, x, signal_out, ref)
 
 ``x`` is the layer's input in the forward pass and ``ref`` its input on the
 baseline (DeepLIFT only). ``Gradient`` is ``layer.backward(signal_out)``.
+
+Deconvnet and guided backprop swap only the ReLU's step (``RELU_RULES``), keeping the
+gradient everywhere else (conv and dense through their transposed weights, max pooling
+through its switches)::
+
+    Gradient    g * (x > 0)             the chain rule: saliency
+    Deconvnet   max(g, 0)               which units were on is forgotten, negatives cut
+    Guided      g * (x > 0) * (g > 0)   both: the gradient of the positive signal only
 
 LRP rules on a linear layer (Conv2D, Dense, AvgPool2D) follow Montavon et al.'s
 four steps ("Layer-wise relevance propagation: an overview", 2019), with
@@ -66,19 +74,29 @@ class Pass(Rule):
         return signal
 
 
-class ReLURule(Rule):
-    """One of ReLU's own rules by name: ``"gradient"``, ``"deconvnet"``, ``"guided"``
-    (its formula: the ReLU's ``Backward (name):`` docstring line)."""
+class Deconvnet(Rule):
+    """Zeiler & Fergus's deconvnet at a ReLU: the positive part of the signal, whatever
+    the ReLU's input was (LeakyReLU alike).
 
-    def __init__(self, name):
-        self.name = name
+    Backward: ``dx = max(g, 0)``
+    """
 
     def backward(self, layer, x, signal, ref=None):
-        old, layer.backward_rule = layer.backward_rule, self.name
-        try:
-            return layer.backward(signal)
-        finally:
-            layer.backward_rule = old
+        return signal * (signal > 0)
+
+
+class Guided(Rule):
+    """Springenberg et al.'s guided backprop at a ReLU: the ReLU's own gradient of the
+    signal's positive part (LeakyReLU: its slopes instead of the mask).
+
+    Backward: ``dx = g * (x > 0) * (g > 0)``
+    """
+
+    def backward(self, layer, x, signal, ref=None):
+        return layer.backward(signal * (signal > 0))
+
+
+RELU_RULES = {"gradient": Gradient, "deconvnet": Deconvnet, "guided": Guided}
 
 
 def stabilize(z, eps):

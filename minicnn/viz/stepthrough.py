@@ -37,22 +37,16 @@ import numpy as np
 
 from ..backend import as_numpy, get_array_module
 from ..gradcheck import directional_derivative
-from ..layers import BACKWARD_RULES, Layer, ReLU
+from ..layers import Layer
 from ..parameter import Parameter
+from .backward import propagate, relu_rules
 from .probe import probing
-from .propagation import (
-    COMPOSITES,
-    LRP_RULES,
-    deeplift_rule,
-    excitation_rule,
-    lrp_rule_map,
-    propagate,
-)
-from .rules import Gradient, ReLURule, Rule
+from .propagation import COMPOSITES, LRP_RULES, deeplift_rule, excitation_rule, lrp_rule_map
+from .rules import RELU_RULES, Gradient, Rule
 from .targets import resolve_target
 
 LRP_METHODS = [f"lrp-{r}" for r in LRP_RULES] + [f"lrp-{c.replace('_', '-')}" for c in COMPOSITES]
-METHODS = list(BACKWARD_RULES) + LRP_METHODS + ["deeplift", "excitation-backprop"]
+METHODS = list(RELU_RULES) + LRP_METHODS + ["deeplift", "excitation-backprop"]
 STEP = 1e-6                 # h of the central difference, relative to the input's scale
 
 
@@ -80,9 +74,8 @@ def backward_method(model, x, rule=None, baseline=None, **options):
     name = "gradient" if rule is None else rule
     if name == "gradient":
         return Method(name, lambda i, layer: Gradient())
-    if name in BACKWARD_RULES:
-        relu = ReLURule(name)
-        return Method(name, lambda i, layer: relu if isinstance(layer, ReLU) else Gradient())
+    if name in RELU_RULES:
+        return Method(name, relu_rules(name))
     if name in LRP_METHODS:
         kind = name[len("lrp-"):].replace("-", "_")
         options.setdefault("low", float(x.min()))
@@ -184,33 +177,29 @@ def float64_copy(layer):
     return twin
 
 
-BACKWARD_LINE = re.compile(r"^\s*Backward(?: \((?P<rule>[^)]*)\))?:(?P<rest>.*)$")
+BACKWARD_LINE = re.compile(r"^\s*Backward:(?P<rest>.*)$")
 
 
 def backward_formula(layer, rule=None):
     """The one-line backward formula of ``layer`` (a ``Layer``) under ``rule`` (a
     ``minicnn.viz.rules`` rule or None): the first double-backquoted text on the
-    ``Backward:`` line of the rule's class docstring, of the layer's ``Backward (name):``
-    line for a ReLU rule, else of the layer's ``Backward:`` line (the classes' MRO is
-    searched, so a subclass inherits its parent's line)."""
-    if isinstance(rule, ReLURule):
-        return docstring_formula(type(layer), None if rule.name == "gradient" else rule.name)
+    ``Backward:`` line of the rule's class docstring, else of the layer's (the classes'
+    MRO is searched, so a subclass inherits its parent's line)."""
     if isinstance(rule, Rule) and type(rule) is not Gradient:
         return docstring_formula(type(rule))
     return docstring_formula(type(layer))
 
 
-def docstring_formula(cls, rule=None):
-    """The formula of the first ``Backward:`` (or ``Backward (rule):``) docstring line in
-    ``cls.__mro__``; a note saying it is missing otherwise."""
+def docstring_formula(cls):
+    """The formula of the first ``Backward:`` docstring line in ``cls.__mro__``; a note
+    saying it is missing otherwise."""
     for klass in cls.__mro__:
         for line in (klass.__dict__.get("__doc__") or "").splitlines():
             m = BACKWARD_LINE.match(line)
-            if m and m.group("rule") == rule:
+            if m:
                 literal = re.search(r"``(.+?)``", m.group("rest"))
                 return literal.group(1) if literal else m.group("rest").strip()
-    which = "Backward:" if rule is None else f"Backward ({rule}):"
-    return f"(no '{which}' line in the docstring of {cls.__name__})"
+    return f"(no 'Backward:' line in the docstring of {cls.__name__})"
 
 
 __all__ = ["step_through", "backward_method", "Method", "METHODS", "LRP_METHODS",

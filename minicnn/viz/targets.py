@@ -12,16 +12,9 @@ A target is one number per image, chosen in some layer ``k`` of a ``Sequential``
   ``position=None``, at that channel's strongest position in each image.
   For a dense layer (``(N, F)`` output) ``channel`` is the feature index.
 
-The backward pass is started by a one-hot gradient at the target in the
-layer-``k`` output, ``d(target)/d(out_k) = e_target``, and run through
-``model[:k+1]`` with the ReLUs' backward rule swapped as asked::
-
-    gradient   g * (x > 0)               -> the true gradient d(target)/d(input)
-    deconvnet  max(g, 0)                 -> Zeiler & Fergus's projection
-    guided     g * (x > 0) * (g > 0)     -> Springenberg's guided backprop
-
-Everything runs in eval mode (dropout off) via ``probing``, which also
-restores the training flags and the parameters' ``grad`` arrays afterwards.
+The backward pass (``minicnn.viz.backward``) is started by a one-hot gradient at
+the target in the layer-``k`` output, ``d(target)/d(out_k) = e_target``, and run
+through ``model[:k+1]``.
 """
 from dataclasses import dataclass
 
@@ -87,35 +80,6 @@ def resolve_target(model, x, target):
 def _forward(model, x, k):
     with probing(model):
         return model[:k + 1].forward(x)
-
-
-def backprop(model, x, target, rule="gradient", to_layer=None):
-    """One forward and one backward pass from ``target`` with the ReLU rule ``rule``.
-
-    ``x (N, C, H, W)`` -> ``(grad, value, activation)``:
-
-    - ``grad``: the backward signal at the input, ``(N, C, H, W)``, or, with
-      ``to_layer=L``, at layer ``L``'s output (the pass stops there);
-    - ``value (N,)``: the target's value for each image;
-    - ``activation``: ``x``, or layer ``L``'s output when ``to_layer`` is given.
-    """
-    model.check_device(x)
-    target = resolve_target(model, x, target)
-    k = target.index
-    stop = -1 if to_layer is None else layer_index(model, to_layer)
-    if stop >= k:
-        raise ValueError(f"to_layer={to_layer} must come before the target's layer {k}")
-    with probing(model), model.backward_rule(rule):
-        out, activation = x, x
-        for i in range(k + 1):
-            out = model.layers[i].forward(out)
-            if i == stop:
-                activation = out
-        grad = get_array_module(out).zeros_like(out)
-        grad[target.where] = 1.0                                        # one-hot start
-        for i in range(k, stop, -1):
-            grad = model.layers[i].backward(grad)
-        return grad, out[target.where], activation
 
 
 def target_value(model, x, target):
