@@ -12,9 +12,15 @@ from .base import Layer
 
 
 class ReLU(Layer):
-    """``y = max(x, 0)`` elementwise, any shape.
+    """``ReLU()``, as ``torch.nn.ReLU``.
 
-    Backward: ``dx = g * (x > 0)``
+    Shapes: any ``x`` -> ``y`` of its shape.
+    Forward: ``y = max(x, 0)``.
+    Backward: ``dx = g * (x > 0)``.
+    Kept for backward: the mask ``x > 0``.
+
+    Explanations may swap this step for another rule (``minicnn.viz.rules``: deconvnet,
+    guided backprop).
     """
 
     def forward(self, x):
@@ -43,9 +49,13 @@ def softmax(z, axis=-1):
 
 
 class Softmax(Layer):
-    """``p = softmax(z)`` over the last axis (for inference); keeps ``p`` for backward.
+    """``Softmax()``, as ``torch.nn.Softmax(dim=-1)`` (for inference).
 
+    Shapes: ``z (N, K)`` -> ``p (N, K)``.
+    Forward: ``p = exp(z - max z) / sum exp(z - max z)`` over the last axis.
     Backward: ``dz = p * (g - sum(g * p))``, the Jacobian-vector product.
+    Kept for backward: ``p``.
+
     For training use ``SoftmaxCrossEntropy``, which fuses both steps.
     """
 
@@ -60,9 +70,12 @@ class Softmax(Layer):
 
 
 class LeakyReLU(ReLU):
-    """``y = x`` where ``x > 0``, else ``negative_slope * x`` (PyTorch's default slope 0.01).
+    """``LeakyReLU(negative_slope=0.01)``, as ``torch.nn.LeakyReLU``.
 
-    Backward: ``dx = g * (1 where x > 0 else negative_slope)``
+    Shapes: any ``x`` -> ``y`` of its shape.
+    Forward: ``y = x`` where ``x > 0``, else ``negative_slope * x``.
+    Backward: ``dx = g * (1 where x > 0 else negative_slope)``.
+    Kept for backward: the mask ``x > 0`` and the slopes.
 
     It is a ReLU for the explanations' rules (``minicnn.viz.rules``): deconvnet
     keeps ``max(g, 0)``, guided backprop zeroes the negative part of ``g`` first.

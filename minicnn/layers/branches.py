@@ -21,9 +21,14 @@ from .base import Layer
 
 
 class Concat(Layer):
-    """``Concat([branch, ...])``: each branch a Layer (often a ``Sequential``).
+    """``Concat([branch, ...])``: the branches side by side, their outputs joined on the
+    channels (an inception module); each branch a Layer, often a ``Sequential``.
 
-    Backward: ``dx = sum_i b_i.backward(g[:, start_i : start_i + C_i])``
+    Shapes: ``x (N, C, H, W)`` -> ``(N, C_1 + C_2 + ..., H', W')`` (the branches agree on
+    ``H', W'``).
+    Forward: ``y = concat_i b_i.forward(x)`` along axis 1.
+    Backward: ``dx = sum_i b_i.backward(g[:, start_i : start_i + C_i])``.
+    Kept for backward: each branch's channel count (the branches keep their own).
     """
 
     def __init__(self, branches):
@@ -81,7 +86,13 @@ class Concat(Layer):
 
 class Inception(Concat):
     """An Inception module (Szegedy et al. 2014): a ``Concat`` of four branches,
-    1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max-pool -> 1x1, each conv followed by
-    ReLU. Only the name differs from ``Concat``, so ``summary()`` rows read
-    "Inception"; ``minicnn.models.inception(...)`` builds one.
+    1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max-pool -> 1x1, each conv followed by ReLU.
+
+    Shapes: ``x (N, C, H, W)`` -> ``(N, c1 + c3 + c5 + pool_proj, H, W)``.
+    Forward: ``y = concat_i b_i.forward(x)`` along axis 1, as ``Concat``.
+    Backward: ``dx = sum_i b_i.backward(g[:, start_i : start_i + C_i])``.
+    Kept for backward: as ``Concat``.
+
+    Only the name differs from ``Concat``, so ``summary()`` rows read "Inception";
+    ``minicnn.models.inception(...)`` builds one.
     """

@@ -44,6 +44,14 @@ class Conv2D(Layer):
     """``Conv2D(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
     groups=1, bias=True, padding_mode="zeros")``, as ``torch.nn.Conv2d``.
 
+    Shapes: ``x (N, C_in, H, W)`` -> ``out (N, C_out, H_out, W_out)``; ``weight (C_out,
+    C_in / groups, kH, kW)``, ``bias (C_out,)``.
+    Forward: ``out2 = W2 @ im2col(x) + b``, one product per group.
+    Backward: ``dx = col2im(W2.T @ g2)``, the transposed convolution of ``g``; ``dW2 = g2 @
+    cols.T``, ``db = sum of g over (n, i, j)``.
+    Kept for backward: the columns and the padded input's shape (``impl="textbook"``), or
+    the fast engine's plan of the same sums.
+
     ``padding``: an int, a pair ``(pH, pW)``, ``"valid"`` (no padding) or
     ``"same"`` (stride 1: the output keeps the input's size; the total padding
     ``d (k - 1)`` is split with the odd pixel at the bottom and right, as in
@@ -53,8 +61,6 @@ class Conv2D(Layer):
     in_channels``: depthwise). ``impl``: ``"textbook"`` (the im2col below),
     ``"fast"`` (the same sums by ``kernels.fast``), ``"reference"`` (plain loops);
     ``None``, the default, follows ``minicnn.use_impl``.
-
-    Backward: ``dx = col2im(W2.T @ g2)``, the transposed convolution of ``g``
     """
 
     param_names = ("weight", "bias")

@@ -17,9 +17,13 @@ from .base import Layer
 
 
 class Dense(Layer):
-    """``Dense(in_features, out_features, bias=True)``; weight layout as PyTorch's Linear.
+    """``Dense(in_features, out_features, bias=True)``, as ``torch.nn.Linear``.
 
-    Backward: ``dx = g @ W``  (and ``dW = g.T @ x``, ``db = sum_n g``)
+    Shapes: ``x (N, in_features)`` -> ``y (N, out_features)``; ``weight (out_features,
+    in_features)``, ``bias (out_features,)``.
+    Forward: ``y = x @ W.T + b``.
+    Backward: ``dx = g @ W``; ``dW = g.T @ x``, ``db = sum_n g``.
+    Kept for backward: ``x``.
     """
 
     param_names = ("weight", "bias")
@@ -66,10 +70,13 @@ class Dense(Layer):
 
 
 class Flatten(Layer):
-    """``(N, C, H, W)`` -> ``(N, C*H*W)`` in C order, so it matches PyTorch's
-    ``nn.Flatten`` on NCHW and dense weights transfer between the two.
+    """``Flatten()``, as ``torch.nn.Flatten``.
 
-    Backward: ``dx = g.reshape(x.shape)``
+    Shapes: ``x (N, C, H, W)`` -> ``y (N, C H W)``, in C order, so dense weights transfer
+    to and from PyTorch on NCHW.
+    Forward: ``y = x.reshape(N, -1)``.
+    Backward: ``dx = g.reshape(x.shape)``.
+    Kept for backward: ``x``'s shape.
     """
 
     def forward(self, x):
@@ -89,8 +96,14 @@ class Flatten(Layer):
 
 
 class Dropout(Layer):
-    """Inverted dropout: in training, ``y = x * mask / (1 - p)`` with
-    ``mask ~ Bernoulli(1 - p)``, so eval mode is the identity. ``dx = g * mask / (1 - p)``.
+    """``Dropout(p=0.5, seed=None)``, as ``torch.nn.Dropout`` (inverted dropout).
+
+    Shapes: any ``x`` -> ``y`` of its shape.
+    Forward: in training ``y = x * mask / (1 - p)`` with ``mask ~ Bernoulli(1 - p)``;
+    in eval mode ``y = x``.
+    Backward: ``dx = g * mask / (1 - p)`` in training, ``dx = g`` in eval mode (every
+    explanation runs in it).
+    Kept for backward: the mask.
 
     The mask is drawn where ``x`` is. On the CPU, from the NumPy generator
     ``generator`` seeded by ``seed``: a seeded run repeats bit for bit. On the GPU,
@@ -98,9 +111,6 @@ class Dropout(Layer):
     number drawn from ``generator``: no host-to-device copy, and the masks still
     follow the seed and the checkpointed state of ``generator`` (a seeded GPU run,
     and a resumed one, draws the same masks), though not the CPU's masks.
-
-    Backward: ``dx = g`` in eval mode (every explanation runs in it); in training
-    ``dx = g * mask / (1 - p)``
     """
 
     def __init__(self, p=0.5, seed=None):

@@ -12,9 +12,12 @@ from .base import Layer
 
 
 class GlobalAvgPool2D(Layer):
-    """``GlobalAvgPool2D()``: ``(N, C, H, W)`` -> ``(N, C)``; no parameters.
+    """``GlobalAvgPool2D()``, as ``torch.nn.AdaptiveAvgPool2d(1)`` and ``Flatten()``.
 
-    Backward: ``dx[n, c, h, w] = g[n, c] / (H * W)``
+    Shapes: ``x (N, C, H, W)`` -> ``y (N, C)``.
+    Forward: ``y[n, c] = mean of x[n, c]``.
+    Backward: ``dx[n, c, h, w] = g[n, c] / (H * W)``.
+    Kept for backward: ``x``'s shape.
     """
 
     def forward(self, x):

@@ -16,8 +16,14 @@ from .base import check_float
 
 
 class SoftmaxCrossEntropy:
-    """``loss = SoftmaxCrossEntropy(label_smoothing=0.0); L = loss.forward(logits, labels);
-    dz = loss.backward()``.
+    """``SoftmaxCrossEntropy(label_smoothing=0.0, check=True)``, as
+    ``torch.nn.CrossEntropyLoss``: ``L = loss.forward(logits, labels)``, ``dz = loss.backward()``.
+
+    Shapes: ``logits (N, K)``, ``labels (N,)`` integers in ``[0, K)`` -> ``L``, a scalar.
+    Forward: ``L = mean_n (logsumexp(z_n) - sum_k t_nk z_nk)``, ``t`` the (smoothed) one-hot
+    targets.
+    Backward: ``dz = (softmax(z) - t) / N``.
+    Kept for backward: the probabilities and the targets.
 
     ``check`` (default True): also check the *values* on each call, labels in
     ``[0, K)`` and finite logits. That reads them back to the host, a wait for the

@@ -114,22 +114,28 @@ class _BatchNorm(Layer):
 
 
 class BatchNorm2D(_BatchNorm):
-    """``BatchNorm2D(C, eps=1e-5, momentum=0.1)``: spatial batch norm of ``(N, C, H, W)``,
-    one mean and variance per channel over N, H and W (PyTorch's ``BatchNorm2d``).
+    """``BatchNorm2D(C, eps=1e-5, momentum=0.1, affine=True)``, as ``torch.nn.BatchNorm2d``.
 
-    Backward: ``dx = g * weight / sqrt(running_var + eps)`` in eval mode (training: the
-    module's docstring)
+    Shapes: ``x (N, C, H, W)`` -> ``y`` of its shape; ``weight``, ``bias`` and the running
+    statistics ``(C,)``.
+    Forward: ``y = weight * (x - mean) / sqrt(var + eps) + bias``, one mean and variance
+    per channel over N, H and W (training: the batch's; eval: the running ones).
+    Backward: ``dx = g * weight / sqrt(running_var + eps)`` in eval mode; in training the
+    module's formula (the batch statistics depend on ``x`` too).
+    Kept for backward: ``x_hat`` and ``1 / sqrt(var + eps)``.
     """
     spatial_ndims = (4,)
     expected_shapes = ("(N, C, H, W)",)
 
 
 class BatchNorm1D(_BatchNorm):
-    """``BatchNorm1D(C, eps=1e-5, momentum=0.1)`` of ``(N, C)`` or ``(N, C, L)``
-    (PyTorch's ``BatchNorm1d``), e.g. after a ``Dense`` layer.
+    """``BatchNorm1D(C, eps=1e-5, momentum=0.1, affine=True)``, as ``torch.nn.BatchNorm1d``.
 
-    Backward: ``dx = g * weight / sqrt(running_var + eps)`` in eval mode (training: the
-    module's docstring)
+    Shapes: ``x (N, C)`` or ``(N, C, L)`` -> ``y`` of its shape (e.g. after a ``Dense``).
+    Forward: as ``BatchNorm2D``, the statistics over N (and L).
+    Backward: ``dx = g * weight / sqrt(running_var + eps)`` in eval mode; in training the
+    module's formula.
+    Kept for backward: ``x_hat`` and ``1 / sqrt(var + eps)``.
     """
     spatial_ndims = (2, 3)
     expected_shapes = ("(N, C)", "(N, C, L)")

@@ -90,12 +90,17 @@ class _Pool2D(Layer):
 
 class MaxPool2D(_Pool2D):
     """``MaxPool2D(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-    return_indices=False)``, as ``torch.nn.MaxPool2d``; keeps ``self.switches``.
+    return_indices=False)``, as ``torch.nn.MaxPool2d``.
+
+    Shapes: ``x (N, C, H, W)`` -> ``out (N, C, H_out, W_out)``, ``switches`` alike (int64).
+    Forward: ``out = max over each window``; ``switches`` = where (``row * W + col`` in x).
+    Backward: ``dx[switch] += g``, only each window's winner gets gradient.
+    Kept for backward: ``switches`` and ``x``'s shape (the deconvnet's unpooling reads the
+    switches too).
 
     ``return_indices=True`` makes ``forward`` return ``(out, switches)`` (for
-    ``MaxUnpool2D``; such a layer cannot sit inside a ``Sequential``).
-
-    Backward: ``dx[switch] += g``, only each window's winner gets gradient
+    ``MaxUnpool2D``; such a layer cannot sit inside a ``Sequential``). ``impl``: as
+    ``Conv2D``'s.
     """
 
     _defaults = dict(_Pool2D._defaults, return_indices=False)
@@ -138,7 +143,12 @@ class AvgPool2D(_Pool2D):
     """``AvgPool2D(kernel_size, stride=None, padding=0, ceil_mode=False,
     count_include_pad=True, divisor_override=None)``, as ``torch.nn.AvgPool2d``.
 
-    Backward: ``dx[window] += g / divisor``
+    Shapes: ``x (N, C, H, W)`` -> ``out (N, C, H_out, W_out)``.
+    Forward: ``out = sum(window) / divisor``, PyTorch's divisor per window.
+    Backward: ``dx[window] += g / divisor``.
+    Kept for backward: ``x``'s shape.
+
+    ``impl``: as ``Conv2D``'s.
     """
 
     _defaults = dict(ceil_mode=False, count_include_pad=True, divisor_override=None)
@@ -198,17 +208,17 @@ class AvgPool2D(_Pool2D):
 
 class MaxUnpool2D(Layer):
     """``MaxUnpool2D(kernel_size, stride=None, padding=0)``, as ``torch.nn.MaxUnpool2d``:
-    the deconvnet's unpooling. ``forward(x, switches, output_size=None)``::
+    the deconvnet's unpooling, ``forward(x, switches, output_size=None)``.
 
-        out[n, c, switch[n, c, i, j]] = x[n, c, i, j]      zeros elsewhere
-        grad_x[n, c, i, j] = grad_out[n, c, switch[n, c, i, j]]
+    Shapes: ``x (N, C, H, W)``, ``switches`` alike -> ``out (N, C, H_up, W_up)`` with
+    ``H_up = (H - 1) sH - 2 pH + kH`` unless ``output_size`` says otherwise.
+    Forward: ``out[n, c, switch[n, c, i, j]] = x[n, c, i, j]``, zeros elsewhere.
+    Backward: ``dx[n, c, i, j] = g[n, c, switch[n, c, i, j]]``.
+    Kept for backward: ``switches``.
 
-    ``switches`` are a ``MaxPool2D``'s (``return_indices=True`` or ``.switches``).
-    The output is ``(H - 1) sH - 2 pH + kH`` high unless ``output_size`` (the
-    pooled input's ``(H, W)``, or its whole shape) says otherwise. Where windows
+    ``switches`` are a ``MaxPool2D``'s (``return_indices=True`` or ``.switches``);
+    ``output_size`` is the pooled input's ``(H, W)`` or its whole shape. Where windows
     overlapped and share a winner, one of their values is kept (as PyTorch).
-
-    Backward: ``dx[n, c, i, j] = g[n, c, switch[n, c, i, j]]``
     """
 
     def __init__(self, kernel_size, stride=None, padding=0):

@@ -9,13 +9,16 @@ from .base import Layer
 
 
 class Sequential(Layer):
-    """``Sequential([layer, ...], input_shape=(C, H, W))``.
+    """``Sequential([layer, ...], input_shape=(C, H, W))``, as ``torch.nn.Sequential``.
+
+    Shapes: what the first layer takes -> what the last gives.
+    Forward: ``y = layers[-1].forward(... layers[0].forward(x))``.
+    Backward: ``dx = layers[0].backward(... layers[-1].backward(g))``.
+    Kept for backward: nothing of its own; each layer keeps what it needs.
 
     Parameters are named by layer index as in ``torch.nn.Sequential``
     (``"0.weight"``, ``"3.bias"``), so state dicts exchange directly.
     ``input_shape`` (per example) is what ``summary()`` starts from.
-
-    Backward: ``dx = layers[0].backward(... layers[-1].backward(g))``
     """
 
     def __init__(self, layers, input_shape=None):
