@@ -62,17 +62,23 @@ def _shorten(text, width):
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def draw_relevance_by_layer(table, labels=None, residuals=None, title=None, path=None):
+def draw_relevance_by_layer(table, labels=None, residuals=None, title=None, path=None,
+                            names=None):
     """``table (L + 1, N)`` from ``relevance_by_layer``: a line per image across the
     layers (``labels``: the L layer names; the last column is the output), with
-    ``residuals`` (``{name: (N,)}``, e.g. ``identity_residuals``) printed beside it."""
+    ``residuals`` (``{name: (N,)}``, e.g. ``identity_residuals``) printed beside it.
+    ``names``: one per line (e.g. the methods of tables stacked side by side), shown
+    in a legend."""
     table = np.asarray(table, dtype=np.float64)
     steps = table.shape[0]
     labels = list(labels or [str(i) for i in range(steps - 1)]) + ["output"]
     fig = Figure(figsize=(max(6.0, 0.55 * steps) + 3.2, 3.8))
     ax, side = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[3, 1.1]))
     for n in range(table.shape[1]):
-        ax.plot(range(steps), table[:, n], marker="o", ms=3, lw=1)
+        ax.plot(range(steps), table[:, n], marker="o", ms=3, lw=1,
+                label=None if names is None else names[n])
+    if names is not None:
+        ax.legend(fontsize=7)
     ax.set_xticks(range(steps))
     ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
     ax.set_ylabel("total at the layer's input", fontsize=8)
