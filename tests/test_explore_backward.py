@@ -63,6 +63,16 @@ def test_a_rule_says_its_distance_from_the_gradient(small, rule):  # noqa: F811
         assert all((d > 0) == isinstance(layer, ReLU) for d, layer in zip(distances, model.layers))
 
 
+def test_every_choice_of_the_dropdowns_runs(small):  # noqa: F811
+    model, _, x = small
+    for rule in backward_views.RULES:
+        panels, _ = backward_views.backward_view(model, x, rule=rule)
+        assert len(panels) == len(model.layers), rule
+    for method in backward_views.LRP_CHOICES:
+        names, maps, table, _ = backward_views.conservation(model, x, None, method)
+        assert np.isfinite(table).all() and maps[0].shape == x.shape, method
+
+
 def test_conservation_sums_the_maps_and_draws_three_lines(small):  # noqa: F811
     model, _, x = small
     names, maps, table, residuals = backward_views.conservation(model, x, 3, "lrp-0")
