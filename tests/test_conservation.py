@@ -116,3 +116,14 @@ def test_every_method_runs_and_the_figure_prints_the_residuals(rng, device, x, t
     assert (tmp_path / "conservation.png").stat().st_size > 0
     text = fig.axes[1].texts[0].get_text()
     assert "LRP-0 - gradient x input (max)" in text and "absorbed" in text
+    assert fig.axes[0].get_legend() is None                  # lines of images: no legend
+
+
+def test_named_lines_get_a_legend(rng, device, x):
+    """The explorer stacks one digit's tables of several methods and names the lines."""
+    net = random_net(rng).to(device)
+    x = x[:1]
+    table = np.hstack([relevance_by_layer(net, x, 0, m) for m in ("lrp-0", "deeplift")])
+    fig = draw_relevance_by_layer(table, names=["LRP-0", "DeepLIFT"])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["LRP-0", "DeepLIFT"]
+    assert [len(line.get_ydata()) for line in fig.axes[0].lines] == [LAYERS + 1] * 2

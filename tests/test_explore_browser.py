@@ -4,8 +4,12 @@ The app runs in a subprocess on 127.0.0.1 and a free port; the test draws a
 stroke with pointer actions, waits for the prediction and the images, and
 checks that the class shown is what ``model.forward`` gives for the 28x28
 image the page shows; that every request the page made went to the app
-itself (offline: no fonts or scripts from elsewhere); and that clicking a
-unit of the second conv layer's ReLU shows its receptive field. It saves a
+itself (offline: no fonts or scripts from elsewhere); that clicking a
+unit of the second conv layer's ReLU shows its receptive field; that the
+backward view shows a map and a passing check per layer (and a rule's distance
+from the gradient once one is chosen), the conservation plot its maps, and the
+report card its table (a real card of 4 images, written before the page
+loads, as ``minicnn report-card`` would). It saves a
 screenshot (to ``$MINICNN_EXPLORE_SCREENSHOT`` if set, else the test's
 temporary folder); ``$MINICNN_EXPLORE_RUN`` names the run whose model it shows
 and ``$MINICNN_EXPLORE_TRAIN`` how many training images the top-9 scan takes
@@ -16,6 +20,7 @@ The server also exits by itself if this test process dies.
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,6 +36,7 @@ pytest.importorskip("selenium", reason="selenium is not installed (pip install s
 
 from minicnn import load_model, models, save_model  # noqa: E402
 from minicnn.data import prepare_images  # noqa: E402
+from minicnn.studies.report_card_run import write_run_card  # noqa: E402
 
 BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")
                 if shutil.which(b)), None)
@@ -58,7 +64,7 @@ if os.path.exists(os.path.join(run, "data.npz")):
         train, test = f["train"], (f["test"], f["labels"])
 app(load_model(os.path.join(run, "model.npz")), test_data=test, train_images=train,
     cache_dir=os.path.join(run, "explore"), host="127.0.0.1", port=port, block=True,
-    progress=False)
+    progress=False, run_dir=run)
 """
 
 
@@ -76,6 +82,7 @@ def run_dir(tmp_path):
     given = os.environ.get("MINICNN_EXPLORE_RUN")
     model = load_model(os.path.join(given, "model.npz")) if given else models.tiny_cnn(seed=0)
     save_model(model, tmp_path / "model.npz")
+    (tmp_path / "config.json").write_text('{"model": "explored", "dataset": "mnist"}')
     root = os.environ.get("MINICNN_DATA")
     if root and os.path.isdir(os.path.join(root, "mnist")):
         from minicnn.data import load_mnist
@@ -154,6 +161,12 @@ def test_draw_predict_and_click_a_unit(server, browser):
     from selenium.webdriver.common.actions.pointer_input import PointerInput
     url, run = server
     d = browser
+    rng = np.random.default_rng(0)                    # a card of 4 images: seconds
+    test = (rng.integers(0, 256, (4, 28, 28)).astype(np.uint8), rng.integers(0, 10, 4))
+    if os.path.exists(os.path.join(run, "data.npz")):     # MNIST's, when the test has them
+        with np.load(os.path.join(run, "data.npz")) as f:
+            test = f["test"], f["labels"]
+    write_run_card(str(run), *test, images=4, sanity_images=2, log=None)
     d.get(url)
     until(d, "the brush", lambda d: d.find_elements("css selector", "#pad button[aria-label='Brush']"))
     d.find_element("css selector", "#pad button[aria-label='Brush']").click()
@@ -189,6 +202,11 @@ def test_draw_predict_and_click_a_unit(server, browser):
     model = load_model(os.path.join(run, "model.npz")).eval()
     predicted = int(model.forward(prepare_images(digit[None])).argmax())
     assert shown == str(predicted)
+    check_backward_views(d, model)
+    until(d, "the report card's table", lambda d: d.find_elements("css selector", "#card table"))
+    card = d.find_element("css selector", "#card table").text
+    assert all(method in card for method in ("gradient", "LRP epsilon", "DeepLIFT", "random"))
+    assert not [b for b in d.find_elements("css selector", "#card_button") if b.is_displayed()]
 
     # layer 4 (the second conv's ReLU in lenet and tiny_cnn), then a unit in its first
     # channel's map (the centre for lenet's 8x8 grid of maps): it gets a receptive field
@@ -233,6 +251,24 @@ def test_draw_predict_and_click_a_unit(server, browser):
             np.testing.assert_array_equal(read_image(image_src(d, "seen")), f["test"][3])
 
 
+def check_backward_views(d, model):
+    """A map and a passing check per layer; after choosing "guided", the ReLUs' distance
+    from the gradient; the conservation plot and its three maps."""
+    layers = len(model.layers)
+    until(d, "a backward map per layer",
+          lambda d: len(d.find_elements("css selector", "#backward img")) >= layers)
+    rows = d.find_elements("css selector", "#backward_checks tbody tr")
+    checks = [float(re.search(r"check (\S+)", row.text).group(1)) for row in rows]
+    assert len(checks) == layers and max(checks) < 1e-6, checks
+    until(d, "the conservation plot", lambda d: image_src(d, "conservation"))
+    assert len(d.find_elements("css selector", "#conservation_maps img")) == 3
+    d.find_element("css selector", "#rule input").click()
+    until(d, "guided in the list", lambda d: [o for o in d.find_elements(
+        "css selector", "#rule [role=option]") if o.text == "guided"])[0].click()
+    until(d, "guided's distances from the gradient", lambda d: "vs gradient" in d.find_element(
+        "css selector", "#backward_checks").text)
+
+
 def upload(d, url, path):
     """A fresh page, its Upload tab, and ``path`` given to the upload box."""
     d.get(url)
@@ -258,6 +294,11 @@ def test_uploads_give_a_digit_no_digit_or_a_message(server, browser, tmp_path):
     model = load_model(os.path.join(run, "model.npz")).eval()
     predicted = int(model.forward(prepare_images(digit[None])).argmax())
     assert d.find_element("css selector", "#probs h2").text.strip() == str(predicted)
+
+    if os.path.exists(os.path.join(run, "data.npz")):    # no card yet: the button for one
+        until(d, "the report card's button", lambda d: [
+            b for b in d.find_elements("css selector", "#card_button") if b.is_displayed()])
+        assert "no report card" in d.find_element("css selector", "#card_status").text
 
     Image.new("RGB", (64, 48), (255, 255, 255)).save(tmp_path / "white.png")
     upload(d, url, tmp_path / "white.png")

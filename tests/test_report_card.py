@@ -92,6 +92,21 @@ def test_a_card_names_every_method_with_the_docs_verdicts_and_a_second_card_is_f
     assert card_rows(os.path.join(run, "report-card.md")).keys() == rows.keys()
 
 
+def test_the_explorers_button_makes_the_same_card_from_the_same_cache(run):
+    """The page's job gets its test images as `minicnn explore` loads them and calls the
+    command's own function: the same key, so every method comes from the command's cache."""
+    from minicnn.explore.card import CardJob
+    from minicnn.explore.command import _data
+    card = ["report-card", run, "--images", "6", "--sanity-images", "6", "--no-progress"]
+    assert main(card) == 0                           # the cache (read back if the test above ran)
+    before = card_rows(os.path.join(run, "report-card.md"))
+    job = CardJob(run, _data("mnist", None)[1], images=6, sanity_images=6)
+    job.start()
+    job.thread.join(120)
+    assert job.state == "done" and "19 of 19 methods from the cache" in job.message, job.message
+    assert card_rows(os.path.join(run, "report-card.md")) == before
+
+
 def test_a_corrupt_cache_file_is_recomputed_with_one_line(run, capsys):
     card = ["report-card", run, "--images", "6", "--sanity-images", "6", "--no-progress"]
     main(card)                           # the card of the test above: read from its cache

@@ -8,12 +8,16 @@ on one trained model: draw, pick a test image or upload one; see the 28x28
 image the network sees, its class probabilities, every layer's feature maps,
 every attribution method of ``minicnn.viz`` side by side, and, for a clicked
 unit, its receptive field, its deconvnet projection and its top-9 training
-patches. It runs offline: no analytics, no share link, bound to 127.0.0.1.
+patches; the backward pass layer by layer with each layer's check, where LRP,
+DeepLIFT and integrated gradients keep relevance, and the run's report card.
+It runs offline: no analytics, no share link, bound to 127.0.0.1.
 
 Modules, one concern each: ``preprocess`` (drawing -> MNIST-style digit),
 ``views`` (the arrays shown, all from ``minicnn.viz``), ``scan`` (the slow,
 cached work in a background thread), ``page`` (the Gradio wiring),
-``command`` (the ``minicnn explore`` command), ``upload`` (uploaded files).
+``command`` (the ``minicnn explore`` command), ``upload`` (uploaded files);
+``backward_views`` (the backward pass's images), ``sections`` (their parts of the
+page and the report card's), ``card`` (the report card in the background).
 """
 import errno
 import socket
@@ -81,13 +85,15 @@ def theme():
 
 def app(model, class_names=None, test_data=None, train_images=None, cache_dir=None,
         host="127.0.0.1", port=None, open_browser=False, device="cpu", block=None,
-        progress=True):
+        progress=True, run_dir=None):
     """Build and launch the explorer on ``model`` (a trained ``Sequential`` for 1x28x28
     inputs); returns the launched ``gradio.Blocks``.
 
     ``test_data``: ``(images uint8 (N, 28, 28), labels)`` for the test-image and
     misclassified pickers; ``train_images`` uint8 ``(N, 28, 28)`` for the top-9
     patches (scanned in the background, cached in ``cache_dir`` if given);
+    ``run_dir``: the run folder of ``model``, whose ``report-card.md`` is shown (with
+    ``test_data``, a button computes it: ``minicnn report-card``'s own function);
     ``host``/``port``: where to serve (loopback only, unless told otherwise;
     ``port=None``: the first free one from 7860); ``block``: serve until Ctrl-C
     (default: yes in a script, no in a notebook or an interactive session).
@@ -101,6 +107,7 @@ def app(model, class_names=None, test_data=None, train_images=None, cache_dir=No
     if hint:
         raise ImportError(hint)
     from . import views
+    from .card import CardJob
     from .page import CSS, build
     from .scan import Scans
     views.check_model(model)
@@ -113,7 +120,8 @@ def app(model, class_names=None, test_data=None, train_images=None, cache_dir=No
     scans = None
     if train_images is not None or test_data is not None:
         scans = Scans(model, train_images, test_data, cache_dir, progress=progress).start()
-    page = build(model, class_names, test_data, scans)
+    card = CardJob(run_dir, test_data, device) if run_dir and test_data is not None else None
+    page = build(model, class_names, test_data, scans, run_dir=run_dir, card=card)
     try:
         page.launch(**OFFLINE, server_name=host, server_port=port, inbrowser=open_browser,
                     theme=theme(), css=CSS, quiet=True, prevent_thread_lock=True)

@@ -3,7 +3,9 @@
 The run's ``config.json`` names its dataset: its test images feed the pickers
 and its training images the top-9 scan (cached in ``RUN_DIR/explore/``). The
 data is never downloaded here: without it the app still runs on drawings and
-uploads, and says so. ``RUN_DIR/model.npz`` itself may be given for RUN_DIR.
+uploads, and says so. The page shows ``RUN_DIR/report-card.md``, or computes it on
+request as ``minicnn report-card`` does. ``RUN_DIR/model.npz`` itself may be given for
+RUN_DIR.
 Every failure to start (no model, a bad config.json, a port in use, an address
 that is not this machine's, no GPU) is one line and exit status 1.
 """
@@ -65,7 +67,7 @@ def run(args):
     try:
         app(model, CLASS_NAMES[dataset], test_data, train_images,
             cache_dir=os.path.join(run_dir, "explore"), host=args.host, port=args.port,
-            open_browser=not args.no_browser, device=args.device, block=True)
+            open_browser=not args.no_browser, device=args.device, block=True, run_dir=run_dir)
     except (ValueError, OSError) as err:
         return _error(str(err))
     except KeyboardInterrupt:       # before the page was up (app says it once it is)

@@ -17,6 +17,8 @@ from .. import viz
 from ..viz.probe import layer_name
 from . import views
 from .preprocess import mnist_style, model_input
+from .sections import CSS as SECTIONS_CSS
+from .sections import Backward, Conservation, ReportCard
 from .upload import UploadError, read_upload, upload_image
 
 NO_DIGIT = "no digit found"
@@ -28,16 +30,19 @@ CSS = "#seen img, #field img, #projection img, #top9 img, #top9proj img, #fmaps 
       "#filters img, #attributions img {image-rendering: pixelated;} "\
       "#seen img, #field img, #projection img, #top9 img, #top9proj img "\
       "{width: 100%; height: 100%; object-fit: contain;} "\
-      "#attributions .caption-label {white-space: normal; max-width: 95%;}"
+      "#attributions .caption-label {white-space: normal; max-width: 95%;} " + SECTIONS_CSS
 
 
-def build(model, class_names=None, test_data=None, scans=None, title="minicnn explore"):
+def build(model, class_names=None, test_data=None, scans=None, title="minicnn explore",
+          run_dir=None, card=None):
     """The ``gradio.Blocks`` page for ``model`` (not launched).
 
     ``class_names``: one name per output of the model (default, or when they do
     not fit the model, the output indices); ``test_data``: ``(images uint8
     (N, 28, 28), labels)`` for the test-image picker, or ``None``; ``scans``: a
-    started ``scan.Scans`` (misclassified images, top-9 patches), or ``None``.
+    started ``scan.Scans`` (misclassified images, top-9 patches), or ``None``;
+    ``run_dir``: the run folder whose ``report-card.md`` is shown, and ``card`` a
+    ``card.CardJob`` that computes it on request (or ``None``).
     """
     import gradio as gr
     lock = threading.Lock()
@@ -181,16 +186,22 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
         gallery = gr.Gallery(label="every method of minicnn.viz", columns=8, format="png",
                              elem_id="attributions", height=200)     # one row of 8 maps
         gr.Markdown(views.attribution_legend(model), elem_id="legend")
+        backward = Backward(model, lock, _target, digit, target)
+        conservation = Conservation(model, lock, _target, digit, target)
         if first_conv is not None:
             gr.Markdown(f"## Filters of layer {layer_name(model, first_conv)} (inputs summed)")
             gr.Image(views.filters_image(model, first_conv), format="png", elem_id="filters",
                      show_label=False, interactive=False)
+        ReportCard(run_dir, card).wire(page)
 
         outputs = [seen, probs, fmaps, grid]
 
-        def chain(event):
-            event.then(slow, [digit, target], [gallery, maps], trigger_mode="always_last") \
-                 .then(last, [digit, target, maps], gallery)
+        def chain(event):       # the quick views first: see README, "Speed (measured)"
+            event = backward.then(event)
+            event = event.then(slow, [digit, target], [gallery, maps],
+                               trigger_mode="always_last").then(last, [digit, target, maps],
+                                                                gallery)
+            conservation.then(event)
 
         def set_digit(source, fn, inputs):
             ev = source(fn, inputs, [digit, note], trigger_mode="always_last") \

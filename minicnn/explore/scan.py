@@ -106,10 +106,7 @@ class Scans:
 
     def _run(self):
         from tqdm import tqdm
-        try:    # Linux: a thread is a task with its own niceness; strokes go first
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):
-            pass
+        lower_priority()
         self.bar = tqdm(total=0, unit="img", desc="explore", disable=not self.show_bar,
                         leave=False)
         lock = self._lock()
@@ -237,6 +234,15 @@ class Scans:
         self._patches[layer] = found
 
 
+def lower_priority():
+    """Make the calling thread yield to the page's: on Linux a thread is a task with its
+    own niceness, so strokes go first; elsewhere nothing happens."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
 class _Stopped(Exception):
     """Raised inside the scan's thread by ``Scans.stop``."""
 
@@ -254,4 +260,4 @@ def _read_patches(f, layer, n_images):
     return viz.TopPatches(layer=layer, name=str(f["name"]), **a)
 
 
-__all__ = ["Scans", "weights_key", "TOP_K"]
+__all__ = ["Scans", "weights_key", "lower_priority", "TOP_K"]

@@ -7,7 +7,11 @@ strokes without data), and prints the median of each part in milliseconds:
 - ``fast``: preprocessing, class probabilities and the feature maps of every layer
   (the app draws one layer at a time; every layer is timed here, the worst case);
 - ``gradient methods``: all the attribution maps but occlusion;
-- ``occlusion``: the occlusion map, which the app shows last.
+- ``occlusion``: the occlusion map;
+- ``backward view``: the step-through with every layer's check, as images and a table
+  (the app shows it right after the fast part);
+- ``conservation``: the LRP, DeepLIFT and integrated-gradients maps and the plot of their
+  totals per layer with the identities' residuals (the app shows it last).
 """
 import argparse
 import os
@@ -18,6 +22,7 @@ import numpy as np
 from .. import load_model
 from ..training.run_folder import MODEL
 from . import views
+from .backward_views import backward_view, conservation_view
 from .preprocess import mnist_style, model_input
 
 
@@ -41,18 +46,19 @@ def measure(model, drawings, names=tuple("0123456789"), clock=time.perf_counter)
     """Median seconds of each part over the drawings: ``{part: seconds}``. ``clock``:
     ``time.perf_counter`` (wall) or ``time.process_time`` (CPU time of this process,
     which other programs on a busy machine inflate less)."""
-    parts = {"fast": [], "gradient methods": [], "occlusion": []}
+    parts = {"fast": [], "gradient methods": [], "occlusion": [], "backward view": [],
+             "conservation": []}
     for drawing in drawings:
-        t0 = clock()
+        t = [clock()]
         x = model_input(mnist_style(drawing))
         views.probabilities(model, views.forward(model, x), names)
-        t1 = clock()
-        views.attribution_maps(model, x)
-        t2 = clock()
-        views.occlusion_map(model, x)
-        t3 = clock()
-        for part, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
-            parts[part].append(dt)
+        t.append(clock())
+        for view in (views.attribution_maps, views.occlusion_map, backward_view,
+                     conservation_view):
+            view(model, x)
+            t.append(clock())
+        for part, start, end in zip(parts, t, t[1:]):
+            parts[part].append(end - start)
     return {part: float(np.median(v)) for part, v in parts.items()}
 
 
@@ -67,8 +73,9 @@ def main(argv=None):
     load = os.getloadavg()[0]
     wall = measure(model, drawings)
     cpu = measure(model, drawings, clock=time.process_time)
-    print(f"median over {args.n} drawings, {os.cpu_count()} CPUs, load average {load:.1f} "
-          f"before, {os.getloadavg()[0]:.1f} after:")
+    from ..kernels.threads import num_threads
+    print(f"median over {args.n} drawings, {os.cpu_count()} CPUs, {num_threads()} minicnn "
+          f"threads, load average {load:.1f} before, {os.getloadavg()[0]:.1f} after:")
     print(f"  {'':18s} {'wall':>9s} {'CPU time':>9s}")
     for part in wall:
         print(f"  {part:18s} {1000 * wall[part]:6.0f} ms {1000 * cpu[part]:6.0f} ms")

@@ -118,12 +118,16 @@ def grid_image(rgbs, scale, columns, gap=2):
 
 
 def layer_maps(fmap, width=640):
-    """A layer's output (a ``viz.FeatureMap``) as a grid image and its ``Grid``.
+    """A layer's output (a ``viz.FeatureMap``) as a grid image and its ``Grid``
+    (``signal_grid`` of its activation)."""
+    return signal_grid(fmap.activation, width)
 
-    ``(C, H, W)`` maps: one cell per channel; ``(F,)`` vectors: one 1x1 cell per
-    feature. One scale for the whole layer: ``max |activation|``.
-    """
-    a = fmap.activation
+
+def signal_grid(a, width=640):
+    """Values at one layer, ``(C, H, W)`` or ``(F,)``, as a grid image about ``width`` px
+    wide and its ``Grid``: one cell per channel, or one 1x1 cell per feature in a
+    square. One scale for the whole layer: ``max |a|``."""
+    a = np.asarray(a)
     maps = a if a.ndim == 3 else a.reshape(-1, 1, 1)
     n, h, w = maps.shape
     columns = min(n, 8) if a.ndim == 3 else int(np.ceil(np.sqrt(n)))
@@ -195,10 +199,15 @@ def attribution_maps(model, x, target=None, scale=4):
     """``[(title, RGB image)]``: each gradient method's map of ``target`` (a class,
     ``None`` for the predicted one) for the model input ``x (1, C, H, W)``."""
     x = as_model_input(model, x)
-    blank = as_model_input(model, model_input(np.zeros(x.shape[2:], dtype=np.uint8)))
     target = viz.resolve_target(model, x, target)     # found once, shared by all
     return [(title, enlarge(signed_rgb(viz.normalize_attribution(fn(x, target)[0])), scale))
-            for title, fn in gradient_methods(model, blank).items()]
+            for title, fn in gradient_methods(model, blank_canvas(model, x)).items()]
+
+
+def blank_canvas(model, x):
+    """The model input of an empty canvas shaped like ``x (1, C, H, W)``: the baseline of
+    integrated gradients and DeepLIFT here (a digit is ink added to empty paper)."""
+    return as_model_input(model, model_input(np.zeros(x.shape[2:], dtype=np.uint8)))
 
 
 OCCLUSION_SIZE, OCCLUSION_STRIDE = 6, 2
@@ -257,7 +266,6 @@ def top_patch_images(patches, channel, scale=None):
 
 __all__ = ["signed_rgb", "gray_rgb", "enlarge", "forward", "check_model", "class_names",
            "probabilities", "Grid", "grid_image",
-           "layer_maps", "filters_image", "spatial_layers", "grad_cam_layer",
-           "gradient_methods", "attribution_legend", "attribution_maps", "occlusion_map",
-           "unit_views", "outline",
-           "top_patch_images"]
+           "layer_maps", "signal_grid", "filters_image", "spatial_layers", "grad_cam_layer",
+           "gradient_methods", "attribution_legend", "attribution_maps", "blank_canvas",
+           "occlusion_map", "unit_views", "outline", "top_patch_images"]

@@ -14,7 +14,8 @@ their predicted classes:
 Each method's numbers are cached as one ``.npz`` in ``cache_dir/KEY/`` (``KEY``: a hash
 of the weights, the images and every setting), so a second card is fast; an unreadable
 cache file is recomputed (one line to ``log``). ``RUN_DIR/report-card.md`` and ``.png``
-are written by ``minicnn report-card`` (``cli_report_card.py``).
+are written by ``report_card_run.write_run_card`` (``minicnn report-card`` and the
+explorer).
 """
 import hashlib
 import json

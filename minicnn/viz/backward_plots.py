@@ -35,8 +35,8 @@ def draw_step_through(records, image=0, columns=6, title=None, path=None):
             ax.hist(signal.ravel(), bins=30, color="grey")
             ax.tick_params(labelsize=6)
         ax.set_title(f"{record['index']} {record['name'].split('(')[0]}\n"
-                     f"|g| = {np.linalg.norm(signal):.3g}, {_verdict(record)}", fontsize=7,
-                     color="red" if _wrong(record) else "black")
+                     f"|g| = {np.linalg.norm(signal):.3g}, {check_text(record)}", fontsize=7,
+                     color="red" if check_failed(record) else "black")
         ax.set_xlabel(_shorten(record["formula"], 38), fontsize=6)
     for ax in axes[len(records):]:
         ax.set_axis_off()
@@ -46,7 +46,9 @@ def draw_step_through(records, image=0, columns=6, title=None, path=None):
     return save_figure(fig, path)
 
 
-def _verdict(record):
+def check_text(record):
+    """A step-through record's check in a few words: "check 3.1e-10", "vs gradient 0.42"
+    (a swapped rule) or "not checked"."""
     if record["check"] is not None:
         return f"check {record['check']:.1e}"
     if record["rule_vs_gradient"] is not None:
@@ -54,7 +56,8 @@ def _verdict(record):
     return "not checked"
 
 
-def _wrong(record):
+def check_failed(record):
+    """Whether the record's finite-difference check says its layer's backward is wrong."""
     return record["check"] is not None and not record["check"] <= CHECK_TOLERANCE
 
 
@@ -62,17 +65,23 @@ def _shorten(text, width):
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def draw_relevance_by_layer(table, labels=None, residuals=None, title=None, path=None):
+def draw_relevance_by_layer(table, labels=None, residuals=None, title=None, path=None,
+                            names=None):
     """``table (L + 1, N)`` from ``relevance_by_layer``: a line per image across the
     layers (``labels``: the L layer names; the last column is the output), with
-    ``residuals`` (``{name: (N,)}``, e.g. ``identity_residuals``) printed beside it."""
+    ``residuals`` (``{name: (N,)}``, e.g. ``identity_residuals``) printed beside it.
+    ``names``: one per line (e.g. the methods of tables stacked side by side), shown
+    in a legend."""
     table = np.asarray(table, dtype=np.float64)
     steps = table.shape[0]
     labels = list(labels or [str(i) for i in range(steps - 1)]) + ["output"]
     fig = Figure(figsize=(max(6.0, 0.55 * steps) + 3.2, 3.8))
     ax, side = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[3, 1.1]))
     for n in range(table.shape[1]):
-        ax.plot(range(steps), table[:, n], marker="o", ms=3, lw=1)
+        ax.plot(range(steps), table[:, n], marker="o", ms=3, lw=1,
+                label=None if names is None else names[n])
+    if names is not None:
+        ax.legend(fontsize=7)
     ax.set_xticks(range(steps))
     ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
     ax.set_ylabel("total at the layer's input", fontsize=8)
@@ -90,4 +99,5 @@ def draw_relevance_by_layer(table, labels=None, residuals=None, title=None, path
     return save_figure(fig, path)
 
 
-__all__ = ["draw_step_through", "draw_relevance_by_layer", "CHECK_TOLERANCE"]
+__all__ = ["draw_step_through", "draw_relevance_by_layer", "check_text", "check_failed",
+           "CHECK_TOLERANCE"]
