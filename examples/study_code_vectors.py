@@ -13,14 +13,8 @@ import time
 
 from common import add_model_arguments, model_from_args, test_images, train_images
 
-from minicnn.studies.codes import (
-    INTERPRETERS,
-    code_vectors,
-    draw_code_pca,
-    format_scores,
-    interpreter_scores,
-    pca,
-)
+from minicnn.studies.codes import (INTERPRETERS, code_vectors, draw_code_pca, format_scores,
+                                   interpreter_scores, pca)
 from minicnn.studies.transfer import accuracy
 
 

@@ -10,13 +10,8 @@ import os
 
 from common import add_model_arguments, model_from_args, test_images
 
-from minicnn.studies.gallery import (
-    confused_pairs,
-    draw_gallery,
-    format_pairs,
-    misclassified,
-    predict_proba,
-)
+from minicnn.studies.gallery import (confused_pairs, draw_gallery, format_pairs, misclassified,
+                                     predict_proba)
 
 
 def main():

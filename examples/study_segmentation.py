@@ -17,13 +17,8 @@ import time
 import numpy as np
 from common import add_model_arguments, model_from_args, test_images
 
-from minicnn.studies.segmentation import (
-    class_map,
-    digit_scene,
-    draw_class_map,
-    map_scores,
-    patch_outputs,
-)
+from minicnn.studies.segmentation import (class_map, digit_scene, draw_class_map, map_scores,
+                                          patch_outputs)
 
 
 def main():

@@ -13,14 +13,8 @@ import time
 
 from common import add_model_arguments, model_from_args, test_images, train_images
 
-from minicnn.studies.translation import (
-    SHIFTS,
-    draw_translation,
-    format_table,
-    pixel_softmax,
-    sklearn_classifier,
-    translation_curves,
-)
+from minicnn.studies.translation import (SHIFTS, draw_translation, format_table, pixel_softmax,
+                                         sklearn_classifier, translation_curves)
 
 
 def main():

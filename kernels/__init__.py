@@ -22,17 +22,8 @@ Kernels import nothing from ``minicnn.layers``: they work on bare arrays.
 import os
 
 from . import chunks, columns, fast, reference, textbook, threads, winograd
-from .textbook import (
-    PADDING_MODES,
-    avgpool_divisors,
-    col2im,
-    im2col,
-    output_hw,
-    output_size,
-    pads_of,
-    pair,
-    windows_inside,
-)
+from .textbook import (PADDING_MODES, avgpool_divisors, col2im, im2col, output_hw, output_size,
+                       pads_of, pair, windows_inside)
 
 ENGINES = {"fast": fast, "textbook": textbook, "reference": reference}
 IMPLS = tuple(ENGINES)

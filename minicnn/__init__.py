@@ -14,20 +14,8 @@ if importlib.util.find_spec("minicnn.kernels") is None:
 from . import backend, gradcheck, init, kernels, layers, models, optim
 from .files.model_files import load_model, load_weights, save_model
 from .kernels import use_impl
-from .layers import (
-    AvgPool2D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    Layer,
-    MaxPool2D,
-    ReLU,
-    Sequential,
-    Softmax,
-    SoftmaxCrossEntropy,
-    register_layer,
-)
+from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU,
+                     Sequential, Softmax, SoftmaxCrossEntropy, register_layer)
 from .optim import SGD, Adam
 from .parameter import Parameter
 

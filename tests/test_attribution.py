@@ -7,13 +7,8 @@ import pytest
 from minicnn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, Softmax
 from minicnn.backend import as_numpy
 from minicnn.gradcheck import numerical_gradient
-from minicnn.viz.attribution import (
-    deconvnet,
-    guided_backprop,
-    integrated_gradients,
-    saliency,
-    smoothgrad,
-)
+from minicnn.viz.attribution import (deconvnet, guided_backprop, integrated_gradients, saliency,
+                                     smoothgrad)
 from minicnn.viz.cam import grad_cam, guided_grad_cam, upsample_bilinear
 from minicnn.viz.occlusion import occlusion
 from minicnn.viz.receptive import receptive_box

@@ -37,17 +37,8 @@ import pytest
 
 from minicnn import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from minicnn.backend import as_numpy
-from minicnn.viz import (
-    Unit,
-    deconvnet,
-    grad_cam,
-    guided_backprop,
-    guided_grad_cam,
-    integrated_gradients,
-    occlusion,
-    saliency,
-    smoothgrad,
-)
+from minicnn.viz import (Unit, deconvnet, grad_cam, guided_backprop, guided_grad_cam,
+                         integrated_gradients, occlusion, saliency, smoothgrad)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("captum")

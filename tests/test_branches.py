@@ -2,17 +2,8 @@
 import numpy as np
 import pytest
 
-from minicnn import (
-    Conv2D,
-    Dense,
-    Flatten,
-    MaxPool2D,
-    ReLU,
-    Sequential,
-    load_model,
-    models,
-    save_model,
-)
+from minicnn import (Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, load_model, models,
+                     save_model)
 from minicnn.backend import as_numpy
 from minicnn.gradcheck import check_layer
 from minicnn.layers import Concat, Inception

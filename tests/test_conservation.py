@@ -4,12 +4,8 @@ import pytest
 from test_propagation import random_net
 
 from minicnn.backend import as_numpy
-from minicnn.viz import (
-    draw_relevance_by_layer,
-    identity_residuals,
-    integrated_gradients,
-    relevance_by_layer,
-)
+from minicnn.viz import (draw_relevance_by_layer, identity_residuals, integrated_gradients,
+                         relevance_by_layer)
 from minicnn.viz.checks import lrp_conservation
 from minicnn.viz.conservation import CONSERVATION_METHODS
 

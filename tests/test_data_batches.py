@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 
 from minicnn.backend import as_numpy, get_array_module
-from minicnn.data import (
-    MNIST_MEAN,
-    MNIST_STD,
-    Augment,
-    BatchIterator,
-    prepare_images,
-    rotate_images,
-    shift_images,
-)
+from minicnn.data import (MNIST_MEAN, MNIST_STD, Augment, BatchIterator, prepare_images,
+                          rotate_images, shift_images)
 
 N = 50
 

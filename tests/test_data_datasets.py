@@ -17,16 +17,8 @@ import numpy as np
 import pytest
 from data_helpers import isolated, make_files, md5s  # noqa: F401  (isolated: autouse fixture)
 
-from minicnn.data import (
-    ChecksumError,
-    DatasetError,
-    DownloadError,
-    datasets,
-    download,
-    load_fashion_mnist,
-    load_mnist,
-    write_idx,
-)
+from minicnn.data import (ChecksumError, DatasetError, DownloadError, datasets, download,
+                          load_fashion_mnist, load_mnist, write_idx)
 from minicnn.data.datasets import DATASETS, FILES
 
 REAL_DATA = os.environ.get("MINICNN_DATA")  # read before the fixture hides it

@@ -4,13 +4,8 @@ import pytest
 
 from minicnn import models
 from minicnn.data import BatchIterator
-from minicnn.training.ensemble import (
-    TTA_SHIFTS,
-    accuracy,
-    ensemble_proba,
-    predict_proba,
-    shift_images,
-)
+from minicnn.training.ensemble import (TTA_SHIFTS, accuracy, ensemble_proba, predict_proba,
+                                       shift_images)
 from minicnn.training.trainer import evaluate
 
 

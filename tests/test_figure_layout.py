@@ -12,13 +12,8 @@ from test_figures_backend import drawings
 from minicnn.models import lenet
 from minicnn.studies import sanity
 from minicnn.training.reporting import plot_learning_curves
-from minicnn.viz import (
-    attribution_grid,
-    conv_filters,
-    feature_maps,
-    plot_feature_maps,
-    plot_filters,
-)
+from minicnn.viz import (attribution_grid, conv_filters, feature_maps, plot_feature_maps,
+                         plot_filters)
 
 
 @pytest.fixture(scope="module")

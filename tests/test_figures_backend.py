@@ -13,19 +13,9 @@ from matplotlib.figure import Figure
 from minicnn.models import tiny_cnn
 from minicnn.studies import codes, features, gallery, invariance, segmentation, translation
 from minicnn.training.reporting import plot_confusion, plot_learning_curves
-from minicnn.viz import (
-    FeatureEvolution,
-    attribution_grid,
-    conv_filters,
-    feature_maps,
-    plot_evolution,
-    plot_feature_maps,
-    plot_filters,
-    plot_images,
-    plot_top_patches,
-    saliency,
-    top_patches,
-)
+from minicnn.viz import (FeatureEvolution, attribution_grid, conv_filters, feature_maps,
+                         plot_evolution, plot_feature_maps, plot_filters, plot_images,
+                         plot_top_patches, saliency, top_patches)
 
 
 def drawings(rng):

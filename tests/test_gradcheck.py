@@ -6,18 +6,8 @@ distinct values for max pooling (no ties), values away from 0 for ReLU.
 import numpy as np
 import pytest
 
-from minicnn import (
-    AvgPool2D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    MaxPool2D,
-    ReLU,
-    Sequential,
-    Softmax,
-    SoftmaxCrossEntropy,
-)
+from minicnn import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential,
+                     Softmax, SoftmaxCrossEntropy)
 from minicnn.backend import as_numpy
 from minicnn.gradcheck import GradientCheckError, check_gradient, check_layer
 

@@ -12,28 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from minicnn import (
-    AvgPool2D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    MaxPool2D,
-    ReLU,
-    Sequential,
-    Softmax,
-    SoftmaxCrossEntropy,
-    models,
-)
-from minicnn.layers import (
-    LAYER_TYPES,
-    BatchNorm1D,
-    BatchNorm2D,
-    Concat,
-    GlobalAvgPool2D,
-    Inception,
-    LeakyReLU,
-)
+from minicnn import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential,
+                     Softmax, SoftmaxCrossEntropy, models)
+from minicnn.layers import (LAYER_TYPES, BatchNorm1D, BatchNorm2D, Concat, GlobalAvgPool2D,
+                            Inception, LeakyReLU)
 
 # each registered layer, built small, with the per-example shape it takes
 EXAMPLES = {

@@ -4,15 +4,8 @@ import pytest
 
 from minicnn import models
 from minicnn.backend import as_numpy
-from minicnn.viz.maximize import (
-    deepdream,
-    gaussian_blur,
-    laplacian_normalize,
-    laplacian_pyramid,
-    maximize,
-    reconstruct,
-    resize,
-)
+from minicnn.viz.maximize import (deepdream, gaussian_blur, laplacian_normalize, laplacian_pyramid,
+                                  maximize, reconstruct, resize)
 
 
 def test_blur_is_a_normalized_separable_gaussian(backend, rng):

@@ -5,14 +5,8 @@ import pytest
 from minicnn import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from minicnn.backend import as_numpy
 from minicnn.viz import checks
-from minicnn.viz.propagation import (
-    COMPOSITES,
-    LRP_RULES,
-    deeplift,
-    excitation_backprop,
-    gradient_x_input,
-    lrp,
-)
+from minicnn.viz.propagation import (COMPOSITES, LRP_RULES, deeplift, excitation_backprop,
+                                     gradient_x_input, lrp)
 from minicnn.viz.rules import Epsilon, Rule
 
 

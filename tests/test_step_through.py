@@ -6,15 +6,8 @@ from test_propagation import random_net
 from minicnn import Conv2D, Dense, MaxPool2D, ReLU, Sequential
 from minicnn.backend import as_numpy
 from minicnn.layers import LAYER_TYPES, LeakyReLU, MaxUnpool2D
-from minicnn.viz import (
-    backward_formula,
-    deeplift,
-    draw_step_through,
-    guided_backprop,
-    lrp,
-    rules,
-    step_through,
-)
+from minicnn.viz import (backward_formula, deeplift, draw_step_through, guided_backprop, lrp,
+                         rules, step_through)
 from minicnn.viz.stepthrough import check_backward, kink_preserving_direction
 
 torch = pytest.importorskip("torch")

@@ -8,24 +8,11 @@ import pytest
 from minicnn.backend import as_numpy, to_device
 from minicnn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from minicnn.models import lenet, tiny_cnn
-from minicnn.studies.codes import (
-    PCA,
-    code_vectors,
-    interpreter_scores,
-    pca,
-    standardize,
-    train_softmax,
-)
+from minicnn.studies.codes import (PCA, code_vectors, interpreter_scores, pca, standardize,
+                                   train_softmax)
 from minicnn.studies.features import analyze_dense_features, draw_dense_features
-from minicnn.studies.transfer import (
-    accuracy,
-    feature_layers,
-    few_labels_transfer,
-    reinitialize,
-    sample_per_class,
-    train_steps,
-    transfer_model,
-)
+from minicnn.studies.transfer import (accuracy, feature_layers, few_labels_transfer, reinitialize,
+                                      sample_per_class, train_steps, transfer_model)
 
 
 # -- 1. the dense layer as a feature library ----------------------------------------------

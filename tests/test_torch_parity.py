@@ -3,17 +3,8 @@ forward and backward, the loss, and the optimizer steps."""
 import numpy as np
 import pytest
 
-from minicnn import (
-    SGD,
-    Adam,
-    AvgPool2D,
-    Conv2D,
-    Dense,
-    MaxPool2D,
-    Parameter,
-    SoftmaxCrossEntropy,
-    models,
-)
+from minicnn import (SGD, Adam, AvgPool2D, Conv2D, Dense, MaxPool2D, Parameter,
+                     SoftmaxCrossEntropy, models)
 from minicnn.backend import as_numpy
 
 torch = pytest.importorskip("torch")

@@ -11,22 +11,12 @@ import pytest
 
 from minicnn.files.model_files import load_model
 from minicnn.layers import SoftmaxCrossEntropy
-from minicnn.training.checkpoint import (
-    CHECKPOINT,
-    MODEL,
-    dropout_layers,
-    load_checkpoint_model,
-    read_checkpoint,
-)
+from minicnn.training.checkpoint import (CHECKPOINT, MODEL, dropout_layers, load_checkpoint_model,
+                                         read_checkpoint)
 from minicnn.training.config import TrainConfig
 from minicnn.training.divergence import TrainingDiverged
-from minicnn.training.reporting import (
-    confusion_matrix,
-    format_confusion,
-    per_class_accuracy,
-    plot_confusion,
-    read_metrics,
-)
+from minicnn.training.reporting import (confusion_matrix, format_confusion, per_class_accuracy,
+                                        plot_confusion, read_metrics)
 from minicnn.training.run_folder import CURVES, METRICS
 from minicnn.training.trainer import Trainer
 

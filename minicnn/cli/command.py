@@ -24,16 +24,8 @@ from ..files.atomic import WriteError
 from ..init import INITIALIZERS
 from ..kernels import threads
 from ..models import MODELS, get_model
-from ..training.config import (
-    DATASETS,
-    MNIST_MODELS,
-    OPTIMIZERS,
-    RECIPES,
-    SCHEDULES,
-    Limits,
-    SettingError,
-    TrainConfig,
-)
+from ..training.config import (DATASETS, MNIST_MODELS, OPTIMIZERS, RECIPES, SCHEDULES, Limits,
+                               SettingError, TrainConfig)
 from ..training.divergence import TrainingDiverged
 from .common import UsageError, _or_usage, number_option
 from .evaluate import cmd_evaluate

@@ -24,24 +24,10 @@ import time
 import numpy as np
 
 from .. import kernels
-from ..backend import (
-    as_numpy,
-    cuda_driver_version,
-    get_array_module,
-    gpu_unavailable_reason,
-    synchronize,
-    to_device,
-)
-from ..layers import (
-    AvgPool2D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    MaxPool2D,
-    ReLU,
-    SoftmaxCrossEntropy,
-)
+from ..backend import (as_numpy, cuda_driver_version, get_array_module, gpu_unavailable_reason,
+                       synchronize, to_device)
+from ..layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU,
+                      SoftmaxCrossEntropy)
 from ..layers.activations import LeakyReLU
 from ..layers.global_pool import GlobalAvgPool2D
 from ..layers.norm import BatchNorm1D, BatchNorm2D

@@ -15,19 +15,9 @@ Knows nothing about models or layers: it hands out NumPy (or CuPy) arrays.
 """
 from .augment import Augment, rotate_images, shift_images
 from .batches import MNIST_MEAN, MNIST_STD, BatchIterator, prepare_images
-from .datasets import (
-           ChecksumError,
-           DataError,
-           DatasetError,
-           DownloadError,
-           default_cache_dir,
-           find_data,
-           find_dataset,
-           load_data,
-           load_dataset,
-           load_fashion_mnist,
-           load_mnist,
-)
+from .datasets import (ChecksumError, DataError, DatasetError, DownloadError, default_cache_dir,
+                       find_data, find_dataset, load_data, load_dataset, load_fashion_mnist,
+                       load_mnist)
 from .idx import IDXFormatError, read_idx, write_idx
 
 __all__ = ["read_idx", "write_idx", "IDXFormatError", "load_mnist", "load_fashion_mnist",

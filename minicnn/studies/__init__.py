@@ -19,17 +19,8 @@
 The example scripts ``examples/study_*.py`` draw each figure; ``docs/studies.md``
 holds the measured numbers.
 """
-from . import (
-           codes,
-           faithfulness,
-           features,
-           gallery,
-           invariance,
-           sanity,
-           segmentation,
-           transfer,
-           translation,
-)
+from . import (codes, faithfulness, features, gallery, invariance, sanity, segmentation, transfer,
+               translation)
 
 __all__ = ["codes", "faithfulness", "features", "gallery", "invariance", "sanity",
            "segmentation", "transfer", "translation"]

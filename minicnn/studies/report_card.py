@@ -28,24 +28,11 @@ import numpy as np
 from .. import __version__
 from ..backend import as_numpy, get_array_module
 from ..files.model_files import atomic_savez
-from ..viz import (
-    class_probabilities,
-    gradient_x_input,
-    guided_grad_cam,
-    lrp,
-    occlusion,
-    target_value,
-)
+from ..viz import (class_probabilities, gradient_x_input, guided_grad_cam, lrp, occlusion,
+                   target_value)
 from .faithfulness import area_under_curve, perturbation_curves, sobel_magnitude
-from .sanity import (
-    BACKGROUND,
-    WHITE,
-    _last_conv_relu,
-    method_suite,
-    parameter_layers,
-    randomize,
-    spearman,
-)
+from .sanity import (BACKGROUND, WHITE, _last_conv_relu, method_suite, parameter_layers, randomize,
+                     spearman)
 
 SETTINGS = dict(ig_steps=8, smooth_samples=4, epsilon=0.25, occlusion_size=6,
                 occlusion_stride=2, steps=20, seed=0, chunk=50)

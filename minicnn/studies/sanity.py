@@ -34,19 +34,9 @@ from ..data import MNIST_MEAN, MNIST_STD
 from ..files.model_files import architecture, build
 from ..init import initial_weights
 from ..layers import Conv2D, ReLU
-from ..viz import (
-    deconvnet,
-    deeplift,
-    excitation_backprop,
-    grad_cam,
-    grad_cam_pp,
-    gradient_x_input,
-    guided_backprop,
-    integrated_gradients,
-    lrp,
-    saliency,
-    smoothgrad,
-)
+from ..viz import (deconvnet, deeplift, excitation_backprop, grad_cam, grad_cam_pp,
+                   gradient_x_input, guided_backprop, integrated_gradients, lrp, saliency,
+                   smoothgrad)
 
 BACKGROUND = (0.0 - MNIST_MEAN) / MNIST_STD      # a black MNIST pixel, normalized
 WHITE = (1.0 - MNIST_MEAN) / MNIST_STD

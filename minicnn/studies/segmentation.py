@@ -32,17 +32,8 @@ import numpy as np
 
 from ..backend import as_numpy, get_array_module
 from ..files.atomic import save_figure
-from ..layers import (
-    AvgPool2D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    MaxPool2D,
-    ReLU,
-    Sequential,
-    Softmax,
-)
+from ..layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential,
+                      Softmax)
 from ..layers.activations import softmax
 from ..training.inference import chunks, eval_forward
 from ..viz.probe import as_model_input, probing

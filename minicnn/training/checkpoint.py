@@ -34,13 +34,8 @@ import numpy as np
 
 from ..files.atomic import atomic_write_all, interrupts_deferred
 from ..files.locks import FolderBusy, FolderLock
-from ..files.model_files import (
-    ModelFileError,
-    model_file_writer,
-    read_header,
-    read_model_file,
-    rebuild,
-)
+from ..files.model_files import (ModelFileError, model_file_writer, read_header, read_model_file,
+                                 rebuild)
 from ..layers import Dropout
 from .checkpoint_checks import check_section
 from .run_folder import BEST, CHECKPOINT, MODEL

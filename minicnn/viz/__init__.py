@@ -31,26 +31,11 @@ from .cam import grad_cam, grad_cam_pp, guided_grad_cam, upsample_bilinear
 from .conservation import identity_residuals, relevance_by_layer
 from .evolution import FeatureEvolution, Snapshot
 from .figures import plot_evolution, plot_feature_maps, plot_filters, plot_images, plot_top_patches
-from .maximize import (
-    Dream,
-    Maximized,
-    deepdream,
-    gaussian_blur,
-    laplacian_normalize,
-    laplacian_pyramid,
-    maximize,
-    reconstruct,
-    resize,
-)
+from .maximize import (Dream, Maximized, deepdream, gaussian_blur, laplacian_normalize,
+                       laplacian_pyramid, maximize, reconstruct, resize)
 from .occlusion import occlusion
 from .plotting import attribution_grid, draw_attribution, normalize_attribution
-from .propagation import (
-    deeplift,
-    excitation_backprop,
-    gradient_x_input,
-    lrp,
-    lrp_rule_map,
-)
+from .propagation import deeplift, excitation_backprop, gradient_x_input, lrp, lrp_rule_map
 from .receptive import Box, Field, field_box, receptive_box, receptive_fields
 from .stepthrough import backward_formula, step_through
 from .targets import Unit, class_probabilities, resolve_target, target_value

@@ -14,20 +14,8 @@ array shaped like ``x`` on the same device.
 from ..backend import get_array_module
 from ..layers import AvgPool2D, Conv2D, Dense, MaxPool2D, ReLU
 from .backward import backprop, propagate
-from .rules import (
-    AlphaBeta,
-    Epsilon,
-    Flat,
-    Gamma,
-    Gradient,
-    Norm,
-    Pass,
-    Proportional,
-    Rescale,
-    RescaleMaxPool,
-    ZBox,
-    ZPlus,
-)
+from .rules import (AlphaBeta, Epsilon, Flat, Gamma, Gradient, Norm, Pass, Proportional, Rescale,
+                    RescaleMaxPool, ZBox, ZPlus)
 from .targets import resolve_target
 
 LINEAR = (Conv2D, Dense)
