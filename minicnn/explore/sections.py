@@ -30,12 +30,27 @@ def _no_digit(digit):
     return digit is None or not digit.any()
 
 
-class Backward:
+class _LayerSection:
+    """A section redrawn on every stroke: ``show(digit, target, choice)`` (subclasses) under
+    the model's ``lock``; ``then(event)`` chains it after the page's faster parts."""
+
+    def __init__(self, model, lock, target_of):
+        self.model, self.lock, self.target_of = model, lock, target_of
+
+    def wire(self, digit, target, choice, outputs):
+        self.inputs, self.outputs = [digit, target, choice], outputs
+        choice.change(self.show, self.inputs, self.outputs, **ALWAYS_LAST)
+
+    def then(self, event):
+        return event.then(self.show, self.inputs, self.outputs, **ALWAYS_LAST)
+
+
+class Backward(_LayerSection):
     """The backward pass, layer by layer: per layer the signal it sent down and its check."""
 
     def __init__(self, model, lock, target_of, digit, target):
         import gradio as gr
-        self.model, self.lock, self.target_of = model, lock, target_of
+        super().__init__(model, lock, target_of)
         gr.Markdown("## The backward pass, layer by layer\nEach layer's backward gets the "
                     "signal at its output and sends one to its input, shown here for every "
                     "layer (all channels, one scale per layer). With the plain gradient each "
@@ -48,8 +63,7 @@ class Backward:
                                   format="png", object_fit="contain", height="auto",
                                   elem_id="backward")
         self.table = gr.Markdown("", elem_id="backward_checks")
-        self.inputs, self.outputs = [digit, target, self.rule], [self.gallery, self.table]
-        self.rule.change(self.show, self.inputs, self.outputs, **ALWAYS_LAST)
+        self.wire(digit, target, self.rule, [self.gallery, self.table])
 
     def show(self, digit, target, rule):
         if _no_digit(digit):
@@ -59,16 +73,13 @@ class Backward:
                                           self.target_of(target), rule)
         return [(image, caption) for caption, image in panels], table
 
-    def then(self, event):
-        return event.then(self.show, self.inputs, self.outputs, **ALWAYS_LAST)
 
-
-class Conservation:
+class Conservation(_LayerSection):
     """LRP, DeepLIFT and integrated gradients, and their totals at every layer."""
 
     def __init__(self, model, lock, target_of, digit, target):
         import gradio as gr
-        self.model, self.lock, self.target_of = model, lock, target_of
+        super().__init__(model, lock, target_of)
         gr.Markdown("## Where the relevance goes, layer by layer\nLRP, DeepLIFT and "
                     "integrated gradients share the class's score out over the pixels; the "
                     "plot sums what each holds at every layer's input "
@@ -83,8 +94,7 @@ class Conservation:
                                    elem_id="conservation_maps")
             self.plot = gr.Image(label="the total at each layer's input", format="png",
                                  interactive=False, scale=5, elem_id="conservation")
-        self.inputs, self.outputs = [digit, target, self.lrp], [self.maps, self.plot]
-        self.lrp.change(self.show, self.inputs, self.outputs, **ALWAYS_LAST)
+        self.wire(digit, target, self.lrp, [self.maps, self.plot])
 
     def show(self, digit, target, lrp_method):
         if _no_digit(digit):
@@ -93,9 +103,6 @@ class Conservation:
             maps, plot = conservation_view(self.model, model_input(digit),
                                            self.target_of(target), lrp_method)
         return [(image, title) for title, image in maps], plot
-
-    def then(self, event):
-        return event.then(self.show, self.inputs, self.outputs, **ALWAYS_LAST)
 
 
 class ReportCard:
