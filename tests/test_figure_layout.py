@@ -10,7 +10,7 @@ import pytest
 from figure_layout import drawn_texts, layout_problems
 from minicnn.models import lenet
 from minicnn.reporting import plot_learning_curves
-from minicnn.studies import sanity, translation
+from minicnn.studies import faithfulness, sanity, translation
 from minicnn.viz import attribution_grid, conv_filters, feature_maps, plot_feature_maps, plot_filters
 from test_figures_backend import drawings
 
@@ -71,6 +71,19 @@ def test_translation_figure_keeps_its_legend_off_the_curves():
     assert not layout_problems(fig)
     panels = [ax for ax in fig.axes if ax.get_lines()]
     assert len(panels) == 4 and all(ax.get_ylabel() for ax in panels)
+
+
+def test_faithfulness_figure_keeps_its_legends_off_the_curves(net):
+    """Fourteen deletion curves falling from 1 to 0.1 (fast for the good maps, slowly for
+    a random order) and insertion curves rising as the mirror image: a legend inside a
+    panel hid the random order's curve and Grad-CAM's (docs/images/faithfulness.png)."""
+    names = list(sanity.method_suite(net)) + ["random", "Sobel edges"]
+    fractions = np.linspace(0, 1, 21)
+    power = np.geomspace(12, 0.3, len(names))[:, None, None]      # fast .. slower than linear
+    deletion = 0.1 + 0.9 * (1 - fractions) ** power * np.ones((1, 3, 1))
+    study = faithfulness.Faithfulness(names, fractions, deletion, 1.1 - deletion,
+                                      np.zeros(3, int))
+    assert not layout_problems(faithfulness.draw_faithfulness(study))
 
 
 def test_feature_maps_have_colour_bars_labelled_classes_and_no_blank_gap(net, digit):
