@@ -52,6 +52,10 @@ def test_sanity_figure_keeps_its_legend_off_the_curves():
     curves = np.where(np.arange(5)[None, :, None] == 0, 1.0, levels) * np.ones((1, 1, 4))
     test = sanity.Randomization("cascading", methods, stages, [[]] * 5, curves, curves)
     assert not layout_problems(sanity.draw_sanity(test, test))
+    data = sanity.DataRandomization(methods, 10, {}, {}, curves[:, 1], curves[:, 1])
+    fig = sanity.draw_sanity(test, test, data)
+    assert not layout_problems(fig)
+    assert fig.get_size_inches()[0] <= 11      # reads at a page's width (it was 15.6 inches)
 
 
 def test_translation_figure_keeps_its_legend_off_the_curves():
