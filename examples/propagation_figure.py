@@ -6,8 +6,10 @@ One row per digit (the first --n test digits), one column per method of
 ``minicnn.studies.sanity.method_suite`` (gradient, gradient x input, guided
 backprop, deconvnet, integrated gradients, SmoothGrad, Grad-CAM, Grad-CAM++, LRP
 epsilon, LRP epsilon-gamma-box, DeepLIFT, excitation backprop), each explaining
-the predicted class's logit. Signed maps: red positive, blue negative, each
-panel scaled to its 98th percentile of |value|.
+the predicted class's logit, in two blocks of six methods (each block starts with
+the digits) so that the figure fits a page. Signed maps: red positive, blue
+negative, each panel scaled to its 98th percentile of |value| (the colour bar
+under each column: -1 .. 1 on that scale, clipped beyond).
 """
 import argparse
 import os
@@ -36,7 +38,7 @@ def main():
         print(f"{name}: {time.perf_counter() - start:.1f} s for {len(x)} digits")
     labels = [f"label {int(a)}, predicted {int(b)}" for a, b in zip(y, predicted)]
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    attribution_grid(x, columns, args.out, row_labels=labels, cell=1.5)
+    attribution_grid(x, columns, args.out, row_labels=labels, cell=1.5, wrap=6)
     print("wrote", args.out)
 
 

@@ -96,7 +96,7 @@ def main():
                       f"{np.nanmean(data.spearman_abs[m]):.3f} |")
     if args.draw:
         path = os.path.join(args.out, "sanity.png")
-        sanity.draw_sanity(*tests, data).savefig(path, dpi=110)
+        sanity.draw_sanity(*tests, data).savefig(path, dpi=100)
         print("wrote", path)
 
 

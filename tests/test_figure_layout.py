@@ -10,7 +10,7 @@ from figure_layout import drawn_texts, layout_problems
 from test_figures_backend import drawings
 
 from minicnn.models import lenet
-from minicnn.studies import sanity
+from minicnn.studies import faithfulness, sanity, translation
 from minicnn.training.reporting import plot_learning_curves
 from minicnn.viz import (attribution_grid, conv_filters, feature_maps, plot_feature_maps,
                          plot_filters)
@@ -53,6 +53,42 @@ def test_sanity_figure_keeps_its_legend_off_the_curves():
     curves = np.where(np.arange(5)[None, :, None] == 0, 1.0, levels) * np.ones((1, 1, 4))
     test = sanity.Randomization("cascading", methods, stages, [[]] * 5, curves, curves)
     assert not layout_problems(sanity.draw_sanity(test, test))
+    data = sanity.DataRandomization(methods, 10, {}, {}, curves[:, 1], curves[:, 1])
+    fig = sanity.draw_sanity(test, test, data)
+    assert not layout_problems(fig)
+    assert fig.get_size_inches()[0] <= 11      # reads at a page's width (it was 15.6 inches)
+
+
+def test_translation_figure_keeps_its_legend_off_the_curves():
+    """Three classifiers whose p(true) falls from 0.8-1 at no shift to 0.1-0.3 at five
+    pixels, p(winner) level at 0.33-0.9: the legend of six lines inside a panel sat on
+    the falling curves (docs/images/translation_lenet.png); each panel says what its
+    y axis is."""
+    s = np.arange(-5, 6)
+
+    def pair(top, width, floor, win):
+        p = floor + (top - floor) * np.exp(-(s / width) ** 2)
+        return tuple(translation.ShiftCurves(axis, s, p, np.maximum(p, win), p,
+                                             np.zeros((11, 1), int)) for axis in "xy")
+    curves = {"lenet": pair(0.99, 5, 0.3, 0.9), "softmax on pixels": pair(0.85, 2.5, 0.1, 0.75),
+              "random forest on pixels": pair(0.79, 2.5, 0.13, 0.33)}
+    fig = translation.draw_translation(curves, curves)
+    assert not layout_problems(fig)
+    panels = [ax for ax in fig.axes if ax.get_lines()]
+    assert len(panels) == 4 and all(ax.get_ylabel() for ax in panels)
+
+
+def test_faithfulness_figure_keeps_its_legends_off_the_curves(net):
+    """Fourteen deletion curves falling from 1 to 0.1 (fast for the good maps, slowly for
+    a random order) and insertion curves rising as the mirror image: a legend inside a
+    panel hid the random order's curve and Grad-CAM's (docs/images/faithfulness.png)."""
+    names = list(sanity.method_suite(net)) + ["random", "Sobel edges"]
+    fractions = np.linspace(0, 1, 21)
+    power = np.geomspace(12, 0.3, len(names))[:, None, None]      # fast .. slower than linear
+    deletion = 0.1 + 0.9 * (1 - fractions) ** power * np.ones((1, 3, 1))
+    study = faithfulness.Faithfulness(names, fractions, deletion, 1.1 - deletion,
+                                      np.zeros(3, int))
+    assert not layout_problems(faithfulness.draw_faithfulness(study))
 
 
 def test_feature_maps_have_colour_bars_labelled_classes_and_no_blank_gap(net, digit):
@@ -98,3 +134,23 @@ def test_attribution_grid_has_a_colour_bar_per_column_or_per_panel(rng):
     tiny = per_panel[1].yaxis                                   # each tick says its value:
     assert not tiny.get_offset_text().get_text()               # no "1e-5" above the bar
     assert all("e-05" in t.get_text() or t.get_text() == "0" for t in tiny.get_ticklabels())
+
+
+def test_propagation_figure_reads_at_a_page_width(rng, net):
+    """docs/images/propagation.png: twelve methods on five digits. In one row of 13
+    panels the figure was 19.5 inches wide, its titles and colour-bar labels shrunk to
+    4-5 points on a page; in blocks of six methods it fits a page at about full size.
+    Each column keeps its colour bar, ticked at the ends of the scale and at 0."""
+    names = list(sanity.method_suite(net))
+    images = rng.standard_normal((5, 1, 28, 28))
+    columns = [(name, rng.standard_normal((5, 1, 28, 28)), {}) for name in names]
+    labels = [f"label {d}, predicted {d}" for d in range(5)]
+    fig = attribution_grid(images, columns, row_labels=labels, cell=1.5, wrap=6)
+    assert fig.get_size_inches()[0] <= 11
+    assert not layout_problems(fig)
+    bars = colour_bars(fig)
+    assert len(bars) == len(names)
+    for bar in bars:
+        assert [t.get_text() for t in bar.xaxis.get_ticklabels()] == ["-1", "0", "1"]
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles.count("image") == 2 and set(names) <= set(titles)

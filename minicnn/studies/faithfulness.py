@@ -146,24 +146,27 @@ BASELINE_STYLES = {"random": (":", "black", 2), "Sobel edges": ("-.", "grey", 2)
 
 
 def draw_faithfulness(study):
-    """A ``matplotlib.figure.Figure`` (no pyplot): mean deletion and insertion curves."""
+    """A ``matplotlib.figure.Figure`` (no pyplot): mean deletion and insertion curves,
+    side by side, and one legend under them (inside a panel it hid curves) with each
+    method's mean areas, deletion / insertion."""
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(11, 4.4))
+    fig = Figure(figsize=(11, 5.6), layout="constrained")
     axes = fig.subplots(1, 2)
     deletion, insertion = study.auc()
-    for ax, curves, areas, title in ((axes[0], study.deletion, deletion, "deletion"),
-                                     (axes[1], study.insertion, insertion, "insertion")):
+    for ax, curves, title in ((axes[0], study.deletion, "deletion"),
+                              (axes[1], study.insertion, "insertion")):
         for m, name in enumerate(study.names):
             style, color, lw = BASELINE_STYLES.get(name, ("-" if m < 10 else "--", f"C{m % 10}",
                                                           1.2))
             ax.plot(study.fractions, curves[m].mean(axis=0), style, color=color, lw=lw,
-                    label=f"{name} ({areas[m].mean():.3f})")
+                    label=f"{name} ({deletion[m].mean():.3f} / {insertion[m].mean():.3f})")
         ax.set_xlabel("fraction of pixels changed")
         ax.set_ylabel("probability of the target class")
-        ax.set_title(f"{title} (AUC in brackets), {curves.shape[1]} test digits", fontsize=9)
+        ax.set_title(f"{title}, mean of {curves.shape[1]} test digits", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=4,
+               fontsize=7, title="method (area under the curve: deletion / insertion)",
+               title_fontsize=8)
     return fig
 
 

@@ -240,44 +240,46 @@ def data_randomization(make_model, images, labels, x_test, y_test, steps, method
 def draw_sanity(cascading, independent, data=None):
     """One ``matplotlib.figure.Figure`` (no pyplot, the backend untouched): mean rank
     correlation with the trained map per method against the stage, signed and absolute
-    maps, for the cascading and the independent test; ``data`` adds bars of the data
-    randomization test."""
+    maps, for the cascading and the independent test, their legend under them; ``data``
+    adds bars of the data randomization test below. Two panels wide, so that it reads
+    at a page's width."""
     from matplotlib.figure import Figure
-    cols = 3 if data is not None else 2
-    fig = Figure(figsize=(5.2 * cols, 9.2), layout="constrained")
-    axes = fig.subplots(2, cols, squeeze=False)
+    fig = Figure(figsize=(10.4, 9.6 + (4.2 if data is not None else 0)), layout="constrained")
+    lines, bars = (fig.subfigures(2, 1, height_ratios=[9.6, 4.2]) if data is not None
+                   else (fig, None))
+    axes = lines.subplots(2, 2)
     colors = [f"C{k}" for k in range(10)] + ["black", "darkgoldenrod"]
     styles = ["-", "--"]
     for row, test in zip(axes, (cascading, independent)):
-        for ax, absolute in zip(row[:2], (False, True)):
+        for ax, absolute in zip(row, (False, True)):
             means = test.mean(absolute)
             for m, name in enumerate(test.methods):
                 ax.plot(range(len(test.stages)), means[m], styles[m // 10], marker="o", ms=3,
                         color=colors[m % len(colors)], label=name)
             ax.set_xticks(range(len(test.stages)))
-            ax.set_xticklabels(test.stages, rotation=30, ha="right", fontsize=7)
+            ax.set_xticklabels(test.stages, rotation=30, ha="right", fontsize=8)
             ax.set_ylim(min(-0.35, float(np.nanmin(means)) - 0.05), 1.05)   # every point shown
             ax.axhline(0, color="grey", lw=0.5)
             ax.grid(alpha=0.3)
             ax.set_title(f"{test.test} randomization, {'absolute' if absolute else 'signed'} "
                          "maps", fontsize=9)
             ax.set_ylabel("rank correlation with the trained map", fontsize=8)
-    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center",
-               ncol=6, fontsize=7)                 # below the panels: no curve hidden
+    lines.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center",
+                 ncol=4, fontsize=8)               # below the panels: no curve hidden
     if data is not None:
-        for ax, r, title in zip(axes[:, 2], (data.spearman, data.spearman_abs),
+        for ax, r, title in zip(bars.subplots(1, 2), (data.spearman, data.spearman_abs),
                                 ("signed", "absolute")):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 ax.barh(range(len(data.methods)), np.nanmean(r, axis=1),
                         color=colors[:len(data.methods)])
             ax.set_yticks(range(len(data.methods)))
-            ax.set_yticklabels(data.methods, fontsize=7)
+            ax.set_yticklabels(data.methods, fontsize=8)
             ax.invert_yaxis()
             ax.set_xlim(-0.35, 1.05)
             ax.grid(alpha=0.3)
-            ax.set_title(f"data randomization ({title} maps):\ntrue vs permuted labels",
-                         fontsize=9)
+            ax.set_xlabel("rank correlation, true- vs permuted-label model", fontsize=8)
+            ax.set_title(f"data randomization, {title} maps", fontsize=9)
     return fig
 
 

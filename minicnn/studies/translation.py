@@ -94,11 +94,11 @@ def format_table(curves, metric="accuracy"):
 def draw_translation(curves, single=None, path=None):
     """Panels of ``p_true`` (solid) and ``p_win`` (dashed) against the shift: x and y
     averaged over the digits for each classifier, and ``single`` (same layout,
-    one digit) if given."""
+    one digit) if given. One legend, under the panels, where it hides no curve."""
     import matplotlib
     from matplotlib.figure import Figure
     groups = [("averaged over digits", curves)] + ([("one digit", single)] if single else [])
-    fig = Figure(figsize=(10, 3.6 * len(groups)))
+    fig = Figure(figsize=(10, 3.6 * len(groups) + 0.5), layout="constrained")
     axes = fig.subplots(len(groups), 2, squeeze=False)
     for row, (label, group) in zip(axes, groups):
         for k, (name, pair) in enumerate(group.items()):
@@ -111,6 +111,6 @@ def draw_translation(curves, single=None, path=None):
                 ax.set_ylabel("probability")
                 ax.set_ylim(0, 1.02)
                 ax.grid(alpha=0.3)
-        row[0].legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center",
+               ncol=len(curves), fontsize=8)
     return save_figure(fig, path, dpi=110)

@@ -125,7 +125,7 @@ def _column_label(options, outlier_perc):
 
 
 def attribution_grid(images, columns, path=None, row_labels=None, outlier_perc=2.0,
-                     cell=1.8):
+                     cell=1.8, wrap=None):
     """A figure with one row per image: the image, then one panel per method.
 
     ``images (N, C, H, W)``; ``columns`` a list of ``(title, maps, options)``
@@ -133,22 +133,36 @@ def attribution_grid(images, columns, path=None, row_labels=None, outlier_perc=2
     (e.g. ``{"sign": "absolute"}`` or ``{"method": "overlay"}``). Each column gets
     one colour bar under it, on the normalized scale (every panel divided by its own
     scale), or with ``"colorbar": "panel"`` one beside each panel in the map's own
-    units (e.g. probabilities); ``"label"`` names the bar. Writes a PNG to ``path``
-    if given; returns the ``Figure``.
+    units (e.g. probabilities); ``"label"`` names the bar. ``wrap``: at most that
+    many methods side by side; the next ones go into a block below, which starts
+    with the images again (so that many methods still fit a page's width). Writes a
+    PNG to ``path`` if given; returns the ``Figure``.
     """
     images = as_numpy(images)
     n, k = images.shape[0], len(columns)
-    panel_bars = sum(dict(c[2] or {}).get("colorbar") == "panel" for c in columns)
-    fig = Figure(figsize=(cell * (k + 1) + 0.6 * panel_bars, cell * n + 0.7),
+    wide = min(wrap or k, k)
+    blocks = [columns[i:i + wide] for i in range(0, k, wide)]
+    panel_bars = max(sum(dict(c[2] or {}).get("colorbar") == "panel" for c in b) for b in blocks)
+    fig = Figure(figsize=(cell * (wide + 1) + 0.6 * panel_bars, len(blocks) * (cell * n + 0.7)),
                  layout="constrained")
-    axes = fig.subplots(n + 1, k + 1, squeeze=False, height_ratios=[1] * n + [0.06])
+    parts = fig.subfigures(len(blocks), 1, squeeze=False)[:, 0] if len(blocks) > 1 else [fig]
+    for part, block in zip(parts, blocks):
+        _draw_block(part, images, block, wide, row_labels, outlier_perc)
+    return save_figure(fig, path, dpi=100)
+
+
+def _draw_block(fig, images, columns, wide, row_labels, outlier_perc):
+    """The images and ``columns`` (at most ``wide``) on ``fig``, a figure or subfigure."""
+    n = images.shape[0]
+    axes = fig.subplots(n + 1, wide + 1, squeeze=False, height_ratios=[1] * n + [0.06])
     for r in range(n):
         axes[r, 0].imshow(_gray(images[r]), cmap="gray")
         axes[r, 0].set_xticks([])
         axes[r, 0].set_yticks([])
         if row_labels is not None:
             axes[r, 0].set_ylabel(str(row_labels[r]), fontsize=9)
-    axes[n, 0].set_axis_off()
+    for ax in list(axes[n, :1]) + [ax for ax in axes[:, len(columns) + 1:].flat]:
+        ax.set_axis_off()                  # under the images; right of a short last block
     for col, (title, maps, options) in enumerate(columns, start=1):
         options = dict(options or {})
         options.setdefault("outlier_perc", outlier_perc)
@@ -162,11 +176,11 @@ def attribution_grid(images, columns, path=None, row_labels=None, outlier_perc=2
             axes[n, col].set_axis_off()
             continue
         bar = fig.colorbar(shown, cax=axes[n, col], orientation="horizontal")
-        bar.locator = MaxNLocator(3)
-        bar.ax.tick_params(labelsize=7)
+        lo = -1 if options.get("sign", "all") == "all" else 0
+        bar.set_ticks([lo, (lo + 1) / 2, 1], labels=[f"{v:g}" for v in (lo, (lo + 1) / 2, 1)])
+        bar.ax.tick_params(labelsize=7)                # the ends: where the maps are clipped
         bar.set_label(_column_label({**options, "label": label}, outlier_perc), fontsize=7)
     axes[0, 0].set_title("image", fontsize=9)
-    return save_figure(fig, path, dpi=100)
 
 
 __all__ = ["attribution_scale", "normalize_attribution", "draw_attribution", "attribution_grid"]
