@@ -70,3 +70,23 @@ def test_the_debugging_recipe_runs_on_a_few_images():
     [recipe] = re.findall(r"^NUMBA_DISABLE_JIT=1 python -m pdb examples/train_mnist.py.*$",
                           page("docs/how-to/debugger.md"), flags=re.M)
     assert "--train-subset" in recipe and "--test-subset" in recipe
+
+
+def github_anchors(text):
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces
+    to hyphens (enough for this project's headings)."""
+    headings = re.findall(r"^#+ (.+?)\s*$", text, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_link_of_the_readme_works_on_github():
+    """The README is read on GitHub, outside the site: each relative link names a file of
+    the repository, and each #anchor a heading of that file."""
+    links = re.findall(r"\]\(([^)\s]+)\)", readme())
+    local = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert len(local) >= 20, local
+    for link in local:
+        path, _, anchor = link.partition("#")
+        assert os.path.isfile(os.path.join(ROOT, path)), f"README links a missing file: {link}"
+        if anchor:
+            assert anchor in github_anchors(page(path)), f"README links a missing anchor: {link}"
