@@ -120,12 +120,13 @@ def test_the_guides_named_in_the_issue_have_code_that_runs():
 
 
 def test_every_marker_is_known_and_says_why():
+    """Markers are lines of their own (one quoted in a sentence is not a marker)."""
     for page in all_pages():
         with open(os.path.join(ROOT, page), encoding="utf-8") as f:
             text = f.read()
-        for marker in re.findall(r"<!-- docs-test: (.*?) -->", text):
+        for marker in re.findall(r"^<!-- docs-test: (.*?) -->$", text, flags=re.M):
             assert re.fullmatch(r"skip \(.{10,}\)|requires \w+", marker), (page, marker)
-        for m in re.finditer(r"<!-- docs-test: .*? -->\n(?!```python)", text):
+        for m in re.finditer(r"^<!-- docs-test: .*? -->\n(?!```python)", text, flags=re.M):
             pytest.fail(f"{page}: a docs-test marker not right above a python block: {m[0]!r}")
 
 
