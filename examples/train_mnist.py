@@ -4,7 +4,7 @@
 
 The same run as ``minicnn train --model lenet --epochs 2 --out runs/example``;
 this shows the three objects involved: a config, the data, the Trainer. To step
-through the kernels in a debugger (``NUMBA_DISABLE_JIT=1``, see the README), train
+through the kernels in a debugger (``NUMBA_DISABLE_JIT=1``, see docs/how-to/debugger.md), train
 on a few images: ``--train-subset 64 --test-subset 64``.
 """
 import argparse

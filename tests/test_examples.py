@@ -214,10 +214,12 @@ def test_without_a_checkpoint_a_subset_model_is_trained_once_and_cached(tmp_path
 
 
 def documented_commands():
-    """``(file, script, argv)`` of every ``python examples/X.py ...`` in the README and docs/
-    (in backticks or code blocks, up to a closing backtick, a comment or the line's end)."""
+    """``(file, script, argv)`` of every ``python examples/X.py ...`` in the README and the
+    documentation pages, docs/ and its folders (in backticks or code blocks, up to a closing
+    backtick, a comment or the line's end)."""
     found = []
-    for doc in ["README.md", *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]:
+    for doc in ["README.md", *sorted(glob.glob(os.path.join(ROOT, "docs", "**", "*.md"),
+                                               recursive=True))]:
         with open(os.path.join(ROOT, doc), encoding="utf-8") as f:
             text = f.read()
         for m in re.finditer(r"python (?:-m pdb )?examples/(\w+)\.py((?:[ \t]+[^`\s#]+"

@@ -3,7 +3,8 @@
 Each notebook reads ``MINICNN_QUICK`` in its first cell; with ``MINICNN_QUICK=1`` it
 trains and scans small subsets, so that the six run in CI in about a minute or two. The
 committed copies hold the outputs of full runs (so that they read on GitHub): every code
-cell executed, no error, under 1 MB each, and the README links every one.
+cell executed, no error, under 1 MB each, and the README links every one. They are the
+site's Tutorials pages through links in docs/tutorials/, in order in its navigation.
 """
 import json
 import os
@@ -41,6 +42,19 @@ def test_readme_links_every_notebook():
         readme = f.read()
     missing = [n for n in NOTEBOOKS if f"examples/notebooks/{n}" not in readme]
     assert not missing, f"README.md does not link {missing}"
+
+
+def test_the_site_shows_every_notebook_in_order_from_where_it_is_committed():
+    """docs/tutorials/NAME is a symbolic link to examples/notebooks/NAME (one copy of each
+    notebook), and mkdocs.yml's navigation lists the six in order."""
+    tutorials = os.path.join(ROOT, "docs", "tutorials")
+    for name in NOTEBOOKS:
+        link = os.path.join(tutorials, name)
+        assert os.path.islink(link), f"docs/tutorials/{name} is not a link to the notebook"
+        assert os.path.realpath(link) == os.path.realpath(os.path.join(FOLDER, name))
+    with open(os.path.join(ROOT, "mkdocs.yml"), encoding="utf-8") as f:
+        nav = [line.strip("- \n") for line in f if "tutorials/" in line and ".ipynb" in line]
+    assert nav == [f"tutorials/{name}" for name in NOTEBOOKS]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -196,7 +196,7 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
 
         outputs = [seen, probs, fmaps, grid]
 
-        def chain(event):       # the quick views first: see README, "Speed (measured)"
+        def chain(event):       # the quick views first: docs/how-to/explore.md, "Speed (measured)"
             event = backward.then(event)
             event = event.then(slow, [digit, target], [gallery, maps],
                                trigger_mode="always_last").then(last, [digit, target, maps],

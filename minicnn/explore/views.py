@@ -169,7 +169,7 @@ def gradient_methods(model, blank):
     ``blank`` is the model input of an empty canvas: integrated gradients start
     from it (a digit is ink added to empty paper). ``IG_STEPS`` and
     ``SMOOTHGRAD_SAMPLES`` are below ``viz``'s defaults: each is one backward
-    pass, and a stroke should not wait for a hundred (README: measured speed).
+    pass, and a stroke should not wait for a hundred (docs/how-to/explore.md: measured speed).
     The titles are the methods' names only, short enough for a caption under a
     small map; ``attribution_legend`` gives their settings.
     """

@@ -4,8 +4,8 @@
 ``config.json`` and into the checkpoint. ``make_optimizer`` and
 ``make_schedule`` turn it into the optimizer and the learning-rate schedule
 (stepped once per batch). ``RECIPES`` are named sets of settings
-(``minicnn train --recipe fast``), chosen by measurement (README). ``LIMITS`` are the
-ranges of its numbers: ``TrainConfig.validate`` and the command line's options
+(``minicnn train --recipe fast``), chosen by measurement (docs/explanations/results.md).
+``LIMITS`` are the ranges of its numbers: ``TrainConfig.validate`` and the command line's options
 (``minicnn.cli.command``) check the same ones.
 """
 import math
@@ -111,7 +111,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     # Glorot, not He: on lenet (Adam 1e-3, seed 0) He init reached 98.75% after 2 epochs,
-    # Glorot 99.01-99.08% (measured, README). See minicnn.init.INITIALIZERS.
+    # Glorot 99.01-99.08% (measured, docs/explanations/results.md); minicnn.init.INITIALIZERS.
     init: str = "glorot"
     augment: bool = False
     validation: int = 0              # training images held out to choose the best epoch by
@@ -215,7 +215,7 @@ def make_schedule(config, optimizer, steps_per_epoch):
 
 
 # Named settings: ``minicnn train --recipe fast`` starts from these (options given on the
-# command line still win). Measured in the README.
+# command line still win). Measured in docs/explanations/results.md.
 RECIPES = {
     "fast": dict(model="fast_cnn", epochs=1, batch_size=128, optimizer="adam", lr=0.02,
                  beta1=0.7, beta2=0.9, schedule="onecycle", init="he"),
