@@ -28,7 +28,10 @@ the device.
     python benchmarks/bench.py --device gpu --models lenet tiny_cnn keras_cnn --json gpu.json
 
 Peak memory: on the CPU the tracemalloc peak of one minicnn step (weights and
-Adam state, allocated before, are not counted); on the GPU CuPy's pool size.
+Adam state, allocated before, are not counted), and for PyTorch the peak of its
+tensors' bytes allocated during one step (its profiler's memory events, in
+order; also above what was allocated before); on the GPU CuPy's pool size and
+``torch.cuda.max_memory_allocated`` above what was allocated before the step.
 """
 import argparse
 import json
@@ -41,7 +44,8 @@ import time
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="+", default=["lenet", "tiny_cnn", "keras_cnn"])
+    p.add_argument("--models", nargs="+", default=None,
+                   help="zoo models (default: every trainable one, minicnn.config.MNIST_MODELS)")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 256])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--protocol", choices=["blocks", "interleaved"], default="blocks")
@@ -88,6 +92,12 @@ import numpy as np  # noqa: E402
 
 from minicnn import kernels  # noqa: E402
 from minicnn.backend import gpu_unavailable_reason  # noqa: E402
+from minicnn.config import MNIST_MODELS  # noqa: E402
+
+ARGS.models = ARGS.models or list(MNIST_MODELS)
+if set(ARGS.models) - set(MNIST_MODELS):
+    sys.exit(f"bench.py --models: {sorted(set(ARGS.models) - set(MNIST_MODELS))} not among "
+             f"the trainable zoo models {list(MNIST_MODELS)}")
 
 if ARGS.device == "gpu" and gpu_unavailable_reason() is not None:
     sys.exit(f"bench.py --device gpu: no usable GPU: {gpu_unavailable_reason()}")
@@ -142,6 +152,28 @@ def peak_bytes(engine):
     return peak
 
 
+def torch_peak_bytes(engine):
+    """The peak of PyTorch's tensor bytes during one step of ``engine`` (a TorchStep),
+    above those allocated before it: its profiler's allocations and frees, in order."""
+    if ARGS.device == "gpu":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        engine.step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        engine.step()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == "[memory]")
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
 def measure(name, batch, use_torch):
     """One table row (a dict) for model ``name`` at ``batch``, and the minicnn engine."""
     engines = [MinicnnStep(name, batch, ARGS.device)]
@@ -158,7 +190,7 @@ def measure(name, batch, use_torch):
     if others:
         (t_wall, t_cpu), = others
         row.update(torch_images_per_s=batch / t_wall, torch_cpu_ms_per_image=1e3 * t_cpu / batch,
-                   ratio=t_wall / wall)
+                   ratio=t_wall / wall, torch_peak_mib=torch_peak_bytes(engines[1]) / 2 ** 20)
     return row, engines[0]
 
 
@@ -203,14 +235,14 @@ def main():
     print(f"# threads in use after the run: {threads_in_use(torch if use_torch else None)}")
     header = ["model", "batch", "images/s", "CPU ms/image", "peak MiB"]
     if use_torch:
-        header += ["torch images/s", "torch CPU ms/image", "minicnn/torch"]
+        header += ["torch images/s", "torch CPU ms/image", "torch peak MiB", "minicnn/torch"]
     cells = []
     for r in rows:
         cell = [r["model"], str(r["batch"]), f"{r['images_per_s']:.0f}",
                 f"{r['cpu_ms_per_image']:.2f}", f"{r['peak_mib']:.0f}"]
         if use_torch:
             cell += [f"{r['torch_images_per_s']:.0f}", f"{r['torch_cpu_ms_per_image']:.2f}",
-                     f"{r['ratio']:.2f}"]
+                     f"{r['torch_peak_mib']:.0f}", f"{r['ratio']:.2f}"]
         cells.append(cell)
     print(f"\n## training steps, {device}, protocol {ARGS.protocol}")
     print_table(header, cells, ARGS.markdown)
