@@ -103,7 +103,8 @@ if ARGS.device == "gpu" and gpu_unavailable_reason() is not None:
     sys.exit(f"bench.py --device gpu: no usable GPU: {gpu_unavailable_reason()}")
 
 from engines import MinicnnStep, TorchStep, torch, torch_unavailable_reason  # noqa: E402
-from report import layer_times, machine_info, print_table, threads_in_use  # noqa: E402
+from report import (layer_times, machine_info, print_table, threads_in_use,  # noqa: E402
+                    torch_layer_times)
 
 
 def time_blocks(engines):
@@ -191,7 +192,7 @@ def measure(name, batch, use_torch):
         (t_wall, t_cpu), = others
         row.update(torch_images_per_s=batch / t_wall, torch_cpu_ms_per_image=1e3 * t_cpu / batch,
                    ratio=t_wall / wall, torch_peak_mib=torch_peak_bytes(engines[1]) / 2 ** 20)
-    return row, engines[0]
+    return row, engines
 
 
 def protocol_line():
@@ -225,13 +226,15 @@ def main():
     rows, tables = [], []
     for name in ARGS.models:
         for batch in ARGS.batch_sizes:
-            row, engine = measure(name, batch, use_torch)
+            row, engines = measure(name, batch, use_torch)
             rows.append(row)
             print(f"# {name} {batch}: {row['images_per_s']:.0f} images/s"
                   + (f", torch {row['torch_images_per_s']:.0f}, ratio {row['ratio']:.2f}"
                      if use_torch else ""), flush=True)
             if not ARGS.no_layers:
-                tables.append((name, batch, layer_times(engine, max(3, ARGS.repeats))))
+                repeats = max(3, ARGS.repeats)
+                theirs = torch_layer_times(engines[1], repeats) if use_torch else None
+                tables.append((name, batch, layer_times(engines[0], repeats), theirs))
     print(f"# threads in use after the run: {threads_in_use(torch if use_torch else None)}")
     header = ["model", "batch", "images/s", "CPU ms/image", "peak MiB"]
     if use_torch:
@@ -246,11 +249,13 @@ def main():
         cells.append(cell)
     print(f"\n## training steps, {device}, protocol {ARGS.protocol}")
     print_table(header, cells, ARGS.markdown)
-    for name, batch, times in tables:
+    for name, batch, times, theirs in tables:
         print(f"\n## per-layer times, {name}, batch {batch} (ms of wall time, median)")
-        print_table(["layer", "forward", "backward"],
-                    [[desc, f"{f * 1e3:.2f}", f"{b * 1e3:.2f}"] for desc, f, b in times],
-                    ARGS.markdown)
+        print_table(["layer", "forward", "backward"]
+                    + (["torch forward", "torch backward"] if theirs else []),
+                    [[desc, f"{f * 1e3:.2f}", f"{b * 1e3:.2f}"]
+                     + ([f"{t * 1e3:.2f}" for t in theirs[i]] if theirs else [])
+                     for i, (desc, f, b) in enumerate(times)], ARGS.markdown)
     if ARGS.json:
         with open(ARGS.json, "w") as f:
             json.dump(dict(device=device, protocol=protocol_line(), threads=ARGS.threads,
