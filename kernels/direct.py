@@ -76,14 +76,9 @@ class Direct:
     def _run(self, work):
         return threads.run(work, self.parts, blas=False)
 
-    def _correlate(self, src, w, bias, hw, stride, corner, out):
-        """``direct_cpu.correlate`` of rows ``src`` of planes ``hw`` into ``out``, the
-        images of each part on its thread, in blocks (``BLOCK_NUMBERS``)."""
-        plane = hw[0] * hw[1]
-        block = max(1, BLOCK_NUMBERS // plane)
-        self._run(lambda part: self.loops.correlate(
-            src, w, bias, self.kernel[1], plane, hw[1], *self.dilation, *stride, *corner,
-            part.start, part.stop, np.empty(block * plane, src.dtype), out))
+    def _block(self, plane):
+        """How many images' planes of ``plane`` numbers a block holds (``BLOCK_NUMBERS``)."""
+        return max(1, BLOCK_NUMBERS // plane)
 
     def product(self, w2, bias=None):
         """The convolution plus ``bias``: ``(N, C_out, H_out W_out)``, as ``Columns.product``."""
@@ -92,7 +87,10 @@ class Direct:
         bias = np.zeros(c_out, dtype) if bias is None else bias.astype(dtype)
         expect_shape("Direct.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=dtype)
-        self._correlate(self.src, w, bias, self.padded_hw, self.stride, (0, 0), out)
+        (hp, wp), plane = self.padded_hw, self.padded_hw[0] * self.padded_hw[1]
+        self._run(lambda part: self.loops.forward(
+            self.src, w, bias, self.kernel[1], plane, wp, *self.dilation, *self.stride,
+            part.start, part.stop, np.empty(self._block(plane) * plane, dtype), out))
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, g, weights=True, inputs=True):
@@ -101,50 +99,45 @@ class Direct:
         w = self._weights(w2)
         n, c_out, dtype = self.x_shape[0], w.shape[0], self.src.dtype
         expect_shape("Direct.backward", "g", g, (n, c_out, self.out_hw[0] * self.out_hw[1]))
-        g = g.reshape((n, c_out) + self.out_hw).transpose(1, 0, 2, 3)     # (C_out, N, ...)
+        g = np.ascontiguousarray(g, dtype=dtype).reshape((n, c_out) + self.out_hw)
         dw2 = self._weight_grad(w, g).astype(dtype).reshape(w2.shape) if weights else None
         return dw2, (self._input_grad(w, g) if inputs else None)
 
-    def _spread(self, planes, g, corner=(0, 0)):
-        """``planes[..., corner + (i sH, j sW)] = g[..., i, j]``: each output where
-        ``correlate`` read it from ``full``."""
-        (sh, sw), (ho, wo), (top, left) = self.stride, self.out_hw, corner
-        planes[:, :, top:top + sh * (ho - 1) + 1:sh, left:left + sw * (wo - 1) + 1:sw] = g
-
     def _weight_grad(self, w, g):
-        """``dW (C_out, C_g, kH kW)`` in float64, from ``g (C_out, N, H_out, W_out)``
-        laid out as ``correlate``'s ``full`` (zeros elsewhere)."""
-        hp, wp = self.padded_hw
-        plane = hp * wp
-        g_rows = np.zeros((g.shape[0], self.x_shape[0] * plane), self.src.dtype)
-        self._spread(g_rows.reshape(g.shape[:2] + self.padded_hw), g)
-        block = max(1, BLOCK_NUMBERS // plane)
+        """``dW (C_out, C_g, kH kW)`` in float64: each part's sums, added in part order
+        (the same bits whichever thread made which part)."""
+        (hp, wp), plane = self.padded_hw, self.padded_hw[0] * self.padded_hw[1]
+        rows_shape = (g.shape[1], self._block(plane) * plane)
 
         def one_part(part):
             grad_w = np.zeros(w.shape)
-            self.loops.weight_grad(self.src, g_rows, self.kernel[1], plane, wp, *self.dilation,
-                                   part.start, part.stop, block, g_rows.dtype.type(0), grad_w)
+            self.loops.weight_grad(self.src, g, self.kernel[1], plane, wp, *self.dilation,
+                                   *self.stride, part.start, part.stop,
+                                   np.empty(rows_shape, g.dtype), g.dtype.type(0), grad_w)
             return grad_w
         partial = self._run(one_part)
-        return sum(partial[1:], partial[0])          # in part order: the same bits
+        return sum(partial[1:], partial[0])
 
     def _input_grad(self, w, g):
-        """``dx (N, C, H, W)``: the transposed convolution, as ``correlate`` of ``g`` (its
-        outputs spread ``stride`` apart, padded by the dilated kernel's extent) with the
-        weights flipped and each group's in and out channels swapped."""
+        """``dx (N, C, H, W)``: the transposed convolution, as the sums of ``g`` (spread
+        ``stride`` apart, with the dilated kernel's extent around it) with the weights
+        flipped and each group's in and out channels swapped."""
         (kh, kw), (dh, dw), (hp, wp) = self.kernel, self.dilation, self.padded_hw
-        ph, pw = dh * (kh - 1), dw * (kw - 1)
-        c_out, n = g.shape[:2]
-        g_rows, planes = self._rows(c_out, (hp + ph, wp + pw), g.dtype)
-        self._spread(planes, g, (ph, pw))
-        groups, c_g = self.groups, self.x_shape[1] // self.groups
+        c_out, groups, c_g = g.shape[1], self.groups, self.x_shape[1] // self.groups
+        hw = (hp + dh * (kh - 1), wp + dw * (kw - 1))              # the planes g is spread in
+        plane = hw[0] * hw[1]
         flipped = w.reshape(groups, c_out // groups, c_g, -1)[..., ::-1]
         w_t = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3).reshape(groups * c_g,
                                                                          c_out // groups, -1))
-        # zero padding: only the input's own pixels are computed (the padding's are dropped)
+        # zero padding: only the input's own pixels are kept (the padding's are dropped)
         zeros = self.padding_mode == "zeros"
         (top, _), (left, _) = self.pads if zeros else ((0, 0), (0, 0))
-        grad_x = np.empty(self.x_shape if zeros else (n, self.x_shape[1], hp, wp), g.dtype)
-        self._correlate(g_rows, w_t, np.zeros(w_t.shape[0], g.dtype), (hp + ph, wp + pw),
-                        (1, 1), (top, left), grad_x)
+        grad_x = np.empty(self.x_shape if zeros else self.x_shape[:2] + self.padded_hw,
+                          g.dtype)
+        block = self._block(plane)
+        room = dh * (kh - 1) * hw[1] + dw * (kw - 1)
+        self._run(lambda part: self.loops.input_grad(
+            g, w_t, kw, plane, hw[1], dh, dw, *self.stride, top, left, part.start, part.stop,
+            np.empty((c_out, block * plane + room), g.dtype),
+            np.empty(block * plane, g.dtype), grad_x))
         return grad_x if zeros else pad_adjoint(grad_x, self.pads, self.padding_mode)

@@ -10,12 +10,15 @@ temporary (``x.mean``, ``x.var`` (three), ``x - mean``, ``* inv_std``, ``* weigh
 ``batch_stats``    one pass: each channel's mean and biased variance, summed in
                    float64 around the channel's first value (no cancellation when
                    the mean is large against the spread)
-``normalize``      one pass: ``x_hat = (x - mean) inv_std`` and
-                   ``y = weight x_hat + bias``, both written
+``normalize``      one pass: ``y = weight (x - mean) inv_std + bias``
 ``grad_sums``      one pass: each channel's ``sum g`` and ``sum g x_hat`` (float64)
 ``normalize_grad`` one pass: ``dx = (g w - a - x_hat b) inv_std`` with per-channel
                    ``a``, ``b`` (the means of ``g w`` and ``g w x_hat``; zero in eval)
 =================  ==================================================================
+
+``x_hat = (x - mean) inv_std`` is never stored: the layer keeps ``x`` (as PyTorch does:
+it is the previous layer's output, alive anyway) and backward computes ``x_hat`` again
+on the way, which costs less than writing and reading a whole batch more.
 
 The loops walk memory in order (image, channel, position), so the per-channel sums are
 the same wherever the channel lies. One thread per call, ``nogil``, ``cache=True``, as
@@ -70,79 +73,78 @@ def batch_stats(x):
 
 
 @njit(cache=True, nogil=True)
-def _normalize_kernel(x, mean, inv_std, scale, shift, x_hat, y):
+def _normalize_kernel(x, mean, inv_std, scale, shift, y):
     n, c, length = x.shape
     for b in range(n):
         for ch in range(c):
             mu, s, w, t = mean[ch], inv_std[ch], scale[ch], shift[ch]
             for i in range(length):
-                h = (x[b, ch, i] - mu) * s
-                x_hat[b, ch, i] = h
-                y[b, ch, i] = h * w + t
+                y[b, ch, i] = (x[b, ch, i] - mu) * s * w + t
 
 
 def normalize(x, mean, inv_std, weight=None, bias=None):
-    """``(x_hat, y)`` for ``x (N, C, ...)``: ``x_hat = (x - mean) inv_std``, ``y = weight
-    x_hat + bias`` (``y`` is ``x_hat`` itself without ``weight``), per channel; in
-    ``x``'s dtype and shape."""
+    """``y = weight (x - mean) inv_std + bias`` per channel for ``x (N, C, ...)`` (without
+    ``weight``: ``x_hat = (x - mean) inv_std``), in ``x``'s dtype and shape."""
     x3 = _as_ncl(x)
     c, dtype = x3.shape[1], x.dtype
     _expect_channels("normalize", c, mean=mean, inv_std=inv_std, weight=weight, bias=bias)
-    x_hat = np.empty_like(x3)
-    affine = weight is not None
-    y = np.empty_like(x3) if affine else x_hat
-    scale = weight.astype(dtype, copy=False) if affine else np.ones(c, dtype)
-    shift = bias.astype(dtype, copy=False) if affine else np.zeros(c, dtype)
+    scale = np.ones(c, dtype) if weight is None else weight.astype(dtype, copy=False)
+    shift = np.zeros(c, dtype) if bias is None else bias.astype(dtype, copy=False)
+    y = np.empty_like(x3)
     _normalize_kernel(x3, mean.astype(dtype, copy=False), inv_std.astype(dtype, copy=False),
-                      scale, shift, x_hat, y)
-    return x_hat.reshape(x.shape), y.reshape(x.shape)
+                      scale, shift, y)
+    return y.reshape(x.shape)
 
 
 @njit(cache=True, nogil=True)
-def _grad_sums_kernel(g, x_hat, sum_g, sum_gx):
+def _grad_sums_kernel(g, x, mean, inv_std, sum_g, sum_gx):
     n, c, length = g.shape
     for b in range(n):
         for ch in range(c):
-            t1, t2 = 0.0, 0.0
+            mu, s, t1, t2 = mean[ch], inv_std[ch], 0.0, 0.0
             for i in range(length):
                 t1 += g[b, ch, i]
-                t2 += g[b, ch, i] * x_hat[b, ch, i]
+                t2 += g[b, ch, i] * ((x[b, ch, i] - mu) * s)
             sum_g[ch] += t1
             sum_gx[ch] += t2
 
 
-def grad_sums(g, x_hat):
-    """``(sum g, sum g x_hat)`` of each channel (float64, ``(C,)``) for ``g`` and
-    ``x_hat`` of one shape ``(N, C, ...)``."""
-    expect_shape("grad_sums", "x_hat", x_hat, g.shape)
-    g3, h3 = _as_ncl(g), _as_ncl(x_hat)
-    sum_g, sum_gx = np.zeros(g3.shape[1]), np.zeros(g3.shape[1])
-    _grad_sums_kernel(g3, h3, sum_g, sum_gx)
+def grad_sums(g, x, mean, inv_std):
+    """``(sum g, sum g x_hat)`` of each channel (float64, ``(C,)``) for ``g`` and ``x`` of
+    one shape ``(N, C, ...)``, ``x_hat = (x - mean) inv_std`` computed on the way."""
+    expect_shape("grad_sums", "x", x, g.shape)
+    g3, x3 = _as_ncl(g), _as_ncl(x)
+    c, dtype = g3.shape[1], g.dtype
+    _expect_channels("grad_sums", c, mean=mean, inv_std=inv_std)
+    sum_g, sum_gx = np.zeros(c), np.zeros(c)
+    _grad_sums_kernel(g3, x3, mean.astype(dtype, copy=False), inv_std.astype(dtype, copy=False),
+                      sum_g, sum_gx)
     return sum_g, sum_gx
 
 
 @njit(cache=True, nogil=True)
-def _normalize_grad_kernel(g, x_hat, scale, a, b_coef, inv_std, dx):
+def _normalize_grad_kernel(g, x, mean, scale, a, b_coef, inv_std, dx):
     n, c, length = g.shape
     for b in range(n):
         for ch in range(c):
-            w, ac, bc, s = scale[ch], a[ch], b_coef[ch], inv_std[ch]
+            mu, w, ac, bc, s = mean[ch], scale[ch], a[ch], b_coef[ch], inv_std[ch]
             for i in range(length):
-                dx[b, ch, i] = (g[b, ch, i] * w - ac - x_hat[b, ch, i] * bc) * s
+                dx[b, ch, i] = (g[b, ch, i] * w - ac - (x[b, ch, i] - mu) * s * bc) * s
 
 
-def normalize_grad(g, x_hat, inv_std, weight=None, mean_g=None, mean_gx=None):
+def normalize_grad(g, x, mean, inv_std, weight=None, mean_g=None, mean_gx=None):
     """``dx = (g w - w mean_g - x_hat w mean_gx) inv_std`` per channel, in ``g``'s dtype
-    and shape: BatchNorm's input gradient (``mean_g``, ``mean_gx``: the channel means of
-    ``g`` and ``g x_hat`` in training, ``None`` in eval mode: then ``dx = g w inv_std``)."""
-    expect_shape("normalize_grad", "x_hat", x_hat, g.shape)
-    g3, h3 = _as_ncl(g), _as_ncl(x_hat)
+    and shape, ``x_hat = (x - mean) inv_std``: BatchNorm's input gradient (``mean_g``,
+    ``mean_gx``: the channel means of ``g`` and ``g x_hat`` in training, ``None`` in eval
+    mode: then ``dx = g w inv_std``)."""
+    expect_shape("normalize_grad", "x", x, g.shape)
+    g3, x3 = _as_ncl(g), _as_ncl(x)
     c, dtype = g3.shape[1], g.dtype
-    _expect_channels("normalize_grad", c, inv_std=inv_std, weight=weight, mean_g=mean_g,
-                     mean_gx=mean_gx)
+    _expect_channels("normalize_grad", c, mean=mean, inv_std=inv_std, weight=weight,
+                     mean_g=mean_g, mean_gx=mean_gx)
     scale = np.ones(c) if weight is None else weight.astype(np.float64)
     a = np.zeros(c) if mean_g is None else scale * mean_g
     b = np.zeros(c) if mean_gx is None else scale * mean_gx
     dx = np.empty_like(g3)
-    _normalize_grad_kernel(g3, h3, *(v.astype(dtype) for v in (scale, a, b, inv_std)), dx)
+    _normalize_grad_kernel(g3, x3, *(v.astype(dtype) for v in (mean, scale, a, b, inv_std)), dx)
     return dx.reshape(g.shape)

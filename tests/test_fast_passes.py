@@ -174,10 +174,12 @@ def test_norm_passes_refuse_arrays_of_another_shape():
     x = np.zeros((2, 3, 4))
     with pytest.raises(ValueError, match=r"kernels\.normalize: weight has shape \(2,\)"):
         norm.normalize(x, np.zeros(3), np.ones(3), np.ones(2), np.zeros(3))
-    with pytest.raises(ValueError, match=r"kernels\.grad_sums: x_hat has shape \(2, 3\)"):
-        norm.grad_sums(x, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"kernels\.grad_sums: x has shape \(2, 3\)"):
+        norm.grad_sums(x, np.zeros((2, 3)), np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"kernels\.grad_sums: mean has shape \(2,\)"):
+        norm.grad_sums(x, x, np.zeros(2), np.ones(3))
     with pytest.raises(ValueError, match=r"kernels\.normalize_grad: inv_std has shape \(4,\)"):
-        norm.normalize_grad(x, x, np.ones(4))
+        norm.normalize_grad(x, x, np.zeros(3), np.ones(4))
 
 
 def test_batchnorm_keeps_its_formula_off_the_fast_engine():

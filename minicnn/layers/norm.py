@@ -29,7 +29,8 @@ In eval mode ``dx = g * weight / sqrt(running_var + eps)``. Forward keeps
 
 With the fast engine on the CPU (the default) the same formulas run as fused passes
 (``kernels/norm_cpu.py``: the statistics in one pass, ``x_hat`` and ``y`` in one, the
-sums of backward in one and ``dx`` in one); the guards below say where.
+sums of backward in one and ``dx`` in one); it keeps ``x`` and the mean instead of
+``x_hat``, and computes ``x_hat`` again in backward. The guards below say where.
 
 The running statistics are buffers, not parameters: they are in
 ``state_dict()`` under PyTorch's names (``running_mean``, ``running_var``,
@@ -86,9 +87,9 @@ class _BatchNorm(Layer):
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)          # (C,)
         self.used_batch_stats = self.training
         weight, bias = (self.weight.value, self.bias.value) if self.affine else (None, None)
-        if self.fused is not None:            # x_hat and y in one pass
-            self.x_hat, y = self.fused.normalize(x, mean, self.inv_std, weight, bias)
-            return y
+        if self.fused is not None:            # y in one pass; backward recomputes x_hat from x
+            self.x, self.mean = x, mean
+            return self.fused.normalize(x, mean, self.inv_std, weight, bias)
         self.x_hat = (x - mean.reshape(shape)) * self.inv_std.reshape(shape)
         if not self.affine:
             return self.x_hat
@@ -112,15 +113,16 @@ class _BatchNorm(Layer):
 
     def _fused_backward(self, grad_out):
         """``backward`` by ``kernels.norm_cpu``: one pass for the channel sums of ``g`` and
-        ``g x_hat``, one for ``dx``; the same formulas."""
-        sum_g, sum_gx = self.fused.grad_sums(grad_out, self.x_hat)
+        ``g x_hat``, one for ``dx``; the same formulas, ``x_hat`` recomputed from ``x``."""
+        sum_g, sum_gx = self.fused.grad_sums(grad_out, self.x, self.mean, self.inv_std)
         if self.affine:
             self.weight.accumulate(sum_gx.astype(grad_out.dtype))
             self.bias.accumulate(sum_g.astype(grad_out.dtype))
         m = grad_out.size // self.num_features
         means = (sum_g / m, sum_gx / m) if self.used_batch_stats else (None, None)
         weight = self.weight.value if self.affine else None
-        return self.fused.normalize_grad(grad_out, self.x_hat, self.inv_std, weight, *means)
+        return self.fused.normalize_grad(grad_out, self.x, self.mean, self.inv_std, weight,
+                                         *means)
 
     def _update_running(self, mean, unbiased_var):
         self.num_batches_tracked = self.num_batches_tracked + 1
