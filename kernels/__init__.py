@@ -8,7 +8,8 @@ impl           what runs                                                   modul
 ``fast``       the default: compiled loops (Numba on the CPU, numba.cuda   ``fast.py``
                on the GPU), a batch's chunks on the CPU's threads,
                Winograd tiles for stride-1 3x3 and 5x5 convolutions,
-               direct loops for depthwise and one-input-channel ones
+               direct loops for depthwise and one-input-channel ones,
+               a product per image for 1x1 ones
 ``reference``  plain loops, slow on purpose: what the tests hold the       ``reference.py``
                other two to
 =============  ==========================================================  ===============
@@ -23,7 +24,8 @@ Kernels import nothing from ``minicnn.layers``: they work on bare arrays.
 import os
 import warnings
 
-from . import chunks, columns, direct, fast, reference, textbook, threads, winograd
+from . import (chunks, columns, direct, fast, pointwise, reference, textbook, threads,
+               winograd)
 from .textbook import (PADDING_MODES, avgpool_divisors, col2im, im2col, output_hw, output_size,
                        pair, pads_of, windows_inside)
 
@@ -55,7 +57,7 @@ class use_impl:
     """``minicnn.use_impl("textbook")``: every convolution and pooling layer whose ``impl``
     is ``None`` (the default) runs that engine from now on; ``with minicnn.use_impl(...):``
     only inside the block. ``winograd=False`` and ``direct=False`` keep the fast engine's
-    convolutions to im2col (no Winograd tiles, no direct loops: ``fast.plan``)."""
+    convolutions to im2col (no Winograd tiles, no direct loops or products: ``fast.plan``)."""
 
     def __init__(self, impl=None, winograd=None, direct=None):
         global default_impl
@@ -116,8 +118,9 @@ def maxunpool_backward(grad_out, switches):
     return textbook.maxunpool_backward(grad_out, switches)
 
 
-__all__ = ["chunks", "columns", "direct", "fast", "reference", "textbook", "threads", "winograd",
-           "ENGINES", "IMPLS", "check_impl", "default_impl", "use_impl", "pair", "pads_of",
+__all__ = ["chunks", "columns", "direct", "fast", "pointwise", "reference", "textbook",
+           "threads", "winograd", "ENGINES", "IMPLS", "check_impl", "default_impl", "use_impl", "pair", "pads_of",
            "output_hw", "output_size", "avgpool_divisors", "PADDING_MODES", "im2col", "col2im",
-           "matmul", "relu_forward", "relu_backward", "adam_update", "fused_norm", "maxunpool_forward",
+           "matmul", "relu_forward", "relu_backward", "adam_update", "fused_norm",
+           "maxunpool_forward",
            "maxunpool_backward", "windows_inside"]

@@ -4,7 +4,8 @@
 convolution       ``Winograd`` tiles (winograd.py) for stride-1 3x3 and 5x5
                   convolutions of 16+ channels on the CPU; ``Direct`` loops
                   (direct.py) on the CPU where each group reads one input
-                  channel (depthwise, or one input channel); otherwise
+                  channel (depthwise, or one input channel); ``Pointwise``
+                  products (pointwise.py) for 1x1 ones on the CPU; otherwise
                   ``Columns`` (columns.py): im2col by compiled loops, one
                   product per chunk
 batch norm        ``norm_loops(x)``: fused passes on the CPU (norm_cpu.py)
@@ -17,14 +18,14 @@ chunks, threads   a batch in chunks of images on the CPU's threads (chunks.py,
 ``convolve`` and ``convolve_backward`` have the interface of every engine (see
 ``minicnn.kernels``). ``WINOGRAD`` and ``DIRECT`` (set through
 ``minicnn.use_impl(winograd=..., direct=...)``) turn the tiles and the direct loops
-off: those convolutions then run as im2col.
+and products off: those convolutions then run as im2col.
 """
 import warnings
 
 import numpy as np
 
 from ..backend import device_of
-from . import direct, textbook, threads, winograd
+from . import direct, pointwise, textbook, threads, winograd
 from .columns import Columns
 
 try:
@@ -35,7 +36,7 @@ except ImportError as err:           # Numba missing or broken: the formulas sti
                   "formulas in chunks")
 
 WINOGRAD = cpu is not None
-DIRECT = cpu is not None             # direct.py's loops where they suit (off: im2col there)
+DIRECT = cpu is not None   # direct.py's loops, pointwise.py's products where they suit
 _gpu = None                          # cuda.py, loaded with the first CuPy array
 
 
@@ -57,11 +58,14 @@ def loops(x):
 def plan(x, kernel, stride, pads, dilation=(1, 1), groups=1, padding_mode="zeros",
          out_channels=1, max_bytes=None):
     """How one batch ``x`` is convolved: ``Winograd`` where ``winograd.suits`` says so
-    (and ``WINOGRAD``), ``Direct`` where ``direct.suits`` does (and ``DIRECT``), else
-    ``Columns``. All have ``product`` and ``backward``."""
+    (and ``WINOGRAD``), ``Pointwise`` or ``Direct`` where ``pointwise.suits`` or
+    ``direct.suits`` does (and ``DIRECT``), else ``Columns``. All have ``product`` and
+    ``backward``."""
     if WINOGRAD and winograd.suits(x, kernel, stride, dilation, groups, padding_mode,
                                    out_channels):
         return winograd.Winograd(x, kernel, pads, out_channels, max_bytes)
+    if DIRECT and pointwise.suits(x, kernel, stride, pads, groups):
+        return pointwise.Pointwise(x)
     if DIRECT and direct.suits(x, stride, groups):
         return direct.Direct(x, kernel, stride, pads, dilation, groups, padding_mode)
     return Columns(x, kernel, stride, pads, dilation, groups, padding_mode, loops(x), max_bytes)

@@ -4,6 +4,7 @@
 - ``kernels/direct.py``: convolutions whose groups read one input channel (depthwise,
   or one input channel) summed tap by tap; the zoo's own layers, and Hypothesis'
   (tests/test_parity_sweep.py also runs them against the reference and PyTorch);
+- ``kernels/pointwise.py``: 1x1 convolutions as one product per image;
 - ``kernels/norm_cpu.py``: BatchNorm1D/2D's fused passes against the layer's formula
   (the textbook engine), training and eval, affine or not, large means;
 - their entry checks: a wrong shape is one ``ValueError`` naming the kernel.
@@ -41,12 +42,12 @@ def conv_results(options, x, g, direct):
     return plan, [y, dx, layer.weight.grad] + ([layer.bias.grad] if layer.bias else [])
 
 
-def check_direct(options, x, seed=1):
+def check_direct(options, x, seed=1, plan_name="Direct"):
     layer = Conv2D(**options)
     shape = (x.shape[0],) + layer.output_shape(x.shape[1:])
     g = np.random.default_rng(seed).standard_normal(shape).astype(x.dtype)
     plan, ours = conv_results(options, x, g, direct=True)
-    assert plan == "Direct"
+    assert plan == plan_name
     _, theirs = conv_results(options, x, g, direct=False)
     for name, a, b in zip(["forward", "input gradient", "weight gradient", "bias gradient"],
                           ours, theirs):
@@ -93,20 +94,44 @@ def test_direct_loops_equal_im2col_on_every_shape_they_take(groups, per_group, n
                    stride=stride, dilation=dilation, padding=padding, groups=groups,
                    padding_mode=mode, bias=bias)
     x = np.random.default_rng(seed).standard_normal((n, groups, *hw)).astype(dtype)
-    check_direct(options, x, seed)
+    layer = Conv2D(**options)
+    pointwise = kernels.pointwise.suits(x, layer.kernel_size, layer.stride, layer.pads, groups)
+    check_direct(options, x, seed, "Pointwise" if pointwise else "Direct")
+
+
+@given(n=st.integers(1, 40), c_in=st.integers(1, 9), c_out=st.integers(1, 9),
+       hw=st.tuples(st.integers(1, 9), st.integers(1, 9)), bias=st.booleans(),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2 ** 16))
+def test_pointwise_products_equal_im2col(n, c_in, c_out, hw, bias, dtype, seed):
+    """Every 1x1 convolution (stride 1, no padding, one group) the products take."""
+    options = dict(in_channels=c_in, out_channels=c_out, kernel_size=1, bias=bias)
+    x = np.random.default_rng(seed).standard_normal((n, c_in, *hw)).astype(dtype)
+    check_direct(options, x, seed, plan_name="Pointwise")
+
+
+def test_pointwise_refuses_weights_bias_and_gradients_of_another_shape():
+    plan = kernels.pointwise.Pointwise(np.zeros((2, 4, 3, 3)))
+    with pytest.raises(ValueError, match=r"kernels\.Pointwise: w2 has shape \(1, 5, 3\)"):
+        plan.product(np.zeros((1, 5, 3)))
+    with pytest.raises(ValueError, match=r"kernels\.Pointwise\.product: bias has shape \(4,\)"):
+        plan.product(np.zeros((1, 5, 4)), np.zeros(4))
+    with pytest.raises(ValueError, match=r"kernels\.Pointwise\.backward: g has shape"):
+        plan.backward(np.zeros((1, 5, 4)), np.zeros((2, 5, 8)))
 
 
 def test_direct_loops_split_a_batch_between_threads_alike():
-    """Two threads (each its part of the images) give the one thread's bits."""
-    options = dict(in_channels=8, out_channels=8, kernel_size=3, padding=1, groups=8)
-    x = np.random.default_rng(0).standard_normal((64, 8, 14, 14)).astype(np.float32)
-    g = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
-    results = []
-    for count in (1, 2):
-        kernels.threads.set_num_threads(count)
-        results.append(conv_results(options, x, g, direct=True)[1])
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+    """Two threads (each its part of the images) give the one thread's bits (direct loops
+    and per-image products)."""
+    for options in (dict(in_channels=8, out_channels=8, kernel_size=3, padding=1, groups=8),
+                    dict(in_channels=8, out_channels=6, kernel_size=1)):
+        x = np.random.default_rng(0).standard_normal((64, 8, 14, 14)).astype(np.float32)
+        g = np.random.default_rng(1).standard_normal((64, options["out_channels"], 14, 14))
+        results = []
+        for count in (1, 2):
+            kernels.threads.set_num_threads(count)
+            results.append(conv_results(options, x, g.astype(np.float32), direct=True)[1])
+        for a, b in zip(*results):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_direct_refuses_weights_bias_and_gradients_of_another_shape():

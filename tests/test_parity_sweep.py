@@ -3,8 +3,9 @@ the way a user combines them (the defaults often, every option sometimes), and e
 implementation must agree with the plain loops, forward and backward:
 
 - ``numba``: the fast engine with the Numba kernels (``kernels/cpu.py``), convolutions as
-  Winograd tiles or direct loops where they suit (``winograd.suits``, ``direct.suits``:
-  then the test checks that they ran);
+  Winograd tiles, direct loops or per-image products where they suit
+  (``winograd.suits``, ``direct.suits``, ``pointwise.suits``: then the test checks that
+  they ran);
 - ``numba-im2col``: the same with both off (only where one of them suits);
 - ``fast-formulas``: the fast engine's chunks with the textbook formulas for loops (its
   fallback without Numba, and the GPU's without numba.cuda);
@@ -265,6 +266,9 @@ def test_conv2d_implementations_agree(backend, case):
             if kernels.winograd.suits(x, layer.kernel_size, layer.stride, layer.dilation,
                                       layer.groups, layer.padding_mode, layer.out_channels):
                 return "Winograd"
+            if kernels.pointwise.suits(x, layer.kernel_size, layer.stride, layer.pads,
+                                       layer.groups):
+                return "Pointwise"
             return "Direct" if kernels.direct.suits(x, layer.stride, layer.groups) else "Columns"
     check_parity(lambda impl: Conv2D(**options, impl=impl, seed=0),
                  lambda: torch.nn.Conv2d(**options), x, backend, plan_of)
