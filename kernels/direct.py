@@ -90,7 +90,7 @@ class Direct:
         (hp, wp), plane = self.padded_hw, self.padded_hw[0] * self.padded_hw[1]
         self._run(lambda part: self.loops.forward(
             self.src, w, bias, self.kernel[1], plane, wp, *self.dilation, *self.stride,
-            part.start, part.stop, np.empty(self._block(plane) * plane, dtype), out))
+            part.start, part.stop, np.empty(4 * self._block(plane) * plane, dtype), out))
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, g, weights=True, inputs=True):
