@@ -2,7 +2,7 @@
 
 ================  ==============================================================
 convolution       ``Winograd`` tiles (winograd.py) for stride-1 3x3 and 5x5
-                  convolutions of 16+ channels on the CPU; ``Direct`` loops
+                  convolutions of 4+ channels on the CPU; ``Direct`` loops
                   (direct.py) on the CPU where each group reads one input
                   channel (depthwise, or one input channel); ``Pointwise``
                   products (pointwise.py) for 1x1 ones on the CPU; otherwise

@@ -95,7 +95,7 @@ def inputs(draw, spans, channels, distinct=False):
 
 @st.composite
 def conv_cases(draw):
-    """``(Conv2D keyword arguments, x)``: a third of them shaped for Winograd (16 channels
+    """``(Conv2D keyword arguments, x)``: a third of them shaped for Winograd (4 channels
     or more, 3x3 or 5x5, stride 1), a third for the direct loops (each group reads one
     input channel: depthwise, or one input channel), the rest any mix of the options."""
     shape = draw(st.sampled_from(["winograd", "direct", "any"]))
@@ -111,8 +111,8 @@ def conv_cases(draw):
                        bias=draw(st.booleans()))
     elif shape == "winograd":
         kernel = draw(st.sampled_from([3, 5]))
-        options = dict(in_channels=draw(st.sampled_from([16, 17])),
-                       out_channels=draw(st.sampled_from([16, 18])), kernel_size=kernel,
+        options = dict(in_channels=draw(st.sampled_from([4, 16, 17])),
+                       out_channels=draw(st.sampled_from([5, 16, 18])), kernel_size=kernel,
                        padding=draw(st.one_of(one_or_pair(st.integers(0, kernel)),
                                               st.sampled_from(["same", "valid"]))))
     else:
