@@ -71,6 +71,9 @@ def parse_args(argv=None):
     p.add_argument("--no-tf32", action="store_true",
                    help="GPU: forbid TF32 in PyTorch's cuDNN convolutions (its default allows it)")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
+    p.add_argument("--layer-clock", choices=["wall", "cpu"], default="wall",
+                   help="the per-layer table's clock: wall time, or CPU time of every "
+                        "thread (steadier on a busy machine)")
     p.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     p.add_argument("--json", metavar="PATH", help="also write the rows and settings as JSON")
     args = p.parse_args(argv)
@@ -233,8 +236,9 @@ def main():
                      if use_torch else ""), flush=True)
             if not ARGS.no_layers:
                 repeats = max(3, ARGS.repeats)
-                theirs = torch_layer_times(engines[1], repeats) if use_torch else None
-                tables.append((name, batch, layer_times(engines[0], repeats), theirs))
+                clock = time.process_time if ARGS.layer_clock == "cpu" else time.perf_counter
+                theirs = torch_layer_times(engines[1], repeats, clock) if use_torch else None
+                tables.append((name, batch, layer_times(engines[0], repeats, clock), theirs))
     print(f"# threads in use after the run: {threads_in_use(torch if use_torch else None)}")
     header = ["model", "batch", "images/s", "CPU ms/image", "peak MiB"]
     if use_torch:
@@ -250,7 +254,8 @@ def main():
     print(f"\n## training steps, {device}, protocol {ARGS.protocol}")
     print_table(header, cells, ARGS.markdown)
     for name, batch, times, theirs in tables:
-        print(f"\n## per-layer times, {name}, batch {batch} (ms of wall time, median)")
+        print(f"\n## per-layer times, {name}, batch {batch} (ms of {ARGS.layer_clock} time, "
+              f"median)")
         print_table(["layer", "forward", "backward"]
                     + (["torch forward", "torch backward"] if theirs else []),
                     [[desc, f"{f * 1e3:.2f}", f"{b * 1e3:.2f}"]

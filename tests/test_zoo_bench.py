@@ -1,8 +1,11 @@
-"""benchmarks/twin.py: each trainable zoo model's PyTorch twin computes what the model
-computes (float64), in eval mode and in training mode (BatchNorm on the batch's
-statistics, its running statistics moved alike; the weight gradients equal too), so
-bench.py and epoch.py compare the same network."""
+"""The zoo benchmark of issue 28. benchmarks/twin.py: each trainable zoo model's PyTorch
+twin computes what the model computes (float64), in eval mode and in training mode
+(BatchNorm on the batch's statistics, its running statistics moved alike; the weight
+gradients equal too), so bench.py and epoch.py compare the same network; zoo.sh, the one
+command that measures every target, is valid bash."""
 import importlib.util
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +100,10 @@ def test_relu_and_flatten_twins_need_no_weights():
     net = twin.torch_model(model)
     x = np.random.default_rng(0).standard_normal((2, 3, 2, 2))
     np.testing.assert_array_equal(model.forward(x), net(torch.from_numpy(x)).numpy())
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_zoo_script_is_valid_bash():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo.sh"
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
