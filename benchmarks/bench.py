@@ -68,6 +68,9 @@ def parse_args(argv=None):
                    help="CPU: every convolution as im2col + matrix products "
                         "(minicnn.use_impl(winograd=False))")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="raise the C allocator's thresholds as the minicnn command does "
+                        "(minicnn.allocator; both engines share the process)")
     p.add_argument("--no-tf32", action="store_true",
                    help="GPU: forbid TF32 in PyTorch's cuDNN convolutions (its default allows it)")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
@@ -214,6 +217,9 @@ def main():
         torch.set_num_threads(ARGS.threads)
         if device == "gpu" and ARGS.no_tf32:
             torch.backends.cudnn.allow_tf32 = False
+    if ARGS.keep_freed_memory:
+        from minicnn.allocator import keep_freed_memory
+        print(f"# C allocator keeps freed memory: {keep_freed_memory()}")
     if ARGS.max_cols_mib is not None:
         kernels.chunks.MAX_COLS_BYTES[device] = int(ARGS.max_cols_mib * 2 ** 20)
     kernels.use_impl(ARGS.impl, winograd=False if ARGS.no_winograd else None)
