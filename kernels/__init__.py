@@ -119,7 +119,8 @@ def maxunpool_backward(grad_out, switches):
 
 
 __all__ = ["chunks", "columns", "direct", "fast", "pointwise", "reference", "textbook",
-           "threads", "winograd", "ENGINES", "IMPLS", "check_impl", "default_impl", "use_impl", "pair", "pads_of",
+           "threads", "winograd", "ENGINES", "IMPLS", "check_impl", "default_impl", "use_impl",
+           "pair", "pads_of",
            "output_hw", "output_size", "avgpool_divisors", "PADDING_MODES", "im2col", "col2im",
            "matmul", "relu_forward", "relu_backward", "adam_update", "fused_norm",
            "maxunpool_forward",

@@ -142,7 +142,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     import matplotlib
     matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
-    keep_freed_memory()      # each step reuses the last one's memory: no page faults (allocator.py)
+    keep_freed_memory()      # a step reuses the last one's memory, no page faults (allocator.py)
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary,
                 "explore": cmd_explore}[args.command](args)
