@@ -29,7 +29,10 @@ the device.
     python benchmarks/bench.py --device gpu --jsonl rows.jsonl   # a line per row, as it ends
 
 Peak memory: on the CPU the tracemalloc peak of one minicnn step (weights and
-Adam state, allocated before, are not counted); on the GPU CuPy's pool size.
+Adam state, allocated before, are not counted), and for PyTorch the peak of its
+tensors' bytes allocated during one step (its profiler's memory events, in
+order; also above what was allocated before); on the GPU CuPy's pool size and
+``torch.cuda.max_memory_allocated`` above what was allocated before the step.
 """
 import argparse
 import json
@@ -42,7 +45,8 @@ import time
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="+", default=["lenet", "tiny_cnn", "keras_cnn"])
+    p.add_argument("--models", nargs="+", default=None,
+                   help="zoo models (default: every trainable one, minicnn.training.config.MNIST_MODELS)")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 256])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--protocol", choices=["blocks", "interleaved"], default="blocks")
@@ -65,9 +69,15 @@ def parse_args(argv=None):
                    help="CPU: every convolution as im2col + matrix products "
                         "(minicnn.use_impl(winograd=False))")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="raise the C allocator's thresholds as the minicnn command does "
+                        "(minicnn.allocator; both engines share the process)")
     p.add_argument("--no-tf32", action="store_true",
                    help="GPU: forbid TF32 in PyTorch's cuDNN convolutions (its default allows it)")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
+    p.add_argument("--layer-clock", choices=["wall", "cpu"], default="wall",
+                   help="the per-layer table's clock: wall time, or CPU time of every "
+                        "thread (steadier on a busy machine)")
     p.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     p.add_argument("--json", metavar="PATH", help="also write the rows and settings as JSON")
     p.add_argument("--jsonl", metavar="PATH",
@@ -92,12 +102,19 @@ import numpy as np  # noqa: E402
 
 from minicnn import kernels  # noqa: E402
 from minicnn.backend import gpu_unavailable_reason  # noqa: E402
+from minicnn.training.config import MNIST_MODELS  # noqa: E402
+
+ARGS.models = ARGS.models or list(MNIST_MODELS)
+if set(ARGS.models) - set(MNIST_MODELS):
+    sys.exit(f"bench.py --models: {sorted(set(ARGS.models) - set(MNIST_MODELS))} not among "
+             f"the trainable zoo models {list(MNIST_MODELS)}")
 
 if ARGS.device == "gpu" and gpu_unavailable_reason() is not None:
     sys.exit(f"bench.py --device gpu: no usable GPU: {gpu_unavailable_reason()}")
 
 from engines import MinicnnStep, TorchStep, torch, torch_unavailable_reason  # noqa: E402
-from report import layer_times, machine_info, print_table, threads_in_use  # noqa: E402
+from report import (layer_times, machine_info, print_table, threads_in_use,  # noqa: E402
+                    torch_layer_times)
 
 
 def time_blocks(engines):
@@ -146,6 +163,28 @@ def peak_bytes(engine):
     return peak
 
 
+def torch_peak_bytes(engine):
+    """The peak of PyTorch's tensor bytes during one step of ``engine`` (a TorchStep),
+    above those allocated before it: its profiler's allocations and frees, in order."""
+    if ARGS.device == "gpu":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        engine.step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        engine.step()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == "[memory]")
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
 def measure(name, batch, use_torch):
     """One table row (a dict) for model ``name`` at ``batch``, and the minicnn engine."""
     engines = [MinicnnStep(name, batch, ARGS.device)]
@@ -162,8 +201,8 @@ def measure(name, batch, use_torch):
     if others:
         (t_wall, t_cpu), = others
         row.update(torch_images_per_s=batch / t_wall, torch_cpu_ms_per_image=1e3 * t_cpu / batch,
-                   ratio=t_wall / wall)
-    return row, engines[0]
+                   ratio=t_wall / wall, torch_peak_mib=torch_peak_bytes(engines[1]) / 2 ** 20)
+    return row, engines
 
 
 def protocol_line():
@@ -182,6 +221,9 @@ def main():
         torch.set_num_threads(ARGS.threads)
         if device == "gpu" and ARGS.no_tf32:
             torch.backends.cudnn.allow_tf32 = False
+    if ARGS.keep_freed_memory:
+        from minicnn.cli.allocator import keep_freed_memory
+        print(f"# C allocator keeps freed memory: {keep_freed_memory()}")
     if ARGS.max_cols_mib is not None:
         kernels.chunks.MAX_COLS_BYTES[device] = int(ARGS.max_cols_mib * 2 ** 20)
     kernels.use_impl(ARGS.impl, winograd=False if ARGS.no_winograd else None)
@@ -197,7 +239,7 @@ def main():
     rows, tables = [], []
     for name in ARGS.models:
         for batch in ARGS.batch_sizes:
-            row, engine = measure(name, batch, use_torch)
+            row, engines = measure(name, batch, use_torch)
             rows.append(row)
             if ARGS.jsonl:
                 with open(ARGS.jsonl, "a") as f:
@@ -207,26 +249,32 @@ def main():
                   + (f", torch {row['torch_images_per_s']:.0f}, ratio {row['ratio']:.2f}"
                      if use_torch else ""), flush=True)
             if not ARGS.no_layers:
-                tables.append((name, batch, layer_times(engine, max(3, ARGS.repeats))))
+                repeats = max(3, ARGS.repeats)
+                clock = time.process_time if ARGS.layer_clock == "cpu" else time.perf_counter
+                theirs = torch_layer_times(engines[1], repeats, clock) if use_torch else None
+                tables.append((name, batch, layer_times(engines[0], repeats, clock), theirs))
     print(f"# threads in use after the run: {threads_in_use(torch if use_torch else None)}")
     header = ["model", "batch", "images/s", "CPU ms/image", "peak MiB"]
     if use_torch:
-        header += ["torch images/s", "torch CPU ms/image", "minicnn/torch"]
+        header += ["torch images/s", "torch CPU ms/image", "torch peak MiB", "minicnn/torch"]
     cells = []
     for r in rows:
         cell = [r["model"], str(r["batch"]), f"{r['images_per_s']:.0f}",
                 f"{r['cpu_ms_per_image']:.2f}", f"{r['peak_mib']:.0f}"]
         if use_torch:
             cell += [f"{r['torch_images_per_s']:.0f}", f"{r['torch_cpu_ms_per_image']:.2f}",
-                     f"{r['ratio']:.2f}"]
+                     f"{r['torch_peak_mib']:.0f}", f"{r['ratio']:.2f}"]
         cells.append(cell)
     print(f"\n## training steps, {device}, protocol {ARGS.protocol}")
     print_table(header, cells, ARGS.markdown)
-    for name, batch, times in tables:
-        print(f"\n## per-layer times, {name}, batch {batch} (ms of wall time, median)")
-        print_table(["layer", "forward", "backward"],
-                    [[desc, f"{f * 1e3:.2f}", f"{b * 1e3:.2f}"] for desc, f, b in times],
-                    ARGS.markdown)
+    for name, batch, times, theirs in tables:
+        print(f"\n## per-layer times, {name}, batch {batch} (ms of {ARGS.layer_clock} time, "
+              f"median)")
+        print_table(["layer", "forward", "backward"]
+                    + (["torch forward", "torch backward"] if theirs else []),
+                    [[desc, f"{f * 1e3:.2f}", f"{b * 1e3:.2f}"]
+                     + ([f"{t * 1e3:.2f}" for t in theirs[i]] if theirs else [])
+                     for i, (desc, f, b) in enumerate(times)], ARGS.markdown)
     if ARGS.json:
         with open(ARGS.json, "w") as f:
             json.dump(dict(device=device, protocol=protocol_line(), threads=ARGS.threads,

@@ -170,7 +170,7 @@ def install_counters():
     chunks.MAX_COLS_BYTES["cpu"] = chunks.MAX_COLS_BYTES["gpu"]     # chunk as on the GPU,
     chunks.MAX_KEPT_BYTES["cpu"] = chunks.MAX_KEPT_BYTES["gpu"]     # keep columns as there,
     kernels.threads.set_num_threads(1)                              # one chunk stream
-    kernels.use_impl("fast", winograd=False)                        # im2col, as on the GPU
+    kernels.use_impl("fast", winograd=False, direct=False)          # im2col, as on the GPU
     kernels.fast._fused = lambda x: None                            # ReLU's, Adam's GPU formula
     loops = CountingLoops(kernels.fast.loops(np.zeros(1)))
     kernels.fast.loops = lambda x: loops

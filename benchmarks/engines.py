@@ -16,10 +16,7 @@ from minicnn.backend import synchronize, to_device
 from minicnn.layers.loss import SoftmaxCrossEntropy
 from minicnn.optim import Adam
 
-try:
-    import torch
-except ImportError:
-    torch = None
+from twin import torch, torch_model  # noqa: F401 (torch_epoch.py imports torch_model here)
 
 
 class MinicnnStep:
@@ -55,41 +52,6 @@ def torch_unavailable_reason(device):
         return (f"this PyTorch ({torch.__version__}, CUDA {torch.version.cuda}) "
                 f"sees no CUDA device")
     return None
-
-
-def torch_model(model):
-    """``torch.nn.Sequential`` with the same layers and weights as a minicnn model."""
-    nn, layers = torch.nn, []
-    for layer in model.layers:
-        kind, cfg = type(layer).__name__, layer.config()
-        if kind == "Conv2D":
-            layers.append(nn.Conv2d(cfg["in_channels"], cfg["out_channels"],
-                                    tuple(cfg["kernel_size"]), tuple(cfg["stride"]),
-                                    tuple(cfg["padding"]), bias=cfg["bias"]))
-        elif kind == "Dense":
-            layers.append(nn.Linear(cfg["in_features"], cfg["out_features"], bias=cfg["bias"]))
-        elif kind == "MaxPool2D":
-            layers.append(nn.MaxPool2d(tuple(cfg["kernel_size"]), tuple(cfg["stride"]),
-                                       tuple(cfg["padding"])))
-        elif kind == "AvgPool2D":
-            layers.append(nn.AvgPool2d(tuple(cfg["kernel_size"]), tuple(cfg["stride"]),
-                                       tuple(cfg["padding"])))
-        elif kind == "ReLU":
-            layers.append(nn.ReLU())
-        elif kind == "Flatten":
-            layers.append(nn.Flatten())
-        elif kind == "Dropout":
-            layers.append(nn.Dropout(cfg["p"]))
-        elif kind in ("BatchNorm2D", "BatchNorm1D"):
-            norm = nn.BatchNorm2d if kind == "BatchNorm2D" else nn.BatchNorm1d
-            layers.append(norm(cfg["num_features"], cfg["eps"], cfg["momentum"],
-                               affine=cfg["affine"]))
-        else:
-            raise ValueError(f"no PyTorch counterpart for {kind}")
-    net = nn.Sequential(*layers)
-    net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in
-                         model.state_dict().items()})
-    return net
 
 
 class TorchStep:

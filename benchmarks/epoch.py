@@ -1,5 +1,6 @@
 """One MNIST epoch end to end: ``minicnn train`` against a PyTorch script, same recipe.
 
+Any trainable zoo model (``--model``, default lenet; ``minicnn.training.config.MNIST_MODELS``).
 minicnn's side is the real command line, ``python -m minicnn train --model lenet --epochs 1``
 with its recipe spelled out (Adam lr 1e-3, batch 64, Glorot init, seed 0, no schedule, no
 augmentation), into a fresh temporary run folder: start-up, data loading, batching, training,
@@ -41,11 +42,15 @@ from report import machine_info
 HERE = Path(__file__).resolve().parent
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMBA_NUM_THREADS", "MINICNN_NUM_THREADS")
-RECIPE = dict(model="lenet", epochs=1, batch_size=64, lr=1e-3, seed=0)
+RECIPE = dict(epochs=1, batch_size=64, lr=1e-3, seed=0)
+# minicnn.training.config.MNIST_MODELS, spelled out: this script imports no minicnn (its children do)
+MODELS = ("lenet", "tiny_cnn", "keras_cnn", "lenet5", "bn_cnn", "fast_cnn", "mobilenet_mnist")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="lenet", choices=MODELS,
+                   help="the zoo model both engines train (default lenet)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads of every pool in both subprocesses (default: all cores)")
     p.add_argument("--repeats", type=int, default=1, help="timed runs of each engine")
@@ -91,7 +96,7 @@ def run_minicnn(args, train, test):
     """One ``minicnn train`` run into a temporary folder: a row (dict)."""
     with tempfile.TemporaryDirectory(prefix="epoch-minicnn-") as tmp:
         out = os.path.join(tmp, "run")
-        cmd = [sys.executable, "-m", "minicnn", "train", "--model", RECIPE["model"],
+        cmd = [sys.executable, "-m", "minicnn", "train", "--model", args.model,
                "--epochs", str(RECIPE["epochs"]), "--batch-size", str(RECIPE["batch_size"]),
                "--optimizer", "adam", "--lr", f"{RECIPE['lr']:g}", "--init", "glorot",
                "--seed", str(RECIPE["seed"]), "--schedule", "none", "--device", "cpu",
@@ -113,7 +118,7 @@ def run_minicnn(args, train, test):
 
 def run_torch(args, train, test):
     """One ``torch_epoch.py`` run: a row (dict)."""
-    cmd = [sys.executable, str(HERE / "torch_epoch.py"), "--model", RECIPE["model"],
+    cmd = [sys.executable, str(HERE / "torch_epoch.py"), "--model", args.model,
            "--epochs", str(RECIPE["epochs"]), "--batch-size", str(RECIPE["batch_size"]),
            "--lr", f"{RECIPE['lr']:g}", "--seed", str(RECIPE["seed"]),
            "--threads", str(args.threads), *subset_args(args, train, test)]
@@ -174,7 +179,7 @@ def main(argv=None):
                   flush=True)
     ratios = [t["wall_s"] / m["wall_s"] for m, t in zip(rows[0::2], rows[1::2])] \
         if torch is not None else []
-    print(f"\n## one {RECIPE['model']} MNIST epoch end to end, {args.threads} thread(s) "
+    print(f"\n## one {args.model} MNIST epoch end to end, {args.threads} thread(s) "
           f"(Adam {RECIPE['lr']:g}, batch {RECIPE['batch_size']}, Glorot)")
     print("| engine | threads | train / test images | wall s | train s | evaluate s | other s "
           "| train images/s | test accuracy | torch wall / minicnn wall |")
@@ -198,8 +203,9 @@ def main(argv=None):
                   f"{row['load_s']:.2f} s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(machine=machine, uptime=uptime, threads=args.threads,
-                           repeats=args.repeats, pause=args.pause, warmup=not args.no_warmup,
+            json.dump(dict(machine=machine, uptime=uptime, model=args.model,
+                           threads=args.threads, repeats=args.repeats, pause=args.pause,
+                           warmup=not args.no_warmup,
                            train_subset=args.train_subset, test_subset=args.test_subset,
                            torch_skipped=None if torch is not None else (
                                "--no-torch" if args.no_torch else "PyTorch not installed"),

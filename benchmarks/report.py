@@ -10,9 +10,11 @@ import numpy as np
 import minicnn
 
 
-def layer_times(engine, repeats):
-    """Median forward and backward wall seconds of each layer of ``engine.model``
-    (an ``engines.MinicnnStep``) over ``repeats`` steps, synchronised per layer."""
+def layer_times(engine, repeats, clock=time.perf_counter):
+    """Median forward and backward seconds of each layer of ``engine.model`` (an
+    ``engines.MinicnnStep``) over ``repeats`` steps, synchronised per layer; ``clock``:
+    wall time, or ``time.process_time`` (CPU time of every thread: steadier on a busy
+    machine, where wall time counts the waits for a core)."""
     model, opt, loss, x, y = engine.model, engine.opt, engine.loss, engine.x, engine.y
     fwd = [[] for _ in model.layers]
     bwd = [[] for _ in model.layers]
@@ -21,21 +23,62 @@ def layer_times(engine, repeats):
         h = x
         for i, layer in enumerate(model.layers):
             engine.sync()
-            start = time.perf_counter()
+            start = clock()
             h = layer.forward(h)
             engine.sync()
-            fwd[i].append(time.perf_counter() - start)
+            fwd[i].append(clock() - start)
         loss.forward(h, y)
         g = loss.backward()
         for i in reversed(range(len(model.layers))):
+            layer, first = model.layers[i], i == 0
             engine.sync()
-            start = time.perf_counter()
-            g = model.layers[i].backward(g)
+            start = clock()
+            if first and getattr(layer, "skips_input_grad", False):     # as training does
+                g = layer.backward(g, input_grad=False)
+            else:
+                g = layer.backward(g)
             engine.sync()
-            bwd[i].append(time.perf_counter() - start)
+            bwd[i].append(clock() - start)
         opt.step()
     return [(f"{i} {layer_name(layer)}", statistics.median(f), statistics.median(b))
             for i, (layer, f, b) in enumerate(zip(model.layers, fwd, bwd))]
+
+
+def torch_layer_times(engine, repeats, clock=time.perf_counter):
+    """The same for ``engine.net`` (an ``engines.TorchStep``): each module's forward on a
+    detached input that requires a gradient (not the images, as in training), and its
+    backward alone (``torch.autograd.backward`` of its output), synchronised per module.
+    Timed alone, a module pays autograd's set-up per call: the sum of these is more
+    than PyTorch's step (which the table above times)."""
+    import torch
+    net, x, y = engine.net, engine.x, engine.y
+    fwd = [[] for _ in net]
+    bwd = [[] for _ in net]
+    for _ in range(repeats):
+        engine.opt.zero_grad()
+        inputs, outputs, h = [], [], x
+        for i, module in enumerate(net):
+            h = h.detach().requires_grad_(i > 0)
+            engine.sync()
+            start = clock()
+            out = module(h)
+            engine.sync()
+            fwd[i].append(clock() - start)
+            inputs.append(h)
+            outputs.append(out)
+            h = out
+        logits = h.detach().requires_grad_()
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        g = logits.grad
+        for i in reversed(range(len(net))):
+            engine.sync()
+            start = clock()
+            outputs[i].backward(g)
+            engine.sync()
+            bwd[i].append(clock() - start)
+            g = inputs[i].grad
+        engine.opt.step()
+    return [(statistics.median(f), statistics.median(b)) for f, b in zip(fwd, bwd)]
 
 
 def layer_name(layer):
@@ -44,7 +87,8 @@ def layer_name(layer):
     if "kernel_size" in cfg:
         (kh, kw), (sh, _), (ph, _) = cfg["kernel_size"], cfg["stride"], cfg["padding"]
         channels = f" {cfg['in_channels']}->{cfg['out_channels']}" if "in_channels" in cfg else ""
-        return f"{kind}{channels} {kh}x{kw} s{sh} p{ph}"
+        groups = f" g{cfg['groups']}" if cfg.get("groups", 1) > 1 else ""
+        return f"{kind}{channels} {kh}x{kw} s{sh} p{ph}{groups}"
     if "in_features" in cfg:
         return f"{kind} {cfg['in_features']}->{cfg['out_features']}"
     return kind

@@ -7,7 +7,9 @@ impl           what runs                                                   modul
                the formulas, in NumPy or CuPy, nothing else
 ``fast``       the default: compiled loops (Numba on the CPU, numba.cuda   ``fast.py``
                on the GPU), a batch's chunks on the CPU's threads,
-               Winograd tiles for stride-1 3x3 and 5x5 convolutions
+               Winograd tiles for stride-1 3x3 and 5x5 convolutions,
+               direct loops for depthwise and one-input-channel ones,
+               a product per image for 1x1 ones
 ``reference``  plain loops, slow on purpose: what the tests hold the       ``reference.py``
                other two to
 =============  ==========================================================  ===============
@@ -21,7 +23,8 @@ Kernels import nothing from ``minicnn.layers``: they work on bare arrays.
 """
 import os
 
-from . import chunks, columns, fast, reference, textbook, threads, winograd
+from . import (chunks, columns, direct, fast, pointwise, reference, textbook, threads,
+               winograd)
 from .textbook import (PADDING_MODES, avgpool_divisors, col2im, im2col, output_hw, output_size,
                        pads_of, pair, windows_inside)
 
@@ -52,21 +55,24 @@ def check_impl(impl, owner="impl"):
 class use_impl:
     """``minicnn.use_impl("textbook")``: every convolution and pooling layer whose ``impl``
     is ``None`` (the default) runs that engine from now on; ``with minicnn.use_impl(...):``
-    only inside the block. ``winograd=False`` keeps the fast engine to im2col."""
+    only inside the block. ``winograd=False`` and ``direct=False`` keep the fast engine's
+    convolutions to im2col (no Winograd tiles, no direct loops or products: ``fast.plan``)."""
 
-    def __init__(self, impl=None, winograd=None):
+    def __init__(self, impl=None, winograd=None, direct=None):
         global default_impl
-        self.saved = (default_impl, fast.WINOGRAD)
+        self.saved = (default_impl, fast.WINOGRAD, fast.DIRECT)
         default_impl = check_impl(impl, "use_impl") or default_impl
         if winograd is not None:
             fast.WINOGRAD = bool(winograd) and fast.cpu is not None
+        if direct is not None:
+            fast.DIRECT = bool(direct) and fast.cpu is not None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *error):
         global default_impl
-        default_impl, fast.WINOGRAD = self.saved
+        default_impl, fast.WINOGRAD, fast.DIRECT = self.saved
 
 
 # -- what the other layers and Adam call: the fast engine's passes, or the formulas ------
@@ -97,6 +103,12 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
     _passes().adam_update(w, g, m, v, step_size, b1, b2, eps, correction2)
 
 
+def fused_norm(x):
+    """BatchNorm's fused passes for ``x`` (``fast.norm_loops``) when the fast engine is
+    in use, else ``None``: the layer evaluates its formulas (textbook, reference)."""
+    return fast.norm_loops(x) if default_impl == "fast" else None
+
+
 def maxunpool_forward(x, switches, out_hw):
     return textbook.maxunpool_forward(x, switches, out_hw)
 
@@ -105,8 +117,10 @@ def maxunpool_backward(grad_out, switches):
     return textbook.maxunpool_backward(grad_out, switches)
 
 
-__all__ = ["chunks", "columns", "fast", "reference", "textbook", "threads", "winograd",
-           "ENGINES", "IMPLS", "check_impl", "default_impl", "use_impl", "pair", "pads_of",
+__all__ = ["chunks", "columns", "direct", "fast", "pointwise", "reference", "textbook",
+           "threads", "winograd", "ENGINES", "IMPLS", "check_impl", "default_impl", "use_impl",
+           "pair", "pads_of",
            "output_hw", "output_size", "avgpool_divisors", "PADDING_MODES", "im2col", "col2im",
-           "matmul", "relu_forward", "relu_backward", "adam_update", "maxunpool_forward",
+           "matmul", "relu_forward", "relu_backward", "adam_update", "fused_norm",
+           "maxunpool_forward",
            "maxunpool_backward", "windows_inside"]

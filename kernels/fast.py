@@ -2,8 +2,13 @@
 
 ================  ==============================================================
 convolution       ``Winograd`` tiles (winograd.py) for stride-1 3x3 and 5x5
-                  convolutions of 16+ channels on the CPU; otherwise ``Columns``
-                  (columns.py): im2col by compiled loops, one product per chunk
+                  convolutions of 4+ channels on the CPU; ``Direct`` loops
+                  (direct.py) on the CPU where each group reads one input
+                  channel (depthwise, or one input channel); ``Pointwise``
+                  products (pointwise.py) for 1x1 ones on the CPU; otherwise
+                  ``Columns`` (columns.py): im2col by compiled loops, one
+                  product per chunk
+batch norm        ``norm_loops(x)``: fused passes on the CPU (norm_cpu.py)
 pooling, im2col   ``loops(x)``: Numba loops on the CPU (cpu.py), numba.cuda
                   kernels on the GPU (cuda.py) once their first launch worked
                   (``MINICNN_GPU_KERNELS=cupy``: CuPy's array operations);
@@ -13,8 +18,9 @@ chunks, threads   a batch in chunks of images on the CPU's threads (chunks.py,
 ================  ==============================================================
 
 ``convolve`` and ``convolve_backward`` have the interface of every engine (see
-``minicnn.kernels``). ``WINOGRAD`` (set through ``minicnn.use_impl(winograd=...)``)
-turns the tiles off: every convolution then runs as im2col.
+``minicnn.kernels``). ``WINOGRAD`` and ``DIRECT`` (set through
+``minicnn.use_impl(winograd=..., direct=...)``) turn the tiles and the direct loops
+and products off: those convolutions then run as im2col.
 """
 import os
 import warnings
@@ -22,7 +28,7 @@ import warnings
 import numpy as np
 
 from ..backend import device_of, gpu_install_hint
-from . import textbook, threads, winograd
+from . import direct, pointwise, textbook, threads, winograd
 from .columns import Columns
 
 threads.drop_unusable_numba_setting()        # before Numba reads it
@@ -39,6 +45,7 @@ WINOGRAD = cpu is not None
 GPU_KERNELS = ("numba", "cupy")
 _gpu = None                          # the GPU's loops, chosen with the first CuPy array
 gpu_choice = None                    # what the GPU runs, and why (one line; minicnn doctor)
+DIRECT = cpu is not None   # direct.py's loops, pointwise.py's products where they suit
 
 
 def loops(x):
@@ -84,10 +91,16 @@ def _choose_gpu_loops(x):
 def plan(x, kernel, stride, pads, dilation=(1, 1), groups=1, padding_mode="zeros",
          out_channels=1, max_bytes=None):
     """How one batch ``x`` is convolved: ``Winograd`` where ``winograd.suits`` says so
-    (and ``WINOGRAD``), else ``Columns``. Both have ``product`` and ``backward``."""
+    (and ``WINOGRAD``), ``Pointwise`` or ``Direct`` where ``pointwise.suits`` or
+    ``direct.suits`` does (and ``DIRECT``), else ``Columns``. All have ``product`` and
+    ``backward``."""
     if WINOGRAD and winograd.suits(x, kernel, stride, dilation, groups, padding_mode,
                                    out_channels):
         return winograd.Winograd(x, kernel, pads, out_channels, max_bytes)
+    if DIRECT and pointwise.suits(x, kernel, stride, pads, groups):
+        return pointwise.Pointwise(x)
+    if DIRECT and direct.suits(x, stride, groups):
+        return direct.Direct(x, kernel, stride, pads, dilation, groups, padding_mode)
     return Columns(x, kernel, stride, pads, dilation, groups, padding_mode, loops(x), max_bytes)
 
 
@@ -156,3 +169,15 @@ def relu_backward(grad_out, derivative):
 def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
     """Adam's step on one parameter, in place (one fused pass on the CPU)."""
     (_fused(w) or textbook).adam_update(w, g, m, v, step_size, b1, b2, eps, correction2)
+
+
+# -- batch normalization: fused passes (norm_cpu.py) ----------------------------------
+
+def norm_loops(x):
+    """BatchNorm's fused passes for ``x`` (``norm_cpu``: Numba loops, one or two passes
+    over memory a way), or ``None`` off the CPU or without Numba: then the layer
+    evaluates its formulas."""
+    if _fused(x) is None:
+        return None
+    from . import norm_cpu           # Numba is there (cpu loaded)
+    return norm_cpu

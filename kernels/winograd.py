@@ -43,8 +43,9 @@ KERNELS = {3: 4, 5: 4}               # kernel side r -> output tile side m
 # the points, besides infinity, for an input tile of side A = m + r - 1
 POINTS = {6: (0.0, 1.0, -1.0, 2.0, -2.0), 8: (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)}
 # Below this many channels on either side the transforms cost about what they save, and
-# such convolutions stay im2col (measured: benchmarks/README.md, "Winograd's thresholds").
-MIN_CHANNELS = 16
+# such convolutions stay im2col (one input channel: direct.py). 16 until issue 28, which
+# measured tiny_cnn's 4 -> 8 and lenet5's 6 -> 16 faster as tiles (benchmarks/README.md).
+MIN_CHANNELS = 4
 # A chunk holds whole images, about this many tiles, and its V and P (A*A numbers per tile
 # and channel) stay under MAX_CHUNK_BYTES: small chunks keep the memory peak down and share
 # out between the threads evenly; the size mattered little (benchmarks/README.md).

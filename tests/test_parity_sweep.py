@@ -3,8 +3,10 @@ the way a user combines them (the defaults often, every option sometimes), and e
 implementation must agree with the plain loops, forward and backward:
 
 - ``numba``: the fast engine with the Numba kernels (``kernels/cpu.py``), convolutions as
-  Winograd tiles where they suit (``winograd.suits``: then the test checks that they ran);
-- ``numba-im2col``: the same with Winograd off (only where Winograd suits);
+  Winograd tiles, direct loops or per-image products where they suit
+  (``winograd.suits``, ``direct.suits``, ``pointwise.suits``: then the test checks that
+  they ran);
+- ``numba-im2col``: the same with both off (only where one of them suits);
 - ``fast-formulas``: the fast engine's chunks with the textbook formulas for loops (its
   fallback without Numba, and the GPU's without numba.cuda);
 - ``textbook``: ``impl="textbook"``, the layers' own im2col bodies;
@@ -52,9 +54,9 @@ def kernels_path(path):
     if path == "fast-formulas":       # as without Numba (or numba.cuda on the GPU)
         kernels.fast.loops = lambda x: kernels.textbook
     impl = "textbook" if path == "textbook" else "fast"
-    winograd = None if path == "numba" else False          # None: as it is (on with Numba)
+    special = None if path == "numba" else False           # None: as it is (on with Numba)
     try:
-        with kernels.use_impl(impl, winograd=winograd):
+        with kernels.use_impl(impl, winograd=special, direct=special):
             yield
     finally:
         kernels.fast.loops = loops
@@ -93,12 +95,24 @@ def inputs(draw, spans, channels, distinct=False):
 
 @st.composite
 def conv_cases(draw):
-    """``(Conv2D keyword arguments, x)``: half of them shaped for Winograd (16 channels or
-    more, 3x3 or 5x5, stride 1), the rest any mix of the options."""
-    if draw(st.booleans()):
+    """``(Conv2D keyword arguments, x)``: a third of them shaped for Winograd (4 channels
+    or more, 3x3 or 5x5, stride 1), a third for the direct loops (each group reads one
+    input channel: depthwise, or one input channel), the rest any mix of the options."""
+    shape = draw(st.sampled_from(["winograd", "direct", "any"]))
+    if shape == "direct":
+        groups = draw(st.integers(1, 4))
+        options = dict(in_channels=groups, out_channels=groups * draw(st.integers(1, 3)),
+                       groups=groups, kernel_size=draw(one_or_pair(st.integers(1, 5))),
+                       stride=draw(st.one_of(st.just(1), one_or_pair(st.integers(1, 3)))),
+                       dilation=draw(st.one_of(st.just(1), one_or_pair(st.integers(1, 2)))),
+                       padding=draw(st.one_of(one_or_pair(st.integers(0, 3)),
+                                              st.sampled_from(["same", "valid"]))),
+                       padding_mode=draw(usually("zeros", st.sampled_from(kernels.PADDING_MODES))),
+                       bias=draw(st.booleans()))
+    elif shape == "winograd":
         kernel = draw(st.sampled_from([3, 5]))
-        options = dict(in_channels=draw(st.sampled_from([16, 17])),
-                       out_channels=draw(st.sampled_from([16, 18])), kernel_size=kernel,
+        options = dict(in_channels=draw(st.sampled_from([4, 16, 17])),
+                       out_channels=draw(st.sampled_from([5, 16, 18])), kernel_size=kernel,
                        padding=draw(st.one_of(one_or_pair(st.integers(0, kernel)),
                                               st.sampled_from(["same", "valid"]))))
     else:
@@ -136,9 +150,10 @@ def pool_cases(draw, layer):
     return options, draw(inputs(spans, draw(st.integers(1, 2)), distinct=layer is MaxPool2D))
 
 
-def paths(backend, winograd=False):
-    """The implementations to compare with ``reference`` on this backend."""
-    return ["numba"] + (["numba-im2col"] if winograd else []) + ["fast-formulas", "textbook"]
+def paths(backend, special=False):
+    """The implementations to compare with ``reference`` on this backend (``special``:
+    Winograd or the direct loops ran on the ``numba`` path, so im2col runs too)."""
+    return ["numba"] + (["numba-im2col"] if special else []) + ["fast-formulas", "textbook"]
 
 
 def assert_close(actual, expected, dtype, what):
@@ -189,16 +204,17 @@ def gradient(seed):
     return lambda shape, dtype: np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def check_parity(make, make_torch, x, backend, winograd_suits=None):
+def check_parity(make, make_torch, x, backend, plan_of=None):
     """Every path of ``make(impl)``'s layer equals ``reference`` on ``x``, which equals
-    ``make_torch()``'s; or every one refuses."""
+    ``make_torch()``'s; or every one refuses. ``plan_of(x)``: the class the fast engine's
+    ``plan`` must pick on the ``numba`` path (a convolution on the CPU)."""
     g = gradient(x.size)
     expected = run(make, "reference", x, g, backend)
     weights = {} if isinstance(expected, ValueError) else \
         {name: as_numpy(p.value) for name, p in expected[0].named_parameters()}
     refused = isinstance(expected, ValueError)
     theirs = None if torch is None else torch_run(make_torch, weights, x, None if refused else g)
-    winograd = not refused and winograd_suits is not None and winograd_suits(x)
+    plan = None if refused or plan_of is None else plan_of(x)
     if refused:
         event("refused")
         for path in paths(backend):                  # refused alike: same one-line message
@@ -211,13 +227,13 @@ def check_parity(make, make_torch, x, backend, winograd_suits=None):
         return
     ref, y_ref, dx_ref = expected
     dtype = x.dtype.type
-    for path in paths(backend, winograd):
+    for path in paths(backend, plan not in (None, "Columns")):
         result = run(make, path, x, g, backend)
         assert not isinstance(result, ValueError), f"{path} refused: {result}"
         layer, y, dx = result
-        if path == "numba" and winograd_suits is not None:
-            event(f"winograd: {winograd}")
-            assert isinstance(layer.saved, kernels.winograd.Winograd) == winograd
+        if path == "numba" and plan is not None:
+            event(f"plan: {plan}")
+            assert type(layer.saved).__name__ == plan
         assert y.dtype == dx.dtype == x.dtype and y.shape == y_ref.shape, path
         assert_close(y, y_ref, dtype, f"{path} forward")
         if isinstance(layer, MaxPool2D):
@@ -244,14 +260,19 @@ def check_parity(make, make_torch, x, backend, winograd_suits=None):
 @given(case=conv_cases())
 def test_conv2d_implementations_agree(backend, case):
     options, x = case
-    suits = None
+    plan_of = None
     if backend is np:
-        def suits(x):
+        def plan_of(x):
             layer = Conv2D(**options)
-            return kernels.winograd.suits(x, layer.kernel_size, layer.stride, layer.dilation,
-                                          layer.groups, layer.padding_mode, layer.out_channels)
+            if kernels.winograd.suits(x, layer.kernel_size, layer.stride, layer.dilation,
+                                      layer.groups, layer.padding_mode, layer.out_channels):
+                return "Winograd"
+            if kernels.pointwise.suits(x, layer.kernel_size, layer.stride, layer.pads,
+                                       layer.groups):
+                return "Pointwise"
+            return "Direct" if kernels.direct.suits(x, layer.stride, layer.groups) else "Columns"
     check_parity(lambda impl: Conv2D(**options, impl=impl, seed=0),
-                 lambda: torch.nn.Conv2d(**options), x, backend, suits)
+                 lambda: torch.nn.Conv2d(**options), x, backend, plan_of)
 
 
 @pool_budget

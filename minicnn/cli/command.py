@@ -27,6 +27,7 @@ from ..models import MODELS, get_model
 from ..training.config import (DATASETS, MNIST_MODELS, OPTIMIZERS, RECIPES, SCHEDULES, Limits,
                                SettingError, TrainConfig)
 from ..training.divergence import TrainingDiverged
+from .allocator import keep_freed_memory
 from .common import UsageError, _or_usage, number_option
 from .evaluate import cmd_evaluate
 from .report_card import cmd_report_card
@@ -199,6 +200,7 @@ def main(argv=None):
         _check_together(args)
     import matplotlib
     matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
+    keep_freed_memory()      # a step reuses the last one's memory, no page faults (allocator.py)
     try:
         if args.command != "summary":    # the thread count's settings, before any work
             _or_usage(threads.num_threads)

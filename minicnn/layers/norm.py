@@ -27,12 +27,18 @@ Backward in training, where mean and var depend on x (sums over the M values)::
 In eval mode ``dx = g * weight / sqrt(running_var + eps)``. Forward keeps
 ``x_hat`` and ``1 / sqrt(var + eps)`` for backward.
 
+With the fast engine on the CPU (the default) the same formulas run as fused passes
+(``kernels/norm_cpu.py``: the statistics in one pass, ``x_hat`` and ``y`` in one, the
+sums of backward in one and ``dx`` in one); it keeps ``x`` and the mean instead of
+``x_hat``, and computes ``x_hat`` again in backward. The guards below say where.
+
 The running statistics are buffers, not parameters: they are in
 ``state_dict()`` under PyTorch's names (``running_mean``, ``running_var``,
 ``num_batches_tracked``), but no optimizer touches them.
 """
 import numpy as np
 
+from .. import kernels
 from ..backend import get_array_module
 from ..parameter import Parameter
 from .base import Layer
@@ -65,24 +71,34 @@ class _BatchNorm(Layer):
                              f"got {tuple(x.shape)}")
         xp = get_array_module(x)
         axes, shape = self._axes(x), self._param_shape(x)
+        self.fused = kernels.fused_norm(x)    # the fast engine's one-pass loops, or None
         if self.training:
             m = x.size // self.num_features
             if m < 2:
                 raise ValueError(f"{self.label()} in training needs more than one value per channel "
                                  f"to estimate a variance, got input of shape {tuple(x.shape)}")
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
+            if self.fused is not None:        # the same mean and var in one pass
+                mean, var = self.fused.batch_stats(x)
+            else:
+                mean, var = x.mean(axis=axes), x.var(axis=axes)
             self._update_running(mean, var * (m / (m - 1)))
         else:
             mean, var = self.running_mean, self.running_var
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)          # (C,)
-        self.x_hat = (x - mean.reshape(shape)) * self.inv_std.reshape(shape)
         self.used_batch_stats = self.training
+        weight, bias = (self.weight.value, self.bias.value) if self.affine else (None, None)
+        if self.fused is not None:            # y in one pass; backward recomputes x_hat from x
+            self.x, self.mean = x, mean
+            return self.fused.normalize(x, mean, self.inv_std, weight, bias)
+        self.x_hat = (x - mean.reshape(shape)) * self.inv_std.reshape(shape)
         if not self.affine:
             return self.x_hat
-        return self.x_hat * self.weight.value.reshape(shape) + self.bias.value.reshape(shape)
+        return self.x_hat * weight.reshape(shape) + bias.reshape(shape)
 
     def backward(self, grad_out):
         self.check_grad(grad_out)
+        if self.fused is not None:            # the same sums and dx in two passes
+            return self._fused_backward(grad_out)
         axes, shape = self._axes(grad_out), self._param_shape(grad_out)
         if self.affine:
             self.weight.accumulate((grad_out * self.x_hat).sum(axis=axes))
@@ -94,6 +110,19 @@ class _BatchNorm(Layer):
             g_hat = (g_hat - g_hat.mean(axis=axes, keepdims=True)
                      - self.x_hat * (g_hat * self.x_hat).mean(axis=axes, keepdims=True))
         return g_hat * self.inv_std.reshape(shape)
+
+    def _fused_backward(self, grad_out):
+        """``backward`` by ``kernels.norm_cpu``: one pass for the channel sums of ``g`` and
+        ``g x_hat``, one for ``dx``; the same formulas, ``x_hat`` recomputed from ``x``."""
+        sum_g, sum_gx = self.fused.grad_sums(grad_out, self.x, self.mean, self.inv_std)
+        if self.affine:
+            self.weight.accumulate(sum_gx.astype(grad_out.dtype))
+            self.bias.accumulate(sum_g.astype(grad_out.dtype))
+        m = grad_out.size // self.num_features
+        means = (sum_g / m, sum_gx / m) if self.used_batch_stats else (None, None)
+        weight = self.weight.value if self.affine else None
+        return self.fused.normalize_grad(grad_out, self.x, self.mean, self.inv_std, weight,
+                                         *means)
 
     def _update_running(self, mean, unbiased_var):
         self.num_batches_tracked = self.num_batches_tracked + 1

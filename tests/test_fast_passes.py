@@ -1,0 +1,218 @@
+"""The fast engine's CPU passes of issue 28, each held equal to the formulas it replaces
+(float64 to 1e-12, float32 to its rounding), over swept shapes:
+
+- ``kernels/direct.py``: convolutions whose groups read one input channel (depthwise,
+  or one input channel) summed tap by tap; the zoo's own layers, and Hypothesis'
+  (tests/test_parity_sweep.py also runs them against the reference and PyTorch);
+- ``kernels/pointwise.py``: 1x1 convolutions as one product per image;
+- ``kernels/norm_cpu.py``: BatchNorm1D/2D's fused passes against the layer's formula
+  (the textbook engine), training and eval, affine or not, large means;
+- their entry checks: a wrong shape is one ``ValueError`` naming the kernel.
+"""
+import numpy as np
+import pytest
+
+from minicnn import Conv2D, kernels
+from minicnn.layers.norm import BatchNorm1D, BatchNorm2D
+
+pytest.importorskip("hypothesis", reason="Hypothesis (in the test extra) is not installed")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+needs_numba = pytest.mark.skipif(kernels.fast.cpu is None, reason="needs the Numba kernels")
+pytestmark = needs_numba
+TOLERANCE = {np.float32: 3e-5, np.float64: 1e-12}     # relative to the largest value
+
+
+def assert_close(actual, expected, what):
+    dtype = expected.dtype.type
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(actual, expected, rtol=TOLERANCE[dtype],
+                               atol=TOLERANCE[dtype] * scale, err_msg=what)
+
+
+def conv_results(options, x, g, direct):
+    """Forward, input and weight gradients of ``Conv2D(**options)`` on the fast engine,
+    with the direct loops on or off (then: im2col, the formulas' engine)."""
+    layer = Conv2D(**options, seed=0).astype(x.dtype)
+    with kernels.use_impl("fast", direct=direct):
+        y = layer.forward(x)
+        dx = layer.backward(g)
+    plan = type(layer.saved).__name__
+    return plan, [y, dx, layer.weight.grad] + ([layer.bias.grad] if layer.bias else [])
+
+
+def check_direct(options, x, seed=1, plan_name="Direct"):
+    layer = Conv2D(**options)
+    shape = (x.shape[0],) + layer.output_shape(x.shape[1:])
+    g = np.random.default_rng(seed).standard_normal(shape).astype(x.dtype)
+    plan, ours = conv_results(options, x, g, direct=True)
+    assert plan == plan_name
+    _, theirs = conv_results(options, x, g, direct=False)
+    for name, a, b in zip(["forward", "input gradient", "weight gradient", "bias gradient"],
+                          ours, theirs):
+        assert a.dtype == x.dtype
+        assert_close(a, b, name)
+
+
+ZOO_LAYERS = {   # the zoo's convolutions the direct loops run (batch 3, MNIST-sized)
+    "lenet conv1": (dict(in_channels=1, out_channels=32, kernel_size=5, padding="same"), 28),
+    "tiny_cnn conv1": (dict(in_channels=1, out_channels=4, kernel_size=5), 28),
+    "fast_cnn conv1": (dict(in_channels=1, out_channels=16, kernel_size=5, bias=False), 28),
+    "bn_cnn conv1": (dict(in_channels=1, out_channels=32, kernel_size=3, padding=1), 28),
+    "mobilenet depthwise, stride 2": (dict(in_channels=16, out_channels=16, kernel_size=3,
+                                           stride=2, padding=1, groups=16), 28),
+    "mobilenet depthwise 7x7": (dict(in_channels=64, out_channels=64, kernel_size=3,
+                                     padding=1, groups=64), 7),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ZOO_LAYERS)
+def test_direct_loops_equal_im2col_on_the_zoo_layers(name, dtype):
+    options, side = ZOO_LAYERS[name]
+    x = np.random.default_rng(0).standard_normal((3, options["in_channels"], side, side))
+    check_direct(options, x.astype(dtype))
+
+
+@settings(max_examples=2 * settings.default.max_examples)
+@given(groups=st.integers(1, 5), per_group=st.integers(1, 3), n=st.integers(1, 9),
+       kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+       stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2)), extra=st.integers(0, 9),
+       mode=st.sampled_from(kernels.PADDING_MODES), bias=st.booleans(),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2 ** 16))
+def test_direct_loops_equal_im2col_on_every_shape_they_take(groups, per_group, n, kernel,
+                                                            stride, dilation, padding, extra,
+                                                            mode, bias, dtype, seed):
+    """Any one-input-channel-per-group convolution the direct loops accept (strides 1 and
+    2, dilation, padding in every mode, many images: several blocks and threads' parts)."""
+    span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
+    hw = [max(s, p + 1) + extra for s, p in zip(span, padding)]    # windows fit, modes legal
+    options = dict(in_channels=groups, out_channels=groups * per_group, kernel_size=kernel,
+                   stride=stride, dilation=dilation, padding=padding, groups=groups,
+                   padding_mode=mode, bias=bias)
+    x = np.random.default_rng(seed).standard_normal((n, groups, *hw)).astype(dtype)
+    layer = Conv2D(**options)
+    pointwise = kernels.pointwise.suits(x, layer.kernel_size, layer.stride, layer.pads, groups)
+    check_direct(options, x, seed, "Pointwise" if pointwise else "Direct")
+
+
+@given(n=st.integers(1, 40), c_in=st.integers(1, 9), c_out=st.integers(1, 9),
+       hw=st.tuples(st.integers(1, 9), st.integers(1, 9)), bias=st.booleans(),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2 ** 16))
+def test_pointwise_products_equal_im2col(n, c_in, c_out, hw, bias, dtype, seed):
+    """Every 1x1 convolution (stride 1, no padding, one group) the products take."""
+    options = dict(in_channels=c_in, out_channels=c_out, kernel_size=1, bias=bias)
+    x = np.random.default_rng(seed).standard_normal((n, c_in, *hw)).astype(dtype)
+    check_direct(options, x, seed, plan_name="Pointwise")
+
+
+def test_pointwise_refuses_weights_bias_and_gradients_of_another_shape():
+    plan = kernels.pointwise.Pointwise(np.zeros((2, 4, 3, 3)))
+    with pytest.raises(ValueError, match=r"kernels\.Pointwise: w2 has shape \(1, 5, 3\)"):
+        plan.product(np.zeros((1, 5, 3)))
+    with pytest.raises(ValueError, match=r"kernels\.Pointwise\.product: bias has shape \(4,\)"):
+        plan.product(np.zeros((1, 5, 4)), np.zeros(4))
+    with pytest.raises(ValueError, match=r"kernels\.Pointwise\.backward: g has shape"):
+        plan.backward(np.zeros((1, 5, 4)), np.zeros((2, 5, 8)))
+
+
+def test_direct_loops_split_a_batch_between_threads_alike():
+    """Two threads (each its part of the images) give the one thread's bits (direct loops
+    and per-image products)."""
+    for options in (dict(in_channels=8, out_channels=8, kernel_size=3, padding=1, groups=8),
+                    dict(in_channels=8, out_channels=6, kernel_size=1)):
+        x = np.random.default_rng(0).standard_normal((64, 8, 14, 14)).astype(np.float32)
+        g = np.random.default_rng(1).standard_normal((64, options["out_channels"], 14, 14))
+        results = []
+        for count in (1, 2):
+            kernels.threads.set_num_threads(count)
+            results.append(conv_results(options, x, g.astype(np.float32), direct=True)[1])
+        for a, b in zip(*results):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_direct_refuses_weights_bias_and_gradients_of_another_shape():
+    x = np.zeros((2, 4, 6, 6))
+    plan = kernels.direct.Direct(x, (3, 3), (1, 1), ((1, 1), (1, 1)), groups=4)
+    w2 = np.zeros((4, 1, 9))
+    with pytest.raises(ValueError, match=r"kernels\.Direct: w2 has shape \(4, 1, 8\)"):
+        plan.product(np.zeros((4, 1, 8)))
+    with pytest.raises(ValueError, match=r"kernels\.Direct\.product: bias has shape \(3,\)"):
+        plan.product(w2, np.zeros(3))
+    with pytest.raises(ValueError, match=r"kernels\.Direct\.backward: g has shape"):
+        plan.backward(w2, np.zeros((2, 4, 35)))
+
+
+# -- BatchNorm's fused passes ---------------------------------------------------------------
+
+def batchnorm_results(cls, x, g, training, affine, momentum, impl):
+    """Output, gradients and running statistics of a BatchNorm layer on ``impl``'s path."""
+    rng = np.random.default_rng(3)
+    layer = cls(x.shape[1], momentum=momentum, affine=affine).astype(x.dtype)
+    layer.running_mean = rng.standard_normal(x.shape[1]).astype(x.dtype)
+    layer.running_var = rng.uniform(0.5, 2, x.shape[1]).astype(x.dtype)
+    if affine:
+        layer.weight.value = rng.uniform(0.5, 1.5, x.shape[1]).astype(x.dtype)
+        layer.bias.value = rng.standard_normal(x.shape[1]).astype(x.dtype)
+    layer.train(training)
+    with kernels.use_impl(impl):
+        y = layer.forward(x)
+        dx = layer.backward(g)
+        fused = layer.fused is not None
+    out = dict(output=y, input_gradient=dx, running_mean=layer.running_mean,
+               running_var=layer.running_var)
+    if affine:
+        out.update(weight_gradient=layer.weight.grad, bias_gradient=layer.bias.grad)
+    return fused, out
+
+
+@settings(max_examples=2 * settings.default.max_examples)
+@given(shape=st.sampled_from([(2, 3, 4, 5), (5, 1, 1, 2), (1, 4, 3, 3), (3, 6), (7, 2, 5)]),
+       training=st.booleans(), affine=st.booleans(), momentum=st.sampled_from([0.1, None]),
+       offset=st.sampled_from([0.0, 1e3]), dtype=st.sampled_from([np.float64, np.float32]),
+       seed=st.integers(0, 2 ** 16))
+def test_fused_batchnorm_equals_the_formulas(shape, training, affine, momentum, offset, dtype,
+                                             seed):
+    """Training and eval, affine or not, BatchNorm1D on (N, C) and (N, C, L), BatchNorm2D;
+    inputs far from zero (offset 1000: the variance's sums must not cancel)."""
+    cls = BatchNorm2D if len(shape) == 4 else BatchNorm1D
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3 + offset).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    fused, ours = batchnorm_results(cls, x, g, training, affine, momentum, "fast")
+    plain, theirs = batchnorm_results(cls, x, g, training, affine, momentum, "textbook")
+    assert fused and not plain
+    for name in theirs:
+        assert ours[name].dtype == theirs[name].dtype, name
+        # float32 with a large offset: x - mean loses digits in the formula too
+        tolerance = 1e-3 if dtype is np.float32 and offset else TOLERANCE[dtype]
+        scale = max(1.0, float(np.abs(theirs[name]).max()))
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=tolerance,
+                                   atol=tolerance * scale, err_msg=name)
+
+
+def test_norm_passes_refuse_arrays_of_another_shape():
+    norm = kernels.fast.norm_loops(np.zeros(1))
+    x = np.zeros((2, 3, 4))
+    with pytest.raises(ValueError, match=r"kernels\.normalize: weight has shape \(2,\)"):
+        norm.normalize(x, np.zeros(3), np.ones(3), np.ones(2), np.zeros(3))
+    with pytest.raises(ValueError, match=r"kernels\.grad_sums: x has shape \(2, 3\)"):
+        norm.grad_sums(x, np.zeros((2, 3)), np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"kernels\.grad_sums: mean has shape \(2,\)"):
+        norm.grad_sums(x, x, np.zeros(2), np.ones(3))
+    with pytest.raises(ValueError, match=r"kernels\.normalize_grad: inv_std has shape \(4,\)"):
+        norm.normalize_grad(x, x, np.zeros(3), np.ones(4))
+
+
+def test_batchnorm_keeps_its_formula_off_the_fast_engine():
+    x = np.random.default_rng(0).standard_normal((4, 2, 3, 3))
+    layer = BatchNorm2D(2).astype("float64")
+    with kernels.use_impl("reference"):
+        layer.forward(x)
+    assert layer.fused is None
+    with kernels.use_impl("fast"):
+        layer.forward(x)
+    assert layer.fused is kernels.norm_cpu
