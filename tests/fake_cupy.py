@@ -47,6 +47,7 @@ class _Counts:
 
 
 COUNTS = _Counts()
+_REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _site():
@@ -58,12 +59,9 @@ def _site():
         frame = frame.f_back
     if frame is None:
         return "?"
-    path = frame.f_code.co_filename
-    parts = path.split(os.sep)
-    for root in ("minicnn", "kernels", "tests", "benchmarks", "examples"):
-        if root in parts:
-            path = os.path.join(*parts[len(parts) - 1 - parts[::-1].index(root):])
-            break
+    path = os.path.abspath(frame.f_code.co_filename)
+    if path.startswith(_REPOSITORY + os.sep):              # minicnn/..., tests/..., kernels/...
+        path = os.path.relpath(path, _REPOSITORY)
     return f"{path}:{frame.f_lineno}"
 
 
