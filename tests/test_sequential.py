@@ -64,8 +64,10 @@ def test_state_dict_round_trip(backend, device, rng):
     target.load_state_dict(state)
     x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
     source.eval(), target.eval()
-    np.testing.assert_array_equal(as_numpy(target.forward(backend.asarray(x))),
-                                  source.forward(x))
+    # the same weights; on another device other kernels add in another order (float32)
+    np.testing.assert_allclose(as_numpy(target.forward(backend.asarray(x))), source.forward(x),
+                               rtol=0 if device == "cpu" else 1e-5, atol=0 if device == "cpu"
+                               else 1e-6)
     assert all(type(p.value) is type(backend.zeros(1)) for p in target.parameters())
 
 
