@@ -283,3 +283,23 @@ def test_stop_ends_the_scan_at_its_next_batch():
     scans.thread.join(30)
     assert not scans.thread.is_alive() and scans.error is None
     assert scans.progress()[2] == "stopped"
+
+
+def test_gradio_image_cache_is_written_atomically_and_once(tmp_path):
+    """Gradio rewrote an image already in its cache in place, so a page fetching it could
+    read it half written ("Too much data for declared Content-Length", a traceback): the
+    explorer's writer leaves a file with the same bytes (the same name) alone."""
+    pytest.importorskip("gradio", reason="the explore extra (gradio) is not installed")
+    from PIL import Image
+    from gradio import processing_utils
+
+    from minicnn.explore.gradio_cache import atomic_image_cache
+    atomic_image_cache()
+    atomic_image_cache()                                       # once per process
+    image = Image.new("L", (8, 8), 200)
+    first = processing_utils.save_pil_to_cache(image, str(tmp_path), format="png")
+    os.utime(first, ns=(1_000_000_000, 1_000_000_000))         # a mark a rewrite would clear
+    again = processing_utils.save_pil_to_cache(image, str(tmp_path), format="png")
+    assert again == first and os.stat(again).st_mtime_ns == 1_000_000_000   # not written again
+    assert Image.open(first).getpixel((0, 0)) == 200
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]   # no temporary left

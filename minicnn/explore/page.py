@@ -16,6 +16,7 @@ import numpy as np
 from .. import viz
 from ..viz.probe import layer_name
 from . import views
+from .gradio_cache import atomic_image_cache
 from .preprocess import mnist_style, model_input
 from .sections import CSS as SECTIONS_CSS
 from .sections import Backward, Conservation, ReportCard
@@ -44,6 +45,7 @@ def build(model, class_names=None, test_data=None, scans=None, title="minicnn ex
     ``run_dir``: the run folder whose ``report-card.md`` is shown, and ``card`` a
     ``card.CardJob`` that computes it on request (or ``None``).
     """
+    atomic_image_cache()          # identical images shown again: see gradio_cache.py
     import gradio as gr
     lock = threading.Lock()
     names = views.class_names(model, class_names)[0]
