@@ -87,7 +87,7 @@ class Direct:
         bias = np.zeros(c_out, dtype) if bias is None else bias.astype(dtype)
         expect_shape("Direct.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=dtype)
-        (hp, wp), plane = self.padded_hw, self.padded_hw[0] * self.padded_hw[1]
+        wp, plane = self.padded_hw[1], self.padded_hw[0] * self.padded_hw[1]
         self._run(lambda part: self.loops.forward(
             self.src, w, bias, self.kernel[1], plane, wp, *self.dilation, *self.stride,
             part.start, part.stop, np.empty(4 * self._block(plane) * plane, dtype), out))
@@ -106,7 +106,7 @@ class Direct:
     def _weight_grad(self, w, g):
         """``dW (C_out, C_g, kH kW)`` in float64: each part's sums, added in part order
         (the same bits whichever thread made which part)."""
-        (hp, wp), plane = self.padded_hw, self.padded_hw[0] * self.padded_hw[1]
+        wp, plane = self.padded_hw[1], self.padded_hw[0] * self.padded_hw[1]
         rows_shape = (g.shape[1], self._block(plane) * plane)
 
         def one_part(part):

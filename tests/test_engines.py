@@ -9,7 +9,7 @@ import pytest
 from minicnn.kernels import textbook
 
 import minicnn
-from minicnn import Conv2D, MaxPool2D, kernels
+from minicnn import Conv2D, kernels
 from minicnn.backend import as_numpy
 from minicnn.layers import SoftmaxCrossEntropy
 from minicnn.models import get_model

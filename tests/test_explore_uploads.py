@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from minicnn.explore import preprocess
 from minicnn.explore.preprocess import mnist_style
 from minicnn.explore.upload import MAX_PIXELS, WORK_SIDE, UploadError, read_upload
 

@@ -36,7 +36,7 @@ import os
 
 import numpy as np
 
-from .download import DownloadError, download_files, mirror_list
+from .download import DownloadError, download_files, mirror_list  # noqa: F401 (DownloadError: re-exported)
 from .idx import parse_idx, read_idx_bytes
 
 # role -> file name; the same four names for both datasets.

@@ -17,7 +17,6 @@ set is evaluated and logged too, but it never takes part in the choice.
 """
 import numpy as np
 
-from .run_folder import BEST
 
 SPLIT_STREAM = 0x5EED_0F_5A11D    # keeps the split's random stream apart from shuffling's
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from .feature_figure import plot_feature_maps
+from .feature_figure import plot_feature_maps  # noqa: F401 (re-exported: one module for the figures)
 from .tiles import GAP, display_image, save_tight, show_image, tile_grid, tile_mosaic, unit_range
 
 FILTERS_PER_ROW = 8

@@ -96,5 +96,5 @@ def class_probabilities(model, x):
     return Softmax().forward(logits)
 
 
-__all__ = ["Unit", "Resolved", "resolve_target", "backprop", "target_value",
+__all__ = ["Unit", "Resolved", "resolve_target", "target_value",
            "class_probabilities", "logits_index"]
