@@ -14,7 +14,7 @@ import os
 from minicnn import load_model
 from minicnn.data import default_cache_dir, load_dataset, prepare_images
 from minicnn.training import TrainConfig, Trainer
-from minicnn.training.run_folder import MODEL
+from minicnn.training.run_folder import MODEL, read_settings
 
 
 def cache_key(config):
@@ -66,10 +66,11 @@ def recorded_model_name(checkpoint):
     """The model name in the ``config.json`` of ``checkpoint``'s run folder, or None."""
     folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
     try:
-        with open(os.path.join(folder, "config.json")) as f:
-            return json.load(f)["model"]
-    except (OSError, ValueError, KeyError, TypeError):
+        settings = read_settings(folder) or {}
+    except ValueError:                     # a bad config.json: the script's default model
         return None
+    model = settings.get("model")
+    return model if isinstance(model, str) else None
 
 
 def trained_model(name="lenet", checkpoint=None, data_dir=None, epochs=1, seed=0,

@@ -87,9 +87,9 @@ def test_a_model_with_12_classes_is_labelled_0_to_11_with_a_note(capfd):
 
 # -- the run folder ---------------------------------------------------------------
 @pytest.mark.parametrize("content, says", [
-    ("[1, 2]", "holds a JSON array, not an object"),
-    ('"mnist"', "holds a JSON string, not an object"),
-    ("{not json", "cannot be read as JSON"),
+    ("[1, 2]", "holds a JSON array, not a run's settings"),
+    ('"mnist"', "holds a JSON string, not a run's settings"),
+    ("{not json", "cannot be read as a run's settings"),
     ('{"dataset": "cifar10"}', "names the dataset 'cifar10'; the explorer knows mnist and "
                                "fashion-mnist"),
     ('{"dataset": ["mnist"]}', "names the dataset ['mnist']"),

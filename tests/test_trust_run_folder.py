@@ -309,3 +309,25 @@ def test_ctrl_c_while_evaluate_loads_the_data_is_one_line(data, tmp_path, capsys
     monkeypatch.setattr(cli_evaluate, "load_data", interrupted)
     assert main(["evaluate", str(run)]) == 1
     assert "interrupted" in one_line(capsys)
+
+
+@pytest.mark.parametrize("content, says", [
+    ("[1, 2]", "holds a JSON array, not a run's settings (a JSON object): mend it, or remove it"),
+    ("{not json", "cannot be read as a run's settings (Expecting property name"),
+])
+@pytest.mark.parametrize("command", ["evaluate", "report-card", "explore"])
+def test_every_command_reads_config_json_alike(tmp_path, capsys, command, content, says):
+    """One reader of a run's settings: a bad ``config.json`` is the same one line whichever
+    command meets it (before any data is read)."""
+    if command == "explore":
+        pytest.importorskip("gradio", reason="the explore extra (gradio) is not installed")
+    from minicnn import models, save_model
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(models.get_model("tiny_cnn"), run / MODEL)
+    (run / "config.json").write_text(content)
+    target = run / MODEL if command == "evaluate" else run
+    status = main([command, str(target)] + (["--no-browser"] if command == "explore" else []))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1, err
+    assert f"{run / 'config.json'} {says}" in err[0]

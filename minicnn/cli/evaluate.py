@@ -8,7 +8,6 @@ wrote) holds the architecture and the weights; its dataset and data folder come 
 run's settings when there are any (a checkpoint's header, else ``config.json`` beside the
 file), else from ``--dataset`` (default mnist) and the usual search for the data.
 """
-import json
 import os
 from typing import NamedTuple
 
@@ -18,7 +17,7 @@ from ..files.model_files import read_model_file, rebuild
 from ..training.checkpoint import load_checkpoint_model, read_checkpoint, repair_run
 from ..training.config import INPUT_SHAPE, TrainConfig
 from ..training.ensemble import NO_SHIFT, TTA_SHIFTS, accuracy, predict_proba
-from ..training.run_folder import BEST, CHECKPOINT, CONFIG
+from ..training.run_folder import BEST, CHECKPOINT, read_settings
 from .common import CLASS_NAMES, UsageError, _data_folder, _or_usage, load_data
 
 
@@ -151,7 +150,7 @@ def _load_file(path, device, dataset):
     folder = os.path.dirname(path) or "."
     training = header.get("checkpoint")
     settings = training.get("config") if isinstance(training, dict) else None
-    settings = settings if isinstance(settings, dict) else _beside(folder)
+    settings = settings if isinstance(settings, dict) else read_settings(folder)
     if isinstance(training, dict) and "epoch" in training:
         which = f"after epoch {training['epoch']}"
     elif isinstance(header.get("best"), dict) and "val_acc" in header["best"]:
@@ -162,22 +161,6 @@ def _load_file(path, device, dataset):
     settings = settings or {"dataset": dataset or TrainConfig.dataset}
     png = os.path.splitext(path)[0] + "-confusion.png"
     return Loaded(model, settings, name, which, path, folder, png)
-
-
-def _beside(folder):
-    """The settings in ``folder/config.json`` (a run folder's), or None without one."""
-    path = os.path.join(folder, CONFIG)
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            settings = json.load(f)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path} cannot be read as a run's settings ({err}): fix or remove "
-                         f"it, or evaluate a copy of the model file kept elsewhere") from None
-    if not isinstance(settings, dict):
-        raise ValueError(f"{path} is not a run's settings (a JSON object): fix or remove it")
-    return settings
 
 
 def _check_fits(model, path, dataset):

@@ -9,14 +9,13 @@ RUN_DIR.
 Every failure to start (no model, a bad config.json, a port in use, an address
 that is not this machine's, no GPU) is one line and exit status 1.
 """
-import json
 import os
 import sys
 
 from ..cli.common import number_option
 from ..training.checkpoint import repair_run
 from ..training.config import Limits
-from ..training.run_folder import CONFIG, MODEL
+from ..training.run_folder import CONFIG, MODEL, read_settings
 
 PORTS = Limits(1, 65535, whole=True)
 
@@ -75,32 +74,14 @@ def run(args):
     return 0
 
 
-JSON_KINDS = {"list": "array", "str": "string", "int": "number", "float": "number",
-              "bool": "boolean", "NoneType": "null"}
-
-
 def _dataset(run_dir, known):
     """The dataset ``run_dir/config.json`` names ("mnist" without the file); a
     ``ValueError`` (one line) when the file is there but says no known one."""
-    path = os.path.join(run_dir, CONFIG)
-    try:
-        with open(path) as f:
-            config = json.load(f)
-    except FileNotFoundError:
-        return "mnist"
-    except (OSError, ValueError) as err:       # UnicodeDecodeError is a ValueError
-        reason = (str(err).splitlines() or [""])[0] or type(err).__name__
-        raise ValueError(f"{path} cannot be read as JSON ({reason}): it names the run's "
-                         f"dataset; mend it, or delete it to explore the model on MNIST") from None
-    if not isinstance(config, dict):
-        kind = JSON_KINDS.get(type(config).__name__, "value")
-        raise ValueError(f"{path} holds a JSON {kind}, not an object: it "
-                         f"names the run's dataset; mend it, or delete it to explore the model "
-                         f"on MNIST")
-    dataset = config.get("dataset", "mnist")
+    settings = read_settings(run_dir)
+    dataset = "mnist" if settings is None else settings.get("dataset", "mnist")
     if not isinstance(dataset, str) or dataset not in known:
-        raise ValueError(f"{path} names the dataset {dataset!r}; the explorer knows "
-                         f"{' and '.join(known)}")
+        raise ValueError(f"{os.path.join(run_dir, CONFIG)} names the dataset {dataset!r}; "
+                         f"the explorer knows {' and '.join(known)}")
     return dataset
 
 

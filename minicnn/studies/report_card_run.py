@@ -10,14 +10,13 @@ writes new weights there (the card would describe a model that is gone), nor bes
 second card (a second explorer, or the command).
 """
 import datetime
-import json
 import os
 import time
 from dataclasses import dataclass
 
 from ..files.atomic import atomic_write, check_writable
 from ..files.locks import FolderLock, remove_stale_temporaries
-from ..training.run_folder import CONFIG, MODEL
+from ..training.run_folder import CONFIG, MODEL, read_settings
 
 CARD, CACHE = "report-card.md", "report-card-cache"
 IMAGES, SANITY_IMAGES = 300, 48        # the first N test images; sanity on the first M
@@ -123,13 +122,12 @@ def run_config(run_dir):
     """``RUN_DIR/config.json`` as a dict with a ``"dataset"``; ``CardError`` otherwise."""
     path = os.path.join(run_dir, CONFIG)
     try:
-        with open(path) as f:
-            config = json.load(f)
-    except (OSError, ValueError) as err:
-        raise CardError(f"cannot read {path} ({err}): the card needs the run's dataset; "
-                        f"is {run_dir!r} a folder made by `minicnn train`?") from None
-    if not isinstance(config, dict) or "dataset" not in config:
-        raise CardError(f"{path} names no dataset: not a run folder made by `minicnn train`")
+        config = read_settings(run_dir)
+    except ValueError as err:
+        raise CardError(f"{err}: the card needs the run's dataset") from None
+    if config is None or "dataset" not in config:
+        raise CardError(f"{path} {'names no dataset' if config else 'is missing'}: "
+                        f"is {run_dir!r} a folder made by `minicnn train`?")
     return config
 
 

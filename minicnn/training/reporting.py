@@ -22,11 +22,6 @@ import numpy as np
 from ..files.atomic import atomic_write, save_figure, write_error
 
 
-def write_json(path, obj):
-    """``obj`` as indented JSON at ``path``, atomically."""
-    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
-
-
 class MetricsLog:
     """Appends records to a JSON-lines file and keeps them in ``records``.
 

@@ -12,10 +12,13 @@ anything is written there, the lock file included, and only files named as
 ``RunFolder(out).take()`` checks the folder, takes its lock (``minicnn.files.locks``) and
 notes what was there; ``abandon()`` after a run that failed before its first checkpoint
 removes what the run added (and the folders the run made), nothing else.
+``write_settings`` and ``read_settings`` are the one writer and reader of a run's
+``config.json``.
 """
+import json
 import os
 
-from ..files.atomic import check_writable
+from ..files.atomic import atomic_write, check_writable
 from ..files.locks import LOCK_FILE, FolderLock, is_temporary, remove_stale_temporaries
 
 CHECKPOINT, MODEL, BEST = "checkpoint.npz", "model.npz", "best.npz"
@@ -23,6 +26,37 @@ METRICS, CURVES, CONFIG = "metrics.jsonl", "curves.png", "config.json"
 # Everything a run (train, evaluate, explore) writes into its folder.
 RUN_FILES = (CHECKPOINT, MODEL, BEST, METRICS, CURVES, CONFIG, "confusion.png", "explore",
              LOCK_FILE)
+
+
+JSON_KINDS = {"list": "array", "str": "string", "int": "number", "float": "number",
+              "bool": "boolean", "NoneType": "null"}
+
+
+def write_settings(folder, settings):
+    """``settings`` (a dict) as ``folder/config.json``, indented JSON, atomically."""
+    text = json.dumps(settings, indent=2) + "\n"
+    atomic_write(os.path.join(os.fspath(folder), CONFIG), lambda f: f.write(text.encode()))
+
+
+def read_settings(folder):
+    """The run's settings, ``folder/config.json``, as a dict; ``None`` when there is no
+    such file. A file that cannot be read, or holds no JSON object, raises ``ValueError``
+    in one line naming it."""
+    path = os.path.join(os.fspath(folder), CONFIG)
+    try:
+        with open(path, encoding="utf-8") as f:
+            settings = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:         # UnicodeDecodeError is a ValueError
+        reason = (str(err).splitlines() or [""])[0] or type(err).__name__
+        raise ValueError(f"{path} cannot be read as a run's settings ({reason}): mend it, "
+                         f"or remove it") from None
+    if not isinstance(settings, dict):
+        kind = JSON_KINDS.get(type(settings).__name__, "value")
+        raise ValueError(f"{path} holds a JSON {kind}, not a run's settings (a JSON object): "
+                         f"mend it, or remove it")
+    return settings
 
 
 class ForeignFolder(ValueError):

@@ -27,8 +27,8 @@ from .config import INPUT_SHAPE, TrainConfig, make_optimizer, make_schedule
 from .divergence import CHECK_EVERY, TrainingDiverged, check_labels, check_loss
 from .inference import eval_forward
 from .progress import EpochProgress
-from .reporting import MetricsLog, plot_learning_curves, write_json
-from .run_folder import CHECKPOINT, CONFIG, CURVES, METRICS, check_run_folder
+from .reporting import MetricsLog, plot_learning_curves
+from .run_folder import CHECKPOINT, CURVES, METRICS, check_run_folder, write_settings
 from .validation import is_better, run_split
 
 
@@ -162,7 +162,7 @@ class Trainer:
             raise ValueError(f"epochs={self.config.epochs} is fewer than the {self.epoch} "
                              f"epochs the run in {self.run_dir} has already trained; epochs "
                              f"is the run's total, counted from its start")
-        write_json(os.path.join(self.run_dir, CONFIG), asdict(self.config))
+        write_settings(self.run_dir, asdict(self.config))
         log = MetricsLog(os.path.join(self.run_dir, METRICS), self.records)
         while self.epoch < self.config.epochs:
             start = time.perf_counter()
