@@ -1,13 +1,17 @@
 """One lenet training step on the GPU against the same step on the CPU: gpu_check.sh's stage 1.
 
-The same weights (seed 0), the same random float32 batch of ``--batch`` MNIST-shaped
-images, forward + softmax cross-entropy + backward + Adam, on each device; Dropout
-is off (eval) for the comparison, since the GPU draws its masks with cuRAND. Prints and
-writes (``--json``) the loss on each device, the worst relative difference of the
-parameters' gradients (``max |gpu - cpu| / max |cpu|`` per parameter; not of the updated
-weights: Adam's ``m / sqrt(v)`` turns a gradient of 1e-12 and one of 1e-10 into the
-same step), and each device's step time: the first step (numba.cuda and CuPy
-compile their kernels there) and the median of the next ``--repeats``.
+The same weights (seed 0), the same random batch of ``--batch`` MNIST-shaped images,
+forward + softmax cross-entropy + backward + Adam, on each device; Dropout is off (eval)
+for the comparison, since the GPU draws its masks with cuRAND. The gradients are compared
+in float64: in float32 the engines round differently (the CPU's Winograd, the GPU's
+im2col), and a pre-activation within a rounding of 0, or two values of a pooling window
+within a rounding of each other, then route one gradient entry elsewhere (a kink, not a
+fault: lenet at batch 64 moves two entries of its second pooling layer so, 0.4 of the
+largest entry). Prints and writes (``--json``) the loss on each device, the worst relative
+difference of the parameters' float64 gradients (``max |gpu - cpu| / max |cpu|`` per
+parameter; not of the updated weights: Adam's ``m / sqrt(v)`` turns a gradient of 1e-12
+and one of 1e-10 into the same step), and each device's float32 step time: the first step
+(numba.cuda and CuPy compile their kernels there) and the median of the next ``--repeats``.
 
     python benchmarks/gpu_step.py --json step.json
     python benchmarks/gpu_step.py --fake-gpu      # no GPU: the tests' CuPy stand-in
@@ -32,18 +36,18 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def one_device(device, batch, repeats):
-    """``(loss, the gradients as NumPy, first step s, median step s)``."""
+def one_device(device, batch, repeats, dtype=np.float32):
+    """``(loss, the gradients as NumPy, first step s, median step s)`` in ``dtype``."""
     from minicnn import models
     from minicnn.backend import as_numpy, synchronize, to_device
     from minicnn.layers import Dropout, SoftmaxCrossEntropy
     from minicnn.optim import Adam
-    model = models.lenet(seed=0).to(device)
+    model = models.lenet(seed=0).astype(dtype).to(device)
     for layer in model.modules():
         if isinstance(layer, Dropout):
             layer.eval()
     rng = np.random.default_rng(0)
-    x = to_device(rng.random((batch, 1, 28, 28), dtype=np.float32), device)
+    x = to_device(rng.random((batch, 1, 28, 28), dtype=np.float32).astype(dtype), device)
     y = to_device(rng.integers(0, 10, batch), device)
     optimizer, loss_fn = Adam(model.parameters(), lr=1e-3), SoftmaxCrossEntropy(check=False)
 
@@ -63,7 +67,7 @@ def one_device(device, batch, repeats):
         if i == 0:
             first_loss = float(loss)       # copies: the next step zeroes the gradients
             grads = [as_numpy(p.grad).copy() for p in model.parameters()]
-    return first_loss, grads, times[0], statistics.median(times[1:])
+    return first_loss, grads, times[0], statistics.median(times[1:] or times)
 
 
 def main(argv=None):
@@ -80,19 +84,20 @@ def main(argv=None):
     if gpu_unavailable_reason() is not None:
         sys.exit(f"gpu_step.py: no usable GPU: {gpu_unavailable_reason()}")
     cpu, gpu = (one_device(d, args.batch, args.repeats) for d in ("cpu", "gpu"))
-    worst = max(float(np.abs(g - c).max() / max(np.abs(c).max(), 1e-30))
-                for c, g in zip(cpu[1], gpu[1]))
+    cpu64, gpu64 = (one_device(d, args.batch, 0, np.float64) for d in ("cpu", "gpu"))
+    worst = max(float(np.abs(g - c).max() / max(np.abs(c).max(), 1e-300))
+                for c, g in zip(cpu64[1], gpu64[1]))
     row = dict(batch=args.batch, loss_cpu=cpu[0], loss_gpu=gpu[0], worst_grad_diff=worst,
                first_step_s_cpu=cpu[2], first_step_s_gpu=gpu[2], step_s_cpu=cpu[3],
                step_s_gpu=gpu[3], gpu_loops=fast.gpu_choice)
     print(f"lenet, batch {args.batch}, one step (Dropout off): loss cpu {cpu[0]:.6f}, "
-          f"gpu {gpu[0]:.6f}; gradients differ by {worst:.1e} (relative, worst)")
+          f"gpu {gpu[0]:.6f}; gradients (float64) differ by {worst:.1e} (relative, worst)")
     print(f"step time: cpu first {cpu[2]:.3f} s, then {1e3 * cpu[3]:.2f} ms; gpu first "
           f"{gpu[2]:.3f} s, then {1e3 * gpu[3]:.2f} ms (median of {args.repeats})")
     print(f"gpu loops: {fast.gpu_choice}")
     if args.json:
         Path(args.json).write_text(json.dumps(row, indent=1))
-    return 0 if worst < 1e-4 and abs(cpu[0] - gpu[0]) < 1e-4 * max(1.0, abs(cpu[0])) else 1
+    return 0 if worst < 1e-9 and abs(cpu[0] - gpu[0]) < 1e-4 * max(1.0, abs(cpu[0])) else 1
 
 
 if __name__ == "__main__":

@@ -64,13 +64,15 @@ def test_bench_appends_a_json_line_per_row_as_it_ends(tmp_path):
 
 
 def test_gpu_step_compares_one_lenet_step_on_the_stand_in(tmp_path):
+    """At batch 64 float32 rounding flips a kink (the CPU's Winograd against the GPU's
+    im2col): the gradients are compared in float64, where a correct GPU agrees."""
     out = tmp_path / "step.json"
-    result = run(BENCH / "gpu_step.py", "--fake-gpu", "--batch", "4", "--repeats", "1",
+    result = run(BENCH / "gpu_step.py", "--fake-gpu", "--batch", "64", "--repeats", "1",
                  "--json", out)
     assert result.returncode == 0, result.stdout + result.stderr
     row = json.loads(out.read_text())
     assert row["loss_cpu"] == pytest.approx(row["loss_gpu"], rel=1e-5)
-    assert row["worst_grad_diff"] < 1e-4 and row["step_s_gpu"] > 0
+    assert row["worst_grad_diff"] < 1e-9 and row["step_s_gpu"] > 0
     assert "stand-in" in row["gpu_loops"]
 
 
