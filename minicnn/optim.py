@@ -5,18 +5,39 @@ parameters. In SGD and Adam ``weight_decay`` adds ``wd * w`` to the gradient
 (an L2 penalty, which Adam then rescales); AdamW decays the weights directly
 (``w -= lr * wd * w``, "decoupled", Loshchilov & Hutter 2019).
 """
+import math
+from numbers import Real
+
 import numpy as np
 
 from . import kernels
 from .backend import as_numpy, device_of, get_array_module, to_device
 
 
+def _number(owner, name, value, low, high=math.inf, positive=False):
+    """``value`` as a float in ``[low, high)`` (``> low`` with ``positive``); else a
+    ``ValueError`` naming the optimizer and the setting, as ``torch.optim`` refuses them."""
+    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) \
+        and (value > low if positive else value >= low) and value < high
+    if not ok:
+        bound = f"in [{low:g}, {high:g})" if high != math.inf else \
+            f"a finite number {'>' if positive else '>='} {low:g}"
+        raise ValueError(f"{owner}: {name} must be {bound}, got {value!r}")
+    return float(value)
+
+
 class Optimizer:
     def __init__(self, params, lr):
+        from .parameter import Parameter
+        owner = type(self).__name__
         self.params = list(params)
-        if lr <= 0:
-            raise ValueError(f"{type(self).__name__}: lr must be > 0, got {lr!r}")
-        self.lr = float(lr)
+        if not self.params:
+            raise ValueError(f"{owner} got no parameters to train")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Parameter):
+                raise ValueError(f"{owner}: params[{i}] is a {type(p).__name__}, not a minicnn "
+                                 f"Parameter (pass model.parameters())")
+        self.lr = _number(owner, "lr", lr, 0.0, positive=True)
         self.steps = 0
 
     def zero_grad(self):
@@ -79,6 +100,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr)
+        momentum = _number("SGD", "momentum", momentum, 0.0)
+        weight_decay = _number("SGD", "weight_decay", weight_decay, 0.0)
         if nesterov and momentum <= 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
@@ -108,7 +131,12 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
-        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+        owner = type(self).__name__
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = tuple(_number(owner, f"betas[{i}]", b, 0.0, 1.0) for i, b in enumerate(betas))
+        self.eps = _number(owner, "eps", eps, 0.0)
+        self.weight_decay = _number(owner, "weight_decay", weight_decay, 0.0)
         self.m, self.v = {}, {}
 
     def step(self):
@@ -142,7 +170,7 @@ class AdamW(Adam):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(params, lr, betas, eps, weight_decay=0.0)
-        self.decoupled_weight_decay = float(weight_decay)
+        self.decoupled_weight_decay = _number("AdamW", "weight_decay", weight_decay, 0.0)
 
     def step(self):
         if self.decoupled_weight_decay:

@@ -356,3 +356,58 @@ def test_integrated_gradients_keeps_float32_points(method):
     smooth = smoothgrad(model, x, 3, n_samples=3)
     assert attr.dtype == smooth.dtype == np.float32
     assert set(seen) == {np.dtype(np.float32)}
+
+
+@pytest.mark.parametrize("target, says", [
+    (12, "target class 12 is out of range: the model has 10 outputs (classes 0 to 9)"),
+    (-1, "target class -1 is out of range: the model has 10 outputs (classes 0 to 9)"),
+    ([1, 2, 3], "target gives 3 classes for 2 images: give one class, or one per image"),
+    (2.5, "target must be a class index (an int), one per image, None or a Unit, got 2.5"),
+    ("3", "target must be a class index (an int), one per image, None or a Unit, got '3'"),
+])
+def test_a_class_target_outside_the_model_is_one_line(target, says):
+    """Found by trying: class 12 of a 10-class model was NumPy's IndexError from deep in
+    the backward pass, and class -1 silently explained the last class."""
+    from minicnn import models
+    model = models.tiny_cnn(seed=0)
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    with pytest.raises(ValueError) as info:
+        saliency(model, x, target)
+    assert str(info.value) == says
+
+
+@pytest.mark.parametrize("unit, says", [
+    ((0, 4), "Unit(layer=0, channel=4): layer 0 has 4 channels (0 to 3)"),
+    ((0, 1, (24, 0)), "Unit(layer=0, channel=1, position=(24, 0)): layer 0's output is 24x24"),
+    ((7, 16), "Unit(layer=7, channel=16): layer 7 has 16 channels (0 to 15)"),
+])
+def test_a_unit_target_outside_its_layer_is_one_line(unit, says):
+    from minicnn import models
+    from minicnn.viz.targets import Unit
+    model = models.tiny_cnn(seed=0)
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    with pytest.raises(ValueError) as info:
+        saliency(model, x, Unit(*unit))
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda m, x: integrated_gradients(m, x, 0, steps=0), "integrated_gradients steps must be >= 1, got 0"),
+    (lambda m, x: integrated_gradients(m, x, 0, steps=2.5), "integrated_gradients steps must be an int, got 2.5"),
+    (lambda m, x: smoothgrad(m, x, 0, n_samples=0), "smoothgrad n_samples must be >= 1, got 0"),
+    (lambda m, x: smoothgrad(m, x, 0, noise_level=float("nan")),
+     "smoothgrad noise_level must be a finite number >= 0, got nan"),
+    (lambda m, x: smoothgrad(m, x, 0, noise_level=-1), "smoothgrad noise_level must be a finite number >= 0, got -1"),
+    (lambda m, x: occlusion(m, x, 0, size=0, stride=1), "occlusion size must be >= 1, got 0"),
+    (lambda m, x: occlusion(m, x, 0, size=4, stride=0), "occlusion stride must be >= 1, got 0"),
+])
+def test_bad_method_settings_are_one_line(call, says):
+    """Found by trying: ``steps=0`` was a ZeroDivisionError, ``n_samples=0`` an IndexError,
+    ``stride=0`` "range() arg 3 must not be zero"; ``size=0`` and a NaN or negative noise
+    level gave maps."""
+    from minicnn import models
+    model = models.tiny_cnn(seed=0)
+    x = np.random.default_rng(0).random((1, 1, 28, 28), dtype=np.float32)
+    with pytest.raises(ValueError) as info:
+        call(model, x)
+    assert str(info.value) == says

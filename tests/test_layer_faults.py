@@ -215,3 +215,53 @@ def test_a_user_layer_without_checks_still_runs_last_in_a_model(backend, device)
     model = Sequential([Dense(3, 2, seed=0), Double()]).to(device)
     y = model.forward(backend.ones((4, 3), dtype=np.float32))
     assert model.backward(backend.ones(y.shape, dtype=np.float32)).shape == (4, 3)
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda: Dense(0, 10), "Dense in_features must be >= 1, got 0"),
+    (lambda: Dense(10, 0), "Dense out_features must be >= 1, got 0"),
+    (lambda: Dense(2.5, 3), "Dense in_features must be an int, got 2.5"),
+    (lambda: Dense(-1, 3), "Dense in_features must be >= 1, got -1"),
+    (lambda: BatchNorm2D(0), "BatchNorm2D num_features must be >= 1, got 0"),
+    (lambda: BatchNorm1D(-3), "BatchNorm1D num_features must be >= 1, got -3"),
+    (lambda: BatchNorm2D(4, eps=0), "BatchNorm2D eps must be a finite number > 0, got 0"),
+    (lambda: BatchNorm2D(4, eps=float("nan")), "BatchNorm2D eps must be a finite number > 0"),
+    (lambda: LeakyReLU(float("nan")), "LeakyReLU negative_slope must be a finite number"),
+    (lambda: LeakyReLU("0.1"), "LeakyReLU negative_slope must be a finite number"),
+    (lambda: Conv2D(1, 0, 3), "Conv2D channel count must be >= 1, got 0"),
+])
+def test_bad_layer_arguments_name_the_layer_and_the_argument(make, says):
+    """Found by trying: ``Dense(0, 10)`` was a ZeroDivisionError in the initializer,
+    ``Dense(10, 0)``, ``BatchNorm2D(0)`` and ``eps=0`` (a division by zero on a constant
+    channel) and ``LeakyReLU(nan)`` were accepted."""
+    with pytest.raises(ValueError) as info:
+        make()
+    assert says in str(info.value) and len(str(info.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("model, shape, says", [
+    (lambda: models.tiny_cnn(), (3,), "Conv2D(in_channels=1, out_channels=4, kernel_size=[5, 5], "
+                                      "stride=[1, 1], padding=[0, 0], bias=True) takes examples "
+                                      "of shape (1, H, W), got (3,)"),
+    (lambda: Sequential([Conv2D(1, 4, 3)]), (3, 28, 28), "takes examples of shape (1, H, W), "
+                                                         "got (3, 28, 28)"),
+    (lambda: Sequential([Flatten(), Dense(10, 2)]), (1, 28, 28),
+     "Dense(in_features=10, out_features=2, bias=True) takes examples of shape (10,), got (784,)"),
+    (lambda: Sequential([MaxPool2D(2)]), (28, 28), "takes examples of shape (C, H, W), got (28, 28)"),
+    (lambda: Sequential([GlobalAvgPool2D()]), (5,), "takes examples of shape (C, H, W), got (5,)"),
+])
+def test_shapes_a_layer_cannot_take_are_refused_by_output_shape(model, shape, says):
+    """Found by trying: ``summary(input_shape=(3,))`` was "not enough values to unpack",
+    and a model whose layers do not fit (a Dense of 10 inputs after 784 features, a
+    1-channel convolution given 3 channels) printed shapes as if they did."""
+    m = model()
+    for call in (m.output_shape, m.macs):
+        with pytest.raises(ValueError) as info:
+            call(shape)
+        assert says in str(info.value) and len(str(info.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float16", "bool", "complex64"])
+def test_astype_takes_float32_or_float64(dtype):
+    with pytest.raises(ValueError, match="astype takes float32 or float64, got "):
+        models.tiny_cnn().astype(dtype)

@@ -96,10 +96,10 @@ def test_state_dict_round_trip_continues_identically(backend, make):
 
 
 def test_bad_settings():
-    with pytest.raises(ValueError, match="SGD: lr must be > 0"):
-        SGD([], 0)
+    with pytest.raises(ValueError, match="SGD: lr must be a finite number > 0"):
+        SGD(_params(), 0)
     with pytest.raises(ValueError, match="nesterov=True needs momentum > 0"):
-        SGD([], 0.1, nesterov=True)
+        SGD(_params(), 0.1, nesterov=True)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -124,3 +124,31 @@ def test_fused_adam_kernel_equals_the_formula(dtype, layout):
     np.testing.assert_array_equal(m, m_ref)
     np.testing.assert_array_equal(v, v_ref)
     np.testing.assert_array_equal(w, w_ref)
+
+
+def _params():
+    return [Parameter(np.ones(3, dtype=np.float32))]
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda: Adam(_params(), lr=float("nan")), "Adam: lr must be a finite number > 0, got nan"),
+    (lambda: SGD(_params(), lr=float("inf")), "SGD: lr must be a finite number > 0, got inf"),
+    (lambda: SGD(_params(), lr=0), "SGD: lr must be a finite number > 0, got 0"),
+    (lambda: Adam(_params(), betas=(1.0, 0.9)), "Adam: betas[0] must be in [0, 1), got 1.0"),
+    (lambda: Adam(_params(), betas=(0.9, -0.1)), "Adam: betas[1] must be in [0, 1), got -0.1"),
+    (lambda: Adam(_params(), betas=(0.9,)), "Adam: betas must be a pair (beta1, beta2), got (0.9,)"),
+    (lambda: Adam(_params(), eps=-1e-8), "Adam: eps must be a finite number >= 0, got -1e-08"),
+    (lambda: SGD(_params(), lr=0.1, momentum=float("nan")),
+     "SGD: momentum must be a finite number >= 0, got nan"),
+    (lambda: SGD(_params(), lr=0.1, weight_decay=-1),
+     "SGD: weight_decay must be a finite number >= 0, got -1"),
+    (lambda: Adam([], lr=0.1), "Adam got no parameters to train"),
+    (lambda: Adam([np.ones(3)], lr=0.1), "Adam: params[0] is a ndarray, not a minicnn Parameter "
+     "(pass model.parameters())"),
+])
+def test_bad_optimizer_settings_are_one_line(make, says):
+    """Found by trying: ``Adam(lr=nan)`` and ``betas=(1.0, 0.9)`` were accepted (every
+    step then NaN, or a division by zero in the bias correction), as torch.optim refuses."""
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value) == says

@@ -38,13 +38,13 @@ def _random_stack(rng, allow_gaps=False):
             # raises every unit that can see it (and keeps ReLU in its linear part)
             layer.weight.value = rng.uniform(0.5, 1.5, layer.weight.shape)
             layer.bias.value = np.zeros(2)
-            channels = 2
         else:
             p = int(rng.integers(0, k // 2 + 1))
             layer = (MaxPool2D if kind == "max" else AvgPool2D)(k, stride=s, padding=p)
-        if min(layer.output_shape((channels, hw, hw))[1:]) < 1:
+        channels, out_h, _ = layer.output_shape((channels, hw, hw))
+        if out_h < 1:
             break
-        hw = layer.output_shape((channels, hw, hw))[1]
+        hw = out_h
         layers += [layer, ReLU()] if kind == "conv" else [layer]
     return Sequential(layers, input_shape=(1, 23, 23))
 
@@ -121,12 +121,11 @@ def _dilated_stack(rng):
             layer = Conv2D(channels, 2, k, padding=padding, dilation=d, padding_mode=mode,
                            bias=False)
             layer.weight.value = rng.uniform(0.5, 1.5, layer.weight.shape)
-            channels = 2
         else:
             k = int(rng.integers(2, 4))
             layer = MaxPool2D(k, stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, 2)),
                               dilation=int(rng.integers(1, 3)), ceil_mode=True)
-        out = layer.output_shape((channels, hw, hw))[1]
+        channels, out, _ = layer.output_shape((channels, hw, hw))
         if out < 1 or min(getattr(layer, "pads", ((0, 0),))[0]) >= hw:
             break
         layers, hw = layers + [layer], out

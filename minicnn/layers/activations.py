@@ -8,7 +8,7 @@ small a change.
 """
 from .. import kernels
 from ..backend import get_array_module
-from .base import Layer
+from .base import Layer, finite_number
 
 
 class ReLU(Layer):
@@ -83,7 +83,7 @@ class LeakyReLU(ReLU):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = finite_number("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x):
         self.check_input(x)

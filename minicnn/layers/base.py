@@ -4,11 +4,36 @@ A layer keeps what its backward pass needs (its "cache") on itself, so the
 caller only ever writes ``y = layer.forward(x)`` and
 ``grad_x = layer.backward(grad_y)``. Shapes in docstrings put the batch first.
 """
+import math
+from numbers import Integral, Real
+
 import numpy as np
 
 from ..backend import check_device, device_of, to_device
 
 LAYER_TYPES = {}  # class name -> class, to rebuild models from saved files (register_layer)
+
+
+def whole_number(owner, name, value):
+    """``value`` as an int >= 1 (NumPy integers too); else a ``ValueError`` that names
+    the layer (``owner``) and the argument."""
+    if not isinstance(value, Integral) or isinstance(value, bool):
+        raise ValueError(f"{owner} {name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{owner} {name} must be >= 1, got {value!r}")
+    return int(value)
+
+
+def finite_number(owner, name, value, above=None, at_least=None):
+    """``value`` as a finite float (``> above``, ``>= at_least`` when given); else a
+    ``ValueError`` that names the layer or function (``owner``) and the argument."""
+    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (above is not None and value <= above) or \
+            (at_least is not None and value < at_least):
+        bound = f" > {above:g}" if above is not None else \
+            f" >= {at_least:g}" if at_least is not None else ""
+        raise ValueError(f"{owner} {name} must be a finite number{bound}, got {value!r}")
+    return float(value)
 
 
 def register_layer(cls):
@@ -140,6 +165,8 @@ class Layer:
 
     def astype(self, dtype):
         """Cast every parameter (``"float64"`` for gradient checks)."""
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            raise ValueError(f"astype takes float32 or float64, got {np.dtype(dtype)}")
         for p in self.parameters():
             p.astype(np.dtype(dtype))
         for m in self.modules():
@@ -164,6 +191,12 @@ class Layer:
     def output_shape(self, input_shape):
         """Per-example output shape for a per-example ``input_shape``."""
         return tuple(input_shape)
+
+    def refuse_shape(self, input_shape, what="(C, H, W)"):
+        """Raise the ``ValueError`` for a per-example ``input_shape`` this layer cannot
+        take (``what`` is the shape it takes): ``output_shape`` checks first, so that a
+        summary never shows shapes the layer's forward would refuse."""
+        raise ValueError(f"{self!r} takes examples of shape {what}, got {tuple(input_shape)}")
 
     def macs(self, input_shape):
         """Multiply-accumulates for one example of ``input_shape``."""

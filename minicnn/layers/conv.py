@@ -29,7 +29,6 @@ Kept for backward: the columns ``cols`` and the padded input's shape (with
 ``kernels.fast``: chunks on threads, compiled im2col, or Winograd's tiles for
 stride-1 3x3 and 5x5 convolutions of 16+ channels on the CPU).
 """
-from numbers import Integral
 
 import numpy as np
 
@@ -37,7 +36,7 @@ from .. import kernels
 from ..init import initial_weights
 from ..kernels import textbook
 from ..parameter import Parameter
-from .base import Layer
+from .base import Layer, whole_number
 
 
 class Conv2D(Layer):
@@ -69,11 +68,12 @@ class Conv2D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  init="he", seed=None, impl=None, dilation=1, groups=1, padding_mode="zeros"):
         super().__init__()
-        self.in_channels, self.out_channels = _count(in_channels), _count(out_channels)
+        self.in_channels = whole_number("Conv2D", "channel count", in_channels)
+        self.out_channels = whole_number("Conv2D", "channel count", out_channels)
         self.kernel_size = _positive(kernel_size, "kernel_size")
         self.stride = _positive(stride, "stride")
         self.dilation = _positive(dilation, "dilation")
-        self.groups = _count(groups, "groups")
+        self.groups = whole_number("Conv2D", "groups", groups)
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"Conv2D groups={self.groups} must divide in_channels="
                              f"{self.in_channels} and out_channels={self.out_channels}")
@@ -167,8 +167,7 @@ class Conv2D(Layer):
         expected = (f"(N, {self.in_channels}, H, W) with H + {top + bottom} >= {span[0]} "
                     f"and W + {left + right} >= {span[1]}")
         self.check_input(x, 4, expected)
-        ho, wo = self.output_shape(x.shape[1:])[1:]
-        if x.shape[1] != self.in_channels or ho < 1 or wo < 1:
+        if x.shape[1] != self.in_channels or min(self.output_shape(x.shape[1:])[1:]) < 1:
             raise ValueError(f"{self!r} expects input of shape {expected}, got {tuple(x.shape)}")
         limit = {"reflect": 1, "circular": 0}.get(self.padding_mode)
         if limit is not None and max(top, bottom) > x.shape[2] - limit or \
@@ -178,6 +177,8 @@ class Conv2D(Layer):
                              f"{rule} the input size, got input {tuple(x.shape)}")
 
     def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            self.refuse_shape(input_shape, f"({self.in_channels}, H, W)")
         _, h, w = input_shape
         (top, bottom), (left, right) = self.pads
         return (self.out_channels,) + kernels.output_hw(
@@ -199,16 +200,6 @@ class Conv2D(Layer):
                      padding_mode=self.padding_mode)
         defaults = dict(dilation=[1, 1], groups=1, padding_mode="zeros")
         return c | {k: v for k, v in extra.items() if v != defaults[k]}
-
-
-def _count(value, name="channel count"):
-    """A positive int (NumPy integers too)."""
-    if not isinstance(value, Integral) or isinstance(value, bool):
-        raise ValueError(f"Conv2D {name} must be an int, got {value!r}")
-    n = int(value)
-    if n < 1:
-        raise ValueError(f"Conv2D {name} must be >= 1, got {value!r}")
-    return n
 
 
 def _positive(value, name):

@@ -13,7 +13,7 @@ from .. import kernels
 from ..backend import device_of, get_array_module
 from ..init import initial_weights
 from ..parameter import Parameter
-from .base import Layer
+from .base import Layer, whole_number
 
 
 class Dense(Layer):
@@ -30,7 +30,8 @@ class Dense(Layer):
 
     def __init__(self, in_features, out_features, bias=True, init="he", seed=None):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = whole_number("Dense", "in_features", in_features)
+        self.out_features = whole_number("Dense", "out_features", out_features)
         self.init = init
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         w, b = initial_weights(init, (out_features, in_features), in_features, out_features, rng)
@@ -59,6 +60,8 @@ class Dense(Layer):
         return kernels.matmul(grad_out, self.weight.value)                  # g @ W
 
     def output_shape(self, input_shape):
+        if tuple(input_shape) != (self.in_features,):
+            self.refuse_shape(input_shape, f"({self.in_features},)")
         return (self.out_features,)
 
     def macs(self, input_shape):

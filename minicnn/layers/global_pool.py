@@ -32,4 +32,6 @@ class GlobalAvgPool2D(Layer):
         return grad[:, :, None, None].repeat(h, axis=2).repeat(w, axis=3)
 
     def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            self.refuse_shape(input_shape)
         return (input_shape[0],)

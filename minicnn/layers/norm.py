@@ -41,7 +41,7 @@ import numpy as np
 from .. import kernels
 from ..backend import get_array_module
 from ..parameter import Parameter
-from .base import Layer
+from .base import Layer, finite_number, whole_number
 
 
 class _BatchNorm(Layer):
@@ -51,7 +51,9 @@ class _BatchNorm(Layer):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
-        self.num_features, self.eps, self.affine = int(num_features), float(eps), bool(affine)
+        name = type(self).__name__
+        self.num_features = whole_number(name, "num_features", num_features)
+        self.eps, self.affine = finite_number(name, "eps", eps, above=0), bool(affine)
         if momentum is not None and not 0.0 <= momentum <= 1.0:
             raise ValueError(f"{type(self).__name__} momentum must be in [0, 1] or None, "
                              f"got {momentum!r}")

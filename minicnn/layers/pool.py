@@ -72,6 +72,8 @@ class _Pool2D(Layer):
                              f"larger input, or less padding or dilation")
 
     def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            self.refuse_shape(input_shape)
         c, h, w = input_shape
         return (c,) + kernels.output_hw((h, w), self.kernel_size, self.stride, self.padding,
                                         self.dilation, self.ceil_mode)
@@ -246,6 +248,8 @@ class MaxUnpool2D(Layer):
         return kernels.maxunpool_backward(grad_out, self.switches)
 
     def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            self.refuse_shape(input_shape)
         c, h, w = input_shape
         return (c,) + tuple((n - 1) * s - 2 * p + k for n, s, p, k in
                             zip((h, w), self.stride, self.padding, self.kernel_size))

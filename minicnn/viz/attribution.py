@@ -23,6 +23,7 @@ SmoothGrad and integrated gradients average many such gradients.
 import numpy as np
 
 from ..backend import get_array_module
+from ..layers.base import finite_number, whole_number
 from .backward import backprop
 from .targets import Resolved, resolve_target
 
@@ -82,6 +83,8 @@ def smoothgrad(model, x, target, n_samples=25, noise_level=0.15, seed=0):
     and CPU and GPU results agree. The target (predicted class, strongest
     position) is fixed on the clean ``x``. ``(N, C, H, W)``.
     """
+    n_samples = whole_number("smoothgrad", "n_samples", n_samples)
+    noise_level = finite_number("smoothgrad", "noise_level", noise_level, at_least=0)
     xp = get_array_module(x)
     target = resolve_target(model, x, target)
     n = x.shape[0]
@@ -119,6 +122,7 @@ def integrated_gradients(model, x, target, baseline=None, steps=50, return_delta
     ``steps / (steps + 1)``, so it gives this result times that factor.
     ``"gausslegendre"`` equals Captum's ``method="gausslegendre"``, ``n_steps=steps``.
     """
+    steps = whole_number("integrated_gradients", "steps", steps)
     xp = get_array_module(x)
     baseline = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)
     target = resolve_target(model, x, target)

@@ -13,6 +13,7 @@ occluded copies of all images are run in batches of ``batch_size``.
 """
 from ..backend import get_array_module
 from ..layers import Softmax
+from ..layers.base import whole_number
 from .probe import probing
 from .targets import Unit, resolve_target
 
@@ -62,6 +63,8 @@ def occlusion(model, x, target_class, size, stride, fill=None, unit=None, grid=F
     of ``stride`` (otherwise Captum adds clipped placements at the far edges
     that this function leaves out, keeping the whole square in the image).
     """
+    size = whole_number("occlusion", "size", size)
+    stride = whole_number("occlusion", "stride", stride)
     xp = get_array_module(x)
     n, c, h, w = x.shape
     if isinstance(target_class, Unit):

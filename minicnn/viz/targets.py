@@ -60,8 +60,9 @@ def resolve_target(model, x, target):
     rows = xp.arange(n)
     if isinstance(target, Unit):
         k = layer_index(model, target.layer)
+        shape = _check_unit(target, k, model[:k + 1].output_shape(x.shape[1:]))
         channel = xp.full(n, target.channel)
-        if len(model[:k + 1].output_shape(x.shape[1:])) == 1:          # dense: no positions
+        if len(shape) == 1:                                              # dense: no positions
             return Resolved(k, (rows, channel))
         if target.position is not None:
             y, x_ = target.position
@@ -73,8 +74,40 @@ def resolve_target(model, x, target):
     if target is None:
         classes = _forward(model, x, k).argmax(axis=1)
     else:
-        classes = xp.asarray(np.broadcast_to(as_numpy(target), (n,)).astype(np.int64))
+        classes = xp.asarray(_class_targets(target, n, model[:k + 1].output_shape(x.shape[1:])))
     return Resolved(k, (rows, classes))
+
+
+def _class_targets(target, n, logits_shape):
+    """``target`` (an int, or one per image) as ``(n,)`` int64 classes, each checked
+    against the model's ``logits_shape``; else a ``ValueError`` in one line."""
+    classes = as_numpy(target)
+    if classes.dtype.kind not in "iu" or classes.ndim > 1:
+        raise ValueError(f"target must be a class index (an int), one per image, None or a "
+                         f"Unit, got {target!r}")
+    if classes.size not in (1, n):
+        raise ValueError(f"target gives {classes.size} classes for {n} images: give one class, "
+                         f"or one per image")
+    count = logits_shape[0]
+    wrong = classes[(classes < 0) | (classes >= count)]
+    if wrong.size:
+        raise ValueError(f"target class {wrong[0]} is out of range: the model has {count} "
+                         f"outputs (classes 0 to {count - 1})")
+    return np.broadcast_to(classes.reshape(-1), (n,)).astype(np.int64)
+
+
+def _check_unit(unit, k, shape):
+    """``shape``, layer ``k``'s output per image, if ``unit`` lies inside it."""
+    name = f"Unit(layer={unit.layer}, channel={unit.channel}" + \
+        (f", position={tuple(unit.position)})" if unit.position is not None else ")")
+    if not 0 <= unit.channel < shape[0]:
+        raise ValueError(f"{name}: layer {k} has {shape[0]} channels (0 to {shape[0] - 1})")
+    if unit.position is not None and len(shape) == 3:
+        y, x = unit.position
+        if not (0 <= y < shape[1] and 0 <= x < shape[2]):
+            raise ValueError(f"{name}: layer {k}'s output is {shape[1]}x{shape[2]}, so a "
+                             f"position runs from (0, 0) to ({shape[1] - 1}, {shape[2] - 1})")
+    return shape
 
 
 def _forward(model, x, k):
