@@ -200,3 +200,13 @@ def test_augment_rejects_bad_settings():
         Augment(max_shift=1.5)
     with pytest.raises(ValueError, match="max_rotation_degrees"):
         Augment(max_rotation_degrees=270)
+
+
+@pytest.mark.parametrize("shape", [(3,), (28, 28, 1, 1, 1), ()])
+def test_prepare_images_takes_a_batch_of_images_only(shape):
+    """Found by trying: ``prepare_images([1, 2, 3])`` returned a (3,) array as if it were
+    a batch of images."""
+    with pytest.raises(ValueError) as info:
+        prepare_images(np.zeros(shape, dtype=np.uint8))
+    assert str(info.value) == (f"prepare_images takes a batch of images, (B, H, W) or "
+                               f"(B, C, H, W), got shape {shape}")

@@ -42,6 +42,9 @@ def prepare_images(x, normalize=(MNIST_MEAN, MNIST_STD), augment=None, rng=None)
     """
     xp = get_array_module(x)
     x = xp.asarray(x)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"prepare_images takes a batch of images, (B, H, W) or (B, C, H, W), "
+                         f"got shape {tuple(x.shape)}")
     if x.ndim == 3:
         x = x.reshape(x.shape[0], 1, *x.shape[1:])
     scale_uint8 = x.dtype == xp.uint8
