@@ -5,39 +5,25 @@ parameters. In SGD and Adam ``weight_decay`` adds ``wd * w`` to the gradient
 (an L2 penalty, which Adam then rescales); AdamW decays the weights directly
 (``w -= lr * wd * w``, "decoupled", Loshchilov & Hutter 2019).
 """
-import math
-from numbers import Real
-
 import numpy as np
 
 from . import kernels
+from .arguments import finite_number
 from .backend import as_numpy, device_of, get_array_module, to_device
-
-
-def _number(owner, name, value, low, high=math.inf, positive=False):
-    """``value`` as a float in ``[low, high)`` (``> low`` with ``positive``); else a
-    ``ValueError`` naming the optimizer and the setting, as ``torch.optim`` refuses them."""
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) \
-        and (value > low if positive else value >= low) and value < high
-    if not ok:
-        bound = f"in [{low:g}, {high:g})" if high != math.inf else \
-            f"a finite number {'>' if positive else '>='} {low:g}"
-        raise ValueError(f"{owner}: {name} must be {bound}, got {value!r}")
-    return float(value)
+from .parameter import Parameter
 
 
 class Optimizer:
     def __init__(self, params, lr):
-        from .parameter import Parameter
         owner = type(self).__name__
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{owner} got no parameters to train")
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
-                raise ValueError(f"{owner}: params[{i}] is a {type(p).__name__}, not a minicnn "
+                raise ValueError(f"{owner} params[{i}] is a {type(p).__name__}, not a minicnn "
                                  f"Parameter (pass model.parameters())")
-        self.lr = _number(owner, "lr", lr, 0.0, positive=True)
+        self.lr = finite_number(owner, "lr", lr, above=0)
         self.steps = 0
 
     def zero_grad(self):
@@ -100,8 +86,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr)
-        momentum = _number("SGD", "momentum", momentum, 0.0)
-        weight_decay = _number("SGD", "weight_decay", weight_decay, 0.0)
+        momentum = finite_number("SGD", "momentum", momentum, at_least=0)
+        weight_decay = finite_number("SGD", "weight_decay", weight_decay, at_least=0)
         if nesterov and momentum <= 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
@@ -133,10 +119,11 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         owner = type(self).__name__
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = tuple(_number(owner, f"betas[{i}]", b, 0.0, 1.0) for i, b in enumerate(betas))
-        self.eps = _number(owner, "eps", eps, 0.0)
-        self.weight_decay = _number(owner, "weight_decay", weight_decay, 0.0)
+            raise ValueError(f"{owner} betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = tuple(finite_number(owner, f"betas[{i}]", b, at_least=0, below=1)
+                           for i, b in enumerate(betas))
+        self.eps = finite_number(owner, "eps", eps, at_least=0)
+        self.weight_decay = finite_number(owner, "weight_decay", weight_decay, at_least=0)
         self.m, self.v = {}, {}
 
     def step(self):
@@ -170,7 +157,8 @@ class AdamW(Adam):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(params, lr, betas, eps, weight_decay=0.0)
-        self.decoupled_weight_decay = _number("AdamW", "weight_decay", weight_decay, 0.0)
+        self.decoupled_weight_decay = finite_number("AdamW", "weight_decay", weight_decay,
+                                                     at_least=0)
 
     def step(self):
         if self.decoupled_weight_decay:

@@ -96,7 +96,7 @@ def test_state_dict_round_trip_continues_identically(backend, make):
 
 
 def test_bad_settings():
-    with pytest.raises(ValueError, match="SGD: lr must be a finite number > 0"):
+    with pytest.raises(ValueError, match="SGD lr must be a finite number > 0"):
         SGD(_params(), 0)
     with pytest.raises(ValueError, match="nesterov=True needs momentum > 0"):
         SGD(_params(), 0.1, nesterov=True)
@@ -131,19 +131,19 @@ def _params():
 
 
 @pytest.mark.parametrize("make, says", [
-    (lambda: Adam(_params(), lr=float("nan")), "Adam: lr must be a finite number > 0, got nan"),
-    (lambda: SGD(_params(), lr=float("inf")), "SGD: lr must be a finite number > 0, got inf"),
-    (lambda: SGD(_params(), lr=0), "SGD: lr must be a finite number > 0, got 0"),
-    (lambda: Adam(_params(), betas=(1.0, 0.9)), "Adam: betas[0] must be in [0, 1), got 1.0"),
-    (lambda: Adam(_params(), betas=(0.9, -0.1)), "Adam: betas[1] must be in [0, 1), got -0.1"),
-    (lambda: Adam(_params(), betas=(0.9,)), "Adam: betas must be a pair (beta1, beta2), got (0.9,)"),
-    (lambda: Adam(_params(), eps=-1e-8), "Adam: eps must be a finite number >= 0, got -1e-08"),
+    (lambda: Adam(_params(), lr=float("nan")), "Adam lr must be a finite number > 0, got nan"),
+    (lambda: SGD(_params(), lr=float("inf")), "SGD lr must be a finite number > 0, got inf"),
+    (lambda: SGD(_params(), lr=0), "SGD lr must be a finite number > 0, got 0"),
+    (lambda: Adam(_params(), betas=(1.0, 0.9)), "Adam betas[0] must be in [0, 1), got 1.0"),
+    (lambda: Adam(_params(), betas=(0.9, -0.1)), "Adam betas[1] must be in [0, 1), got -0.1"),
+    (lambda: Adam(_params(), betas=(0.9,)), "Adam betas must be a pair (beta1, beta2), got (0.9,)"),
+    (lambda: Adam(_params(), eps=-1e-8), "Adam eps must be a finite number >= 0, got -1e-08"),
     (lambda: SGD(_params(), lr=0.1, momentum=float("nan")),
-     "SGD: momentum must be a finite number >= 0, got nan"),
+     "SGD momentum must be a finite number >= 0, got nan"),
     (lambda: SGD(_params(), lr=0.1, weight_decay=-1),
-     "SGD: weight_decay must be a finite number >= 0, got -1"),
+     "SGD weight_decay must be a finite number >= 0, got -1"),
     (lambda: Adam([], lr=0.1), "Adam got no parameters to train"),
-    (lambda: Adam([np.ones(3)], lr=0.1), "Adam: params[0] is a ndarray, not a minicnn Parameter "
+    (lambda: Adam([np.ones(3)], lr=0.1), "Adam params[0] is a ndarray, not a minicnn Parameter "
      "(pass model.parameters())"),
 ])
 def test_bad_optimizer_settings_are_one_line(make, says):

@@ -8,7 +8,8 @@ small a change.
 """
 from .. import kernels
 from ..backend import get_array_module
-from .base import Layer, finite_number
+from ..arguments import finite_number
+from .base import Layer
 
 
 class ReLU(Layer):

@@ -4,36 +4,11 @@ A layer keeps what its backward pass needs (its "cache") on itself, so the
 caller only ever writes ``y = layer.forward(x)`` and
 ``grad_x = layer.backward(grad_y)``. Shapes in docstrings put the batch first.
 """
-import math
-from numbers import Integral, Real
-
 import numpy as np
 
 from ..backend import check_device, device_of, to_device
 
 LAYER_TYPES = {}  # class name -> class, to rebuild models from saved files (register_layer)
-
-
-def whole_number(owner, name, value):
-    """``value`` as an int >= 1 (NumPy integers too); else a ``ValueError`` that names
-    the layer (``owner``) and the argument."""
-    if not isinstance(value, Integral) or isinstance(value, bool):
-        raise ValueError(f"{owner} {name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{owner} {name} must be >= 1, got {value!r}")
-    return int(value)
-
-
-def finite_number(owner, name, value, above=None, at_least=None):
-    """``value`` as a finite float (``> above``, ``>= at_least`` when given); else a
-    ``ValueError`` that names the layer or function (``owner``) and the argument."""
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (above is not None and value <= above) or \
-            (at_least is not None and value < at_least):
-        bound = f" > {above:g}" if above is not None else \
-            f" >= {at_least:g}" if at_least is not None else ""
-        raise ValueError(f"{owner} {name} must be a finite number{bound}, got {value!r}")
-    return float(value)
 
 
 def register_layer(cls):

@@ -36,7 +36,8 @@ from .. import kernels
 from ..init import initial_weights
 from ..kernels import textbook
 from ..parameter import Parameter
-from .base import Layer, whole_number
+from ..arguments import whole_number
+from .base import Layer
 
 
 class Conv2D(Layer):

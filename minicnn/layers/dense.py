@@ -13,7 +13,8 @@ from .. import kernels
 from ..backend import device_of, get_array_module
 from ..init import initial_weights
 from ..parameter import Parameter
-from .base import Layer, whole_number
+from ..arguments import whole_number
+from .base import Layer
 
 
 class Dense(Layer):

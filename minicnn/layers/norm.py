@@ -41,7 +41,8 @@ import numpy as np
 from .. import kernels
 from ..backend import get_array_module
 from ..parameter import Parameter
-from .base import Layer, finite_number, whole_number
+from ..arguments import finite_number, whole_number
+from .base import Layer
 
 
 class _BatchNorm(Layer):

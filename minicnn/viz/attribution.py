@@ -23,7 +23,7 @@ SmoothGrad and integrated gradients average many such gradients.
 import numpy as np
 
 from ..backend import get_array_module
-from ..layers.base import finite_number, whole_number
+from ..arguments import finite_number, whole_number
 from .backward import backprop
 from .targets import Resolved, resolve_target
 

@@ -13,7 +13,7 @@ occluded copies of all images are run in batches of ``batch_size``.
 """
 from ..backend import get_array_module
 from ..layers import Softmax
-from ..layers.base import whole_number
+from ..arguments import whole_number
 from .probe import probing
 from .targets import Unit, resolve_target
 
