@@ -221,10 +221,11 @@ def googlenet(seed=0, init="he"):
     response normalization; 3x3/2 max pools use padding 1 (224 -> 112 -> 56 -> 28 -> 14 -> 7).
     """
     s = _Seeds(seed)
-    pool = [MaxPool2D(3, stride=2, padding=1)]
-    layers = [Conv2D(3, 64, 7, stride=2, padding=3, init=init, seed=s()), ReLU()] + pool + [
-        Conv2D(64, 64, 1, init=init, seed=s()), ReLU(),
-        Conv2D(64, 192, 3, padding=1, init=init, seed=s()), ReLU()] + pool
+    layers = [Conv2D(3, 64, 7, stride=2, padding=3, init=init, seed=s()), ReLU(),
+              MaxPool2D(3, stride=2, padding=1),
+              Conv2D(64, 64, 1, init=init, seed=s()), ReLU(),
+              Conv2D(64, 192, 3, padding=1, init=init, seed=s()), ReLU(),
+              MaxPool2D(3, stride=2, padding=1)]
     channels = 192
     for name, widths in GOOGLENET_MODULES.items():
         if name in ("4a", "5a"):

@@ -202,3 +202,45 @@ def test_backward_without_the_input_gradient_gives_the_same_weight_gradients(bac
     assert weights_only.backward(g, input_grad=False) is None
     for a, b in zip(full.parameters(), weights_only.parameters()):
         np.testing.assert_array_equal(as_numpy(a.grad), as_numpy(b.grad))
+
+
+def test_one_layer_object_in_two_places_is_refused():
+    """Found by trying: ``Sequential([Dense, relu, Dense, relu])`` with one ReLU object
+    trained with wrong gradients (the first place's backward used the mask the second
+    place's forward left), silently; gradcheck caught it, training would not."""
+    from minicnn.layers import Concat
+    relu, dense = ReLU(), Dense(4, 4)
+    with pytest.raises(ValueError) as info:
+        Sequential([Dense(4, 4), relu, Dense(4, 4), relu])
+    assert str(info.value) == (
+        "Sequential: layer 3 is the ReLU object of layer 1 again: a layer keeps what its "
+        "backward needs from its own last forward, so each place needs its own layer "
+        "(another ReLU(...)); to share weights, share the Parameter objects")
+    with pytest.raises(ValueError, match=r"layer 2 is the Dense object of layer 0 again"):
+        Sequential([dense, ReLU(), dense])
+    with pytest.raises(ValueError, match=r"layer 1\.0 is the Dense object of layer 0\.0 again"):
+        Sequential([Sequential([dense]), Sequential([dense])])
+    with pytest.raises(ValueError, match=r"Concat: layer 1 is the Dense object of layer 0"):
+        Concat([dense, dense])
+    Sequential([Dense(4, 4), ReLU(), Dense(4, 4), ReLU()])       # distinct objects: fine
+
+
+def test_a_parameter_shared_by_two_layers_is_trained_once_per_step():
+    """Found by trying: ``parameters()`` listed a shared weight twice, so an optimizer
+    stepped it twice (SGD: twice the step; Adam: two moment estimates for one array).
+    As ``torch.nn.Module.parameters``, each Parameter is listed once; the state dict
+    keeps both names."""
+    from minicnn import SGD
+    a, b = Dense(4, 4, seed=0), Dense(4, 4, seed=1)
+    b.weight = a.weight
+    model = Sequential([a, ReLU(), b]).astype("float64")
+    assert len(model.parameters()) == 3 and list(model.state_dict()) == [
+        "0.weight", "0.bias", "2.weight", "2.bias"]
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    before = a.weight.value.copy()
+    optimizer = SGD(model.parameters(), lr=0.1)
+    optimizer.zero_grad()
+    model.backward(model.forward(x))                  # both places add into the one grad
+    grad = a.weight.grad.copy()
+    optimizer.step()
+    np.testing.assert_allclose(a.weight.value, before - 0.1 * grad, rtol=1e-12)

@@ -36,6 +36,29 @@ def _full_name(cls):
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def check_distinct_layers(container):
+    """Refuse a layer object that sits in two places of ``container`` (``ValueError``):
+    a layer keeps what its backward needs from its own last forward, so a second place
+    would overwrite what the first one's backward reads, and its gradients would be wrong."""
+    seen = {}
+    for name, layer in _named_layers(container):
+        if id(layer) in seen:
+            kind = type(layer).__name__
+            raise ValueError(f"{type(container).__name__}: layer {name} is the {kind} object of "
+                             f"layer {seen[id(layer)]} again: a layer keeps what its backward "
+                             f"needs from its own last forward, so each place needs its own "
+                             f"layer (another {kind}(...)); to share weights, share the "
+                             f"Parameter objects")
+        seen[id(layer)] = name
+
+
+def _named_layers(layer, prefix=""):
+    """``(index path, layer)`` of every layer below ``layer``: ``"3"``, ``"1.0"``, ..."""
+    for i, child in enumerate(layer.children()):
+        yield f"{prefix}{i}", child
+        yield from _named_layers(child, f"{prefix}{i}.")
+
+
 class Layer:
     """Base class. Subclasses write ``forward``, ``backward`` and, if they
     have weights, register them as ``Parameter`` attributes in ``param_names``.
@@ -90,7 +113,10 @@ class Layer:
             yield from child.named_parameters(f"{prefix}{i}.")
 
     def parameters(self):
-        return [p for _, p in self.named_parameters()]
+        """Every Parameter once (one shared by two layers too: an optimizer steps it once,
+        as ``torch.nn.Module.parameters``); ``named_parameters`` names each place."""
+        unique = {id(p): p for _, p in self.named_parameters()}
+        return list(unique.values())
 
     def named_buffers(self, prefix=""):
         """``(name, array)`` pairs of the state that is saved but not trained

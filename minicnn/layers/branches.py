@@ -17,7 +17,7 @@ Parameters are named ``"{branch}.{name}"`` (``"1.0.weight"`` is the weight of
 layer 0 of branch 1), as PyTorch names a module holding a list of branches.
 """
 from ..backend import get_array_module
-from .base import Layer
+from .base import Layer, check_distinct_layers
 
 
 class Concat(Layer):
@@ -39,6 +39,7 @@ class Concat(Layer):
         for i, branch in enumerate(self.branches):
             if not isinstance(branch, Layer):
                 raise TypeError(f"{type(self).__name__} branch {i} is not a Layer: {branch!r}")
+        check_distinct_layers(self)
 
     def forward(self, x):
         """``x (N, C, H, W)`` -> ``(N, sum of the branches' channels, H', W')``."""

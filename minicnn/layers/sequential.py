@@ -5,7 +5,7 @@ reverse, each turning ``dL/d(output)`` into ``dL/d(input)``.
 """
 
 from ..backend import as_numpy, device_of, to_device
-from .base import Layer
+from .base import Layer, check_distinct_layers
 
 
 class Sequential(Layer):
@@ -27,6 +27,7 @@ class Sequential(Layer):
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential item {i} is not a Layer: {layer!r}")
+        check_distinct_layers(self)
         self.input_shape = None if input_shape is None else tuple(input_shape)
 
     def forward(self, x):
