@@ -60,8 +60,15 @@ class use_impl:
 
     def __init__(self, impl=None, winograd=None, direct=None):
         global default_impl
+        for name, value in (("winograd", winograd), ("direct", direct)):
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"use_impl {name} must be True, False or None, got {value!r}")
+        engine = check_impl(impl, "use_impl") or default_impl
+        if engine != "fast" and True in (winograd, direct):
+            raise ValueError(f"use_impl: winograd= and direct= choose passes of the fast engine; "
+                             f"with impl={engine!r} they would change nothing")
         self.saved = (default_impl, fast.WINOGRAD, fast.DIRECT)
-        default_impl = check_impl(impl, "use_impl") or default_impl
+        default_impl = engine
         if winograd is not None:
             fast.WINOGRAD = bool(winograd) and fast.cpu is not None
         if direct is not None:

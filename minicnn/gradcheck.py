@@ -46,6 +46,7 @@ A failure names the worst index and both values. For large arrays,
 """
 import numpy as np
 
+from .arguments import finite_number
 from .backend import as_numpy, device_of, get_array_module
 from .parameter import Parameter
 
@@ -94,6 +95,9 @@ def check_gradient(f, x, analytic, name="x", eps=1e-6, rtol=1e-5, atol=1e-7,
     (otherwise the check refuses: it compared nothing). Returns the worst
     relative error.
     """
+    eps = finite_number("check_gradient", "eps", eps, above=0)
+    rtol = finite_number("check_gradient", "rtol", rtol, at_least=0)
+    atol = finite_number("check_gradient", "atol", atol, at_least=0)
     if x.dtype != np.float64:
         raise TypeError(f"gradient check of {name} needs float64, got {x.dtype}")
     _like(analytic, x, f"the analytic gradient of {name}", name)

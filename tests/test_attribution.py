@@ -411,3 +411,16 @@ def test_bad_method_settings_are_one_line(call, says):
     with pytest.raises(ValueError) as info:
         call(model, x)
     assert str(info.value) == says
+
+
+@pytest.mark.parametrize("layer, says", [
+    (1.5, "layer must be a layer index (an int) or None, got 1.5"),
+    ("conv", "layer must be a layer index (an int) or None, got 'conv'"),
+])
+def test_a_layer_that_is_not_an_index_is_one_line(layer, says):
+    from minicnn import models
+    model = models.tiny_cnn(seed=0)
+    x = np.random.default_rng(0).random((1, 1, 28, 28), dtype=np.float32)
+    with pytest.raises(ValueError) as info:
+        grad_cam(model, x, 0, layer=layer)
+    assert str(info.value) == says

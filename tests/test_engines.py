@@ -108,3 +108,19 @@ def test_the_textbook_route_is_short():
     files = {line.split("(")[-1].rstrip(")").split("/")[-1]
              for line in result.stdout.splitlines() if line.startswith("    ")}
     assert files <= allowed, files
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda: minicnn.use_impl("textbook", winograd=True),
+     "use_impl: winograd= and direct= choose passes of the fast engine; with impl='textbook' "
+     "they would change nothing"),
+    (lambda: minicnn.use_impl("fast", winograd="yes"),
+     "use_impl winograd must be True, False or None, got 'yes'"),
+    (lambda: minicnn.use_impl(direct=1), "use_impl direct must be True, False or None, got 1"),
+])
+def test_use_impl_refuses_options_it_would_ignore(call, says):
+    """Found by trying: ``use_impl("textbook", winograd=True)`` and ``winograd="yes"`` were
+    accepted, the first doing nothing the caller asked for."""
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == says

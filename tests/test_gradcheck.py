@@ -184,3 +184,20 @@ def test_small_model_end_to_end(backend, device, rng):
     check_gradient(f, x, grad_x, "input")
     for name, p in model.named_parameters():
         check_gradient(f, p.value, p.grad.copy(), name)
+
+
+@pytest.mark.parametrize("settings, says", [
+    (dict(eps=0), "check_gradient eps must be a finite number > 0, got 0"),
+    (dict(eps=float("nan")), "check_gradient eps must be a finite number > 0, got nan"),
+    (dict(rtol=-1e-5), "check_gradient rtol must be a finite number >= 0, got -1e-05"),
+    (dict(atol=float("inf")), "check_gradient atol must be a finite number >= 0, got inf"),
+])
+def test_bad_check_settings_are_one_line(settings, says):
+    """Found by trying: ``eps=0`` was a ZeroDivisionError, ``eps=nan`` blamed the layer
+    ("gradient of input wrong ... numerical nan")."""
+    from minicnn import Dense
+    from minicnn.gradcheck import check_layer
+    layer = Dense(3, 2, seed=0).astype("float64")
+    with pytest.raises(ValueError) as info:
+        check_layer(layer, np.random.default_rng(0).standard_normal((2, 3)), **settings)
+    assert str(info.value) == says

@@ -8,6 +8,7 @@ gradients, and leaves the parameters' ``grad`` arrays as they were. On
 leaving, the training and ``requires_grad`` flags are restored.
 """
 import contextlib
+from numbers import Integral
 
 from ..backend import get_array_module, to_device
 from ..layers import Softmax
@@ -41,6 +42,8 @@ def layer_index(model, layer):
         while layer > 0 and isinstance(model.layers[layer], Softmax):
             layer -= 1
         return layer
+    if not isinstance(layer, Integral) or isinstance(layer, bool):
+        raise ValueError(f"layer must be a layer index (an int) or None, got {layer!r}")
     if not -n <= layer < n:
         raise IndexError(f"layer {layer} is out of range for a model with {n} layers")
     return layer % n
