@@ -424,3 +424,22 @@ def test_a_layer_that_is_not_an_index_is_one_line(layer, says):
     with pytest.raises(ValueError) as info:
         grad_cam(model, x, 0, layer=layer)
     assert str(info.value) == says
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "deeplift", "relevance_by_layer"])
+def test_a_baseline_of_another_shape_is_one_line(method):
+    """Found by trying: a baseline for two images given with one image was an IndexError
+    in integrated gradients, and in DeepLIFT a message blaming the first Conv2D."""
+    from minicnn import models, viz
+    model = models.tiny_cnn(seed=0)
+    x = np.random.default_rng(0).random((1, 1, 28, 28), dtype=np.float32)
+    call = {"integrated_gradients": lambda b: viz.integrated_gradients(model, x, 0, baseline=b),
+            "deeplift": lambda b: viz.deeplift(model, x, 0, baseline=b),
+            "relevance_by_layer": lambda b: viz.relevance_by_layer(model, x, 0, "deeplift",
+                                                                   baseline=b)}[method]
+    for shape in [(2, 1, 28, 28), (5,)]:
+        with pytest.raises(ValueError) as info:
+            call(np.zeros(shape))
+        assert str(info.value) == (f"{method}: the baseline has shape {shape}, which does not "
+                                   f"broadcast to x's shape (1, 1, 28, 28)")
+    call(np.zeros((1, 28, 28)))                       # one image for the batch: fine

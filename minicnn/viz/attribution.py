@@ -25,7 +25,7 @@ import numpy as np
 from ..backend import get_array_module
 from ..arguments import finite_number, whole_number
 from .backward import backprop
-from .targets import Resolved, resolve_target
+from .targets import Resolved, as_baseline, resolve_target
 
 MAX_BATCH = 256    # images per backward pass when a method needs the gradient at many points
 
@@ -124,7 +124,7 @@ def integrated_gradients(model, x, target, baseline=None, steps=50, return_delta
     """
     steps = whole_number("integrated_gradients", "steps", steps)
     xp = get_array_module(x)
-    baseline = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)
+    baseline = as_baseline(x, baseline, "integrated_gradients")
     target = resolve_target(model, x, target)
     alphas, weights = (q.astype(x.dtype) for q in _quadrature(method, steps))  # float32 stays
     total = xp.zeros_like(x)

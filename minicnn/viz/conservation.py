@@ -27,7 +27,7 @@ from .checks import ig_completeness, lrp0_minus_gradient_x_input, lrp_conservati
 from .probe import probing
 from .propagation import COMPOSITES, deeplift
 from .stepthrough import LRP_METHODS, backward_method
-from .targets import resolve_target
+from .targets import as_baseline, resolve_target
 
 CONSERVATION_METHODS = LRP_METHODS + ["deeplift", "integrated-gradients"]
 
@@ -48,8 +48,7 @@ def relevance_by_layer(model, x, target, method, baseline=None, steps=16,
         options = dict(composite=kind) if kind in COMPOSITES else dict(rule=kind)
         rows = lrp_conservation(model, x, target, **options, **lrp_options)
         return np.stack([row["relevance"] for row in rows])
-    xp = get_array_module(x)
-    baseline = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)
+    baseline = as_baseline(x, baseline, "relevance_by_layer")
     if method == "deeplift":
         record, inputs = [], []
         deeplift_method = backward_method(model, x, "deeplift", baseline)

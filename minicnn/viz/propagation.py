@@ -11,12 +11,11 @@ Which rule each layer gets (``LRP_DEFAULTS`` below, then the ``rule``, the
 Every method takes ``x (N, C, H, W)`` on the CPU or the GPU and returns an
 array shaped like ``x`` on the same device.
 """
-from ..backend import get_array_module
 from ..layers import AvgPool2D, Conv2D, Dense, MaxPool2D, ReLU
 from .backward import backprop, propagate
 from .rules import (AlphaBeta, Epsilon, Flat, Gamma, Gradient, Norm, Pass, Proportional, Rescale,
                     RescaleMaxPool, ZBox, ZPlus)
-from .targets import resolve_target
+from .targets import as_baseline, resolve_target
 
 LINEAR = (Conv2D, Dense)
 LRP_RULES = {"0": lambda o: Epsilon(0.0), "epsilon": lambda o: Epsilon(o["epsilon"]),
@@ -137,8 +136,7 @@ def deeplift(model, x, target, baseline=None, return_delta=False):
     image, the attributions add up to ``f(x) - f(baseline)``; ``return_delta=True``
     also returns ``sum - (f(x) - f(baseline))``, ``(N,)``.
     """
-    xp = get_array_module(x)
-    baseline = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)
+    baseline = as_baseline(x, baseline, "deeplift")
     target = resolve_target(model, x, target)
     m, value, ref_value = propagate(model, x, target, deeplift_rule, baseline=baseline)
     attr = m * (x - baseline)

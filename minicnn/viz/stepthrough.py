@@ -43,7 +43,7 @@ from .backward import propagate, relu_rules
 from .probe import probing
 from .propagation import COMPOSITES, LRP_RULES, deeplift_rule, excitation_rule, lrp_rule_map
 from .rules import RELU_RULES, Gradient, Rule
-from .targets import resolve_target
+from .targets import as_baseline, resolve_target
 
 LRP_METHODS = [f"lrp-{r}" for r in LRP_RULES] + [f"lrp-{c.replace('_', '-')}" for c in COMPOSITES]
 METHODS = list(RELU_RULES) + LRP_METHODS + ["deeplift", "excitation-backprop"]
@@ -84,9 +84,7 @@ def backward_method(model, x, rule=None, baseline=None, **options):
             return Method(name, lrp_rule_map(model, composite=kind, **options), "value")
         return Method(name, lrp_rule_map(model, rule=kind, **options), "value")
     if name == "deeplift":
-        xp = get_array_module(x)
-        base = xp.zeros_like(x) if baseline is None else xp.asarray(baseline, dtype=x.dtype)
-        return Method(name, deeplift_rule, baseline=base)
+        return Method(name, deeplift_rule, baseline=as_baseline(x, baseline, "deeplift"))
     if name == "excitation-backprop":
         return Method(name, excitation_rule)
     raise ValueError(f"unknown backward rule {rule!r}; choose from {METHODS} or pass "

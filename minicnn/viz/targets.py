@@ -110,6 +110,24 @@ def _check_unit(unit, k, shape):
     return shape
 
 
+def as_baseline(x, baseline, owner):
+    """The reference input of DeepLIFT and integrated gradients, ``x``'s shape, dtype and
+    device: zeros for ``None``, else ``baseline`` broadcast to ``x`` (one image for every
+    image of the batch, say); a ``ValueError`` naming ``owner`` when it does not broadcast."""
+    xp = get_array_module(x)
+    if baseline is None:
+        return xp.zeros_like(x)
+    baseline = xp.asarray(baseline, dtype=x.dtype)
+    try:
+        fits = np.broadcast_shapes(baseline.shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{owner}: the baseline has shape {tuple(baseline.shape)}, which does "
+                         f"not broadcast to x's shape {tuple(x.shape)}")
+    return xp.broadcast_to(baseline, x.shape).copy()
+
+
 def _forward(model, x, k):
     with probing(model):
         return model[:k + 1].forward(x)
@@ -129,5 +147,5 @@ def class_probabilities(model, x):
     return Softmax().forward(logits)
 
 
-__all__ = ["Unit", "Resolved", "resolve_target", "target_value",
+__all__ = ["Unit", "Resolved", "resolve_target", "target_value", "as_baseline",
            "class_probabilities", "logits_index"]
