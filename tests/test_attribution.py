@@ -443,3 +443,25 @@ def test_a_baseline_of_another_shape_is_one_line(method):
         assert str(info.value) == (f"{method}: the baseline has shape {shape}, which does not "
                                    f"broadcast to x's shape (1, 1, 28, 28)")
     call(np.zeros((1, 28, 28)))                       # one image for the batch: fine
+
+
+def test_an_image_without_its_batch_axis_is_refused_as_the_model_says():
+    """Since output_shape checks shapes, a single image ``x[0]`` was refused by the first
+    Conv2D's output_shape; the model's own line says what it expects and how to fix it."""
+    from minicnn import models
+    model = models.tiny_cnn(seed=0)
+    x = np.random.default_rng(0).random((1, 1, 28, 28), dtype=np.float32)
+    with pytest.raises(ValueError) as info:
+        saliency(model, x[0], 0)
+    assert str(info.value).startswith("Sequential expects input of shape (N, 1, 28, 28)")
+
+
+def test_a_receptive_box_of_a_layer_or_position_outside_the_model_is_one_line():
+    """Found by trying: ``receptive_box(model, 99, 0, 0)`` on a 10-layer model wrapped 99
+    round to layer 9 and answered."""
+    from minicnn import models
+    model = models.tiny_cnn(seed=0)
+    with pytest.raises(IndexError, match="layer 99 is out of range for a model with 10 layers"):
+        receptive_box(model, 99, 0, 0)
+    with pytest.raises(ValueError, match=r"position \(24, 0\) is outside layer 0's 24x24 output"):
+        receptive_box(model, 0, 24, 0)

@@ -37,7 +37,7 @@ class Sequential(Layer):
         slides over any size); where a layer refuses one, the error starts with
         the shape the model expects, not only the layer's own complaint.
         """
-        expected = self._check_input(x)     # the shape, the dtype and the device
+        expected = self.check_batch(x)      # the shape, the dtype and the device
         shape = tuple(x.shape)
         for i, layer in enumerate(self.layers):
             try:
@@ -64,8 +64,10 @@ class Sequential(Layer):
             grad_out = layer.backward(grad_out)
         return grad_out
 
-    def _check_input(self, x):
-        """``check_input`` with the model's ``input_shape``; returns it as text (or None)."""
+    def check_batch(self, x):
+        """``check_input`` with the model's ``input_shape`` (what ``forward`` checks first,
+        and the explanation functions before they look up a target); returns it as text
+        (or None)."""
         if self.input_shape is None:
             return self.check_input(x)
         expected = "(N, " + ", ".join(map(str, self.input_shape)) + ")"

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from ..kernels.textbook import pads_of, source_index
 from ..layers import Dense, Flatten, Sequential
+from .probe import layer_index
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,11 @@ def receptive_box(model, layer, y, x, input_shape=None, clip=True):
     """
     input_shape = tuple(input_shape or model.input_shape)
     fields = receptive_fields(model, input_shape)
-    layer = layer % len(fields)
+    layer = layer_index(model, layer)
+    shape = fields[layer].shape
+    if fields[layer].spatial and not (0 <= y < shape[1] and 0 <= x < shape[2]):
+        raise ValueError(f"position ({y}, {x}) is outside layer {layer}'s {shape[1]}x{shape[2]} "
+                         f"output")
     if not fields[layer].spatial:
         return field_box(fields[layer], y, x, input_shape[1:])
     if not clip:

@@ -54,7 +54,7 @@ def resolve_target(model, x, target):
     same number. Returns a ``Resolved``; a ``Resolved`` is passed through."""
     if isinstance(target, Resolved):
         return target
-    model.check_device(x)            # one line naming the model and both devices
+    model.check_batch(x)             # one line: the shape, dtype or device it expects
     xp = get_array_module(x)
     n = x.shape[0]
     rows = xp.arange(n)
