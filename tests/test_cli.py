@@ -3,6 +3,7 @@
 Most tests call ``main([...])`` in-process (fast); one runs ``python -m minicnn``.
 """
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -216,3 +217,17 @@ def test_evaluate_offline_reads_the_recorded_folder_and_only_its_test_files(
     assert main(["evaluate", str(run), "--test-subset", "100"]) == 0, capsys.readouterr().err
     accuracy = read_checkpoint(run)[0]["records"][-1]["test_acc"]
     assert f"test accuracy: {100 * accuracy:.2f}%" in capsys.readouterr().out
+
+
+def test_the_command_leaves_matplotlibs_backend_alone():
+    """``main`` is also called in-process (a notebook, the tests): switching matplotlib to
+    Agg there stopped a notebook's inline figures. minicnn draws on ``Figure`` objects
+    without pyplot, so no backend is needed."""
+    code = ("import matplotlib; matplotlib.use('svg')\n"
+            "from minicnn.cli.command import main\n"
+            "assert main(['summary', '--model', 'tiny_cnn']) == 0\n"
+            "print(matplotlib.get_backend())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "svg"

@@ -198,8 +198,6 @@ def main(argv=None):
                      "(minicnn --help says what each does)")
     if args.command == "train":
         _check_together(args)
-    import matplotlib
-    matplotlib.use("Agg")    # the CLI only writes figures to files; the library never picks a backend
     keep_freed_memory()      # a step reuses the last one's memory, no page faults (allocator.py)
     try:
         if args.command != "summary":    # the thread count's settings, before any work
