@@ -11,22 +11,17 @@ import functools
 import http.server
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
 
 import pytest
+from browser import chromium, skip_without_chromium
 
 pytest.importorskip("mkdocs", reason='the docs extra is not installed (pip install -e ".[docs]")')
 pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium)")
 
-BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")
-                if shutil.which(b)), None)
-DRIVER = shutil.which("chromedriver")
-if BROWSER is None or DRIVER is None:
-    pytest.skip("no headless Chromium here (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+skip_without_chromium()
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,14 +56,7 @@ def server(site):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    options = webdriver.ChromeOptions()
-    options.binary_location = BROWSER
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--window-size=1300,2000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=webdriver.ChromeService(DRIVER), options=options)
+    driver = chromium(1300, 2000, "--disable-background-networking")
     yield driver
     driver.quit()
 

@@ -21,7 +21,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from browser import chromium, skip_without_chromium
 
 pytest.importorskip("gradio", reason="the explore extra (gradio) is not installed")
 pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium)")
@@ -38,12 +38,7 @@ from minicnn import load_model, models, save_model  # noqa: E402
 from minicnn.data import prepare_images  # noqa: E402
 from minicnn.studies.report_card_run import write_run_card  # noqa: E402
 
-BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")
-                if shutil.which(b)), None)
-DRIVER = shutil.which("chromedriver")
-if BROWSER is None or DRIVER is None:
-    pytest.skip("no headless Chromium here (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+skip_without_chromium()
 
 SERVER = """
 import os, sys, threading, time
@@ -120,14 +115,7 @@ def server(run_dir):
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    options = webdriver.ChromeOptions()
-    options.binary_location = BROWSER
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,2600"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=webdriver.ChromeService(DRIVER), options=options)
+    driver = chromium(1400, 2600)
     yield driver
     driver.quit()
 
