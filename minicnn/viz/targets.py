@@ -60,7 +60,8 @@ def resolve_target(model, x, target):
     rows = xp.arange(n)
     if isinstance(target, Unit):
         k = layer_index(model, target.layer)
-        shape = _check_unit(target, k, model[:k + 1].output_shape(x.shape[1:]))
+        shape = model[:k + 1].output_shape(x.shape[1:])
+        _check_unit(target, k, shape)
         channel = xp.full(n, target.channel)
         if len(shape) == 1:                                              # dense: no positions
             return Resolved(k, (rows, channel))
@@ -97,7 +98,7 @@ def _class_targets(target, n, logits_shape):
 
 
 def _check_unit(unit, k, shape):
-    """``shape``, layer ``k``'s output per image, if ``unit`` lies inside it."""
+    """Refuse ``unit`` unless it lies inside ``shape``, layer ``k``'s output per image."""
     name = f"Unit(layer={unit.layer}, channel={unit.channel}" + \
         (f", position={tuple(unit.position)})" if unit.position is not None else ")")
     if not 0 <= unit.channel < shape[0]:
@@ -107,7 +108,6 @@ def _check_unit(unit, k, shape):
         if not (0 <= y < shape[1] and 0 <= x < shape[2]):
             raise ValueError(f"{name}: layer {k}'s output is {shape[1]}x{shape[2]}, so a "
                              f"position runs from (0, 0) to ({shape[1] - 1}, {shape[2] - 1})")
-    return shape
 
 
 def as_baseline(x, baseline, owner):
