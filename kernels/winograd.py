@@ -109,6 +109,7 @@ class Winograd(Chunked):
         self.m = KERNELS[self.r]
         self.area = (self.m + self.r - 1) ** 2           # A * A transform-domain positions
         self.AT, self.G, self.BT = (mat.astype(x.dtype) for mat in transforms(self.m, self.r))
+        self.GG = np.kron(self.G, self.G)                # (A*A, r*r): G . G^T of a flat kernel
         (top, bottom), (left, right) = pads
         n, c, h, w = x.shape
         self.x, self.corner, self.out_channels = np.ascontiguousarray(x), (top, left), out_channels
@@ -144,10 +145,11 @@ class Winograd(Chunked):
         """``U (A*A, C_out, C)``: ``G w G^T`` for each (o, c)."""
         # the tile loops index by C_out and C: checked here, at their entry, with bias and g
         expect_shape("Winograd", "w2", w2, (1, self.out_channels, self.x.shape[1] * self.r ** 2))
-        w = w2.reshape(w2.shape[1], self.x.shape[1], self.r, self.r)
-        with threads.one_blas_thread():   # einsum's products: no BLAS workers left spinning
-            u = np.einsum("ak,ockl,bl->aboc", self.G, w, self.G, optimize=True)
-        return u.reshape(self.area, w.shape[0], w.shape[1])
+        # G w G^T for every (o, c) at once: (G kron G) times the flattened kernels, one
+        # product (einsum planned its path anew at each call: benchmarks/README.md)
+        with threads.one_blas_thread():       # no BLAS workers left spinning afterwards
+            u = self.GG @ w2.reshape(-1, self.r * self.r).T      # (A*A, C_out C)
+        return u.reshape(self.area, self.out_channels, self.x.shape[1])
 
     def product(self, w2, bias=None):
         """The convolution of ``x`` with ``w2 (1, C_out, C r r)`` plus ``bias``:
@@ -186,8 +188,7 @@ class Winograd(Chunked):
         partial = self.run(one_chunk)
         if not weights:
             return None, dx
-        side = self.m + self.r - 1
-        du = self.total(partial).reshape(side, side, u.shape[1], u.shape[2])
-        with threads.one_blas_thread():
-            dw = np.einsum("ak,aboc,bl->ockl", self.G, du, self.G, optimize=True)
+        du = self.total(partial)                                  # (A*A, C_out, C)
+        with threads.one_blas_thread():       # dw = G^T dU G for every (o, c), as above
+            dw = du.reshape(self.area, -1).T @ self.GG               # (C_out C, r r)
         return dw.reshape(1, u.shape[1], -1), dx
