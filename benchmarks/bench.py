@@ -113,29 +113,15 @@ if ARGS.device == "gpu" and gpu_unavailable_reason() is not None:
     sys.exit(f"bench.py --device gpu: no usable GPU: {gpu_unavailable_reason()}")
 
 from engines import MinicnnStep, TorchStep, torch, torch_unavailable_reason  # noqa: E402
+import report  # noqa: E402
 from report import (layer_times, machine_info, print_table, threads_in_use,  # noqa: E402
                     torch_layer_times)
 
 
 def time_blocks(engines):
-    """``[(wall s/step, cpu s/step)]`` per engine: medians over ``ARGS.blocks``
-    blocks of ``ARGS.block_steps`` steps, engines taking turns after a pause."""
-    records = [([], []) for _ in engines]
-    for b in range(ARGS.blocks):
-        order = range(len(engines)) if b % 2 == 0 else reversed(range(len(engines)))
-        for i in order:
-            engine, (walls, cpus) = engines[i], records[i]
-            time.sleep(ARGS.pause)
-            for _ in range(ARGS.block_warmup):
-                engine.step()
-            engine.sync()
-            wall, cpu = time.perf_counter(), time.process_time()
-            for _ in range(ARGS.block_steps):
-                engine.step()
-            engine.sync()
-            walls.append((time.perf_counter() - wall) / ARGS.block_steps)
-            cpus.append((time.process_time() - cpu) / ARGS.block_steps)
-    return [(statistics.median(w), statistics.median(c)) for w, c in records]
+    """``report.time_blocks`` with this run's settings."""
+    return report.time_blocks(engines, ARGS.blocks, ARGS.block_steps, ARGS.pause,
+                              ARGS.block_warmup)
 
 
 def time_interleaved(engines):

@@ -10,6 +10,29 @@ import numpy as np
 import minicnn
 
 
+def time_blocks(engines, blocks, block_steps, pause, block_warmup):
+    """``[(wall s/step, cpu s/step)]`` per engine (each with ``step()`` and ``sync()``):
+    medians over ``blocks`` blocks of ``block_steps`` steps, the engines taking turns,
+    each block after a ``pause`` (s) and ``block_warmup`` untimed steps; who goes first
+    alternates (the blocks protocol, README.md)."""
+    records = [([], []) for _ in engines]
+    for b in range(blocks):
+        order = range(len(engines)) if b % 2 == 0 else reversed(range(len(engines)))
+        for i in order:
+            engine, (walls, cpus) = engines[i], records[i]
+            time.sleep(pause)
+            for _ in range(block_warmup):
+                engine.step()
+            engine.sync()
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(block_steps):
+                engine.step()
+            engine.sync()
+            walls.append((time.perf_counter() - wall) / block_steps)
+            cpus.append((time.process_time() - cpu) / block_steps)
+    return [(statistics.median(w), statistics.median(c)) for w, c in records]
+
+
 def layer_times(engine, repeats, clock=time.perf_counter):
     """Median forward and backward seconds of each layer of ``engine.model`` (an
     ``engines.MinicnnStep``) over ``repeats`` steps, synchronised per layer; ``clock``:
