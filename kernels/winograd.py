@@ -82,6 +82,18 @@ def transforms(m, r):
     return at, g, bt
 
 
+@lru_cache(maxsize=None)
+def transforms_in(m, r, dtype):
+    """``transforms(m, r)`` in ``dtype``, and ``GG = G kron G (A*A, r*r)``, which maps a
+    flattened ``r x r`` kernel to its flattened ``G w G^T``; read-only (shared by every
+    layer: made once, not at each step)."""
+    at, g, bt = (mat.astype(dtype) for mat in transforms(m, r))
+    matrices = at, g, bt, np.kron(g, g)
+    for mat in matrices:
+        mat.flags.writeable = False
+    return matrices
+
+
 def suits(x, kernel, stride, dilation, groups, padding_mode, out_channels):
     """Whether ``Winograd`` runs this convolution: NumPy arrays of float32/float64, a
     3x3 or 5x5 kernel, stride 1, no dilation, one group, zero padding, at least
@@ -108,8 +120,7 @@ class Winograd(Chunked):
         self.r = kernel[0]
         self.m = KERNELS[self.r]
         self.area = (self.m + self.r - 1) ** 2           # A * A transform-domain positions
-        self.AT, self.G, self.BT = (mat.astype(x.dtype) for mat in transforms(self.m, self.r))
-        self.GG = np.kron(self.G, self.G)                # (A*A, r*r): G . G^T of a flat kernel
+        self.AT, self.G, self.BT, self.GG = transforms_in(self.m, self.r, x.dtype)
         (top, bottom), (left, right) = pads
         n, c, h, w = x.shape
         self.x, self.corner, self.out_channels = np.ascontiguousarray(x), (top, left), out_channels
