@@ -25,16 +25,17 @@ import queue
 import sys
 import threading
 
-ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-ARGS.add_argument("--models", nargs="+", default=["tiny_cnn", "lenet5", "mobilenet_mnist"])
-ARGS.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 256])
-ARGS.add_argument("--threads", type=int, default=2)
-ARGS.add_argument("--blocks", type=int, default=5)
-ARGS.add_argument("--block-steps", type=int, default=3)
-ARGS.add_argument("--pause", type=float, default=0.25)
-ARGS.add_argument("--check", action="store_true",
-                  help="only compare the split step's gradients with the plain step's (float64)")
-ARGS = ARGS.parse_args()
+PARSER = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+PARSER.add_argument("--models", nargs="+", default=["tiny_cnn", "lenet5", "mobilenet_mnist"])
+PARSER.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 256])
+PARSER.add_argument("--threads", type=int, default=2,
+                    help="the plain step's and PyTorch's threads (the split step uses two)")
+PARSER.add_argument("--blocks", type=int, default=5)
+PARSER.add_argument("--block-steps", type=int, default=3)
+PARSER.add_argument("--pause", type=float, default=0.25)
+PARSER.add_argument("--check", action="store_true",
+                    help="only compare the split step's gradients with the plain step's (float64)")
+ARGS = PARSER.parse_args()
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)
 
