@@ -52,9 +52,6 @@ from report import print_table, time_blocks  # noqa: E402
 class PlainStep(MinicnnStep):
     """bench.py's minicnn step, on ``--threads`` threads (the split step sets one)."""
 
-    def __init__(self, name, batch, device="cpu"):
-        super().__init__(name, batch, device)
-
     def step(self):
         threads.set_num_threads(ARGS.threads)
         super().step()
@@ -63,8 +60,8 @@ class PlainStep(MinicnnStep):
 class SplitStep(MinicnnStep):
     """The same step, the batch's halves on two threads, a copy of the layers each."""
 
-    def __init__(self, name, batch, device="cpu"):
-        super().__init__(name, batch, device)
+    def __init__(self, name, batch):
+        super().__init__(name, batch, "cpu")
         kinds = {type(m).__name__ for m in self.model.modules()
                  if isinstance(m, (BatchNorm1D, BatchNorm2D, Dropout))}
         if kinds:
@@ -113,7 +110,7 @@ class SplitStep(MinicnnStep):
 def largest_gradient_difference(name, batch=16):
     """The largest difference between the plain and the split step's weight gradients,
     in float64, and the largest gradient (for scale)."""
-    plain, split = PlainStep(name, batch), SplitStep(name, batch)
+    plain, split = PlainStep(name, batch, "cpu"), SplitStep(name, batch)
     for engine in (plain, split):
         engine.model.astype("float64")
         engine.x = engine.x.astype(np.float64)
@@ -139,8 +136,8 @@ def main():
     rows = []
     for name in ARGS.models:
         for batch in ARGS.batch_sizes:
-            engines = [PlainStep(name, batch), SplitStep(name, batch), TorchStep(name, batch,
-                                                                                  "cpu")]
+            engines = [PlainStep(name, batch, "cpu"), SplitStep(name, batch),
+                       TorchStep(name, batch, "cpu")]
             for engine in engines:
                 engine.step()
                 engine.step()

@@ -84,11 +84,11 @@ def transforms(m, r):
 
 @lru_cache(maxsize=None)
 def transforms_in(m, r, dtype):
-    """``transforms(m, r)`` in ``dtype``, and ``GG = G kron G (A*A, r*r)``, which maps a
-    flattened ``r x r`` kernel to its flattened ``G w G^T``; read-only (shared by every
-    layer: made once, not at each step)."""
+    """``(AT, BT, GG)`` of ``transforms(m, r)`` in ``dtype``, ``GG = G kron G (A*A, r*r)``
+    mapping a flattened ``r x r`` kernel to its flattened ``G w G^T``; read-only (shared
+    by every layer: made once, not at each step)."""
     at, g, bt = (mat.astype(dtype) for mat in transforms(m, r))
-    matrices = at, g, bt, np.kron(g, g)
+    matrices = at, bt, np.kron(g, g)
     for mat in matrices:
         mat.flags.writeable = False
     return matrices
@@ -120,7 +120,7 @@ class Winograd(Chunked):
         self.r = kernel[0]
         self.m = KERNELS[self.r]
         self.area = (self.m + self.r - 1) ** 2           # A * A transform-domain positions
-        self.AT, self.G, self.BT, self.GG = transforms_in(self.m, self.r, x.dtype)
+        self.AT, self.BT, self.GG = transforms_in(self.m, self.r, x.dtype)
         (top, bottom), (left, right) = pads
         n, c, h, w = x.shape
         self.x, self.corner, self.out_channels = np.ascontiguousarray(x), (top, left), out_channels

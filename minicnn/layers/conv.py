@@ -26,8 +26,9 @@ Backward, for the incoming gradient ``g2`` laid out like ``out2``::
 
 Kept for backward: the columns ``cols`` and the padded input's shape (with
 ``impl="textbook"``; the fast engine keeps its own plan of the same sums,
-``kernels.fast``: chunks on threads, compiled im2col, or Winograd's tiles for
-stride-1 3x3 and 5x5 convolutions of 16+ channels on the CPU).
+``kernels.fast``: chunks on threads, compiled im2col, Winograd's tiles for
+stride-1 3x3 and 5x5 convolutions of 4+ channels, or direct loops for depthwise and
+one-channel layers, on the CPU).
 """
 
 import numpy as np
