@@ -166,6 +166,17 @@ def run(work, items, blas=True):
     return results
 
 
+def _forget_the_parents_helpers():
+    """In a forked child: the parent's helper threads were not copied (only the thread
+    that forked is), so waiting for them would hang; the child starts its own."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_parents_helpers)
+
+
 class _Helpers:
     """``count`` daemon threads, each waiting on its own queue for a task: a lighter
     hand-off than ``concurrent.futures`` (benchmarks/README.md, "Behind the kernels'

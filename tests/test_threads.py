@@ -183,3 +183,29 @@ def test_run_keeps_nothing_of_its_work_alive_after_it_returns():
     while alive() is not None and time.monotonic() < deadline:
         time.sleep(0.01)        # the helper lets go right after it reports back
     assert alive() is None
+
+
+FORKED_CHILD = """
+import multiprocessing, sys
+from minicnn.kernels import threads
+threads.set_num_threads(2)
+threads.run(lambda k: k, range(4))              # the parent's helper threads are started
+
+def in_child(_):
+    return threads.run(lambda k: 3 * k, range(4))
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        print(pool.map_async(in_child, [0]).get(timeout=20))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "register_at_fork"), reason="no fork")
+def test_a_forked_child_runs_on_threads_of_its_own(tmp_path):
+    """A forked process has none of its parent's helper threads: waiting for them hung."""
+    script = tmp_path / "forked.py"
+    script.write_text(FORKED_CHILD)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[[0, 3, 6, 9]]"
