@@ -36,7 +36,7 @@ class MinicnnStep:
     def step(self):
         self.opt.zero_grad()
         self.loss.forward(self.model.forward(self.x), self.y)
-        self.model.backward(self.loss.backward(), input_grad=False)   # as training does
+        self.model.backward(self.loss.backward(), input_grad=False, release=True)  # as training
         self.opt.step()
 
     def sync(self):

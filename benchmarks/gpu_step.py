@@ -54,7 +54,7 @@ def one_device(device, batch, repeats, dtype=np.float32):
     def step():
         optimizer.zero_grad()
         loss = loss_fn(model.forward(x), y)
-        model.backward(loss_fn.backward(), input_grad=False)
+        model.backward(loss_fn.backward(), input_grad=False, release=True)
         optimizer.step()
         return loss
     times = []

@@ -62,6 +62,7 @@ def layer_times(engine, repeats, clock=time.perf_counter):
                 g = layer.backward(g)
             engine.sync()
             bwd[i].append(clock() - start)
+            layer.release()                                             # as training does
         opt.step()
     return [(f"{i} {layer_name(layer)}", statistics.median(f), statistics.median(b))
             for i, (layer, f, b) in enumerate(zip(model.layers, fwd, bwd))]
@@ -99,6 +100,7 @@ def torch_layer_times(engine, repeats, clock=time.perf_counter):
             outputs[i].backward(g)
             engine.sync()
             bwd[i].append(clock() - start)
+            layer.release()                                             # as training does
             g = inputs[i].grad
         engine.opt.step()
     return [(statistics.median(f), statistics.median(b)) for f, b in zip(fwd, bwd)]

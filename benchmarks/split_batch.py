@@ -84,7 +84,7 @@ class SplitStep(MinicnnStep):
     def _half(self, model, loss, part):
         loss.forward(model.forward(self.x[part]), self.y[part])
         share = (part.stop - part.start) / len(self.y)   # the batch's mean, not the half's
-        model.backward(loss.backward() * share, input_grad=False)
+        model.backward(loss.backward() * share, input_grad=False, release=True)
 
     def step(self):
         threads.set_num_threads(1)          # this thread's kernels inline, as the helper's

@@ -23,6 +23,7 @@ class ReLU(Layer):
     Explanations may swap this step for another rule (``minicnn.viz.rules``: deconvnet,
     guided backprop).
     """
+    cache_names = ("active",)
 
     def forward(self, x):
         self.check_input(x)
@@ -59,6 +60,7 @@ class Softmax(Layer):
 
     For training use ``SoftmaxCrossEntropy``, which fuses both steps.
     """
+    cache_names = ("p",)
 
     def forward(self, z):
         self.check_input(z)
@@ -81,6 +83,7 @@ class LeakyReLU(ReLU):
     It is a ReLU for the explanations' rules (``minicnn.viz.rules``): deconvnet
     keeps ``max(g, 0)``, guided backprop zeroes the negative part of ``g`` first.
     """
+    cache_names = ("active", "slope")
 
     def __init__(self, negative_slope=0.01):
         super().__init__()

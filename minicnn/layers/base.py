@@ -77,6 +77,7 @@ class Layer:
 
     param_names = ()      # attribute names of the Parameters, in state_dict order
     buffer_names = ()     # arrays saved in state_dict but not trained (BatchNorm's statistics)
+    cache_names = ()      # what forward keeps for backward (``release`` drops it)
 
     def __init__(self):
         self.training = True
@@ -90,6 +91,17 @@ class Layer:
 
     def __call__(self, x):
         return self.forward(x)
+
+    def release(self):
+        """Drop what the last forward kept for backward (``cache_names``), here and in
+        every sub-layer. A training step calls it right after each layer's backward
+        (``Sequential.backward(..., release=True)``), as PyTorch frees its saved tensors:
+        the step's peak memory then no longer holds every layer's cache at once. A
+        backward after it is refused until the next forward."""
+        for layer in self.modules():
+            for name in layer.cache_names:
+                setattr(layer, name, None)
+            layer.forward_input_shape = None
 
     # -- structure -------------------------------------------------------------
     def children(self):
@@ -250,8 +262,9 @@ class Layer:
         """
         seen = getattr(self, "forward_input_shape", None)
         if seen is None:
-            raise ValueError(f"{self.label()}: backward called before forward (backward uses "
-                             f"what forward kept: run forward on the batch first)")
+            raise ValueError(f"{self.label()}: backward called before forward, or after "
+                             f"release() (backward uses what forward kept: run forward on "
+                             f"the batch first)")
         if expected is None:
             expected = (seen[0],) + tuple(self.output_shape(seen[1:]))
         shape = getattr(grad_out, "shape", None)

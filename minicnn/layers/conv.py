@@ -65,6 +65,7 @@ class Conv2D(Layer):
     """
 
     param_names = ("weight", "bias")
+    cache_names = ("saved",)
     skips_input_grad = True    # backward(g, input_grad=False): see Sequential.backward
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,

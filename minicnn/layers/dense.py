@@ -28,6 +28,7 @@ class Dense(Layer):
     """
 
     param_names = ("weight", "bias")
+    cache_names = ("x",)
 
     def __init__(self, in_features, out_features, bias=True, init="he", seed=None):
         super().__init__()
@@ -116,6 +117,7 @@ class Dropout(Layer):
     follow the seed and the checkpointed state of ``generator`` (a seeded GPU run,
     and a resumed one, draws the same masks), though not the CPU's masks.
     """
+    cache_names = ("scale",)
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()

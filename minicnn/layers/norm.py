@@ -48,6 +48,7 @@ from .base import Layer
 class _BatchNorm(Layer):
     param_names = ("weight", "bias")
     buffer_names = ("running_mean", "running_var", "num_batches_tracked")
+    cache_names = ("x", "mean", "x_hat", "inv_std")
     spatial_ndims = ()        # allowed input ndims, set by the subclasses
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):

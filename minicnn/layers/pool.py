@@ -104,6 +104,7 @@ class MaxPool2D(_Pool2D):
     ``MaxUnpool2D``; such a layer cannot sit inside a ``Sequential``). ``impl``: as
     ``Conv2D``'s.
     """
+    cache_names = ("switches",)
 
     _defaults = dict(_Pool2D._defaults, return_indices=False)
 
@@ -222,6 +223,7 @@ class MaxUnpool2D(Layer):
     ``output_size`` is the pooled input's ``(H, W)`` or its whole shape. Where windows
     overlapped and share a winner, one of their values is kept (as PyTorch).
     """
+    cache_names = ("switches",)
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()

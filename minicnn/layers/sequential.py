@@ -49,19 +49,26 @@ class Sequential(Layer):
                                  f"input_shape), got {shape}; layer {i}: {err}") from None
         return x
 
-    def backward(self, grad_out, input_grad=True):
+    def backward(self, grad_out, input_grad=True, release=False):
         """Back through every layer, last to first; returns ``dL/dx``.
 
         ``input_grad=False`` (training: nobody needs the images' gradient) lets a
         first layer that can skip it (``skips_input_grad``, e.g. ``Conv2D``) compute
-        only its weight gradients; the result is then ``None``."""
+        only its weight gradients; the result is then ``None``. ``release=True``
+        (training's step) drops each layer's cache as soon as its backward is done
+        (``Layer.release``): less memory at the step's peak, no second backward."""
         last = self.layers[-1] if self.layers else None
         if getattr(last, "forward_input_shape", None) is not None:
             last.check_grad(grad_out)     # also for a last layer whose backward does not check
         for k, layer in reversed(list(enumerate(self.layers))):
             if k == 0 and not input_grad and getattr(layer, "skips_input_grad", False):
-                return layer.backward(grad_out, input_grad=False)
-            grad_out = layer.backward(grad_out)
+                grad_out = layer.backward(grad_out, input_grad=False)
+            else:
+                grad_out = layer.backward(grad_out)
+            if release:
+                layer.release()
+        if release:
+            self.forward_input_shape = None
         return grad_out
 
     def check_batch(self, x):

@@ -256,7 +256,8 @@ class Trainer:
         self.optimizer.zero_grad()
         logits = self.model.forward(x)
         loss = self.loss_fn(logits, y)
-        self.model.backward(self.loss_fn.backward(), input_grad=False)  # no dL/dimages
+        # no dL/dimages; each layer's cache dropped once its backward is done (peak memory)
+        self.model.backward(self.loss_fn.backward(), input_grad=False, release=True)
         self.optimizer.step()
         if self.schedule is not None:
             self.schedule.step()        # the learning rate of the next batch
