@@ -100,7 +100,6 @@ def torch_layer_times(engine, repeats, clock=time.perf_counter):
             outputs[i].backward(g)
             engine.sync()
             bwd[i].append(clock() - start)
-            layer.release()                                             # as training does
             g = inputs[i].grad
         engine.opt.step()
     return [(statistics.median(f), statistics.median(b)) for f, b in zip(fwd, bwd)]
