@@ -29,6 +29,11 @@ def suits(x, kernel, stride, pads, groups):
             and pads == ((0, 0), (0, 0)))
 
 
+# A block of images' weight-gradient products (``_weight_grad``) stays under this many
+# numbers: a few hundred KiB, where the whole batch's stack took MiBs.
+BLOCK_NUMBERS = 2 ** 16
+
+
 class Pointwise:
     """One batch ``x (N, C, H, W)`` convolved by a 1x1 kernel; see the module docstring."""
 
@@ -67,8 +72,20 @@ class Pointwise:
         def one_part(part):
             if inputs:
                 np.matmul(w.T, g[part], out=dx[part])
-            return np.matmul(g[part], self.x[part].transpose(0, 2, 1)).sum(axis=0) \
-                if weights else None
+            return self._weight_grad(g, part) if weights else None
         partial = threads.run(one_part, self.parts)
         dw2 = sum(partial[1:], partial[0])[None] if weights else None
         return dw2, (dx.reshape((n, c) + self.out_hw) if inputs else None)
+
+    def _weight_grad(self, g, part):
+        """``sum_n g[n] @ x[n].T`` over the images of ``part``, ``(C_out, C)``: the
+        products of a block of images at a time, summed (a stack of the whole part's
+        products was the largest array of a MobileNet step's backward)."""
+        c_out, c = g.shape[1], self.x.shape[1]
+        block = max(1, BLOCK_NUMBERS // (c_out * c))
+        total = None
+        for start in range(part.start, part.stop, block):
+            images = slice(start, min(start + block, part.stop))
+            products = np.matmul(g[images], self.x[images].transpose(0, 2, 1)).sum(axis=0)
+            total = products if total is None else total + products
+        return total
