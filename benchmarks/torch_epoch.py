@@ -10,7 +10,7 @@ std), done once for the whole split, as a PyTorch script would. Then:
   (``torch.randperm``, seeded), dropout in train mode, softmax cross-entropy; the mean loss
   and the correct count are summed as tensors, as minicnn's trainer does;
 - evaluate: the whole test subset in eval mode (no dropout, ``torch.inference_mode``), in
-  batches of ``--eval-batch-size`` (1000, minicnn's).
+  batches of ``--eval-batch-size`` (minicnn's ``TrainConfig.eval_batch_size``).
 
 Prints one line of wall seconds (imports, minicnn's among them / load / train / evaluate)
 and the test accuracy, then ``RESULT {json}`` for ``epoch.py``. "load" is reading and
@@ -41,6 +41,7 @@ from engines import torch_model  # noqa: E402
 
 from minicnn.data import load_data, prepare_images  # noqa: E402
 from minicnn.models import get_model  # noqa: E402
+from minicnn.training.config import TrainConfig  # noqa: E402
 
 MINICNN_IMPORT_S = time.perf_counter() - TORCH_IMPORTED
 
@@ -52,7 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None, help="(default: $MINICNN_DATA, then the cache)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--eval-batch-size", type=int, default=1000)
+    p.add_argument("--eval-batch-size", type=int, default=TrainConfig.eval_batch_size)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-subset", type=int, default=None, metavar="N")
