@@ -9,15 +9,17 @@ on the GPU, where big products win: benchmarks/README.md), and:
 - ``run(work)`` does ``work(chunk)`` for every chunk: on the CPU on the chunk
   threads (``threads.run``, results in chunk order), on the GPU one after the
   other (the GPU itself is parallel);
+- ``total(work)`` adds the chunks' weight gradients (``work``'s results) in chunk
+  order as they come in, so a seeded run gives the same bits whichever thread
+  made which part, and only the partial sums that finished early are held;
 - ``keep(chunk, build)`` remembers a chunk's arrays from forward for backward
   when the whole batch's stay under ``MAX_KEPT_BYTES`` (otherwise backward
   builds them again, chunk by chunk);
-- ``total(partials)`` adds per-chunk weight gradients in chunk order, so a
-  seeded run gives the same bits whichever thread made which part.
 
 ``Columns`` (columns.py) and ``Winograd`` (winograd.py) are ``Chunked``.
 """
 import math
+import operator
 
 from ..backend import device_of
 from . import threads
@@ -54,11 +56,23 @@ class Chunked:
         kept = bytes_per_image if kept_bytes_per_image is None else kept_bytes_per_image
         self.kept = {} if n * kept <= MAX_KEPT_BYTES[device] else None
 
-    def run(self, work):
-        """``[work(chunk) for chunk in self.chunks]``, on the CPU's chunk threads."""
+    def run(self, work, fold=None):
+        """``[work(chunk) for chunk in self.chunks]``, on the CPU's chunk threads; with
+        ``fold``, the results combined in chunk order instead (``threads.run``)."""
         if self.on_cpu:
-            return threads.run(work, self.chunks)
-        return [work(chunk) for chunk in self.chunks]
+            return threads.run(work, self.chunks, fold=fold)
+        results = [] if fold is None else None
+        for k, chunk in enumerate(self.chunks):            # the GPU: one after the other
+            result = work(chunk)
+            if fold is None:
+                results.append(result)
+            else:
+                results = result if k == 0 else fold(results, result)
+        return results
+
+    def total(self, work):
+        """The sum of ``work(chunk)`` over the chunks, added in chunk order (same bits)."""
+        return self.run(work, fold=operator.add)
 
     def keep(self, chunk, build):
         """``build(chunk)``, remembered for backward when the batch's arrays are kept."""
@@ -68,7 +82,3 @@ class Chunked:
             self.kept[chunk.start] = build(chunk)
         return self.kept[chunk.start]
 
-    @staticmethod
-    def total(partials):
-        """The sum of the chunks' partial results, added in chunk order (same bits)."""
-        return sum(partials[1:], partials[0])

@@ -100,8 +100,11 @@ class Columns(Chunked):
                                               self.x[chunk].shape, self.kernel, self.stride,
                                               self.padding, self.dilation)
             return dw2           # the chunk's columns are freed here, before the next one's
-        partial = self.run(one_chunk)
-        dw2 = self.total(partial) if weights else None
+        dw2 = None
+        if weights:
+            dw2 = self.total(one_chunk)
+        else:
+            self.run(one_chunk)
         if inputs and self.explicit:
             dx = pad_adjoint(dx, self.pads, self.padding_mode)
         return dw2, dx

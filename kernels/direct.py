@@ -16,6 +16,8 @@ gradient's per-part sums are added in part order (the same bits whichever thread
 made which part). Kept for backward: the padded input (as PyTorch keeps ``x``).
 Strides above 2 stay im2col (``correlate`` computes every stride-1 output).
 """
+import operator
+
 import numpy as np
 
 from . import threads
@@ -115,8 +117,7 @@ class Direct:
                                    *self.stride, part.start, part.stop,
                                    np.empty(rows_shape, g.dtype), g.dtype.type(0), grad_w)
             return grad_w
-        partial = self._run(one_part)
-        return sum(partial[1:], partial[0])
+        return threads.run(one_part, self.parts, blas=False, fold=operator.add)
 
     def _input_grad(self, w, g):
         """``dx (N, C, H, W)``: the transposed convolution, as the sums of ``g`` (spread

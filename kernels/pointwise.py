@@ -15,6 +15,8 @@ faster than im2col's copies, benchmarks/README.md, issue 28). The batch is cut i
 part per chunk thread (BLAS on one thread inside), the weight gradient's per-part sums
 added in part order. Kept for backward: ``x`` (as PyTorch keeps it), no copy.
 """
+import operator
+
 import numpy as np
 
 from . import threads
@@ -73,8 +75,8 @@ class Pointwise:
             if inputs:
                 np.matmul(w.T, g[part], out=dx[part])
             return self._weight_grad(g, part) if weights else None
-        partial = threads.run(one_part, self.parts)
-        dw2 = sum(partial[1:], partial[0])[None] if weights else None
+        dw2 = threads.run(one_part, self.parts, fold=operator.add if weights else None)
+        dw2 = dw2[None] if weights else None
         return dw2, (dx.reshape((n, c) + self.out_hw) if inputs else None)
 
     def _weight_grad(self, g, part):

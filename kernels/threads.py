@@ -123,24 +123,34 @@ def set_num_threads(n):
     _threads = n
 
 
-def run(work, items, blas=True):
+def run(work, items, blas=True, fold=None):
     """``[work(item) for item in items]``, spread over ``num_threads()`` threads (the
     calling thread is one of them), results in the order of ``items``. ``blas``: the
     work calls BLAS, which is then held to one thread per call (also when it all runs
     on the calling thread: one item, or one thread). The helpers run under the caller's
     ``np.errstate`` (NumPy keeps it per thread): a floating-point error the caller
-    ignores or raises is ignored or raised there too."""
+    ignores or raises is ignored or raised there too.
+
+    ``fold``: return ``fold(...fold(fold(r0, r1), r2)..., rn)`` instead of the list, the
+    results combined in the order of ``items`` as soon as every earlier one is in (the
+    same bits whichever thread made which), so that only the results that finished
+    ahead of an unfinished one are held at a time (a weight gradient's partial sums)."""
     global _pool
     items = list(items)
     workers = min(num_threads(), len(items))
+    gather = _Gather(len(items), fold)
     if threading.current_thread().name.startswith(_NAME):     # nested: never wait on itself
-        return [work(item) for item in items]
+        for k, item in enumerate(items):
+            gather.put(k, work(item))
+        return gather.result()
     if workers < 2:
         with one_blas_thread() if blas else nullcontext():   # the same BLAS either way
-            return [work(item) for item in items]
+            for k, item in enumerate(items):
+                gather.put(k, work(item))
+        return gather.result()
     if _pool is None:
         _pool = _Helpers(num_threads() - 1)
-    results, todo, lock = [None] * len(items), iter(range(len(items))), threading.Lock()
+    todo, lock = iter(range(len(items))), threading.Lock()
 
     def worker():                 # takes the next item until none is left
         while True:
@@ -148,7 +158,7 @@ def run(work, items, blas=True):
                 k = next(todo, None)
             if k is None:
                 return
-            results[k] = work(items[k])
+            gather.put(k, work(items[k]))
     errstate = np.geterr()
 
     def helper():
@@ -163,7 +173,31 @@ def run(work, items, blas=True):
     for error in errors:
         if error is not None:
             raise error
-    return results
+    return gather.result()
+
+
+class _Gather:
+    """The results of ``run``, by item number: kept in a list, or with ``fold`` combined
+    in item order as soon as each one's predecessors are in."""
+
+    MISSING = object()       # a result not in yet (None may be a result)
+
+    def __init__(self, count, fold):
+        self.results, self.fold, self.lock = [self.MISSING] * count, fold, threading.Lock()
+        self.total, self.next = None, 0          # the fold of results[:next]
+
+    def put(self, k, result):
+        with self.lock:
+            self.results[k] = result
+            if self.fold is None:
+                return
+            while self.next < len(self.results) and self.results[self.next] is not self.MISSING:
+                result, self.results[self.next] = self.results[self.next], None
+                self.total = result if self.next == 0 else self.fold(self.total, result)
+                self.next += 1
+
+    def result(self):
+        return self.results if self.fold is None else self.total
 
 
 def _forget_the_parents_helpers():

@@ -196,10 +196,10 @@ class Winograd(Chunked):
                 self.loops.input_grad_tiles(dv, self.BT, self.m, *self.tiles, padded)
                 self.loops.from_padded_nhwc(padded, *self.corner, dx[chunk])
             return du
-        partial = self.run(one_chunk)
         if not weights:
+            self.run(one_chunk)
             return None, dx
-        du = self.total(partial)                                  # (A*A, C_out, C)
+        du = self.total(one_chunk)                                # (A*A, C_out, C)
         with threads.one_blas_thread():       # dw = G^T dU G for every (o, c), as above
             dw = du.reshape(self.area, -1).T @ self.GG               # (C_out C, r r)
         return dw.reshape(1, u.shape[1], -1), dx

@@ -209,3 +209,38 @@ def test_a_forked_child_runs_on_threads_of_its_own(tmp_path):
                           timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[[0, 3, 6, 9]]"
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_a_fold_combines_the_results_in_item_order_whoever_finishes_first(n_threads):
+    """Floating-point sums depend on their order: the first item finishes last, and the
+    fold still adds ((a + b) + c) + d, as the plain list's sum would."""
+    threads.set_num_threads(n_threads)
+    values = [1e16, 1.0, -1e16, 1.0]
+
+    def work(k):
+        if k == 0:
+            time.sleep(0.05)
+        return values[k]
+    expected = ((values[0] + values[1]) + values[2]) + values[3]
+    assert threads.run(work, range(4), fold=lambda a, b: a + b) == expected == 1.0
+    assert sum(threads.run(work, range(4))[1:], values[0]) == expected
+
+
+def test_a_fold_holds_only_the_results_that_finished_early():
+    """Each result is combined (and let go) as soon as those before it are in."""
+    threads.set_num_threads(2)
+    alive = []
+
+    class Partial:
+        def __init__(self, k):
+            self.k = k
+            alive.append(weakref.ref(self))
+
+    most = []
+
+    def fold(total, result):
+        most.append(sum(ref() is not None for ref in alive))
+        return Partial(total.k + result.k)
+    assert threads.run(Partial, range(20), fold=fold).k == sum(range(20))
+    assert max(most) <= 4        # the total, the new one, and what a thread made ahead
