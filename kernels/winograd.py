@@ -194,6 +194,7 @@ class Winograd(Chunked):
             du = np.matmul(dp.transpose(0, 2, 1), self._tiles(chunk)) if weights else None
             if inputs:
                 dv = np.matmul(dp, u)                             # (A*A, T, C)
+                del dp                      # freed before the padded planes are made
                 padded = self._padded(chunk.stop - chunk.start)
                 self.loops.input_grad_tiles(dv, self.BT, self.m, *self.tiles, padded)
                 self.loops.from_padded_nhwc(padded, *self.corner, dx[chunk])
