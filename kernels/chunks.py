@@ -61,14 +61,12 @@ class Chunked:
         ``fold``, the results combined in chunk order instead (``threads.run``)."""
         if self.on_cpu:
             return threads.run(work, self.chunks, fold=fold)
-        results = [] if fold is None else None
-        for k, chunk in enumerate(self.chunks):            # the GPU: one after the other
-            result = work(chunk)
-            if fold is None:
-                results.append(result)
-            else:
-                results = result if k == 0 else fold(results, result)
-        return results
+        if fold is None:                                   # the GPU: one after the other
+            return [work(chunk) for chunk in self.chunks]
+        total = work(self.chunks[0])
+        for chunk in self.chunks[1:]:
+            total = fold(total, work(chunk))
+        return total
 
     def total(self, work):
         """The sum of ``work(chunk)`` over the chunks, added in chunk order (same bits)."""

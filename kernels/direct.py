@@ -75,8 +75,8 @@ class Direct:
         expect_shape("Direct", "w2", w2, (self.groups,) + w2.shape[1:2] + (c_g * taps,))
         return np.ascontiguousarray(w2.reshape(-1, c_g, taps), dtype=self.src.dtype)
 
-    def _run(self, work):
-        return threads.run(work, self.parts, blas=False)
+    def _run(self, work, fold=None):
+        return threads.run(work, self.parts, blas=False, fold=fold)
 
     def _block(self, plane):
         """How many images' planes of ``plane`` numbers a block holds (``BLOCK_NUMBERS``)."""
@@ -117,7 +117,7 @@ class Direct:
                                    *self.stride, part.start, part.stop,
                                    np.empty(rows_shape, g.dtype), g.dtype.type(0), grad_w)
             return grad_w
-        return threads.run(one_part, self.parts, blas=False, fold=operator.add)
+        return self._run(one_part, fold=operator.add)          # in part order
 
     def _input_grad(self, w, g):
         """``dx (N, C, H, W)``: the transposed convolution, as the sums of ``g`` (spread

@@ -75,8 +75,8 @@ class Pointwise:
             if inputs:
                 np.matmul(w.T, g[part], out=dx[part])
             return self._weight_grad(g, part) if weights else None
-        dw2 = threads.run(one_part, self.parts, fold=operator.add if weights else None)
-        dw2 = dw2[None] if weights else None
+        total = threads.run(one_part, self.parts, fold=operator.add if weights else None)
+        dw2 = total[None] if weights else None
         return dw2, (dx.reshape((n, c) + self.out_hw) if inputs else None)
 
     def _weight_grad(self, g, part):
