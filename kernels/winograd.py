@@ -49,8 +49,8 @@ MIN_CHANNELS = 4
 # A chunk holds whole images, about this many tiles, and its V and P (A*A numbers per tile
 # and channel) stay under MAX_CHUNK_BYTES: small chunks keep the memory peak down and share
 # out between the threads evenly. 98, not 392, since the chunks' weight gradients are added
-# as they come in (Chunked.total): every model's step peaks lower and runs as fast or
-# faster (keras_cnn at 256: 470 -> 397 ms, benchmarks/README.md, issue 28).
+# as they come in (Chunked.total): measured lower peaks and no slower steps for every model
+# (benchmarks/README.md, "Behind the kernels' choices").
 TILES_PER_CHUNK = 98
 MAX_CHUNK_BYTES = 8 * 2 ** 20
 

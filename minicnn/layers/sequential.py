@@ -67,8 +67,6 @@ class Sequential(Layer):
                 grad_out = layer.backward(grad_out)
             if release:
                 layer.release()
-        if release:
-            self.forward_input_shape = None
         return grad_out
 
     def check_batch(self, x):

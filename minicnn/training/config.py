@@ -118,8 +118,8 @@ class TrainConfig:
     train_subset: int | None = None  # first N training images left after validation (CI)
     test_subset: int | None = None   # first N test images; None: all 10,000
     # 256, not 1000: a batch of 1000 makes arrays of ~100 MB, which glibc maps afresh for
-    # each batch (above its 32 MiB mmap threshold): lenet's first test pass took 5.3 s at
-    # 1000, 1.8 s at 256, the same predictions (benchmarks/README.md, issue 28)
+    # each batch (above its largest mmap threshold); the same predictions, measured faster
+    # (benchmarks/README.md, "Behind the kernels' choices")
     eval_batch_size: int = 256
     log_every: int = 50              # steps between step records in the metrics log
     # Where the data was read from (the resolved absolute folder), so that resume and
