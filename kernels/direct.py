@@ -9,12 +9,19 @@ the padded input where it lies, as one long row per channel (every image's plane
 after the other), and add each tap's shifted row into the sums, a cache-sized block of
 images at a time (measured per layer: benchmarks/README.md, issue 28).
 
+A strided convolution is first made a stride-1 one over the input's PHASES (as
+space-to-depth does): with stride ``(sH, sW)`` each channel's padded plane splits into
+``sH sW`` planes ``phase[a, b][i, j] = padded[i sH + a, j sW + b]``, and the tap ``(u,
+v)`` of output ``(i, j)`` reads ``padded[i sH + u dH, j sW + v dW]``, which is
+``phase[(u dH) % sH, (v dW) % sW][i + (u dH) // sH, j + (v dW) // sW]``: a stride-1
+tap of a smaller kernel on one phase (the kernel's other taps there get zero weights).
+So the loops compute the kept outputs only, not ``sH sW`` times as many.
+
 ``Direct`` has ``Columns``' interface (``product``, ``backward``, ``out_hw``);
 ``fast.plan`` picks it where ``suits`` says so. The batch is cut into one part per
 chunk thread (``threads.parts``); each part writes its own images, and the weight
 gradient's per-part sums are added in part order (the same bits whichever thread
-made which part). Kept for backward: the padded input (as PyTorch keeps ``x``).
-Strides above 2 stay im2col (``correlate`` computes every stride-1 output).
+made which part). Kept for backward: the input's padded phases (as PyTorch keeps ``x``).
 """
 import operator
 
@@ -27,9 +34,9 @@ from .textbook import output_hw, pad, pad_adjoint
 
 def suits(x, stride, groups):
     """Whether ``Direct`` runs this convolution: NumPy float32/float64 arrays whose
-    groups read one input channel each (``C_in == groups``), strides of 1 or 2."""
+    groups read one input channel each (``C_in == groups``)."""
     return (isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64)
-            and x.shape[1] == groups and max(stride) <= 2)
+            and x.shape[1] == groups)
 
 
 # A block of images' rows (``direct_cpu``) stays under this many numbers, so that the
@@ -37,43 +44,61 @@ def suits(x, stride, groups):
 BLOCK_NUMBERS = 4096
 
 
+def _phase_axis(k, d, s):
+    """One axis of the stride-1 problem: ``(taps, dilation, (phase, position) of each
+    of the ``k`` taps)``; with stride 1 the kernel as it is."""
+    if s == 1:
+        return k, d, (np.zeros(k, int), np.arange(k))
+    return d * (k - 1) // s + 1, 1, (np.arange(k) * d % s, np.arange(k) * d // s)
+
+
 class Direct:
     """One batch ``x (N, C, H, W)`` convolved tap by tap; see the module docstring.
 
-    ``pads`` is ``((top, bottom), (left, right))`` in ``padding_mode``; strides of 1 or 2
-    (``suits``). Keeps the padded input as ``direct_cpu``'s rows, ``(C, N P + room)``."""
+    ``pads`` is ``((top, bottom), (left, right))`` in ``padding_mode``. Keeps the padded
+    input's phases as ``direct_cpu``'s rows, ``(C sH sW, N P + room)`` (``P`` numbers a
+    phase's plane); ``kernel`` and ``dilation`` are the stride-1 problem's from here on."""
 
     def __init__(self, x, kernel, stride, pads, dilation=(1, 1), groups=1,
                  padding_mode="zeros"):
         from . import direct_cpu         # Numba is there (fast.plan checked)
         self.loops = direct_cpu
-        self.kernel, self.stride, self.dilation, self.groups = kernel, stride, dilation, groups
-        self.pads, self.padding_mode, self.x_shape = pads, padding_mode, x.shape
+        self.stride, self.groups, self.pads = tuple(stride), groups, pads
+        self.padding_mode, self.x_shape = padding_mode, x.shape
         n, c, h, w = x.shape
         (top, bottom), (left, right) = pads
         self.padded_hw = (h + top + bottom, w + left + right)
         self.out_hw = output_hw(self.padded_hw, kernel, stride, (0, 0), dilation)
-        self.src, planes = self._rows(c, self.padded_hw, x.dtype)
-        if padding_mode == "zeros":
-            planes[:, :, top:top + h, left:left + w] = x.transpose(1, 0, 2, 3)
-        else:
-            planes[...] = pad(x, pads, padding_mode).transpose(1, 0, 2, 3)
-        self.parts = threads.parts(n, size=self.src.size * kernel[0] * kernel[1])
+        along_h, along_w = (_phase_axis(*axis) for axis in zip(kernel, dilation, stride))
+        self.kernel, self.dilation = (along_h[0], along_w[0]), (along_h[1], along_w[1])
+        # where each tap (u, v) lies in the (C_g, sH, sW, taps_h, taps_w) weights
+        self.taps_at = np.ix_(along_h[2][0], along_w[2][0]) + \
+            np.ix_(along_h[2][1], along_w[2][1])
+        self.phase_hw = tuple(-(-size // s) for size, s in zip(self.padded_hw, stride))
+        self.src = self._rows(c * stride[0] * stride[1], self.phase_hw, x.dtype)
+        self.parts = threads.parts(n, size=self.src.size * self.kernel[0] * self.kernel[1])
+        source, corner = (x, top_left(pads)) if padding_mode == "zeros" else \
+            (pad(x, pads, padding_mode), (0, 0))
+        self._run(lambda part: direct_cpu.to_phases(source, *corner, *stride, *self.phase_hw,
+                                                    part.start, part.stop, self.src))
 
     def _rows(self, channels, hw, dtype):
-        """Zeros ``(channels, N P + room)`` (``P = H W``: the planes of ``hw``, one per
-        image; ``room`` for the last tap's shift) and its ``(channels, N, H, W)`` view."""
+        """Zeros ``(channels, N P + room)``: ``P = H W``, the planes of ``hw``, one per
+        image; ``room`` for the last tap's shift."""
         (kh, kw), (dh, dw), n = self.kernel, self.dilation, self.x_shape[0]
         room = dh * (kh - 1) * hw[1] + dw * (kw - 1)
-        rows = np.zeros((channels, n * hw[0] * hw[1] + room), dtype)
-        return rows, rows[:, :n * hw[0] * hw[1]].reshape(channels, n, *hw)
+        return np.zeros((channels, n * hw[0] * hw[1] + room), dtype)
 
     def _weights(self, w2):
-        """``w2 (G, M, C_g kH kW)`` -> ``(C_out, C_g, kH kW)``, checked: the loops index
-        by them."""
-        c_g, taps = self.x_shape[1] // self.groups, self.kernel[0] * self.kernel[1]
-        expect_shape("Direct", "w2", w2, (self.groups,) + w2.shape[1:2] + (c_g * taps,))
-        return np.ascontiguousarray(w2.reshape(-1, c_g, taps), dtype=self.src.dtype)
+        """``w2 (G, M, C_g kH kW)`` -> the stride-1 problem's ``(C_out, C_g sH sW, taps)``
+        (zeros for the taps a phase does not have), checked: the loops index by them."""
+        c_g = self.x_shape[1] // self.groups
+        kh, kw = self.taps_at[0].shape[0], self.taps_at[1].shape[1]
+        expect_shape("Direct", "w2", w2, (self.groups,) + w2.shape[1:2] + (c_g * kh * kw,))
+        c_out = self.groups * w2.shape[1]
+        w = np.zeros((c_out, c_g, *self.stride, *self.kernel), self.src.dtype)
+        w[(slice(None), slice(None)) + self.taps_at] = w2.reshape(c_out, c_g, kh, kw)
+        return w.reshape(c_out, -1, self.kernel[0] * self.kernel[1])
 
     def _run(self, work, fold=None):
         return threads.run(work, self.parts, blas=False, fold=fold)
@@ -89,10 +114,10 @@ class Direct:
         bias = np.zeros(c_out, dtype) if bias is None else bias.astype(dtype)
         expect_shape("Direct.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=dtype)
-        wp, plane = self.padded_hw[1], self.padded_hw[0] * self.padded_hw[1]
+        wp, plane = self.phase_hw[1], self.phase_hw[0] * self.phase_hw[1]
         self._run(lambda part: self.loops.forward(
-            self.src, w, bias, self.kernel[1], plane, wp, *self.dilation, *self.stride,
-            part.start, part.stop, np.empty(4 * self._block(plane) * plane, dtype), out))
+            self.src, w, bias, self.kernel[1], plane, wp, *self.dilation, part.start,
+            part.stop, np.empty(4 * self._block(plane) * plane, dtype), out))
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, g, weights=True, inputs=True):
@@ -102,29 +127,33 @@ class Direct:
         n, c_out, dtype = self.x_shape[0], w.shape[0], self.src.dtype
         expect_shape("Direct.backward", "g", g, (n, c_out, self.out_hw[0] * self.out_hw[1]))
         g = np.ascontiguousarray(g, dtype=dtype).reshape((n, c_out) + self.out_hw)
-        dw2 = self._weight_grad(w, g).astype(dtype).reshape(w2.shape) if weights else None
-        return dw2, (self._input_grad(w, g) if inputs else None)
+        dw2 = None
+        if weights:         # the stride-1 problem's gradient at each real tap
+            grad = self._weight_grad(w, g).reshape(c_out, -1, *self.stride, *self.kernel)
+            dw2 = grad[(slice(None), slice(None)) + self.taps_at].astype(dtype)
+        return (None if dw2 is None else dw2.reshape(w2.shape),
+                self._input_grad(w, g) if inputs else None)
 
     def _weight_grad(self, w, g):
-        """``dW (C_out, C_g, kH kW)`` in float64: each part's sums, added in part order
-        (the same bits whichever thread made which part)."""
-        wp, plane = self.padded_hw[1], self.padded_hw[0] * self.padded_hw[1]
+        """``dW (C_out, C_g sH sW, taps)`` in float64: each part's sums, added in part
+        order (the same bits whichever thread made which part)."""
+        wp, plane = self.phase_hw[1], self.phase_hw[0] * self.phase_hw[1]
         rows_shape = (g.shape[1], self._block(plane) * plane)
 
         def one_part(part):
             grad_w = np.zeros(w.shape)
             self.loops.weight_grad(self.src, g, self.kernel[1], plane, wp, *self.dilation,
-                                   *self.stride, part.start, part.stop,
-                                   np.empty(rows_shape, g.dtype), g.dtype.type(0), grad_w)
+                                   part.start, part.stop, np.empty(rows_shape, g.dtype),
+                                   g.dtype.type(0), grad_w)
             return grad_w
         return self._run(one_part, fold=operator.add)          # in part order
 
     def _input_grad(self, w, g):
-        """``dx (N, C, H, W)``: the transposed convolution, as the sums of ``g`` (spread
-        ``stride`` apart, with the dilated kernel's extent around it) with the weights
-        flipped and each group's in and out channels swapped."""
-        (kh, kw), (dh, dw), (hp, wp) = self.kernel, self.dilation, self.padded_hw
-        c_out, groups, c_g = g.shape[1], self.groups, self.x_shape[1] // self.groups
+        """``dx (N, C, H, W)``: the transposed convolution, as the sums of ``g`` (with the
+        kernel's extent around it) with the weights flipped and each group's in and out
+        channels swapped, a plane per phase, each put back in its place."""
+        (kh, kw), (dh, dw), (hp, wp) = self.kernel, self.dilation, self.phase_hw
+        c_out, groups, c_g = g.shape[1], self.groups, self.src.shape[0] // self.groups
         hw = (hp + dh * (kh - 1), wp + dw * (kw - 1))              # the planes g is spread in
         plane = hw[0] * hw[1]
         flipped = w.reshape(groups, c_out // groups, c_g, -1)[..., ::-1]
@@ -132,13 +161,18 @@ class Direct:
                                                                          c_out // groups, -1))
         # zero padding: only the input's own pixels are kept (the padding's are dropped)
         zeros = self.padding_mode == "zeros"
-        (top, _), (left, _) = self.pads if zeros else ((0, 0), (0, 0))
+        top, left = top_left(self.pads) if zeros else (0, 0)
         grad_x = np.empty(self.x_shape if zeros else self.x_shape[:2] + self.padded_hw,
                           g.dtype)
         block = self._block(plane)
         room = dh * (kh - 1) * hw[1] + dw * (kw - 1)
         self._run(lambda part: self.loops.input_grad(
-            g, w_t, kw, plane, hw[1], dh, dw, *self.stride, top, left, part.start, part.stop,
+            g, w_t, kw, plane, hw[1], dh, dw, top, left, *self.stride, part.start, part.stop,
             np.empty((c_out, block * plane + room), g.dtype),
             np.empty(block * plane, g.dtype), grad_x))
         return grad_x if zeros else pad_adjoint(grad_x, self.pads, self.padding_mode)
+
+
+def top_left(pads):
+    """``(top, left)`` of ``((top, bottom), (left, right))``."""
+    return pads[0][0], pads[1][0]

@@ -13,11 +13,11 @@ sum of shifted rows::
 tap's inner loop runs over a whole block of images (thousands of numbers, however small
 the planes: the compiler vectorizes it), four taps at a time (one load and store of
 the sum per four products); a block is as many images as ``sums`` holds, sized by
-``direct.py`` so that it stays in the core's cache. ``keep`` then takes every
-``sH``-th row and ``sW``-th column of each plane: with stride 2 the loops compute four
-times the outputs they keep, which still beat strided loops (benchmarks/README.md).
+``direct.py`` so that it stays in the core's cache. ``keep`` then copies each plane's
+windows into the output. The loops know no stride: ``direct.py`` turns a strided
+convolution into a stride-1 one over the input's phases first.
 
-- ``forward``: the sums of the kept input's rows, kept into ``out``;
+- ``forward``: the sums of the input's rows, kept into ``out``;
 - ``weight_grad``: each tap's dot product of its shifted row with the output gradient
   ``g``, spread into a block's rows as the sums are laid out (``spread``: zeros where
   nothing was kept), four taps at a time;
@@ -112,33 +112,71 @@ def _add_taps4(rows, start, weights, bias, kw, wp, dh, dw, s0, s1, s2, s3):
                 t += 1
 
 
+# The copies below index with unsigned integers (``U``): Numba then skips its check for
+# a negative index, which kept the compiler from vectorizing them (4-5x slower).
+U = np.uint64
+
+
 @njit(cache=True, nogil=True)
-def _keep(sums, b0, b1, o, plane, wp, top, left, sh, sw, out):
-    """``out[b, o, i, j] = sums[(b - b0) P + (top + i sH) wp + left + j sW]``, ``b0 <= b < b1``."""
-    ho, wo = out.shape[2], out.shape[3]
+def _keep(sums, b0, b1, o, plane, wp, out):
+    """``out[b, o, i, j] = sums[(b - b0) P + i wp + j]``, ``b0 <= b < b1``."""
+    ho, wo = out.shape[2], U(out.shape[3])
     for b in range(b0, b1):
         for i in range(ho):
-            at = (b - b0) * plane + (top + i * sh) * wp + left
-            for j in range(wo):         # (a slice assignment per row was twice as slow)
-                out[b, o, i, j] = sums[at + j * sw]
+            at = U((b - b0) * plane + i * wp)
+            for j in range(wo):
+                out[b, o, i, j] = sums[at + j]
 
 
 @njit(cache=True, nogil=True)
-def _spread(g, b0, b1, sh, sw, top, left, plane, wp, rows):
-    """``rows[o, (b - b0) P + (top + i sH) wp + left + j sW] = g[b, o, i, j]``, zeros
+def _spread(g, b0, b1, top, left, plane, wp, rows):
+    """``rows[o, (b - b0) P + (top + i) wp + left + j] = g[b, o, i, j]``, zeros
     elsewhere: ``g (N, C_out, H_out, W_out)`` laid out as the sums of images ``b0:b1``."""
-    ho, wo = g.shape[2], g.shape[3]
+    ho, wo = g.shape[2], U(g.shape[3])
     rows[:] = 0
     for b in range(b0, b1):
         for o in range(g.shape[1]):
             for i in range(ho):
-                at = (b - b0) * plane + (top + i * sh) * wp + left
+                at = U((b - b0) * plane + (top + i) * wp + left)
                 for j in range(wo):
-                    rows[o, at + j * sw] = g[b, o, i, j]
+                    rows[o, at + j] = g[b, o, i, j]
 
 
 @njit(cache=True, nogil=True)
-def forward(src, w, bias, kw, plane, wp, dh, dw, sh, sw, n0, n1, sums, out):
+def _put(sums, b0, b1, o, plane, wp, top, left, sh, sw, grad_x):
+    """``grad_x[b, c, y, x] = sums[(b - b0) P + i wp + j]`` for the pixels of phase ``o =
+    (c sH + p) sW + q``: ``(y + top, x + left) = (i sH + p, j sW + q)``, ``b0 <= b < b1``."""
+    c, p, q = o // (sh * sw), o // sw % sh, o % sw
+    y0, x0 = (p - top) % sh, (q - left) % sw        # the first row and column in the phase
+    cols, first, step = U((grad_x.shape[3] - x0 + sw - 1) // sw), U(x0), U(sw)
+    for b in range(b0, b1):
+        for y in range(y0, grad_x.shape[2], sh):
+            at = U((b - b0) * plane + (y + top) // sh * wp + (x0 + left) // sw)
+            for k in range(cols):
+                grad_x[b, c, y, first + k * step] = sums[at + k]
+
+
+@njit(cache=True, nogil=True)
+def to_phases(x, top, left, sh, sw, hp, wp, n0, n1, rows):
+    """The padded input's phases as rows, images ``n0:n1``: ``rows[(c sH + p) sW + q, n P
+    + i wp + j] = x[n, c, y, x]`` where ``(y + top, x + left) = (i sH + p, j sW + q)``
+    (``P = hp wp``, a phase's plane); the rest of ``rows`` (the padding) is left as it is."""
+    for c in range(x.shape[1]):
+        for p in range(sh):
+            y0 = (p - top) % sh                     # the first row in phase p
+            for q in range(sw):
+                x0 = (q - left) % sw                # the first column in phase q
+                row = (c * sh + p) * sw + q
+                cols, first, step = U((x.shape[3] - x0 + sw - 1) // sw), U(x0), U(sw)
+                for n in range(n0, n1):
+                    for y in range(y0, x.shape[2], sh):
+                        at = U(n * hp * wp + (y + top) // sh * wp + (x0 + left) // sw)
+                        for k in range(cols):
+                            rows[row, at + k] = x[n, c, y, first + k * step]
+
+
+@njit(cache=True, nogil=True)
+def forward(src, w, bias, kw, plane, wp, dh, dw, n0, n1, sums, out):
     """``out[n0:n1] (N, C_out, H_out, W_out)`` for ``src (C_in, N P + room)`` (planes of
     ``P = plane`` numbers, ``wp`` wide), ``w (C_out, C_g, kH kW)`` (kernels ``kw`` wide),
     ``bias (C_out,)``; ``sums (4 block P,)``: four outputs of one group at a time."""
@@ -155,37 +193,38 @@ def forward(src, w, bias, kw, plane, wp, dh, dw, sh, sw, n0, n1, sums, out):
             if o + 4 <= c_out and (o + 3) // per_group == o // per_group:   # one group's
                 _add_taps4(src[first:first + c_g], b0 * plane, w[o:o + 4], bias[o:o + 4], kw,
                            wp, dh, dw, s0, s1, s2, s3)
-                _keep(s0, b0, b1, o, plane, wp, 0, 0, sh, sw, out)
-                _keep(s1, b0, b1, o + 1, plane, wp, 0, 0, sh, sw, out)
-                _keep(s2, b0, b1, o + 2, plane, wp, 0, 0, sh, sw, out)
-                _keep(s3, b0, b1, o + 3, plane, wp, 0, 0, sh, sw, out)
+                _keep(s0, b0, b1, o, plane, wp, out)
+                _keep(s1, b0, b1, o + 1, plane, wp, out)
+                _keep(s2, b0, b1, o + 2, plane, wp, out)
+                _keep(s3, b0, b1, o + 3, plane, wp, out)
                 o += 4
             else:
                 _add_taps(src[first:first + c_g], b0 * plane, w[o], bias[o], kw, wp, dh, dw,
                           s0)
-                _keep(s0, b0, b1, o, plane, wp, 0, 0, sh, sw, out)
+                _keep(s0, b0, b1, o, plane, wp, out)
                 o += 1
 
 
 @njit(cache=True, nogil=True)
-def input_grad(g, w_t, kw, plane, wp, dh, dw, sh, sw, top, left, n0, n1, rows, sums, grad_x):
+def input_grad(g, w_t, kw, plane, wp, dh, dw, top, left, sh, sw, n0, n1, rows, sums, grad_x):
     """``grad_x[n0:n1] (N, C_in, H, W)``: the sums of ``g (N, C_out, H_out, W_out)``,
     spread into ``rows (C_out, block P + room)`` with the kernel's extent ``(dH (kH - 1),
     dW (kW - 1))`` before it (planes of ``P = plane``, ``wp`` wide), and ``w_t (C_in, M,
-    kH kW)``, the weights flipped and transposed; kept from row ``top``, column ``left``
-    (the input's corner in its padding)."""
+    kH kW)``, the weights flipped and transposed: one phase of the input gradient a row
+    (stride ``(sH, sW)``), each put in its place (``top``, ``left``: the input's corner in
+    its padding)."""
     c_out, c_in, per_in = g.shape[1], w_t.shape[0], w_t.shape[1]
     taps = w_t.shape[2]
     ph, pw = (taps - 1) // kw * dh, (kw - 1) * dw
     block, per_group = sums.shape[0] // plane, c_in // (c_out // per_in)
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
-        _spread(g, b0, b1, sh, sw, ph, pw, plane, wp, rows)
+        _spread(g, b0, b1, ph, pw, plane, wp, rows)
         part = sums[:(b1 - b0) * plane]
         for o in range(c_in):
             first = (o // per_group) * per_in
             _add_taps(rows[first:first + per_in], 0, w_t[o], 0.0, kw, wp, dh, dw, part)
-            _keep(part, b0, b1, o, plane, wp, top, left, 1, 1, grad_x)
+            _put(part, b0, b1, o, plane, wp, top, left, sh, sw, grad_x)
 
 
 @njit(cache=True, nogil=True, fastmath=REDUCE)
@@ -267,7 +306,7 @@ def _dots4(g0, g1, g2, g3, row, kw, wp, dh, dw, zero, sums):
 
 
 @njit(cache=True, nogil=True)
-def weight_grad(src, g, kw, plane, wp, dh, dw, sh, sw, n0, n1, rows, zero, grad_w):
+def weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows, zero, grad_w):
     """``grad_w (C_out, C_g, kH kW)`` (float64) += each tap's dot product of its shifted
     row of ``src`` (as in ``forward``) with ``g (N, C_out, H_out, W_out)`` spread into
     ``rows (C_out, block P)``, for images ``n0:n1``, four outputs of one group at a time
@@ -278,7 +317,7 @@ def weight_grad(src, g, kw, plane, wp, dh, dw, sh, sw, n0, n1, rows, zero, grad_
     part = np.zeros((4, taps), g.dtype)         # a block's sums, then added in float64
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
-        _spread(g, b0, b1, sh, sw, 0, 0, plane, wp, rows)
+        _spread(g, b0, b1, 0, 0, plane, wp, rows)
         length, start = (b1 - b0) * plane, b0 * plane
         o = 0
         while o < c_out:

@@ -80,16 +80,17 @@ def test_direct_loops_equal_im2col_on_the_zoo_layers(name, dtype):
 @settings(max_examples=2 * settings.default.max_examples)
 @given(groups=st.integers(1, 5), per_group=st.integers(1, 3), n=st.integers(1, 9),
        kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
-       stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
-       padding=st.tuples(st.integers(0, 2), st.integers(0, 2)), extra=st.integers(0, 9),
+       padding=st.tuples(st.integers(0, 3), st.integers(0, 3)), extra=st.integers(0, 9),
        mode=st.sampled_from(kernels.PADDING_MODES), bias=st.booleans(),
        dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2 ** 16))
 def test_direct_loops_equal_im2col_on_every_shape_they_take(groups, per_group, n, kernel,
                                                             stride, dilation, padding, extra,
                                                             mode, bias, dtype, seed):
-    """Any one-input-channel-per-group convolution the direct loops accept (strides 1 and
-    2, dilation, padding in every mode, many images: several blocks and threads' parts)."""
+    """Any one-input-channel-per-group convolution the direct loops accept (strides 1 to
+    3 along each axis: the input's phases; dilation, padding in every mode, many images:
+    several blocks and threads' parts)."""
     span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
     hw = [max(s, p + 1) + extra for s, p in zip(span, padding)]    # windows fit, modes legal
     options = dict(in_channels=groups, out_channels=groups * per_group, kernel_size=kernel,
