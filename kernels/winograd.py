@@ -53,6 +53,10 @@ MIN_CHANNELS = 4
 # (benchmarks/README.md, "Behind the kernels' choices").
 TILES_PER_CHUNK = 98
 MAX_CHUNK_BYTES = 8 * 2 ** 20
+# A tile transform (winograd_cpu.py) takes this many numbers (tiles times channels) at
+# once, however few the channels: long enough to vectorize, small enough to stay in cache
+# (benchmarks/README.md, "Behind the kernels' choices").
+RUN_NUMBERS = 64
 
 
 @lru_cache(maxsize=None)
@@ -143,9 +147,14 @@ class Winograd(Chunked):
             padded = self._padded(x.shape[0])
             self.loops.to_padded_nhwc(x, *self.corner, padded)
             v = np.empty((self.area, self._tile_count(chunk), x.shape[1]), dtype=x.dtype)
-            self.loops.input_tiles(padded, self.BT, self.m, *self.tiles, v)
+            self.loops.input_tiles(padded, self.BT, self.m, *self.tiles, self._run(x.shape[1]), v)
             return v
         return self.keep(chunk, build)
+
+    @staticmethod
+    def _run(channels):
+        """How many consecutive tiles a transform takes at once: ``RUN_NUMBERS`` numbers."""
+        return max(1, RUN_NUMBERS // channels)
 
     def _tile_count(self, chunk):
         return (chunk.stop - chunk.start) * self.tiles[0] * self.tiles[1]
@@ -175,7 +184,7 @@ class Winograd(Chunked):
 
         def one_chunk(chunk):
             p = np.matmul(self._tiles(chunk), u_t)                # (A*A, T, C_out)
-            self.loops.output_tiles(p, self.AT, self.m, bias, out[chunk])
+            self.loops.output_tiles(p, self.AT, self.m, bias, self._run(c_out), out[chunk])
         self.run(one_chunk)
         return out.reshape(out.shape[0], c_out, -1)
 
@@ -190,13 +199,14 @@ class Winograd(Chunked):
 
         def one_chunk(chunk):
             dp = np.empty((self.area, self._tile_count(chunk), u.shape[1]), dtype=self.x.dtype)
-            self.loops.grad_tiles(grad[chunk], self.AT, self.m, dp)
+            self.loops.grad_tiles(grad[chunk], self.AT, self.m, self._run(u.shape[1]), dp)
             du = np.matmul(dp.transpose(0, 2, 1), self._tiles(chunk)) if weights else None
             if inputs:
                 dv = np.matmul(dp, u)                             # (A*A, T, C)
                 del dp                      # freed before the padded planes are made
                 padded = self._padded(chunk.stop - chunk.start)
-                self.loops.input_grad_tiles(dv, self.BT, self.m, *self.tiles, padded)
+                self.loops.input_grad_tiles(dv, self.BT, self.m, *self.tiles,
+                                              self._run(dv.shape[2]), padded)
                 self.loops.from_padded_nhwc(padded, *self.corner, dx[chunk])
             return du
         if not weights:

@@ -1,9 +1,10 @@
-"""Numba loops for ``winograd.py``: the tile transforms, a row of tiles at a time.
+"""Numba loops for ``winograd.py``: the tile transforms, a run of tiles at a time.
 
 Tiles are numbered ``t = (n * tiles_h + ty) * tiles_w + tx``; a tile's A x A
 transform-domain values (``A = 6`` or ``8``) are the rows ``xi = a * A + b`` of the
-``(A*A, T, C)`` arrays, so one row of tiles (``ty`` fixed) is, for each ``xi``, one contiguous
-run of ``tiles_w * C`` numbers. Each transform works on such a row: the small
+``(A*A, T, C)`` arrays, so a run of consecutive tiles is, for each ``xi``, one contiguous
+run of ``tiles * C`` numbers. Each transform works on such a run (``run`` tiles:
+``winograd.py`` makes it ``RUN_NUMBERS`` numbers long, whatever the channels): the small
 matrix products (``_combine``) then loop over those long runs, which the
 compiler turns into vector instructions; for ``A``-term sums ``_combine`` keeps
 the sum in registers (zero coefficients multiplied: fewer stores pay more). Like ``cpu.py``: ``cache=True``,
@@ -12,15 +13,20 @@ the sum in registers (zero coefficients multiplied: fewer stores pay more). Like
 import numpy as np
 from numba import njit
 
+# Offsets into the arrays are unsigned (``U``): Numba then skips its check for a negative
+# index, which kept the compiler from vectorizing the copies (as in direct_cpu.py).
+U = np.uint64
+
 
 @njit(cache=True, nogil=True)
 def to_padded_nhwc(x, top, left, out):
     """``out[n, top + i, left + j, c] = x[n, c, i, j]``; ``out`` is zeros elsewhere."""
     n, c, h, w = x.shape
+    top, left = U(top), U(left)
     for b in range(n):
         for ch in range(c):
-            for i in range(h):
-                for j in range(w):
+            for i in range(U(h)):
+                for j in range(U(w)):
                     out[b, top + i, left + j, ch] = x[b, ch, i, j]
 
 
@@ -28,9 +34,10 @@ def to_padded_nhwc(x, top, left, out):
 def from_padded_nhwc(padded, top, left, out):
     """Adjoint of ``to_padded_nhwc``: ``out[n, c, i, j] = padded[n, top + i, left + j, c]``."""
     n, c, h, w = out.shape
+    top, left = U(top), U(left)
     for b in range(n):
-        for i in range(h):
-            for j in range(w):
+        for i in range(U(h)):
+            for j in range(U(w)):
                 for ch in range(c):
                     out[b, ch, i, j] = padded[b, top + i, left + j, ch]
 
@@ -73,102 +80,117 @@ def _sandwich(left, right, tiles, rows, out):
 
 
 @njit(cache=True, nogil=True)
-def input_tiles(padded, bt, m, tiles_h, tiles_w, v):
+def _tile(t, tiles_h, tiles_w):
+    """``(n, ty, tx)`` of tile number ``t``."""
+    return t // (tiles_h * tiles_w), t // tiles_w % tiles_h, t % tiles_w
+
+
+@njit(cache=True, nogil=True)
+def input_tiles(padded, bt, m, tiles_h, tiles_w, run, v):
     """``v[a*A+b, t, c] = (BT d BT^T)[a, b]`` for each tile ``d = padded[n, ty m : ty m + A,
-    tx m : tx m + A, c]`` (tiles ``m`` apart overlap by ``A - m`` pixels)."""
+    tx m : tx m + A, c]`` (tiles ``m`` apart overlap by ``A - m`` pixels), ``run`` tiles
+    at a time."""
     alpha, c = bt.shape[0], padded.shape[3]
-    width = tiles_w * c
-    d = np.empty((alpha, alpha, width), dtype=v.dtype)       # d[i, j, tx c + ch]
+    total, width = padded.shape[0] * tiles_h * tiles_w, run * c
+    d = np.zeros((alpha, alpha, width), dtype=v.dtype)        # d[i, j, k c + ch]
     rows = np.empty((alpha, alpha, width), dtype=v.dtype)
     out = np.empty((alpha, alpha, width), dtype=v.dtype)
     v2 = v.reshape(alpha * alpha, -1)
-    for b in range(padded.shape[0]):
-        for ty in range(tiles_h):
+    for t0 in range(0, total, run):
+        count = min(run, total - t0)
+        for k in range(count):
+            b, ty, tx = _tile(t0 + k, tiles_h, tiles_w)
+            at = U(k * c)
             for i in range(alpha):
                 for j in range(alpha):
-                    for tx in range(tiles_w):
-                        for ch in range(c):
-                            d[i, j, tx * c + ch] = padded[b, ty * m + i, tx * m + j, ch]
-            _sandwich(bt, bt, d, rows, out)
-            start = (b * tiles_h + ty) * width
-            for xi in range(alpha * alpha):
-                for q in range(width):
-                    v2[xi, start + q] = out[xi // alpha, xi % alpha, q]
+                    col = U(tx * m + j)
+                    for ch in range(U(c)):
+                        d[i, j, at + ch] = padded[b, ty * m + i, col, ch]
+        _sandwich(bt, bt, d, rows, out)
+        start = U(t0 * c)
+        for xi in range(alpha * alpha):
+            for q in range(U(count * c)):
+                v2[xi, start + q] = out[xi // alpha, xi % alpha, q]
 
 
 @njit(cache=True, nogil=True)
-def output_tiles(prod, at, m, bias, out):
+def output_tiles(prod, at, m, bias, run, out):
     """``out[n, o, ty m + i, tx m + j] = (AT p AT^T)[i, j] + bias[o]`` for each tile's
-    ``p[a, b] = prod[a*A+b, t, o]``, cut at the output's edges."""
+    ``p[a, b] = prod[a*A+b, t, o]``, cut at the output's edges; ``run`` tiles at a time."""
     alpha, n_out = at.shape[1], prod.shape[2]
     n, _, ho, wo = out.shape
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    width = tiles_w * n_out
-    p = np.empty((alpha, alpha, width), dtype=out.dtype)
+    total, width = n * tiles_h * tiles_w, run * n_out
+    p = np.zeros((alpha, alpha, width), dtype=out.dtype)
     rows = np.empty((m, alpha, width), dtype=out.dtype)
     tile = np.empty((m, m, width), dtype=out.dtype)
     prod2 = prod.reshape(alpha * alpha, -1)
-    for b in range(n):
-        for ty in range(tiles_h):
-            start = (b * tiles_h + ty) * width
-            for xi in range(alpha * alpha):
-                for q in range(width):
-                    p[xi // alpha, xi % alpha, q] = prod2[xi, start + q]
-            _sandwich(at, at, p, rows, tile)
+    for t0 in range(0, total, run):
+        count = min(run, total - t0)
+        start = U(t0 * n_out)
+        for xi in range(alpha * alpha):
+            for q in range(U(count * n_out)):
+                p[xi // alpha, xi % alpha, q] = prod2[xi, start + q]
+        _sandwich(at, at, p, rows, tile)
+        for k in range(count):
+            b, ty, tx = _tile(t0 + k, tiles_h, tiles_w)
             for i in range(min(m, ho - ty * m)):
-                for tx in range(tiles_w):
-                    for j in range(min(m, wo - tx * m)):
-                        for o in range(n_out):
-                            out[b, o, ty * m + i, tx * m + j] = tile[i, j, tx * n_out + o] + bias[o]
+                for j in range(min(m, wo - tx * m)):
+                    for o in range(n_out):
+                        out[b, o, ty * m + i, tx * m + j] = tile[i, j, k * n_out + o] + bias[o]
 
 
 @njit(cache=True, nogil=True)
-def grad_tiles(g, at, m, dprod):
+def grad_tiles(g, at, m, run, dprod):
     """Adjoint of ``output_tiles`` (without bias): ``dprod[a*A+b, t, o] = (AT^T G AT)[a, b]``
     for each tile ``G[i, j] = g[n, o, ty m + i, tx m + j]`` (zeros beyond the edges)."""
     alpha, (n, n_out, ho, wo) = at.shape[1], g.shape
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    width = tiles_w * n_out
+    total, width = n * tiles_h * tiles_w, run * n_out
     a_mat = np.ascontiguousarray(at.T)
     tile = np.zeros((m, m, width), dtype=g.dtype)
     rows = np.empty((alpha, m, width), dtype=g.dtype)
     out = np.empty((alpha, alpha, width), dtype=g.dtype)
     dprod2 = dprod.reshape(alpha * alpha, -1)
-    for b in range(n):
-        for ty in range(tiles_h):
-            tile[:] = 0
+    for t0 in range(0, total, run):
+        count = min(run, total - t0)
+        tile[:] = 0
+        for k in range(count):
+            b, ty, tx = _tile(t0 + k, tiles_h, tiles_w)
             for i in range(min(m, ho - ty * m)):
-                for tx in range(tiles_w):
-                    for j in range(min(m, wo - tx * m)):
-                        for o in range(n_out):
-                            tile[i, j, tx * n_out + o] = g[b, o, ty * m + i, tx * m + j]
-            _sandwich(a_mat, a_mat, tile, rows, out)
-            start = (b * tiles_h + ty) * width
-            for xi in range(alpha * alpha):
-                for q in range(width):
-                    dprod2[xi, start + q] = out[xi // alpha, xi % alpha, q]
+                for j in range(min(m, wo - tx * m)):
+                    for o in range(n_out):
+                        tile[i, j, k * n_out + o] = g[b, o, ty * m + i, tx * m + j]
+        _sandwich(a_mat, a_mat, tile, rows, out)
+        start = U(t0 * n_out)
+        for xi in range(alpha * alpha):
+            for q in range(U(count * n_out)):
+                dprod2[xi, start + q] = out[xi // alpha, xi % alpha, q]
 
 
 @njit(cache=True, nogil=True)
-def input_grad_tiles(dv, bt, m, tiles_h, tiles_w, padded):
+def input_grad_tiles(dv, bt, m, tiles_h, tiles_w, run, padded):
     """Adjoint of ``input_tiles``: each tile's ``BT^T dV BT`` added into ``padded`` where
     the tile was read from (overlapping tiles add up)."""
     alpha, c = bt.shape[0], padded.shape[3]
-    width = tiles_w * c
+    total, width = padded.shape[0] * tiles_h * tiles_w, run * c
     b_mat = np.ascontiguousarray(bt.T)
-    p = np.empty((alpha, alpha, width), dtype=dv.dtype)
+    p = np.zeros((alpha, alpha, width), dtype=dv.dtype)
     rows = np.empty((alpha, alpha, width), dtype=dv.dtype)
     tile = np.empty((alpha, alpha, width), dtype=dv.dtype)
     dv2 = dv.reshape(alpha * alpha, -1)
-    for b in range(padded.shape[0]):
-        for ty in range(tiles_h):
-            start = (b * tiles_h + ty) * width
-            for xi in range(alpha * alpha):
-                for q in range(width):
-                    p[xi // alpha, xi % alpha, q] = dv2[xi, start + q]
-            _sandwich(b_mat, b_mat, p, rows, tile)
+    for t0 in range(0, total, run):
+        count = min(run, total - t0)
+        start = U(t0 * c)
+        for xi in range(alpha * alpha):
+            for q in range(U(count * c)):
+                p[xi // alpha, xi % alpha, q] = dv2[xi, start + q]
+        _sandwich(b_mat, b_mat, p, rows, tile)
+        for k in range(count):
+            b, ty, tx = _tile(t0 + k, tiles_h, tiles_w)
+            at = U(k * c)
             for i in range(alpha):
                 for j in range(alpha):
-                    for tx in range(tiles_w):
-                        for ch in range(c):
-                            padded[b, ty * m + i, tx * m + j, ch] += tile[i, j, tx * c + ch]
+                    col = U(tx * m + j)
+                    for ch in range(U(c)):
+                        padded[b, ty * m + i, col, ch] += tile[i, j, at + ch]

@@ -52,7 +52,11 @@ def _case(rng, n, c, c_out, h, w, r, pads, dtype):
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("max_bytes", [None, 1])          # 1: one image per chunk
-def test_equals_the_reference_in_float64(case, max_bytes, rng):
+# the transforms' runs: one tile, runs across rows and images with a part run at the end,
+# every tile of a chunk in one run
+@pytest.mark.parametrize("run_numbers", [1, 50, 10 ** 6])
+def test_equals_the_reference_in_float64(case, max_bytes, run_numbers, rng, monkeypatch):
+    monkeypatch.setattr(winograd, "RUN_NUMBERS", run_numbers)
     *shape, pads = case
     x, w, b, g = _case(rng, *shape, pads, np.float64)
     plan, *got = _winograd(x, w, b, g, pads, max_bytes)
