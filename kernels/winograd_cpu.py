@@ -45,6 +45,12 @@ def from_padded_nhwc(padded, top, left, out):
 @njit(cache=True, nogil=True)
 def _combine(mat, src, dst):
     """``dst[k, :] = sum_i mat[k, i] src[i, :]`` for 2-D ``src`` and ``dst``."""
+    if mat.shape[1] == 4:        # AT's transpose, in every gradient's transform
+        for k in range(mat.shape[0]):
+            m0, m1, m2, m3 = mat[k, 0], mat[k, 1], mat[k, 2], mat[k, 3]
+            for q in range(dst.shape[1]):
+                dst[k, q] = m0 * src[0, q] + m1 * src[1, q] + m2 * src[2, q] + m3 * src[3, q]
+        return
     if mat.shape[1] == 6:        # the sum in registers: one store per number, not six
         for k in range(mat.shape[0]):
             m0, m1, m2, m3, m4, m5 = mat[k, 0], mat[k, 1], mat[k, 2], mat[k, 3], mat[k, 4], mat[k, 5]
