@@ -169,7 +169,7 @@ class Direct:
         self._run(lambda part: self.loops.input_grad(
             g, w_t, kw, plane, hw[1], dh, dw, top, left, *self.stride, part.start, part.stop,
             np.empty((c_out, block * plane + room), g.dtype),
-            np.empty(block * plane, g.dtype), grad_x))
+            np.empty((len(self.src) // self.x_shape[1], block * plane), g.dtype), grad_x))
         return grad_x if zeros else pad_adjoint(grad_x, self.pads, self.padding_mode)
 
 

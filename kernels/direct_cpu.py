@@ -143,17 +143,33 @@ def _spread(g, b0, b1, top, left, plane, wp, rows):
 
 
 @njit(cache=True, nogil=True)
-def _put(sums, b0, b1, o, plane, wp, top, left, sh, sw, grad_x):
-    """``grad_x[b, c, y, x] = sums[(b - b0) P + i wp + j]`` for the pixels of phase ``o =
-    (c sH + p) sW + q``: ``(y + top, x + left) = (i sH + p, j sW + q)``, ``b0 <= b < b1``."""
-    c, p, q = o // (sh * sw), o // sw % sh, o % sw
-    y0, x0 = (p - top) % sh, (q - left) % sw        # the first row and column in the phase
-    cols, first, step = U((grad_x.shape[3] - x0 + sw - 1) // sw), U(x0), U(sw)
+def _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x):
+    """``grad_x[b, c, y, x] = sums[p sW + q, (b - b0) P + i wp + j]`` where ``(y + top, x +
+    left) = (i sH + p, j sW + q)``: channel ``c``'s phases put back in place, ``b0 <= b <
+    b1``, each row written in order."""
+    h, w = grad_x.shape[2], grad_x.shape[3]
     for b in range(b0, b1):
-        for y in range(y0, grad_x.shape[2], sh):
-            at = U((b - b0) * plane + (y + top) // sh * wp + (x0 + left) // sw)
-            for k in range(cols):
-                grad_x[b, c, y, first + k * step] = sums[at + k]
+        for y in range(h):
+            p, i = (y + top) % sh, (y + top) // sh
+            at = U((b - b0) * plane + i * wp + left // sw)
+            if sw == 1:
+                for x in range(U(w)):
+                    grad_x[b, c, y, x] = sums[p, at + x]
+            elif sw == 2:               # even and odd columns from their two phases
+                r0, r1 = p * 2 + left % 2, p * 2 + (left + 1) % 2
+                a1 = at + U((left + 1) // 2 - left // 2)
+                for k in range(U(w // 2)):
+                    grad_x[b, c, y, 2 * k] = sums[r0, at + k]
+                    grad_x[b, c, y, 2 * k + 1] = sums[r1, a1 + k]
+                if w % 2:
+                    grad_x[b, c, y, w - 1] = sums[r0, at + U(w // 2)]
+            else:                       # the columns' phases in turn
+                q = left % sw
+                for x in range(w):
+                    grad_x[b, c, y, x] = sums[p * sw + q, at]
+                    q += 1
+                    if q == sw:
+                        q, at = 0, at + U(1)
 
 
 @njit(cache=True, nogil=True)
@@ -211,20 +227,23 @@ def input_grad(g, w_t, kw, plane, wp, dh, dw, top, left, sh, sw, n0, n1, rows, s
     spread into ``rows (C_out, block P + room)`` with the kernel's extent ``(dH (kH - 1),
     dW (kW - 1))`` before it (planes of ``P = plane``, ``wp`` wide), and ``w_t (C_in, M,
     kH kW)``, the weights flipped and transposed: one phase of the input gradient a row
-    (stride ``(sH, sW)``), each put in its place (``top``, ``left``: the input's corner in
-    its padding)."""
+    (stride ``(sH, sW)``), a channel's phases summed into ``sums (sH sW, block P)`` and put
+    in place together (``top``, ``left``: the input's corner in its padding)."""
     c_out, c_in, per_in = g.shape[1], w_t.shape[0], w_t.shape[1]
-    taps = w_t.shape[2]
+    taps, phases = w_t.shape[2], sh * sw
     ph, pw = (taps - 1) // kw * dh, (kw - 1) * dw
-    block, per_group = sums.shape[0] // plane, c_in // (c_out // per_in)
+    block, per_group = sums.shape[1] // plane, c_in // (c_out // per_in)
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
         _spread(g, b0, b1, ph, pw, plane, wp, rows)
-        part = sums[:(b1 - b0) * plane]
-        for o in range(c_in):
-            first = (o // per_group) * per_in
-            _add_taps(rows[first:first + per_in], 0, w_t[o], 0.0, kw, wp, dh, dw, part)
-            _put(part, b0, b1, o, plane, wp, top, left, sh, sw, grad_x)
+        length = (b1 - b0) * plane
+        for c in range(c_in // phases):
+            for s in range(phases):         # one channel's phases, then put in place
+                o = c * phases + s
+                first = (o // per_group) * per_in
+                _add_taps(rows[first:first + per_in], 0, w_t[o], 0.0, kw, wp, dh, dw,
+                          sums[s, :length])
+            _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x)
 
 
 @njit(cache=True, nogil=True, fastmath=REDUCE)
