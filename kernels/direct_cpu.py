@@ -113,7 +113,8 @@ def _add_taps4(rows, start, weights, bias, kw, wp, dh, dw, s0, s1, s2, s3):
 
 
 # The copies below index with unsigned integers (``U``): Numba then skips its check for
-# a negative index, which kept the compiler from vectorizing them (4-5x slower).
+# a negative index, which kept the compiler from vectorizing them (benchmarks/README.md,
+# "Behind the kernels' choices").
 U = np.uint64
 
 

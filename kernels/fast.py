@@ -123,7 +123,7 @@ def convolve_backward(saved, weight, grad_out, weights=True, inputs=True, **geom
     g = grad_out.reshape(grad_out.shape[0], c_out, -1)                      # (N, C_out, L)
     gw, gx = saved.backward(weight.reshape(groups, c_out // groups, -1), g, weights, inputs)
     # the bias gradient: over the images first, then along each contiguous row (NumPy's
-    # sum over axes 0 and 2 at once took 2-4x as long: benchmarks/README.md)
+    # sum over axes 0 and 2 at once is a slower strided reduction: benchmarks/README.md)
     return gx, (gw.reshape(weight.shape) if weights else None), g.sum(axis=0).sum(axis=1)
 
 
