@@ -92,6 +92,26 @@ def _tile(t, tiles_h, tiles_w):
 
 
 @njit(cache=True, nogil=True)
+def _take_run(rows, start, length, run):
+    """``run[a, b, :length] = rows[a*A+b, start:start + length]``: a run of tiles out of an
+    ``(A*A, T C)`` array."""
+    alpha = run.shape[0]
+    for xi in range(alpha * alpha):
+        for q in range(U(length)):
+            run[xi // alpha, xi % alpha, q] = rows[xi, U(start) + q]
+
+
+@njit(cache=True, nogil=True)
+def _put_run(run, start, length, rows):
+    """``rows[a*A+b, start:start + length] = run[a, b, :length]``: the adjoint of
+    ``_take_run``."""
+    alpha = run.shape[0]
+    for xi in range(alpha * alpha):
+        for q in range(U(length)):
+            rows[xi, U(start) + q] = run[xi // alpha, xi % alpha, q]
+
+
+@njit(cache=True, nogil=True)
 def input_tiles(padded, bt, m, tiles_h, tiles_w, run, v):
     """``v[a*A+b, t, c] = (BT d BT^T)[a, b]`` for each tile ``d = padded[n, ty m : ty m + A,
     tx m : tx m + A, c]`` (tiles ``m`` apart overlap by ``A - m`` pixels), ``run`` tiles
@@ -113,10 +133,7 @@ def input_tiles(padded, bt, m, tiles_h, tiles_w, run, v):
                     for ch in range(U(c)):
                         d[i, j, at + ch] = padded[b, ty * m + i, col, ch]
         _sandwich(bt, bt, d, rows, out)
-        start = U(t0 * c)
-        for xi in range(alpha * alpha):
-            for q in range(U(count * c)):
-                v2[xi, start + q] = out[xi // alpha, xi % alpha, q]
+        _put_run(out, t0 * c, count * c, v2)
 
 
 @njit(cache=True, nogil=True)
@@ -133,10 +150,7 @@ def output_tiles(prod, at, m, bias, run, out):
     prod2 = prod.reshape(alpha * alpha, -1)
     for t0 in range(0, total, run):
         count = min(run, total - t0)
-        start = U(t0 * n_out)
-        for xi in range(alpha * alpha):
-            for q in range(U(count * n_out)):
-                p[xi // alpha, xi % alpha, q] = prod2[xi, start + q]
+        _take_run(prod2, t0 * n_out, count * n_out, p)
         _sandwich(at, at, p, rows, tile)
         for k in range(count):
             b, ty, tx = _tile(t0 + k, tiles_h, tiles_w)
@@ -168,10 +182,7 @@ def grad_tiles(g, at, m, run, dprod):
                     for o in range(n_out):
                         tile[i, j, k * n_out + o] = g[b, o, ty * m + i, tx * m + j]
         _sandwich(a_mat, a_mat, tile, rows, out)
-        start = U(t0 * n_out)
-        for xi in range(alpha * alpha):
-            for q in range(U(count * n_out)):
-                dprod2[xi, start + q] = out[xi // alpha, xi % alpha, q]
+        _put_run(out, t0 * n_out, count * n_out, dprod2)
 
 
 @njit(cache=True, nogil=True)
@@ -187,10 +198,7 @@ def input_grad_tiles(dv, bt, m, tiles_h, tiles_w, run, padded):
     dv2 = dv.reshape(alpha * alpha, -1)
     for t0 in range(0, total, run):
         count = min(run, total - t0)
-        start = U(t0 * c)
-        for xi in range(alpha * alpha):
-            for q in range(U(count * c)):
-                p[xi // alpha, xi % alpha, q] = dv2[xi, start + q]
+        _take_run(dv2, t0 * c, count * c, p)
         _sandwich(b_mat, b_mat, p, rows, tile)
         for k in range(count):
             b, ty, tx = _tile(t0 + k, tiles_h, tiles_w)
