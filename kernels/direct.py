@@ -122,21 +122,33 @@ class Direct:
 
     def backward(self, w2, g, weights=True, inputs=True):
         """``(dw2 (G, M, C_g kH kW), dx (N, C, H, W))`` for ``g (N, C_out, L)``, as
-        ``Columns.backward`` (``weights=False`` / ``inputs=False``: ``None``)."""
+        ``Columns.backward`` (``weights=False`` / ``inputs=False``: ``None``). Each part of
+        the batch makes both in one hand-off to a thread."""
         w = self._weights(w2)
         n, c_out, dtype = self.x_shape[0], w.shape[0], self.src.dtype
         expect_shape("Direct.backward", "g", g, (n, c_out, self.out_hw[0] * self.out_hw[1]))
         g = np.ascontiguousarray(g, dtype=dtype).reshape((n, c_out) + self.out_hw)
-        dw2 = None
+        weight_part = self._weight_grad(w, g) if weights else None
+        input_part, grad_x = self._input_grad(w, g) if inputs else (None, None)
+
+        def one_part(part):
+            if input_part is not None:
+                input_part(part)
+            return weight_part(part) if weight_part is not None else None
+        total = self._run(one_part, fold=operator.add if weights else None)   # in part order
+        dw2 = dx = None
         if weights:         # the stride-1 problem's gradient at each real tap
-            grad = self._weight_grad(w, g).reshape(c_out, -1, *self.stride, *self.kernel)
-            dw2 = grad[(slice(None), slice(None)) + self.taps_at].astype(dtype)
-        return (None if dw2 is None else dw2.reshape(w2.shape),
-                self._input_grad(w, g) if inputs else None)
+            grad = total.reshape(c_out, -1, *self.stride, *self.kernel)
+            dw2 = grad[(slice(None), slice(None)) + self.taps_at].astype(dtype).reshape(w2.shape)
+        if inputs:          # zero padding: the input's own pixels only, as put
+            dx = grad_x if self.padding_mode == "zeros" else \
+                pad_adjoint(grad_x, self.pads, self.padding_mode)
+        return dw2, dx
 
     def _weight_grad(self, w, g):
-        """``dW (C_out, C_g sH sW, taps)`` in float64: each part's sums, added in part
-        order (the same bits whichever thread made which part)."""
+        """A part's ``dW (C_out, C_g sH sW, taps)`` in float64, as a function of the part
+        (``backward`` adds the parts' sums in part order: the same bits whichever thread
+        made which part)."""
         wp, plane = self.phase_hw[1], self.phase_hw[0] * self.phase_hw[1]
         rows_shape = (g.shape[1], self._block(plane) * plane)
 
@@ -146,12 +158,14 @@ class Direct:
                                    part.start, part.stop, np.empty(rows_shape, g.dtype),
                                    g.dtype.type(0), grad_w)
             return grad_w
-        return self._run(one_part, fold=operator.add)          # in part order
+        return one_part
 
     def _input_grad(self, w, g):
-        """``dx (N, C, H, W)``: the transposed convolution, as the sums of ``g`` (with the
-        kernel's extent around it) with the weights flipped and each group's in and out
-        channels swapped, a plane per phase, each put back in its place."""
+        """``(a function writing a part's images of grad_x, grad_x)``: the transposed
+        convolution, as the sums of ``g`` (with the kernel's extent around it) with the
+        weights flipped and each group's in and out channels swapped, a plane per phase,
+        each put back in its place (zero padding: ``grad_x (N, C, H, W)``, the padding's
+        pixels dropped; other modes: the padded input's gradient)."""
         (kh, kw), (dh, dw), (hp, wp) = self.kernel, self.dilation, self.phase_hw
         c_out, groups, c_g = g.shape[1], self.groups, self.src.shape[0] // self.groups
         hw = (hp + dh * (kh - 1), wp + dw * (kw - 1))              # the planes g is spread in
@@ -159,18 +173,17 @@ class Direct:
         flipped = w.reshape(groups, c_out // groups, c_g, -1)[..., ::-1]
         w_t = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3).reshape(groups * c_g,
                                                                          c_out // groups, -1))
-        # zero padding: only the input's own pixels are kept (the padding's are dropped)
         zeros = self.padding_mode == "zeros"
         top, left = top_left(self.pads) if zeros else (0, 0)
         grad_x = np.empty(self.x_shape if zeros else self.x_shape[:2] + self.padded_hw,
                           g.dtype)
         block = self._block(plane)
         room = dh * (kh - 1) * hw[1] + dw * (kw - 1)
-        self._run(lambda part: self.loops.input_grad(
+        return (lambda part: self.loops.input_grad(
             g, w_t, kw, plane, hw[1], dh, dw, top, left, *self.stride, part.start, part.stop,
             np.empty((c_out, block * plane + room), g.dtype),
-            np.empty((len(self.src) // self.x_shape[1], block * plane), g.dtype), grad_x))
-        return grad_x if zeros else pad_adjoint(grad_x, self.pads, self.padding_mode)
+            np.empty((len(self.src) // self.x_shape[1], block * plane), g.dtype), grad_x)), \
+            grad_x
 
 
 def top_left(pads):

@@ -140,6 +140,25 @@ def test_direct_loops_split_a_batch_between_threads_alike():
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_direct_backward_gives_only_what_is_asked(mode):
+    """Each part makes both gradients in one hand-off; asked for one, the other is None and
+    the one asked for is the same bits (stride 2: the phases)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 4, 9, 9))
+    plan = kernels.direct.Direct(x, (3, 3), (2, 2), ((1, 1), (1, 1)), groups=4,
+                                 padding_mode=mode)
+    w2 = rng.standard_normal((4, 2, 9))
+    g = rng.standard_normal((40, 8, 25))
+    both = plan.backward(w2, g)
+    only_w, none_x = plan.backward(w2, g, inputs=False)
+    none_w, only_x = plan.backward(w2, g, weights=False)
+    assert none_x is None and none_w is None
+    np.testing.assert_array_equal(only_w, both[0])
+    np.testing.assert_array_equal(only_x, both[1])
+    assert both[1].shape == x.shape and both[0].shape == w2.shape
+
+
 def test_direct_refuses_weights_bias_and_gradients_of_another_shape():
     x = np.zeros((2, 4, 6, 6))
     plan = kernels.direct.Direct(x, (3, 3), (1, 1), ((1, 1), (1, 1)), groups=4)
