@@ -147,7 +147,8 @@ def _spread(g, b0, b1, top, left, plane, wp, rows):
 def _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x):
     """``grad_x[b, c, y, x] = sums[p sW + q, (b - b0) P + i wp + j]`` where ``(y + top, x +
     left) = (i sH + p, j sW + q)``: channel ``c``'s phases put back in place, ``b0 <= b <
-    b1``, each row written in order."""
+    b1``, each row written in order. The last branch serves any stride; strides 1 and 2
+    have their own, whose constant steps the compiler vectorizes (benchmarks/README.md)."""
     h, w = grad_x.shape[2], grad_x.shape[3]
     for b in range(b0, b1):
         for y in range(h):

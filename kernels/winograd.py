@@ -147,12 +147,13 @@ class Winograd(Chunked):
             padded = self._padded(x.shape[0])
             self.loops.to_padded_nhwc(x, *self.corner, padded)
             v = np.empty((self.area, self._tile_count(chunk), x.shape[1]), dtype=x.dtype)
-            self.loops.input_tiles(padded, self.BT, self.m, *self.tiles, self._run(x.shape[1]), v)
+            self.loops.input_tiles(padded, self.BT, self.m, *self.tiles,
+                                   self._tiles_a_run(x.shape[1]), v)
             return v
         return self.keep(chunk, build)
 
     @staticmethod
-    def _run(channels):
+    def _tiles_a_run(channels):
         """How many consecutive tiles a transform takes at once: ``RUN_NUMBERS`` numbers."""
         return max(1, RUN_NUMBERS // channels)
 
@@ -184,7 +185,7 @@ class Winograd(Chunked):
 
         def one_chunk(chunk):
             p = np.matmul(self._tiles(chunk), u_t)                # (A*A, T, C_out)
-            self.loops.output_tiles(p, self.AT, self.m, bias, self._run(c_out), out[chunk])
+            self.loops.output_tiles(p, self.AT, self.m, bias, self._tiles_a_run(c_out), out[chunk])
         self.run(one_chunk)
         return out.reshape(out.shape[0], c_out, -1)
 
@@ -199,14 +200,14 @@ class Winograd(Chunked):
 
         def one_chunk(chunk):
             dp = np.empty((self.area, self._tile_count(chunk), u.shape[1]), dtype=self.x.dtype)
-            self.loops.grad_tiles(grad[chunk], self.AT, self.m, self._run(u.shape[1]), dp)
+            self.loops.grad_tiles(grad[chunk], self.AT, self.m, self._tiles_a_run(u.shape[1]), dp)
             du = np.matmul(dp.transpose(0, 2, 1), self._tiles(chunk)) if weights else None
             if inputs:
                 dv = np.matmul(dp, u)                             # (A*A, T, C)
                 del dp                      # freed before the padded planes are made
                 padded = self._padded(chunk.stop - chunk.start)
                 self.loops.input_grad_tiles(dv, self.BT, self.m, *self.tiles,
-                                              self._run(dv.shape[2]), padded)
+                                            self._tiles_a_run(dv.shape[2]), padded)
                 self.loops.from_padded_nhwc(padded, *self.corner, dx[chunk])
             return du
         if not weights:
