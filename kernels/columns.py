@@ -9,10 +9,10 @@ so ONE batched product convolves every group at once::
     dx   = col2im(W2.T @ g2)            (N, C, H, W)
 
 What is added to the formulas is only where and when: the batch's chunks
-(``chunks.Chunked``: bounded memory, the CPU's threads, columns kept for
-backward when they fit) and the loops that build the columns (``loops``:
-Numba on the CPU, numba.cuda on the GPU). Zero padding on both sides alike is
-read by ``im2col`` itself; any other padding pads ``x`` first
+(``chunks.Chunked``: bounded memory, the CPU's threads, columns kept for backward
+when they fit, the input then let go) and the loops that build the columns
+(``loops``: Numba on the CPU, numba.cuda on the GPU). Zero padding on both sides
+alike is read by ``im2col`` itself; any other padding pads ``x`` first
 (``textbook.pad``) and backward folds it back (``textbook.pad_adjoint``).
 """
 from ..backend import get_array_module
@@ -38,6 +38,7 @@ class Columns(Chunked):
         (top, bottom), (left, right) = pads
         self.explicit = padding_mode != "zeros" or top != bottom or left != right
         self.x = pad(x, pads, padding_mode) if self.explicit else x
+        self.x_shape, self.dtype = self.x.shape, self.x.dtype      # x itself: see let_input_go
         self.padding = (0, 0) if self.explicit else (top, left)
         self.out_hw = output_hw(self.x.shape[2:], kernel, stride, self.padding, dilation)
         c = x.shape[1]
@@ -52,9 +53,13 @@ class Columns(Chunked):
             return cols.reshape(self.groups, -1, cols.shape[1])
         return self.keep(chunk, build)
 
+    def _chunk_shape(self, chunk):
+        """The shape of ``x[chunk]`` (``x`` itself may be gone: ``let_input_go``)."""
+        return (chunk.stop - chunk.start,) + self.x_shape[1:]
+
     def _expect_weights(self, w2):
         """``w2`` must be ``(G, M, C/G kH kW)``: one row of weights per column of ``cols``."""
-        k = self.x.shape[1] // self.groups * self.kernel[0] * self.kernel[1]
+        k = self.x_shape[1] // self.groups * self.kernel[0] * self.kernel[1]
         expect_shape("Columns", "w2", w2, (self.groups,) + w2.shape[1:2] + (k,))
 
     def _per_group(self, g, chunk):
@@ -70,13 +75,14 @@ class Columns(Chunked):
         self._expect_weights(w2)
         if bias is not None:
             expect_shape("Columns.product", "bias", bias, (g_m,))
-        out = xp.empty((self.x.shape[0], g_m, length), dtype=self.x.dtype)
+        out = xp.empty((self.x_shape[0], g_m, length), dtype=self.dtype)
 
         def one_chunk(chunk):                   # each chunk writes its own images
             out[chunk] = (w2 @ self._cols(chunk)).reshape(g_m, -1, length).transpose(1, 0, 2)
             if bias is not None:
                 out[chunk] += bias[:, None]     # while the chunk is still in cache
         self.run(one_chunk)
+        self.let_input_go()
         return out
 
     def backward(self, w2, g, weights=True, inputs=True):
@@ -87,9 +93,9 @@ class Columns(Chunked):
         network's first layer in training needs only ``dW2``."""
         xp = get_array_module(g)
         self._expect_weights(w2)
-        expect_shape("Columns.backward", "g", g, (self.x.shape[0], w2.shape[0] * w2.shape[1],
+        expect_shape("Columns.backward", "g", g, (self.x_shape[0], w2.shape[0] * w2.shape[1],
                                                   self.out_hw[0] * self.out_hw[1]))
-        dx = xp.empty(self.x.shape, dtype=self.x.dtype) if inputs else None
+        dx = xp.empty(self.x_shape, dtype=self.dtype) if inputs else None
 
         def one_chunk(chunk):
             g2 = self._per_group(g, chunk)
@@ -97,7 +103,7 @@ class Columns(Chunked):
             if inputs:
                 dcols = w2.transpose(0, 2, 1) @ g2          # (G, K, n_chunk L)
                 dx[chunk] = self.loops.col2im(dcols.reshape(-1, g2.shape[2]),
-                                              self.x[chunk].shape, self.kernel, self.stride,
+                                              self._chunk_shape(chunk), self.kernel, self.stride,
                                               self.padding, self.dilation)
             return dw2           # the chunk's columns are freed here, before the next one's
         dw2 = None

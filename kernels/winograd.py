@@ -115,8 +115,9 @@ class Winograd(Chunked):
 
     ``x (N, C, H, W)``, ``pads ((top, bottom), (left, right))`` of zeros;
     ``max_bytes`` bounds one chunk's transformed tiles (default ``MAX_CHUNK_BYTES``).
-    Keeps ``x`` and, when the batch's fit ``chunks.MAX_KEPT_BYTES``, the
-    transformed input tiles ``V`` for backward.
+    Keeps for backward the transformed input tiles ``V`` when the batch's fit
+    ``chunks.MAX_KEPT_BYTES`` (and then lets ``x`` go: ``let_input_go``), else ``x``,
+    to make them again chunk by chunk.
     """
 
     def __init__(self, x, kernel, pads, out_channels, max_bytes=None):
@@ -130,6 +131,7 @@ class Winograd(Chunked):
         (top, bottom), (left, right) = pads
         n, c, h, w = x.shape
         self.x, self.corner, self.out_channels = np.ascontiguousarray(x), (top, left), out_channels
+        self.x_shape, self.dtype = self.x.shape, self.x.dtype      # x itself: see let_input_go
         self.out_hw = (h + top + bottom - self.r + 1, w + left + right - self.r + 1)
         self.tiles = tuple(-(-size // self.m) for size in self.out_hw)
         # the padded input covers every tile's window (zeros past the bottom/right padding)
@@ -162,44 +164,45 @@ class Winograd(Chunked):
 
     def _padded(self, images):
         """Zeros ``(images, padded H, padded W, C)``: the channels-last padded input."""
-        return np.zeros((images,) + self.padded_hw + (self.x.shape[1],), dtype=self.x.dtype)
+        return np.zeros((images,) + self.padded_hw + (self.x_shape[1],), dtype=self.dtype)
 
     def _weights(self, w2):
         """``U (A*A, C_out, C)``: ``G w G^T`` for each (o, c)."""
         # the tile loops index by C_out and C: checked here, at their entry, with bias and g
-        expect_shape("Winograd", "w2", w2, (1, self.out_channels, self.x.shape[1] * self.r ** 2))
+        expect_shape("Winograd", "w2", w2, (1, self.out_channels, self.x_shape[1] * self.r ** 2))
         # G w G^T for every (o, c) at once: (G kron G) times the flattened kernels, one
         # product (einsum planned its path anew at each call: benchmarks/README.md)
         with threads.one_blas_thread():       # no BLAS workers left spinning afterwards
             u = self.GG @ w2.reshape(-1, self.r * self.r).T      # (A*A, C_out C)
-        return u.reshape(self.area, self.out_channels, self.x.shape[1])
+        return u.reshape(self.area, self.out_channels, self.x_shape[1])
 
     def product(self, w2, bias=None):
         """The convolution of ``x`` with ``w2 (1, C_out, C r r)`` plus ``bias``:
         ``(N, C_out, H_out W_out)``, as ``Columns.product``."""
         u_t = self._weights(w2).transpose(0, 2, 1)                # (A*A, C, C_out)
         c_out = u_t.shape[2]
-        bias = np.zeros(c_out, self.x.dtype) if bias is None else bias.astype(self.x.dtype)
+        bias = np.zeros(c_out, self.dtype) if bias is None else bias.astype(self.dtype)
         expect_shape("Winograd.product", "bias", bias, (c_out,))
-        out = np.empty((self.x.shape[0], c_out) + self.out_hw, dtype=self.x.dtype)
+        out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=self.dtype)
 
         def one_chunk(chunk):
             p = np.matmul(self._tiles(chunk), u_t)                # (A*A, T, C_out)
             self.loops.output_tiles(p, self.AT, self.m, bias, self._tiles_a_run(c_out), out[chunk])
         self.run(one_chunk)
+        self.let_input_go()
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, grad, weights=True, inputs=True):
         """``(dw2 (1, C_out, C r r), dx (N, C, H, W))`` for ``grad (N, C_out, L)``, as
         ``Columns.backward`` (``weights=False`` / ``inputs=False`` skip one: ``None``)."""
         u = self._weights(w2)                                     # (A*A, C_out, C)
-        expect_shape("Winograd.backward", "grad", grad, (self.x.shape[0], self.out_channels,
+        expect_shape("Winograd.backward", "grad", grad, (self.x_shape[0], self.out_channels,
                                                          self.out_hw[0] * self.out_hw[1]))
         grad = np.ascontiguousarray(grad).reshape(grad.shape[:2] + self.out_hw)
-        dx = np.empty(self.x.shape, dtype=self.x.dtype) if inputs else None
+        dx = np.empty(self.x_shape, dtype=self.dtype) if inputs else None
 
         def one_chunk(chunk):
-            dp = np.empty((self.area, self._tile_count(chunk), u.shape[1]), dtype=self.x.dtype)
+            dp = np.empty((self.area, self._tile_count(chunk), u.shape[1]), dtype=self.dtype)
             self.loops.grad_tiles(grad[chunk], self.AT, self.m, self._tiles_a_run(u.shape[1]), dp)
             du = np.matmul(dp.transpose(0, 2, 1), self._tiles(chunk)) if weights else None
             if inputs:

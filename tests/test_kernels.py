@@ -4,9 +4,11 @@ Paths: the loops the fast engine picks for the backend (Numba on NumPy, numba.cu
 on CuPy) and the textbook formulas (also the fast engine's fallback). The numba.cuda kernels' logic is also
 checked without a GPU, under the CUDA simulator, in test_kernels_cuda.py.
 """
+import gc
 import os
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -186,6 +188,36 @@ def test_conv_chunked_equals_unchunked(backend, device, padding, stride, monkeyp
     assert_close(chunked.backward(g), whole.backward(g), np.float64)
     assert_close(chunked.weight.grad, whole.weight.grad, np.float64)
     assert_close(chunked.bias.grad, whole.bias.grad, np.float64)
+
+
+def _plan(kind, x):
+    if kind == "Winograd":
+        return kernels.winograd.Winograd(x, (3, 3), ((1, 1), (1, 1)), 6, max_bytes=1)
+    return kernels.columns.Columns(x, (3, 3), (1, 1), ((1, 1), (1, 1)), loops=kernels.cpu,
+                                   max_bytes=1)
+
+
+@pytest.mark.skipif(not kernels.fast.WINOGRAD, reason="needs the Numba kernels")
+@pytest.mark.parametrize("kind", ["Winograd", "Columns"])
+def test_a_plan_lets_its_input_go_once_every_chunk_is_kept(monkeypatch, kind):
+    """With every chunk's tiles or columns kept, backward needs only the input's shape: the
+    plan lets the input go after forward (its memory counts in a step's peak); when they
+    are rebuilt in backward, it keeps it. The gradients are the same bits either way."""
+    rng = np.random.default_rng(5)
+    w2 = rng.standard_normal((1, 6, 4 * 9))
+    results = {}
+    for bound in (2 ** 30, 0):
+        monkeypatch.setitem(chunks.MAX_KEPT_BYTES, "cpu", bound)
+        x = np.random.default_rng(6).standard_normal((3, 4, 7, 9))
+        plan, alive = _plan(kind, x), weakref.ref(x)
+        out = plan.product(w2)
+        del x
+        gc.collect()
+        assert len(plan.chunks) == 3 and (alive() is None) == (bound > 0)
+        g = rng.standard_normal(out.shape) if not results else results[2 ** 30][3]
+        results[bound] = (out, *plan.backward(w2, g), g)
+    for a, b in zip(results[2 ** 30], results[0]):
+        np.testing.assert_array_equal(a, b)
 
 
 def non_finite_planes():

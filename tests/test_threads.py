@@ -94,14 +94,14 @@ def test_columns_kept_or_rebuilt_give_the_same_gradients(monkeypatch, kept_bound
     monkeypatch.setitem(kernels.chunks.MAX_KEPT_BYTES, "cpu", kept_bound)
     threads.set_num_threads(2)
     rng = np.random.default_rng(1)
-    conv = kernels.columns.Columns(rng.standard_normal((6, 3, 8, 8)), (3, 3), (1, 1), ((1, 1), (1, 1)),
-                           max_bytes=2000)
+    x = rng.standard_normal((6, 3, 8, 8))
+    conv = kernels.columns.Columns(x, (3, 3), (1, 1), ((1, 1), (1, 1)), max_bytes=2000)
     w2 = rng.standard_normal((1, 4, 27))
     out = conv.product(w2)
     assert (conv.kept is None) == (kept_bound == 0) and len(conv.chunks) >= 2
     g = rng.standard_normal(out.shape)
     dw2, dx = conv.backward(w2, g)
-    ref = kernels.columns.Columns(conv.x, (3, 3), (1, 1), ((1, 1), (1, 1)), max_bytes=2 ** 30)
+    ref = kernels.columns.Columns(x, (3, 3), (1, 1), ((1, 1), (1, 1)), max_bytes=2 ** 30)
     threads.set_num_threads(1)
     np.testing.assert_allclose(out, ref.product(w2), rtol=1e-12)
     ref_dw2, ref_dx = ref.backward(w2, g)
