@@ -14,10 +14,10 @@ on the GPU, where big products win: benchmarks/README.md), and:
   made which part, and only the partial sums that finished early are held;
 - ``keep(chunk, build)`` remembers a chunk's arrays from forward for backward
   when the whole batch's stay under ``MAX_KEPT_BYTES`` (otherwise backward
-  builds them again, chunk by chunk from the input ``x``);
-- ``let_input_go()``, at the end of forward: once every chunk's arrays are kept,
-  backward needs only ``x``'s shape, so the plan drops ``x`` itself (its memory
-  goes as soon as nothing else holds it: one layer's input less at a step's peak);
+  builds them again, chunk by chunk from the input ``x``); once every chunk's are
+  kept, backward needs only ``x``'s shape (``x_shape``), so ``keep`` drops ``x``
+  itself: its memory goes as soon as nothing else holds it, one layer's input less
+  at a step's peak;
 
 ``Columns`` (columns.py) and ``Winograd`` (winograd.py) are ``Chunked``.
 """
@@ -75,17 +75,14 @@ class Chunked:
         """The sum of ``work(chunk)`` over the chunks, added in chunk order (same bits)."""
         return self.run(work, fold=operator.add)
 
-    def let_input_go(self):
-        """Drop ``self.x`` (the input the chunks' arrays are built from) when every
-        chunk's arrays are kept: backward then reads ``x_shape`` only."""
-        if self.kept is not None and len(self.kept) == len(self.chunks):
-            self.x = None
-
     def keep(self, chunk, build):
-        """``build(chunk)``, remembered for backward when the batch's arrays are kept."""
+        """``build(chunk)``, remembered for backward when the batch's arrays are kept;
+        with the last chunk's, the input ``x`` is let go (the module docstring)."""
         if self.kept is None:
             return build(chunk)
         if chunk.start not in self.kept:
             self.kept[chunk.start] = build(chunk)
+            if len(self.kept) == len(self.chunks):     # every build has ended
+                self.x = None
         return self.kept[chunk.start]
 

@@ -38,7 +38,7 @@ class Columns(Chunked):
         (top, bottom), (left, right) = pads
         self.explicit = padding_mode != "zeros" or top != bottom or left != right
         self.x = pad(x, pads, padding_mode) if self.explicit else x
-        self.x_shape, self.dtype = self.x.shape, self.x.dtype      # x itself: see let_input_go
+        self.x_shape, self.dtype = self.x.shape, self.x.dtype      # x itself: see Chunked.keep
         self.padding = (0, 0) if self.explicit else (top, left)
         self.out_hw = output_hw(self.x.shape[2:], kernel, stride, self.padding, dilation)
         c = x.shape[1]
@@ -54,7 +54,7 @@ class Columns(Chunked):
         return self.keep(chunk, build)
 
     def _chunk_shape(self, chunk):
-        """The shape of ``x[chunk]`` (``x`` itself may be gone: ``let_input_go``)."""
+        """The shape of ``x[chunk]`` (``x`` itself may be gone: ``Chunked.keep``)."""
         return (chunk.stop - chunk.start,) + self.x_shape[1:]
 
     def _expect_weights(self, w2):
@@ -82,7 +82,6 @@ class Columns(Chunked):
             if bias is not None:
                 out[chunk] += bias[:, None]     # while the chunk is still in cache
         self.run(one_chunk)
-        self.let_input_go()
         return out
 
     def backward(self, w2, g, weights=True, inputs=True):

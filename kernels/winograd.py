@@ -116,7 +116,7 @@ class Winograd(Chunked):
     ``x (N, C, H, W)``, ``pads ((top, bottom), (left, right))`` of zeros;
     ``max_bytes`` bounds one chunk's transformed tiles (default ``MAX_CHUNK_BYTES``).
     Keeps for backward the transformed input tiles ``V`` when the batch's fit
-    ``chunks.MAX_KEPT_BYTES`` (and then lets ``x`` go: ``let_input_go``), else ``x``,
+    ``chunks.MAX_KEPT_BYTES`` (and then lets ``x`` go: ``Chunked.keep``), else ``x``,
     to make them again chunk by chunk.
     """
 
@@ -131,7 +131,7 @@ class Winograd(Chunked):
         (top, bottom), (left, right) = pads
         n, c, h, w = x.shape
         self.x, self.corner, self.out_channels = np.ascontiguousarray(x), (top, left), out_channels
-        self.x_shape, self.dtype = self.x.shape, self.x.dtype      # x itself: see let_input_go
+        self.x_shape, self.dtype = self.x.shape, self.x.dtype      # x itself: see Chunked.keep
         self.out_hw = (h + top + bottom - self.r + 1, w + left + right - self.r + 1)
         self.tiles = tuple(-(-size // self.m) for size in self.out_hw)
         # the padded input covers every tile's window (zeros past the bottom/right padding)
@@ -189,7 +189,6 @@ class Winograd(Chunked):
             p = np.matmul(self._tiles(chunk), u_t)                # (A*A, T, C_out)
             self.loops.output_tiles(p, self.AT, self.m, bias, self._tiles_a_run(c_out), out[chunk])
         self.run(one_chunk)
-        self.let_input_go()
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, grad, weights=True, inputs=True):
