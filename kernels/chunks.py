@@ -1,4 +1,4 @@
-"""A batch in chunks of whole images: the fast engine's one plan for memory and threads.
+"""A batch in chunks of whole images: the fast engine's one plan for memory.
 
 A convolution's intermediate arrays (im2col's columns, Winograd's tiles) hold
 many numbers per image: hundreds of MB for a whole batch. So the fast engine
@@ -6,18 +6,18 @@ cuts the batch into chunks whose arrays stay under a bound (a few MiB on the
 CPU, where a chunk that stays in cache is faster than one big buffer; 256 MiB
 on the GPU, where big products win: benchmarks/README.md), and:
 
-- ``run(work)`` does ``work(chunk)`` for every chunk: on the CPU on the chunk
-  threads (``threads.run``, results in chunk order), on the GPU one after the
-  other (the GPU itself is parallel);
+- on the CPU their count is a multiple of the threads (``workers``), so that each
+  thread's part of the batch (``parallel.py``) is a run of whole chunks;
+- ``run(work)`` does ``work(chunk)`` for every chunk, one after the other
+  (``Columns``; on the GPU the GPU itself is parallel);
 - ``total(work)`` adds the chunks' weight gradients (``work``'s results) in chunk
-  order as they come in, so a seeded run gives the same bits whichever thread
-  made which part, and only the partial sums that finished early are held;
+  order as they come in, so only one partial sum is held at a time;
 - ``keep(chunk, build)`` remembers a chunk's arrays from forward for backward
   when the whole batch's stay under ``MAX_KEPT_BYTES`` (otherwise backward
   builds them again, chunk by chunk from the input ``x``); once every chunk's are
   kept, backward needs only ``x``'s shape (``x_shape``), so ``keep`` drops ``x``
   itself: its memory goes as soon as nothing else holds it, one layer's input less
-  at a step's peak;
+  at a step's peak (``Winograd`` keeps its tiles the same way, in one array: ``kept``).
 
 ``Columns`` (columns.py) and ``Winograd`` (winograd.py) are ``Chunked``.
 """
@@ -53,23 +53,29 @@ class Chunked:
         n, device = x.shape[0], device_of(x)
         self.on_cpu = device == "cpu"
         small = n * bytes_per_image // x.itemsize < threads.MIN_PARALLEL_SIZE
-        workers = threads.num_threads() if self.on_cpu and not small else 1
+        self.workers = threads.num_threads() if self.on_cpu and not small else 1
         self.chunks = batch_chunks(n, bytes_per_image, max_bytes or MAX_COLS_BYTES[device],
-                                   workers)
+                                   self.workers)
         kept = bytes_per_image if kept_bytes_per_image is None else kept_bytes_per_image
         self.kept = {} if n * kept <= MAX_KEPT_BYTES[device] else None
 
     def run(self, work, fold=None):
-        """``[work(chunk) for chunk in self.chunks]``, on the CPU's chunk threads; with
-        ``fold``, the results combined in chunk order instead (``threads.run``)."""
-        if self.on_cpu:
-            return threads.run(work, self.chunks, fold=fold)
-        if fold is None:                                   # the GPU: one after the other
+        """``[work(chunk) for chunk in self.chunks]``, one after the other; with ``fold``,
+        the results combined in chunk order instead."""
+        if fold is None:
             return [work(chunk) for chunk in self.chunks]
         total = work(self.chunks[0])
         for chunk in self.chunks[1:]:
             total = fold(total, work(chunk))
         return total
+
+    def part_bounds(self):
+        """``(parts, images)`` for a parallel loop over the chunks (``parallel.py``): each
+        part's first and last chunk (a run of whole chunks a thread), each chunk's first
+        and last image."""
+        count = min(len(self.chunks), self.workers)
+        return (threads.bounds(threads.split(len(self.chunks), count)),
+                threads.bounds(self.chunks))
 
     def total(self, work):
         """The sum of ``work(chunk)`` over the chunks, added in chunk order (same bits)."""

@@ -9,14 +9,18 @@ so ONE batched product convolves every group at once::
     dx   = col2im(W2.T @ g2)            (N, C, H, W)
 
 What is added to the formulas is only where and when: the batch's chunks
-(``chunks.Chunked``: bounded memory, the CPU's threads, columns kept for backward
-when they fit, the input then let go) and the loops that build the columns
-(``loops``: Numba on the CPU, numba.cuda on the GPU). Zero padding on both sides
-alike is read by ``im2col`` itself; any other padding pads ``x`` first
+(``chunks.Chunked``: bounded memory, columns kept for backward when they fit, the
+input then let go) and the loops that build the columns (``loops``: Numba on the CPU,
+numba.cuda on the GPU). With the CPU's Numba loops the chunks run in one parallel
+loop instead, a run of chunks on each thread, the same sums (``columns_cpu.py``).
+Zero padding on both sides alike is read by ``im2col`` itself; any other padding pads
+``x`` first
 (``textbook.pad``) and backward folds it back (``textbook.pad_adjoint``).
 """
+import numpy as np
+
 from ..backend import get_array_module
-from . import textbook
+from . import textbook, threads
 from .checks import expect_shape
 from .chunks import Chunked
 from .textbook import output_hw, pad, pad_adjoint
@@ -44,6 +48,8 @@ class Columns(Chunked):
         c = x.shape[1]
         bytes_per_image = c * kernel[0] * kernel[1] * self.out_hw[0] * self.out_hw[1] * x.itemsize
         super().__init__(x, bytes_per_image, max_bytes)
+        # the CPU's Numba loops: the chunks in one parallel loop (columns_cpu.py) instead
+        self.in_parts = getattr(self.loops, "__name__", "") == f"{__package__}.cpu"
 
     def _cols(self, chunk):
         """The columns of the images ``x[chunk]``: ``(G, K, n_chunk L)``."""
@@ -76,6 +82,8 @@ class Columns(Chunked):
         if bias is not None:
             expect_shape("Columns.product", "bias", bias, (g_m,))
         out = xp.empty((self.x_shape[0], g_m, length), dtype=self.dtype)
+        if self.in_parts:
+            return self._product_in_parts(w2, bias, out)
 
         def one_chunk(chunk):                   # each chunk writes its own images
             out[chunk] = (w2 @ self._cols(chunk)).reshape(g_m, -1, length).transpose(1, 0, 2)
@@ -90,10 +98,20 @@ class Columns(Chunked):
         ``weights=False`` skips ``dW2`` (``None``) and so the columns: an explanation's
         backward pass needs only ``dx``; ``inputs=False`` skips ``dx`` (``None``): a
         network's first layer in training needs only ``dW2``."""
-        xp = get_array_module(g)
         self._expect_weights(w2)
         expect_shape("Columns.backward", "g", g, (self.x_shape[0], w2.shape[0] * w2.shape[1],
                                                   self.out_hw[0] * self.out_hw[1]))
+        if self.in_parts:
+            dw2, dx = self._backward_in_parts(w2, g, weights, inputs)
+        else:
+            dw2, dx = self._backward_chunks(w2, g, weights, inputs)
+        if inputs and self.explicit:
+            dx = pad_adjoint(dx, self.pads, self.padding_mode)
+        return dw2, dx
+
+    def _backward_chunks(self, w2, g, weights, inputs):
+        """``backward``'s ``(dW2, dx)``, chunk by chunk (the padding not yet folded back)."""
+        xp = get_array_module(g)
         dx = xp.empty(self.x_shape, dtype=self.dtype) if inputs else None
 
         def one_chunk(chunk):
@@ -105,11 +123,46 @@ class Columns(Chunked):
                                               self._chunk_shape(chunk), self.kernel, self.stride,
                                               self.padding, self.dilation)
             return dw2           # the chunk's columns are freed here, before the next one's
-        dw2 = None
         if weights:
-            dw2 = self.total(one_chunk)
+            return self.total(one_chunk), dx
+        self.run(one_chunk)
+        return None, dx
+
+    # -- the CPU: every chunk in one parallel loop (columns_cpu.py) ----------------------
+
+    def _loop_arguments(self):
+        """The padded input (empty once the columns are kept), the window's numbers."""
+        ph, pw = self.padding
+        if isinstance(self.kept, np.ndarray) or self.x is None:
+            x = np.empty((0,) * 4, self.dtype)
         else:
-            self.run(one_chunk)
-        if inputs and self.explicit:
-            dx = pad_adjoint(dx, self.pads, self.padding_mode)
-        return dw2, dx
+            x = np.pad(self.x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else \
+                np.ascontiguousarray(self.x)
+        return (x, *self.kernel, *self.stride, *self.dilation, *self.out_hw)
+
+    def _product_in_parts(self, w2, bias, out):
+        from . import columns_cpu
+        bias = np.zeros(out.shape[1], self.dtype) if bias is None else bias.astype(self.dtype)
+        # the columns: made in the loop (0), made and kept for backward (1), or kept (2)
+        made = 0 if self.kept is None else 2 if isinstance(self.kept, np.ndarray) else 1
+        size = out.shape[0] * out.shape[2] * w2.shape[0] * w2.shape[2]
+        kept = self.kept if made == 2 else np.empty(size if made else 0, self.dtype)
+        columns_cpu.forward(*self._loop_arguments(), np.ascontiguousarray(w2, self.dtype),
+                            bias, *self.part_bounds(), made, kept, out)
+        if made == 1:                   # backward needs x's shape only: x is let go
+            self.kept, self.x = kept, None
+        return out
+
+    def _backward_in_parts(self, w2, g, weights, inputs):
+        from . import columns_cpu
+        (ph, pw), (n, c, h, w) = self.padding, self.x_shape
+        parts, images = self.part_bounds()
+        dw2 = np.empty((len(parts),) + (w2.shape if weights else (0, 0, 0)), self.dtype)
+        dx = np.empty((n, c, h + 2 * ph, w + 2 * pw) if inputs else (0,) * 4, self.dtype)
+        kept = self.kept if isinstance(self.kept, np.ndarray) else np.empty(0, self.dtype)
+        columns_cpu.backward(*self._loop_arguments(), np.ascontiguousarray(w2, self.dtype),
+                             np.ascontiguousarray(g, self.dtype), parts, images, kept, dw2,
+                             weights, dx, inputs)
+        if inputs and (ph or pw):
+            dx = np.ascontiguousarray(dx[:, :, ph:ph + h, pw:pw + w])
+        return (threads.add_in_order(dw2) if weights else None), (dx if inputs else None)

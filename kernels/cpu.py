@@ -14,29 +14,28 @@ NaN wins, an all ``-inf`` window routes to its first tap inside the input.
 ``cache=True`` keeps the compiled code on disk (next to this file), so only
 the first run on a machine pays the compile time (a few seconds).
 
-Each kernel runs on one thread (no ``parallel=True`` / ``prange``: Numba's
-OpenMP threads keep spinning after each parallel loop and slow BLAS down).
-The cores are used by running a batch's chunks on several threads instead
-(``threads.py``); for that every kernel is compiled ``nogil=True``.
+Each kernel runs on one thread over the images it is given; a ``_parts`` loop
+(``parallel.py``: Numba's ``prange``) hands each thread its part of the batch.
 
 Each public function allocates its output and calls a ``_kernel``; the
 kernels take only arrays and ints, so Numba compiles one version per dtype.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .checks import expect_shape, window_hw
+from .parallel import parts_loop
 from .textbook import avgpool_divisors
-from .threads import parts, run
+from .threads import bounds, parts
 
 ONE = (1, 1)
 
 
-def on_threads(kernel_call, n, size):
-    """``kernel_call(part)`` for the parts of a batch of ``n`` (``size`` numbers in
-    all), one per thread (``threads.run``): pooling's planes are independent, each
-    thread writes its own images; small work stays on the calling thread."""
-    run(kernel_call, parts(n, size), blas=False)
+def on_threads(n, size):
+    """The parts of a batch of ``n`` (``size`` numbers in all) for a parallel loop, one
+    per thread: pooling's planes are independent, each part writes its own images; small
+    work stays on the calling thread (one part)."""
+    return bounds(parts(n, size))
 
 
 # -- im2col / col2im ----------------------------------------------------------
@@ -159,6 +158,8 @@ def _maxpool2x2_kernel(x, out, switches):
 
 @njit(cache=True, nogil=True)
 def _maxpool_backward_kernel(grad_out, switches, grad_x):
+    """False at the first switch outside its plane (the caller raises: an error raised in
+    a parallel loop reaches Python as a SystemError)."""
     n, c, size = grad_out.shape[0], grad_out.shape[1], grad_x.shape[2]
     for plane in range(n * c):                         # grad_x (N, C, H*W)
         b, ch = plane // c, plane % c
@@ -167,9 +168,9 @@ def _maxpool_backward_kernel(grad_out, switches, grad_x):
             for j in range(grad_out.shape[3]):
                 switch = switches[b, ch, i, j]
                 if switch < 0 or switch >= size:       # would write outside the plane
-                    raise ValueError("minicnn.kernels.maxpool_backward: a switch points "
-                                     "outside the input plane (switches from another input?)")
+                    return False
                 grad_x[b, ch, switch] += grad_out[b, ch, i, j]
+    return True
 
 
 def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
@@ -184,10 +185,10 @@ def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     # ceil_mode an odd side ends in a window cut by the edge, which the general loop clips)
     if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and \
             2 * ho <= h and 2 * wo <= w:
-        on_threads(lambda b: _maxpool2x2_kernel(x[b], out[b], switches[b]), n, x.size)
+        _maxpool2x2_parts(x, out, switches, on_threads(n, x.size))
         return out, switches
-    on_threads(lambda b: _maxpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, dh, dw, out[b],
-                                                 switches[b]), n, x.size)
+    _maxpool_forward_parts(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches,
+                           on_threads(n, x.size))
     return out, switches
 
 
@@ -198,8 +199,12 @@ def maxpool_backward(grad_out, switches, x_shape):
     expect_shape("maxpool_backward", "switches", switches, grad_out.shape)
     grad_x = np.empty((n, c, h * w), dtype=grad_out.dtype)
     grad_out, switches = np.ascontiguousarray(grad_out), np.ascontiguousarray(switches)
-    on_threads(lambda b: _maxpool_backward_kernel(grad_out[b], switches[b], grad_x[b]), n,
-               grad_x.size)
+    parts = on_threads(n, grad_x.size)
+    inside = np.empty(len(parts), np.bool_)
+    _maxpool_backward_parts(grad_out, switches, grad_x, parts, inside)
+    if not inside.all():
+        raise ValueError("minicnn.kernels.maxpool_backward: a switch points outside the "
+                         "input plane (switches from another input?)")
     return grad_x.reshape(x_shape)
 
 
@@ -249,8 +254,7 @@ def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_p
     divisor = avgpool_divisors((h, w), kernel, stride, padding, ceil_mode, count_include_pad,
                                divisor_override).astype(x.dtype)
     out = np.empty((n, c) + divisor.shape, dtype=x.dtype)
-    on_threads(lambda b: _avgpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, divisor, out[b]),
-               n, x.size)
+    _avgpool_forward_parts(x, kh, kw, sh, sw, ph, pw, divisor, out, on_threads(n, x.size))
     return out
 
 
@@ -264,8 +268,8 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
                                count_include_pad, divisor_override).astype(grad_out.dtype)
     grad_x = np.empty(x_shape, dtype=grad_out.dtype)
     grad_out = np.ascontiguousarray(grad_out)
-    on_threads(lambda b: _avgpool_backward_kernel(grad_out[b], kh, kw, sh, sw, ph, pw, divisor,
-                                                  grad_x[b]), x_shape[0], grad_x.size)
+    _avgpool_backward_parts(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x,
+                            on_threads(x_shape[0], grad_x.size))
     return grad_x
 
 
@@ -289,7 +293,53 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
         return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
     flat = [a.reshape(-1) for a in (w, np.ascontiguousarray(g), m, v)]
     scalars = [w.dtype.type(s) for s in (step_size, b1, b2, eps, correction2, 1 - b1, 1 - b2)]
-    on_threads(lambda part: _adam_kernel(*(a[part] for a in flat), *scalars), w.size, w.size)
+    _adam_parts(*flat, *scalars, on_threads(w.size, w.size))
+
+
+# -- the loops above, a part of the batch on each thread (parallel.py) ----------------
+
+@parts_loop
+def _maxpool2x2_parts(x, out, switches, parts):
+    for p in prange(parts.shape[0]):
+        b = slice(parts[p, 0], parts[p, 1])
+        _maxpool2x2_kernel(x[b], out[b], switches[b])
+
+
+@parts_loop
+def _maxpool_forward_parts(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches, parts):
+    for p in prange(parts.shape[0]):
+        b = slice(parts[p, 0], parts[p, 1])
+        _maxpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, dh, dw, out[b], switches[b])
+
+
+@parts_loop
+def _maxpool_backward_parts(grad_out, switches, grad_x, parts, inside):
+    for p in prange(parts.shape[0]):
+        b = slice(parts[p, 0], parts[p, 1])
+        inside[p] = _maxpool_backward_kernel(grad_out[b], switches[b], grad_x[b])
+
+
+@parts_loop
+def _avgpool_forward_parts(x, kh, kw, sh, sw, ph, pw, divisor, out, parts):
+    for p in prange(parts.shape[0]):
+        b = slice(parts[p, 0], parts[p, 1])
+        _avgpool_forward_kernel(x[b], kh, kw, sh, sw, ph, pw, divisor, out[b])
+
+
+@parts_loop
+def _avgpool_backward_parts(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x, parts):
+    for p in prange(parts.shape[0]):
+        b = slice(parts[p, 0], parts[p, 1])
+        _avgpool_backward_kernel(grad_out[b], kh, kw, sh, sw, ph, pw, divisor, grad_x[b])
+
+
+@parts_loop
+def _adam_parts(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, one_minus_b2,
+                parts):
+    for p in prange(parts.shape[0]):
+        i = slice(parts[p, 0], parts[p, 1])
+        _adam_kernel(w[i], g[i], m[i], v[i], step_size, b1, b2, eps, correction2,
+                     one_minus_b1, one_minus_b2)
 
 
 # -- ReLU ---------------------------------------------------------------------------

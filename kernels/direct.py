@@ -19,12 +19,11 @@ So the loops compute the kept outputs only, not ``sH sW`` times as many.
 
 ``Direct`` has ``Columns``' interface (``product``, ``backward``, ``out_hw``);
 ``fast.plan`` picks it where ``suits`` says so. The batch is cut into one part per
-chunk thread (``threads.parts``); each part writes its own images, and the weight
-gradient's per-part sums are added in part order (the same bits whichever thread
-made which part). Kept for backward: the input's padded phases (as PyTorch keeps ``x``).
+thread (``threads.parts``), the parts run in one parallel loop (``parallel.py``); each
+part writes its own images, and the weight gradient's per-part sums are added in part
+order (the same bits whichever thread made which part). Kept for backward: the input's
+padded phases (as PyTorch keeps ``x``).
 """
-import operator
-
 import numpy as np
 
 from . import threads
@@ -61,8 +60,8 @@ class Direct:
 
     def __init__(self, x, kernel, stride, pads, dilation=(1, 1), groups=1,
                  padding_mode="zeros"):
-        from . import direct_cpu         # Numba is there (fast.plan checked)
-        self.loops = direct_cpu
+        from . import parallel           # Numba is there (fast.plan checked)
+        self.loops = parallel
         self.stride, self.groups, self.pads = tuple(stride), groups, pads
         self.padding_mode, self.x_shape = padding_mode, x.shape
         n, c, h, w = x.shape
@@ -76,11 +75,12 @@ class Direct:
             np.ix_(along_h[2][1], along_w[2][1])
         self.phase_hw = tuple(-(-size // s) for size, s in zip(self.padded_hw, stride))
         self.src = self._rows(c * stride[0] * stride[1], self.phase_hw, x.dtype)
-        self.parts = threads.parts(n, size=self.src.size * self.kernel[0] * self.kernel[1])
+        self.parts = threads.bounds(
+            threads.parts(n, size=self.src.size * self.kernel[0] * self.kernel[1]))
         source, corner = (x, top_left(pads)) if padding_mode == "zeros" else \
             (pad(x, pads, padding_mode), (0, 0))
-        self._run(lambda part: direct_cpu.to_phases(source, *corner, *stride, *self.phase_hw,
-                                                    part.start, part.stop, self.src))
+        self.loops.direct_phases(np.ascontiguousarray(source), *corner, *stride,
+                                 *self.phase_hw, self.parts, self.src)
 
     def _rows(self, channels, hw, dtype):
         """Zeros ``(channels, N P + room)``: ``P = H W``, the planes of ``hw``, one per
@@ -100,9 +100,6 @@ class Direct:
         w[(slice(None), slice(None)) + self.taps_at] = w2.reshape(c_out, c_g, kh, kw)
         return w.reshape(c_out, -1, self.kernel[0] * self.kernel[1])
 
-    def _run(self, work, fold=None):
-        return threads.run(work, self.parts, blas=False, fold=fold)
-
     def _block(self, plane):
         """How many images' planes of ``plane`` numbers a block holds (``BLOCK_NUMBERS``)."""
         return max(1, BLOCK_NUMBERS // plane)
@@ -115,29 +112,39 @@ class Direct:
         expect_shape("Direct.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=dtype)
         wp, plane = self.phase_hw[1], self.phase_hw[0] * self.phase_hw[1]
-        self._run(lambda part: self.loops.forward(
-            self.src, w, bias, self.kernel[1], plane, wp, *self.dilation, part.start,
-            part.stop, np.empty(4 * self._block(plane) * plane, dtype), out))
+        sums = np.empty((len(self.parts), 4 * self._block(plane) * plane), dtype)
+        self.loops.direct_forward(self.src, w, bias, self.kernel[1], plane, wp,
+                                  *self.dilation, self.parts, sums, out)
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, g, weights=True, inputs=True):
         """``(dw2 (G, M, C_g kH kW), dx (N, C, H, W))`` for ``g (N, C_out, L)``, as
         ``Columns.backward`` (``weights=False`` / ``inputs=False``: ``None``). Each part of
-        the batch makes both in one hand-off to a thread."""
+        the batch makes both in one parallel loop."""
         w = self._weights(w2)
         n, c_out, dtype = self.x_shape[0], w.shape[0], self.src.dtype
         expect_shape("Direct.backward", "g", g, (n, c_out, self.out_hw[0] * self.out_hw[1]))
         g = np.ascontiguousarray(g, dtype=dtype).reshape((n, c_out) + self.out_hw)
-        weight_part = self._weight_grad(w, g) if weights else None
-        input_part, grad_x = self._input_grad(w, g) if inputs else (None, None)
-
-        def one_part(part):
-            if input_part is not None:
-                input_part(part)
-            return weight_part(part) if weight_part is not None else None
-        total = self._run(one_part, fold=operator.add if weights else None)   # in part order
+        (kh, kw), (dh, dw), (hp, wp) = self.kernel, self.dilation, self.phase_hw
+        parts, plane = len(self.parts), hp * wp
+        # each part's scratch (empty for a gradient not asked for); the weight gradient: a
+        # part's sums in float64, in its own slot
+        rows = np.empty((parts, c_out, self._block(plane) * plane) if weights else
+                        (parts, 0, 0), dtype)
+        grad_w = np.zeros((parts,) + (w.shape if weights else (0, 0, 0)))
+        w_t, hw_t, top, left, grad_x = self._transposed(w, g, inputs)
+        plane_t = hw_t[0] * hw_t[1]
+        block, room = self._block(plane_t), dh * (kh - 1) * hw_t[1] + dw * (kw - 1)
+        rows_t = np.empty((parts, c_out, block * plane_t + room) if inputs else (parts, 0, 0),
+                          dtype)
+        sums_t = np.empty((parts, len(self.src) // self.x_shape[1], block * plane_t)
+                          if inputs else (parts, 0, 0), dtype)
+        self.loops.direct_backward(self.src, g, kw, plane, wp, dh, dw, self.parts, rows,
+                                   dtype.type(0), grad_w, weights, w_t, plane_t, hw_t[1], top,
+                                   left, *self.stride, rows_t, sums_t, grad_x, inputs)
         dw2 = dx = None
-        if weights:         # the stride-1 problem's gradient at each real tap
+        if weights:         # the parts' sums in part order; the stride-1 problem's gradient
+            total = threads.add_in_order(grad_w)                   # at each real tap
             grad = total.reshape(c_out, -1, *self.stride, *self.kernel)
             dw2 = grad[(slice(None), slice(None)) + self.taps_at].astype(dtype).reshape(w2.shape)
         if inputs:          # zero padding: the input's own pixels only, as put
@@ -145,45 +152,23 @@ class Direct:
                 pad_adjoint(grad_x, self.pads, self.padding_mode)
         return dw2, dx
 
-    def _weight_grad(self, w, g):
-        """A part's ``dW (C_out, C_g sH sW, taps)`` in float64, as a function of the part
-        (``backward`` adds the parts' sums in part order: the same bits whichever thread
-        made which part)."""
-        wp, plane = self.phase_hw[1], self.phase_hw[0] * self.phase_hw[1]
-        rows_shape = (g.shape[1], self._block(plane) * plane)
-
-        def one_part(part):
-            grad_w = np.zeros(w.shape)
-            self.loops.weight_grad(self.src, g, self.kernel[1], plane, wp, *self.dilation,
-                                   part.start, part.stop, np.empty(rows_shape, g.dtype),
-                                   g.dtype.type(0), grad_w)
-            return grad_w
-        return one_part
-
-    def _input_grad(self, w, g):
-        """``(a function writing a part's images of grad_x, grad_x)``: the transposed
-        convolution, as the sums of ``g`` (with the kernel's extent around it) with the
-        weights flipped and each group's in and out channels swapped, a plane per phase,
-        each put back in its place (zero padding: ``grad_x (N, C, H, W)``, the padding's
-        pixels dropped; other modes: the padded input's gradient)."""
+    def _transposed(self, w, g, inputs):
+        """The input gradient's operands: ``(w_t, (H, W), top, left, grad_x)``. It is the
+        transposed convolution: the sums of ``g`` spread in planes of ``(H, W)`` (with the
+        kernel's extent around it) with the weights ``w_t`` (flipped, each group's in and
+        out channels swapped), a plane per phase, each put back in its place (zero
+        padding: ``grad_x (N, C, H, W)``, the padding's pixels dropped, ``(top, left)`` the
+        input's corner; other modes: the padded input's gradient)."""
         (kh, kw), (dh, dw), (hp, wp) = self.kernel, self.dilation, self.phase_hw
         c_out, groups, c_g = g.shape[1], self.groups, self.src.shape[0] // self.groups
-        hw = (hp + dh * (kh - 1), wp + dw * (kw - 1))              # the planes g is spread in
-        plane = hw[0] * hw[1]
         flipped = w.reshape(groups, c_out // groups, c_g, -1)[..., ::-1]
         w_t = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3).reshape(groups * c_g,
                                                                          c_out // groups, -1))
         zeros = self.padding_mode == "zeros"
         top, left = top_left(self.pads) if zeros else (0, 0)
-        grad_x = np.empty(self.x_shape if zeros else self.x_shape[:2] + self.padded_hw,
-                          g.dtype)
-        block = self._block(plane)
-        room = dh * (kh - 1) * hw[1] + dw * (kw - 1)
-        return (lambda part: self.loops.input_grad(
-            g, w_t, kw, plane, hw[1], dh, dw, top, left, *self.stride, part.start, part.stop,
-            np.empty((c_out, block * plane + room), g.dtype),
-            np.empty((len(self.src) // self.x_shape[1], block * plane), g.dtype), grad_x)), \
-            grad_x
+        shape = self.x_shape if zeros else self.x_shape[:2] + self.padded_hw
+        grad_x = np.empty(shape if inputs else (0, 0, 0, 0), g.dtype)
+        return w_t, (hp + dh * (kh - 1), wp + dw * (kw - 1)), top, left, grad_x
 
 
 def top_left(pads):

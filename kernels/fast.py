@@ -13,8 +13,9 @@ pooling, im2col   ``loops(x)``: Numba loops on the CPU (cpu.py), numba.cuda
                   kernels on the GPU (cuda.py) once their first launch worked
                   (``MINICNN_GPU_KERNELS=cupy``: CuPy's array operations);
                   textbook.py where neither loads
-chunks, threads   a batch in chunks of images on the CPU's threads (chunks.py,
-                  threads.py); BLAS on one thread inside them
+threads           a batch's parts on the CPU's threads, one compiled parallel
+                  loop a layer (parallel.py, threads.py); BLAS on one thread
+                  inside them
 ================  ==============================================================
 
 ``convolve`` and ``convolve_backward`` have the interface of every engine (see
@@ -154,8 +155,13 @@ def _fused(x):
 
 
 def matmul(a, b):
-    """``a @ b`` for 2-D arrays; on the CPU the rows of ``a`` shared between the threads."""
-    return threads.matmul(a, b) if device_of(a) == "cpu" else a @ b
+    """``a @ b`` for 2-D arrays; on the CPU the rows of ``a`` shared between the threads
+    (``parallel.matmul``)."""
+    if _fused(a) is None or not isinstance(b, np.ndarray) or b.dtype != a.dtype \
+            or a.dtype not in (np.float32, np.float64):
+        return a @ b
+    from . import parallel           # Numba is there (cpu loaded)
+    return parallel.matmul(a, b)
 
 
 def relu_forward(x):

@@ -8,15 +8,13 @@ multiplied where it lies (``L = H W``)::
     dW2    = sum_n g[n] @ x[n].T    (C_out, C)
     dx[n]  = W2.T @ g[n]            (C, L)
 
-NumPy's ``matmul`` runs the images' products in one call (one BLAS product each).
 ``Pointwise`` has ``Columns``' interface (``product``, ``backward``, ``out_hw``);
 ``fast.plan`` picks it where ``suits`` says so (MobileNet's pointwise layers: 2-3x
 faster than im2col's copies, benchmarks/README.md, issue 28). The batch is cut into one
-part per chunk thread (BLAS on one thread inside), the weight gradient's per-part sums
-added in part order. Kept for backward: ``x`` (as PyTorch keeps it), no copy.
+part per thread, the parts run in one parallel loop (``parallel.py``: a BLAS product per
+image, BLAS on one thread inside), the weight gradient's per-part sums added in part
+order. Kept for backward: ``x`` (as PyTorch keeps it), no copy.
 """
-import operator
-
 import numpy as np
 
 from . import threads
@@ -31,18 +29,15 @@ def suits(x, kernel, stride, pads, groups):
             and pads == ((0, 0), (0, 0)))
 
 
-# A block of images' weight-gradient products (``_weight_grad``) stays under this many
-# numbers: a few hundred KiB, where the whole batch's stack took MiBs.
-BLOCK_NUMBERS = 2 ** 16
-
-
 class Pointwise:
     """One batch ``x (N, C, H, W)`` convolved by a 1x1 kernel; see the module docstring."""
 
     def __init__(self, x):
+        from . import parallel           # Numba is there (fast.plan checked)
+        self.loops = parallel
         n, c, h, w = x.shape
         self.x, self.out_hw = np.ascontiguousarray(x).reshape(n, c, h * w), (h, w)
-        self.parts = threads.parts(n, size=self.x.size)
+        self.parts = threads.bounds(threads.parts(n, size=self.x.size))
 
     def _weights(self, w2):
         """``w2 (1, C_out, C)``, checked, as the matrix ``(C_out, C)``."""
@@ -51,16 +46,12 @@ class Pointwise:
 
     def product(self, w2, bias=None):
         """``W2 @ x[n] + b`` for every image: ``(N, C_out, L)``, in ``x``'s dtype."""
-        w = self._weights(w2).astype(self.x.dtype, copy=False)
-        if bias is not None:
-            expect_shape("Pointwise.product", "bias", bias, w.shape[:1])
+        w = np.ascontiguousarray(self._weights(w2), dtype=self.x.dtype)
+        bias = np.zeros(w.shape[0], self.x.dtype) if bias is None else bias
+        expect_shape("Pointwise.product", "bias", bias, w.shape[:1])
         out = np.empty((self.x.shape[0], w.shape[0], self.x.shape[2]), self.x.dtype)
-
-        def one_part(part):
-            np.matmul(w, self.x[part], out=out[part])
-            if bias is not None:
-                out[part] += bias[:, None]            # while the part is still in cache
-        threads.run(one_part, self.parts)
+        self.loops.pointwise_forward(w, self.x, bias.astype(self.x.dtype, copy=False),
+                                     self.parts, out)
         return out
 
     def backward(self, w2, g, weights=True, inputs=True):
@@ -69,25 +60,11 @@ class Pointwise:
         w = self._weights(w2).astype(self.x.dtype, copy=False)
         n, c, length = self.x.shape
         expect_shape("Pointwise.backward", "g", g, (n, w.shape[0], length))
-        dx = np.empty_like(self.x) if inputs else None
-
-        def one_part(part):
-            if inputs:
-                np.matmul(w.T, g[part], out=dx[part])
-            return self._weight_grad(g, part) if weights else None
-        total = threads.run(one_part, self.parts, fold=operator.add if weights else None)
-        dw2 = total[None] if weights else None
+        dx = np.empty_like(self.x) if inputs else np.empty((0, 0, 0), self.x.dtype)
+        # a part's sum of products in its own slot, added in part order below
+        grad_w = np.zeros((len(self.parts), w.shape[0], c), self.x.dtype)
+        self.loops.pointwise_backward(np.ascontiguousarray(w.T), self.x,
+                                      np.ascontiguousarray(g, dtype=self.x.dtype), self.parts,
+                                      dx, grad_w, inputs, weights)
+        dw2 = threads.add_in_order(grad_w)[None] if weights else None
         return dw2, (dx.reshape((n, c) + self.out_hw) if inputs else None)
-
-    def _weight_grad(self, g, part):
-        """``sum_n g[n] @ x[n].T`` over the images of ``part``, ``(C_out, C)``: the
-        products of a block of images at a time, summed (a stack of the whole part's
-        products was the largest array of a MobileNet step's backward)."""
-        c_out, c = g.shape[1], self.x.shape[1]
-        block = max(1, BLOCK_NUMBERS // (c_out * c))
-        total = None
-        for start in range(part.start, part.stop, block):
-            images = slice(start, min(start + block, part.stop))
-            products = np.matmul(g[images], self.x[images].transpose(0, 2, 1)).sum(axis=0)
-            total = products if total is None else total + products
-        return total

@@ -29,7 +29,8 @@ convolution to about 1e-13; in float32 to a few 1e-6 of the output's scale
 
 ``Winograd`` is ``chunks.Chunked`` with ``Columns``' interface (``product``, ``backward``,
 ``out_hw``); ``fast.plan`` picks it where ``suits`` says so. The loops
-are Numba's, in ``winograd_cpu.py``; the CPU only (the GPU keeps im2col).
+are Numba's, in ``winograd_cpu.py``, run a part of the batch on each thread by
+``parallel.py``; the CPU only (the GPU keeps im2col).
 """
 from functools import lru_cache
 
@@ -116,14 +117,15 @@ class Winograd(Chunked):
     ``x (N, C, H, W)``, ``pads ((top, bottom), (left, right))`` of zeros;
     ``max_bytes`` bounds one chunk's transformed tiles (default ``MAX_CHUNK_BYTES``).
     Keeps for backward the transformed input tiles ``V`` when the batch's fit
-    ``chunks.MAX_KEPT_BYTES`` (and then lets ``x`` go: ``Chunked.keep``), else ``x``,
-    to make them again chunk by chunk.
+    ``chunks.MAX_KEPT_BYTES`` (``kept``: every chunk's, one after the other; ``x`` is then
+    let go), else ``x``, to make them again chunk by chunk. The chunks run in one
+    parallel loop, a run of whole chunks on each thread (``parallel.py``).
     """
 
     def __init__(self, x, kernel, pads, out_channels, max_bytes=None):
         # imported here: without Numba, minicnn.kernels must still import (and never get here)
-        from . import winograd_cpu
-        self.loops = winograd_cpu
+        from . import parallel
+        self.loops = parallel
         self.r = kernel[0]
         self.m = KERNELS[self.r]
         self.area = (self.m + self.r - 1) ** 2           # A * A transform-domain positions
@@ -142,29 +144,10 @@ class Winograd(Chunked):
         bound = min(images * bytes_per_image, max_bytes or MAX_CHUNK_BYTES)
         super().__init__(x, bytes_per_image, bound, kept_bytes_per_image=bytes_per_channel * c)
 
-    def _tiles(self, chunk):
-        """``V (A*A, T, C)``: the transformed input tiles of the images ``x[chunk]``."""
-        def build(chunk):
-            x = self.x[chunk]
-            padded = self._padded(x.shape[0])
-            self.loops.to_padded_nhwc(x, *self.corner, padded)
-            v = np.empty((self.area, self._tile_count(chunk), x.shape[1]), dtype=x.dtype)
-            self.loops.input_tiles(padded, self.BT, self.m, *self.tiles,
-                                   self._tiles_a_run(x.shape[1]), v)
-            return v
-        return self.keep(chunk, build)
-
     @staticmethod
     def _tiles_a_run(channels):
         """How many consecutive tiles a transform takes at once: ``RUN_NUMBERS`` numbers."""
         return max(1, RUN_NUMBERS // channels)
-
-    def _tile_count(self, chunk):
-        return (chunk.stop - chunk.start) * self.tiles[0] * self.tiles[1]
-
-    def _padded(self, images):
-        """Zeros ``(images, padded H, padded W, C)``: the channels-last padded input."""
-        return np.zeros((images,) + self.padded_hw + (self.x_shape[1],), dtype=self.dtype)
 
     def _weights(self, w2):
         """``U (A*A, C_out, C)``: ``G w G^T`` for each (o, c)."""
@@ -179,43 +162,41 @@ class Winograd(Chunked):
     def product(self, w2, bias=None):
         """The convolution of ``x`` with ``w2 (1, C_out, C r r)`` plus ``bias``:
         ``(N, C_out, H_out W_out)``, as ``Columns.product``."""
-        u_t = self._weights(w2).transpose(0, 2, 1)                # (A*A, C, C_out)
+        u_t = np.ascontiguousarray(self._weights(w2).transpose(0, 2, 1))   # (A*A, C, C_out)
         c_out = u_t.shape[2]
         bias = np.zeros(c_out, self.dtype) if bias is None else bias.astype(self.dtype)
         expect_shape("Winograd.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=self.dtype)
-
-        def one_chunk(chunk):
-            p = np.matmul(self._tiles(chunk), u_t)                # (A*A, T, C_out)
-            self.loops.output_tiles(p, self.AT, self.m, bias, self._tiles_a_run(c_out), out[chunk])
-        self.run(one_chunk)
+        # the tiles: made in the loop (0), made and kept for backward (1), or kept (2)
+        tiles = 0 if self.kept is None else 2 if isinstance(self.kept, np.ndarray) else 1
+        size = self.area * self.x_shape[0] * self.tiles[0] * self.tiles[1] * self.x_shape[1]
+        kept = self.kept if tiles == 2 else np.empty(size if tiles else 0, self.dtype)
+        self.loops.winograd_forward(self.x, *self.corner, self.BT, self.AT, self.m,
+                                    *self.tiles, *self.padded_hw,
+                                    self._tiles_a_run(self.x_shape[1]), self._tiles_a_run(c_out),
+                                    u_t, bias, *self.part_bounds(), tiles, kept, out)
+        if tiles == 1:                  # backward needs x's shape only: x is let go
+            self.kept, self.x = kept, np.empty((0,) * 4, self.dtype)
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, grad, weights=True, inputs=True):
         """``(dw2 (1, C_out, C r r), dx (N, C, H, W))`` for ``grad (N, C_out, L)``, as
         ``Columns.backward`` (``weights=False`` / ``inputs=False`` skip one: ``None``)."""
-        u = self._weights(w2)                                     # (A*A, C_out, C)
+        u = np.ascontiguousarray(self._weights(w2))                 # (A*A, C_out, C)
         expect_shape("Winograd.backward", "grad", grad, (self.x_shape[0], self.out_channels,
                                                          self.out_hw[0] * self.out_hw[1]))
-        grad = np.ascontiguousarray(grad).reshape(grad.shape[:2] + self.out_hw)
-        dx = np.empty(self.x_shape, dtype=self.dtype) if inputs else None
-
-        def one_chunk(chunk):
-            dp = np.empty((self.area, self._tile_count(chunk), u.shape[1]), dtype=self.dtype)
-            self.loops.grad_tiles(grad[chunk], self.AT, self.m, self._tiles_a_run(u.shape[1]), dp)
-            du = np.matmul(dp.transpose(0, 2, 1), self._tiles(chunk)) if weights else None
-            if inputs:
-                dv = np.matmul(dp, u)                             # (A*A, T, C)
-                del dp                      # freed before the padded planes are made
-                padded = self._padded(chunk.stop - chunk.start)
-                self.loops.input_grad_tiles(dv, self.BT, self.m, *self.tiles,
-                                            self._tiles_a_run(dv.shape[2]), padded)
-                self.loops.from_padded_nhwc(padded, *self.corner, dx[chunk])
-            return du
+        grad = np.ascontiguousarray(grad, dtype=self.dtype).reshape(grad.shape[:2] + self.out_hw)
+        dx = np.empty(self.x_shape if inputs else (0,) * 4, dtype=self.dtype)
+        parts, images = self.part_bounds()
+        # each part's dU, its chunks' added in chunk order, in its own slot
+        du = np.empty((len(parts),) + (u.shape if weights else (0, 0, 0)), self.dtype)
+        kept = self.kept if isinstance(self.kept, np.ndarray) else np.empty(0, self.dtype)
+        self.loops.winograd_backward(self.x, *self.corner, self.BT, self.AT, self.m, *self.tiles,
+                                     *self.padded_hw, self._tiles_a_run(self.x_shape[1]),
+                                     self._tiles_a_run(u.shape[1]), u, grad, parts, images,
+                                     kept, du, weights, dx, inputs)
         if not weights:
-            self.run(one_chunk)
             return None, dx
-        du = self.total(one_chunk)                                # (A*A, C_out, C)
         with threads.one_blas_thread():       # dw = G^T dU G for every (o, c), as above
-            dw = du.reshape(self.area, -1).T @ self.GG               # (C_out C, r r)
-        return dw.reshape(1, u.shape[1], -1), dx
+            dw = threads.add_in_order(du).reshape(self.area, -1).T @ self.GG  # (C_out C, r r)
+        return dw.reshape(1, u.shape[1], -1), (dx if inputs else None)

@@ -8,7 +8,7 @@ run of ``tiles * C`` numbers. Each transform works on such a run (``run`` tiles:
 matrix products (``_combine``) then loop over those long runs, which the
 compiler turns into vector instructions; for ``A``-term sums ``_combine`` keeps
 the sum in registers (zero coefficients multiplied: fewer stores pay more). Like ``cpu.py``: ``cache=True``,
-``nogil=True`` (chunks run on threads), one thread per call.
+``nogil=True``, one thread per call (``parallel.py`` runs a part of the batch on each).
 """
 import numpy as np
 from numba import njit

@@ -140,8 +140,8 @@ def data_root():
 
 
 @pytest.fixture(autouse=True)
-def _chunk_threads_restored():
-    """A test may change minicnn's chunk threads (kernels.threads); the next one gets them back."""
+def _threads_restored():
+    """A test may change minicnn's thread count (kernels.threads); the next one gets it back."""
     from minicnn.kernels import threads
     before = threads.num_threads()
     yield

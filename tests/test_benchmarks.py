@@ -1,7 +1,6 @@
 """The benchmark scripts run: bench.py's CPU path and its clear refusal without a GPU,
 epoch.py's end-to-end epoch (with and without PyTorch), launch_overhead.py's dry run under
-the CUDA simulator, gpu_check.sh's syntax and its summary table, split_batch.py's check that
-its split step is the plain step. Subprocesses on tiny sizes;
+the CUDA simulator, gpu_check.sh's syntax and its summary table. Subprocesses on tiny sizes;
 no test depends on a timing."""
 import json
 import os
@@ -195,20 +194,3 @@ def test_count_launches_matches_a_count_by_reading():
                      map(int, rows["total"])))
     # cuBLAS: forward 1 and backward 2 (dW, dx) per Conv2D and per Dense, four layers
     assert total["numba"] == 8 and total["cuBLAS"] == 12
-
-
-def test_split_batch_step_is_the_plain_step_and_refuses_batchnorm():
-    result = run(BENCH / "split_batch.py", "--check", "--models", "tiny_cnn", "mobilenet_mnist")
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"mobilenet_mnist: largest gradient difference \d", result.stdout)
-    refused = run(BENCH / "split_batch.py", "--check", "--models", "fast_cnn")
-    assert refused.returncode == 1
-    assert refused.stderr.strip() == "split_batch.py: fast_cnn has ['BatchNorm2D']: not split here"
-
-
-def test_split_batch_times_the_three_steps():
-    pytest.importorskip("torch")
-    result = run(BENCH / "split_batch.py", "--models", "tiny_cnn", "--batch-sizes", "4",
-                 "--block-steps", "1", "--pause", "0")
-    assert result.returncode == 0, result.stderr
-    assert "| tiny_cnn | 4 |" in result.stdout

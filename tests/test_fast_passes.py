@@ -105,13 +105,15 @@ def test_direct_loops_equal_im2col_on_every_shape_they_take(groups, per_group, n
 @given(n=st.integers(1, 40), c_in=st.integers(1, 9), c_out=st.integers(1, 9),
        hw=st.tuples(st.integers(1, 9), st.integers(1, 9)), bias=st.booleans(),
        dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2 ** 16),
-       block_numbers=st.sampled_from([1, 100, 2 ** 16]))
-def test_pointwise_products_equal_im2col(n, c_in, c_out, hw, bias, dtype, seed, block_numbers):
+       parts=st.integers(1, 3))
+def test_pointwise_products_equal_im2col(n, c_in, c_out, hw, bias, dtype, seed, parts):
     """Every 1x1 convolution (stride 1, no padding, one group) the products take, the
-    weight gradient's images a block at a time (one image, a few, the whole part)."""
+    batch in one part or shared between threads (each part's weight gradient summed in
+    its own slot)."""
     options = dict(in_channels=c_in, out_channels=c_out, kernel_size=1, bias=bias)
     x = np.random.default_rng(seed).standard_normal((n, c_in, *hw)).astype(dtype)
-    with mock.patch.object(kernels.pointwise, "BLOCK_NUMBERS", block_numbers):
+    kernels.threads.set_num_threads(parts)
+    with mock.patch.object(kernels.threads, "MIN_PARALLEL_SIZE", 0):
         check_direct(options, x, seed, plan_name="Pointwise")
 
 

@@ -95,7 +95,7 @@ def test_kept_tiles_and_rebuilt_tiles_agree(rng, monkeypatch):
     kept_plan, *kept = _winograd(x, w, b, g, pads)
     monkeypatch.setitem(kernels.chunks.MAX_KEPT_BYTES, "cpu", 0)
     rebuilt_plan, *rebuilt = _winograd(x, w, b, g, pads)
-    assert kept_plan.kept and rebuilt_plan.kept is None
+    assert kept_plan.kept is not None and rebuilt_plan.kept is None
     for a, b_ in zip(kept, rebuilt):
         np.testing.assert_array_equal(a, b_)
 

@@ -127,7 +127,7 @@ def loops():
     fast = kernels.fast
     cpu = "Numba loops (kernels/cpu.py)" if fast.cpu is not None else \
         "the textbook formulas (Numba unavailable)"
-    cpu += f", {kernels.threads.num_threads()} chunk threads, Winograd " + \
+    cpu += f", {kernels.threads.num_threads()} threads, Winograd " + \
         ("on" if fast.WINOGRAD else "off")
     rows = [("cpu", cpu)]
     reason = gpu_unavailable_reason()

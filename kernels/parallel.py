@@ -1,0 +1,213 @@
+"""The CPU's cores: Numba's parallel loops, one part of the batch on each thread.
+
+On the CPU the fast engine cuts a layer's batch into parts of whole images (one per
+thread: ``threads.parts``) and runs them in ONE compiled ``prange`` loop (Numba,
+``parallel=True``): each part calls the one-thread loops of ``direct_cpu.py``,
+``winograd_cpu.py`` or ``cpu.py``, or BLAS (``np.dot``, which Numba reaches through
+SciPy), on its own images only. Numba's OpenMP workers wait spinning for a while after a
+loop, so handing the next loop to them costs microseconds, where a Python thread's
+wake-up cost 64-87 us and its GIL more (benchmarks/README.md, "The sixth session").
+
+Every loop is a ``parts_loop``, called as a function; its rules, in one place:
+
+- each part writes its own images; a part's partial sums (a weight gradient) go into
+  its own slot, and the caller adds the slots in part order: a given thread count gives
+  the same bits, whichever thread ran which part;
+- BLAS is held to one thread while a loop runs (``threads.one_blas_thread``): its own
+  workers would fight OpenMP's for the same cores;
+- Numba runs ``threads.num_threads()`` threads, at most its own cap ``NUMBA_NUM_THREADS``
+  (read when Numba is imported); the parts stay one per minicnn thread either way;
+- one loop is launched at a time (a lock): Numba's fallback threading layer, where no
+  OpenMP runtime is installed (``workqueue``), ends the process when two Python threads
+  launch at once (the explorer serves from several);
+- a forked child of a process that ran a parallel loop runs the loops' one-thread twins
+  (compiled without ``parallel=True``): GNU OpenMP's runtime cannot run in a forked child,
+  and Numba ends it at its first parallel loop.
+
+Also here: the loops that are only BLAS products, for ``Pointwise`` and Dense layers.
+"""
+import functools
+import os
+import threading
+import types
+
+import numba
+import numpy as np
+import scipy.linalg  # noqa: F401  (np.dot in compiled code reaches BLAS through SciPy)
+from numba import njit, prange
+
+from . import direct_cpu, threads, winograd_cpu
+
+_launch = threading.Lock()
+_launched_in = None               # the process that ran the first parallel loop
+
+
+class parts_loop:
+    """``@parts_loop`` on a function whose outer loop is ``prange``: compiled with
+    ``parallel=True`` and as a one-thread twin, called as the function itself under the
+    rules of the module docstring."""
+
+    def __init__(self, function):
+        self.parallel = njit(cache=True, nogil=True, parallel=True)(function)
+        twin = types.FunctionType(function.__code__, function.__globals__,
+                                  function.__name__ + "_one_thread", function.__defaults__)
+        twin.__qualname__ = function.__qualname__ + "_one_thread"   # its own cache file
+        self.one_thread = njit(cache=True, nogil=True)(twin)
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args):
+        global _launched_in
+        with _launch, threads.one_blas_thread():
+            if _launched_in not in (None, os.getpid()):        # a forked child
+                return self.one_thread(*args)
+            count = min(threads.num_threads(), numba.config.NUMBA_NUM_THREADS)
+            if numba.get_num_threads() != count:      # Numba's count is per calling thread
+                numba.set_num_threads(count)
+            _launched_in = os.getpid()
+            return self.parallel(*args)
+
+
+# -- BLAS products a part at a time ------------------------------------------------
+
+@parts_loop
+def matmul_rows(a, b, parts, out):
+    """``out = a @ b``, the rows of each part one product."""
+    for p in prange(parts.shape[0]):
+        r0, r1 = parts[p, 0], parts[p, 1]
+        np.dot(a[r0:r1], b, out[r0:r1])
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-D NumPy arrays, the rows of ``a`` shared between the threads."""
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    matmul_rows(a, b, threads.bounds(threads.parts(a.shape[0], size=a.size + out.size)), out)
+    return out
+
+
+@parts_loop
+def pointwise_forward(w, x, bias, parts, out):
+    """``out[n] = w @ x[n] + bias`` for ``x (N, C, L)``, ``w (C_out, C)``."""
+    for p in prange(parts.shape[0]):
+        for n in range(parts[p, 0], parts[p, 1]):
+            np.dot(w, x[n], out[n])
+            for o in range(out.shape[1]):
+                out[n, o] += bias[o]          # while the image is still in cache
+
+
+@parts_loop
+def pointwise_backward(w_t, x, g, parts, dx, grad_w, inputs, weights):
+    """``dx[n] = w_t @ g[n]``; ``grad_w[p] = sum_n g[n] @ x[n].T`` over part ``p``'s
+    images, in image order."""
+    for p in prange(parts.shape[0]):
+        product = np.empty(grad_w.shape[1:], grad_w.dtype)
+        for n in range(parts[p, 0], parts[p, 1]):
+            if inputs:
+                np.dot(w_t, g[n], dx[n])
+            if weights:
+                np.dot(g[n], x[n].T, product)
+                grad_w[p] += product
+
+
+# -- direct_cpu.py's loops a part at a time (direct.py) -----------------------------
+
+@parts_loop
+def direct_phases(x, top, left, sh, sw, hp, wp, parts, rows):
+    """``direct_cpu.to_phases`` for each part's images."""
+    for p in prange(parts.shape[0]):
+        direct_cpu.to_phases(x, top, left, sh, sw, hp, wp, parts[p, 0], parts[p, 1], rows)
+
+
+@parts_loop
+def direct_forward(src, w, bias, kw, plane, wp, dh, dw, parts, sums, out):
+    """``direct_cpu.forward`` for each part's images, ``sums[p]`` its scratch."""
+    for p in prange(parts.shape[0]):
+        direct_cpu.forward(src, w, bias, kw, plane, wp, dh, dw, parts[p, 0], parts[p, 1],
+                           sums[p], out)
+
+
+@parts_loop
+def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows, zero, grad_w, weights,
+                    w_t, plane_t, wp_t, top, left, sh, sw, rows_t, sums_t, grad_x, inputs):
+    """For each part's images: ``direct_cpu.input_grad`` into ``grad_x`` (``inputs``) and
+    ``direct_cpu.weight_grad`` into the part's ``grad_w[p]`` (``weights``); ``rows[p]``,
+    ``rows_t[p]``, ``sums_t[p]``: its scratch."""
+    for p in prange(parts.shape[0]):
+        n0, n1 = parts[p, 0], parts[p, 1]
+        if inputs:
+            direct_cpu.input_grad(g, w_t, kw, plane_t, wp_t, dh, dw, top, left, sh, sw, n0,
+                                  n1, rows_t[p], sums_t[p], grad_x)
+        if weights:
+            direct_cpu.weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows[p], zero,
+                                   grad_w[p])
+
+
+# -- winograd_cpu.py's transforms and the products, a part's chunks at a time -----------
+# A part is a run of chunks (``chunks``: each part's first and last chunk; ``images``:
+# each chunk's first and last image); kept for backward, a chunk's tiles ``V (A*A, T, C)``
+# lie in ``kept``, all the chunks' one after the other.
+
+@parts_loop
+def winograd_forward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_out, u_t, bias,
+                     chunks, images, made, kept, out):
+    """``out`` (N, C_out, H_out, W_out): each chunk's tiles, products and output tiles;
+    the tiles made in the loop (``made`` 0), made into ``kept`` (1) or read there (2)."""
+    area, c, c_out = u_t.shape
+    for p in prange(chunks.shape[0]):
+        for k in range(chunks[p, 0], chunks[p, 1]):
+            n0, n1 = images[k, 0], images[k, 1]
+            tiles = (n1 - n0) * th * tw
+            if made:
+                v = kept[area * c * n0 * th * tw:area * c * n1 * th * tw].reshape(
+                    (area, tiles, c))
+            else:
+                v = np.empty((area, tiles, c), out.dtype)
+            if made < 2:
+                _winograd_tiles(x[n0:n1], top, left, bt, m, th, tw, ph, pw, run_in, v)
+            prod = np.empty((area, tiles, c_out), out.dtype)
+            for a in range(area):
+                np.dot(v[a], u_t[a], prod[a])
+            winograd_cpu.output_tiles(prod, at, m, bias, run_out, out[n0:n1])
+
+
+@njit(cache=True, nogil=True)
+def _winograd_tiles(x, top, left, bt, m, th, tw, ph, pw, run, v):
+    """``V`` of the images ``x``, through their channels-last padded copy."""
+    padded = np.zeros((x.shape[0], ph, pw, x.shape[1]), x.dtype)
+    winograd_cpu.to_padded_nhwc(x, top, left, padded)
+    winograd_cpu.input_tiles(padded, bt, m, th, tw, run, v)
+
+
+@parts_loop
+def winograd_backward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_g, u, grad,
+                      chunks, images, kept, du, weights, dx, inputs):
+    """Each chunk's ``dP`` from ``grad``; ``du[p]``: the sum of part ``p``'s chunks'
+    ``dP[xi].T @ V[xi]`` in chunk order (``weights``); ``dx`` from ``dP[xi] @ U[xi]``
+    (``inputs``). ``kept``: the forward's tiles, or empty: then made again from ``x``."""
+    area, c_out, c = u.shape
+    for p in prange(chunks.shape[0]):
+        for k in range(chunks[p, 0], chunks[p, 1]):
+            n0, n1 = images[k, 0], images[k, 1]
+            tiles = (n1 - n0) * th * tw
+            dp = np.empty((area, tiles, c_out), grad.dtype)
+            winograd_cpu.grad_tiles(grad[n0:n1], at, m, run_g, dp)
+            if weights:
+                if kept.size:
+                    v = kept[area * c * n0 * th * tw:area * c * n1 * th * tw].reshape(
+                        (area, tiles, c))
+                else:
+                    v = np.empty((area, tiles, c), grad.dtype)
+                    _winograd_tiles(x[n0:n1], top, left, bt, m, th, tw, ph, pw, run_in, v)
+                first = k == chunks[p, 0]
+                chunk_du = du[p] if first else np.empty((area, c_out, c), grad.dtype)
+                for a in range(area):
+                    np.dot(dp[a].T, v[a], chunk_du[a])
+                if not first:
+                    du[p] += chunk_du
+            if inputs:
+                dv = np.empty((area, tiles, c), grad.dtype)
+                for a in range(area):
+                    np.dot(dp[a], u[a], dv[a])
+                padded = np.zeros((n1 - n0, ph, pw, c), grad.dtype)
+                winograd_cpu.input_grad_tiles(dv, bt, m, th, tw, run_in, padded)
+                winograd_cpu.from_padded_nhwc(padded, top, left, dx[n0:n1])
