@@ -15,7 +15,7 @@ from .cpu import _col2im_kernel, _im2col_kernel
 from .parallel import parts_loop
 
 
-@parts_loop
+@parts_loop(blas=True)
 def forward(x, kh, kw, sh, sw, dh, dw, ho, wo, w2, bias, chunks, images, made, kept, out):
     """``out (N, G M, L) = w2 @ cols + bias`` per chunk; the columns made in the loop
     (``made`` 0), made into ``kept`` (1) or read there (2)."""
@@ -41,7 +41,7 @@ def forward(x, kh, kw, sh, sw, dh, dw, ho, wo, w2, bias, chunks, images, made, k
                             product[o, b * length:(b + 1) * length] + bias[group * m + o]
 
 
-@parts_loop
+@parts_loop(blas=True)
 def backward(x, kh, kw, sh, sw, dh, dw, ho, wo, w2, g, chunks, images, kept, dw2, weights,
              dx, inputs):
     """Per chunk, ``g2 (G, M, n L)`` from ``g (N, G M, L)``; ``dw2[p]``: the sum of part

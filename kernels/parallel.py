@@ -26,6 +26,7 @@ Every loop is a ``parts_loop``, called as a function; its rules, in one place:
 
 Also here: the loops that are only BLAS products, for ``Pointwise`` and Dense layers.
 """
+import contextlib
 import functools
 import os
 import threading
@@ -42,12 +43,21 @@ _launch = threading.Lock()
 _launched_in = None               # the process that ran the first parallel loop
 
 
-class parts_loop:
-    """``@parts_loop`` on a function whose outer loop is ``prange``: compiled with
-    ``parallel=True`` and as a one-thread twin, called as the function itself under the
-    rules of the module docstring."""
+def parts_loop(function=None, *, blas=False):
+    """``@parts_loop`` (or ``@parts_loop(blas=True)`` for a loop that calls BLAS) on a
+    function whose outer loop is ``prange``: a ``PartsLoop``."""
+    if function is None:
+        return lambda function: PartsLoop(function, blas)
+    return PartsLoop(function, blas)
 
-    def __init__(self, function):
+
+class PartsLoop:
+    """``function`` compiled with ``parallel=True`` and as a one-thread twin, called as
+    the function itself under the rules of the module docstring (BLAS held to one thread
+    only around the loops that call it: a hold costs a few microseconds)."""
+
+    def __init__(self, function, blas):
+        self.blas = blas
         self.parallel = njit(cache=True, nogil=True, parallel=True)(function)
         twin = types.FunctionType(function.__code__, function.__globals__,
                                   function.__name__ + "_one_thread", function.__defaults__)
@@ -57,7 +67,7 @@ class parts_loop:
 
     def __call__(self, *args):
         global _launched_in
-        with _launch, threads.one_blas_thread():
+        with _launch, threads.one_blas_thread() if self.blas else contextlib.nullcontext():
             if _launched_in not in (None, os.getpid()):        # a forked child
                 return self.one_thread(*args)
             count = min(threads.num_threads(), numba.config.NUMBA_NUM_THREADS)
@@ -69,7 +79,7 @@ class parts_loop:
 
 # -- BLAS products a part at a time ------------------------------------------------
 
-@parts_loop
+@parts_loop(blas=True)
 def matmul_rows(a, b, parts, out):
     """``out = a @ b``, the rows of each part one product."""
     for p in prange(parts.shape[0]):
@@ -78,14 +88,17 @@ def matmul_rows(a, b, parts, out):
 
 
 def matmul(a, b):
-    """``a @ b`` for 2-D NumPy arrays, the rows of ``a`` shared between the threads."""
-    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    """``a @ b`` for 2-D NumPy arrays, the rows of ``a`` shared between the threads (a
+    transposed ``b``, as a Dense layer's ``W.T``, read where it lies: BLAS takes either
+    order)."""
+    a = np.ascontiguousarray(a)
+    b = b if b.flags.c_contiguous or b.flags.f_contiguous else np.ascontiguousarray(b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     matmul_rows(a, b, threads.bounds(threads.parts(a.shape[0], size=a.size + out.size)), out)
     return out
 
 
-@parts_loop
+@parts_loop(blas=True)
 def pointwise_forward(w, x, bias, parts, out):
     """``out[n] = w @ x[n] + bias`` for ``x (N, C, L)``, ``w (C_out, C)``."""
     for p in prange(parts.shape[0]):
@@ -95,7 +108,7 @@ def pointwise_forward(w, x, bias, parts, out):
                 out[n, o] += bias[o]          # while the image is still in cache
 
 
-@parts_loop
+@parts_loop(blas=True)
 def pointwise_backward(w_t, x, g, parts, dx, grad_w, inputs, weights):
     """``dx[n] = w_t @ g[n]``; ``grad_w[p] = sum_n g[n] @ x[n].T`` over part ``p``'s
     images, in image order."""
@@ -147,7 +160,7 @@ def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows, zero, grad_w, we
 # each chunk's first and last image); kept for backward, a chunk's tiles ``V (A*A, T, C)``
 # lie in ``kept``, all the chunks' one after the other.
 
-@parts_loop
+@parts_loop(blas=True)
 def winograd_forward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_out, u_t, bias,
                      chunks, images, made, kept, out):
     """``out`` (N, C_out, H_out, W_out): each chunk's tiles, products and output tiles;
@@ -178,7 +191,7 @@ def _winograd_tiles(x, top, left, bt, m, th, tw, ph, pw, run, v):
     winograd_cpu.input_tiles(padded, bt, m, th, tw, run, v)
 
 
-@parts_loop
+@parts_loop(blas=True)
 def winograd_backward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_g, u, grad,
                       chunks, images, kept, du, weights, dx, inputs):
     """Each chunk's ``dP`` from ``grad``; ``du[p]``: the sum of part ``p``'s chunks'
