@@ -149,6 +149,10 @@ class Winograd(Chunked):
         """How many consecutive tiles a transform takes at once: ``RUN_NUMBERS`` numbers."""
         return max(1, RUN_NUMBERS // channels)
 
+    def _input(self):
+        """``x``, or an empty array once it is let go (the tiles kept)."""
+        return self.x if self.x is not None else np.empty((0,) * 4, self.dtype)
+
     def _weights(self, w2):
         """``U (A*A, C_out, C)``: ``G w G^T`` for each (o, c)."""
         # the tile loops index by C_out and C: checked here, at their entry, with bias and g
@@ -171,12 +175,12 @@ class Winograd(Chunked):
         tiles = 0 if self.kept is None else 2 if isinstance(self.kept, np.ndarray) else 1
         size = self.area * self.x_shape[0] * self.tiles[0] * self.tiles[1] * self.x_shape[1]
         kept = self.kept if tiles == 2 else np.empty(size if tiles else 0, self.dtype)
-        self.loops.winograd_forward(self.x, *self.corner, self.BT, self.AT, self.m,
+        self.loops.winograd_forward(self._input(), *self.corner, self.BT, self.AT, self.m,
                                     *self.tiles, *self.padded_hw,
                                     self._tiles_a_run(self.x_shape[1]), self._tiles_a_run(c_out),
                                     u_t, bias, *self.part_bounds(), tiles, kept, out)
         if tiles == 1:                  # backward needs x's shape only: x is let go
-            self.kept, self.x = kept, np.empty((0,) * 4, self.dtype)
+            self.kept, self.x = kept, None
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, grad, weights=True, inputs=True):
@@ -191,8 +195,9 @@ class Winograd(Chunked):
         # each part's dU, its chunks' added in chunk order, in its own slot
         du = np.empty((len(parts),) + (u.shape if weights else (0, 0, 0)), self.dtype)
         kept = self.kept if isinstance(self.kept, np.ndarray) else np.empty(0, self.dtype)
-        self.loops.winograd_backward(self.x, *self.corner, self.BT, self.AT, self.m, *self.tiles,
-                                     *self.padded_hw, self._tiles_a_run(self.x_shape[1]),
+        self.loops.winograd_backward(self._input(), *self.corner, self.BT, self.AT, self.m,
+                                     *self.tiles, *self.padded_hw,
+                                     self._tiles_a_run(self.x_shape[1]),
                                      self._tiles_a_run(u.shape[1]), u, grad, parts, images,
                                      kept, du, weights, dx, inputs)
         if not weights:
