@@ -140,8 +140,9 @@ def one_blas_thread():
 
 
 # Below this much work (numbers touched) a kernel stays on one thread: handing work to
-# another thread costs about what such a kernel takes (benchmarks/README.md).
-MIN_PARALLEL_SIZE = 2 ** 17
+# another thread costs about what such a kernel takes. 2^17 with Python threads; 2^15 since
+# the parallel loops hand work over in microseconds (benchmarks/README.md, "The sixth session").
+MIN_PARALLEL_SIZE = 2 ** 15
 
 
 def split(n, count):
