@@ -273,29 +273,6 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
     return grad_x
 
 
-# -- Adam -------------------------------------------------------------------------
-
-@njit(cache=True, nogil=True)
-def _adam_kernel(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, one_minus_b2):
-    for i in range(w.size):              # one pass: each number read and written once
-        m[i] = b1 * m[i] + one_minus_b1 * g[i]
-        v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i]
-        w[i] -= step_size * m[i] / (np.sqrt(v[i] / correction2) + eps)
-
-
-def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
-    """Adam's update in place, fused (``textbook.adam_update`` is the formula);
-    the scalars in the arrays' dtype, so float32 stays float32 as in NumPy."""
-    for name, a in (("g", g), ("m", m), ("v", v)):      # the loop runs over w.size
-        expect_shape("adam_update", name, a, w.shape)
-    if not (w.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
-        from .textbook import adam_update as formula  # a strided view: no flat copy
-        return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
-    flat = [a.reshape(-1) for a in (w, np.ascontiguousarray(g), m, v)]
-    scalars = [w.dtype.type(s) for s in (step_size, b1, b2, eps, correction2, 1 - b1, 1 - b2)]
-    _adam_parts(*flat, *scalars, on_threads(w.size, w.size))
-
-
 # -- the loops above, a part of the batch on each thread (parallel.py) ----------------
 
 @parts_loop
@@ -331,62 +308,3 @@ def _avgpool_backward_parts(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x, p
     for p in prange(parts.shape[0]):
         b = slice(parts[p, 0], parts[p, 1])
         _avgpool_backward_kernel(grad_out[b], kh, kw, sh, sw, ph, pw, divisor, grad_x[b])
-
-
-@parts_loop
-def _adam_parts(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, one_minus_b2,
-                parts):
-    for p in prange(parts.shape[0]):
-        i = slice(parts[p, 0], parts[p, 1])
-        _adam_kernel(w[i], g[i], m[i], v[i], step_size, b1, b2, eps, correction2,
-                     one_minus_b1, one_minus_b2)
-
-
-# -- ReLU ---------------------------------------------------------------------------
-# one pass over the numbers for the output and the mask (NumPy makes two); ``x * 0`` where
-# not active, as ``x * (x > 0)`` gives (-0.0 for negatives, NaN stays NaN). A part of the
-# numbers on each thread, as Adam's (memory-bound: the second thread gains less than 2x).
-
-@njit(cache=True, nogil=True)
-def _relu_kernel(x, out, active):
-    for i in range(x.size):
-        active[i] = x[i] > 0
-        out[i] = x[i] if active[i] else x[i] * 0
-
-
-@njit(cache=True, nogil=True)
-def _times_kernel(g, derivative, out):
-    for i in range(g.size):              # a bool mask counts as 1 and 0, as in NumPy
-        out[i] = g[i] * derivative[i]
-
-
-def relu_forward(x):
-    """``(y, active)`` as ``textbook.relu_forward``, in one pass."""
-    flat = np.ascontiguousarray(x).reshape(-1)
-    out, active = np.empty_like(flat), np.empty(flat.shape, dtype=np.bool_)
-    _relu_parts(flat, out, active, on_threads(flat.size, flat.size))
-    return out.reshape(x.shape), active.reshape(x.shape)
-
-
-def relu_backward(grad_out, derivative):
-    """``grad_out * derivative`` as ``textbook.relu_backward``, in one pass."""
-    expect_shape("relu_backward", "derivative", derivative, grad_out.shape)
-    flat = np.ascontiguousarray(grad_out).reshape(-1)
-    out = np.empty_like(flat)
-    _times_parts(flat, np.ascontiguousarray(derivative).reshape(-1), out,
-                 on_threads(flat.size, flat.size))
-    return out.reshape(grad_out.shape)
-
-
-@parts_loop
-def _relu_parts(x, out, active, parts):
-    for p in prange(parts.shape[0]):
-        i = slice(parts[p, 0], parts[p, 1])
-        _relu_kernel(x[i], out[i], active[i])
-
-
-@parts_loop
-def _times_parts(g, derivative, out, parts):
-    for p in prange(parts.shape[0]):
-        i = slice(parts[p, 0], parts[p, 1])
-        _times_kernel(g[i], derivative[i], out[i])

@@ -150,8 +150,12 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
 
 
 def _fused(x):
-    """The CPU's one-pass Numba loops for ``x``, or ``None`` (then: the formula)."""
-    return cpu if cpu is not None and isinstance(x, np.ndarray) else None
+    """The CPU's one-pass Numba loops for ``x`` (passes_cpu.py), or ``None`` (then: the
+    formula)."""
+    if cpu is None or not isinstance(x, np.ndarray):
+        return None
+    from . import passes_cpu         # Numba is there (cpu loaded)
+    return passes_cpu
 
 
 def matmul(a, b):

@@ -101,18 +101,20 @@ def test_avgpool_backward_refuses_a_gradient_of_another_shape(backend, grad_shap
 def test_adam_update_refuses_buffers_of_another_shape(name, shape):
     """A moment buffer one short (a checkpoint from another model, say) used to be read
     and written past its end by the fused loop: a segmentation fault or garbage."""
+    from minicnn.kernels import passes_cpu
     w, g, m, v = arrays(np, (3, 4), (3, 4), (3, 4), (3, 4))
     bad = dict(g=g, m=m, v=v) | {name: np.zeros(shape)}
     before = w.copy()
     with pytest.raises(ValueError, match=rf"kernels\.adam_update: {name} has shape"):
-        kernels.fast.cpu.adam_update(w, bad["g"], bad["m"], bad["v"], 0.1, 0.9, 0.999, 1e-8, 0.5)
+        passes_cpu.adam_update(w, bad["g"], bad["m"], bad["v"], 0.1, 0.9, 0.999, 1e-8, 0.5)
     np.testing.assert_array_equal(w, before)                     # nothing was changed
 
 
 def test_relu_backward_refuses_a_derivative_of_another_shape():
+    from minicnn.kernels import passes_cpu
     g, mask = arrays(np, (4, 5), (4, 4))
     with pytest.raises(ValueError, match=r"kernels\.relu_backward: derivative has shape"):
-        kernels.fast.cpu.relu_backward(g, mask > 0)
+        passes_cpu.relu_backward(g, mask > 0)
 
 
 def test_winograd_refuses_weights_bias_and_gradients_of_another_shape():

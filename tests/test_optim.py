@@ -105,9 +105,9 @@ def test_bad_settings():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("layout", ["contiguous", "strided"])
 def test_fused_adam_kernel_equals_the_formula(dtype, layout):
-    """kernels.cpu's one-pass Adam against textbook.adam_update (the written formula);
+    """kernels.passes_cpu's one-pass Adam against textbook.adam_update (the written formula);
     scalars in the arrays' dtype, as NumPy computes float32 with Python floats."""
-    from minicnn.kernels import cpu, textbook
+    from minicnn.kernels import passes_cpu, textbook
     rng = np.random.default_rng(0)
     make = (lambda: rng.standard_normal((300, 7)).astype(dtype)) if layout == "contiguous" \
         else (lambda: rng.standard_normal((7, 300)).astype(dtype).T)
@@ -118,7 +118,7 @@ def test_fused_adam_kernel_equals_the_formula(dtype, layout):
     for t in range(1, 4):
         g = make()
         args = (1e-2 / (1 - 0.9 ** t), 0.9, 0.999, 1e-8, 1 - 0.999 ** t)
-        cpu.adam_update(w, g, m, v, *args)
+        passes_cpu.adam_update(w, g, m, v, *args)
         textbook.adam_update(w_ref, g, m_ref, v_ref, *args)
     # the same float operations in the same order: the same bits
     np.testing.assert_array_equal(m, m_ref)
