@@ -126,7 +126,7 @@ def threads_in_use(torch=None):
     pools = ", ".join(f"{p['internal_api']} {p['num_threads']} "
                       f"({os.path.basename(p['filepath'])})" for p in threadpool_info())
     import numba
-    line = f"{pools}; numba {numba.get_num_threads()}; minicnn chunks {threads.num_threads()}"
+    line = f"{pools}; numba {numba.get_num_threads()}; minicnn {threads.num_threads()}"
     if torch is not None:
         line += f"; torch {torch.get_num_threads()} intra-op"
     return line
