@@ -29,9 +29,10 @@ from . import threads
 
 # Bound on one chunk's columns, by device (see the module docstring).
 MAX_COLS_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
-# Forward's arrays are kept for backward when the whole batch's stay under this bound
-# (lenet on the CPU: conv1's columns at batch 64, not at 256: benchmarks/README.md).
-MAX_KEPT_BYTES = {"cpu": 16 * 2 ** 20, "gpu": 256 * 2 ** 20}
+# Forward's arrays are kept for backward when the whole batch's stay under this bound. On
+# the CPU 8 MiB (16 before): the parallel loops make them again about as fast as they are
+# read back, and a step's peak memory is lower (benchmarks/README.md, "The sixth session").
+MAX_KEPT_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
 
 
 def batch_chunks(n_batch, bytes_per_example, max_bytes, workers=1):

@@ -5,8 +5,8 @@ thread: ``threads.parts``) and runs them in ONE compiled ``prange`` loop (Numba,
 ``parallel=True``): each part calls the one-thread loops of ``direct_cpu.py``,
 ``winograd_cpu.py`` or ``cpu.py``, or BLAS (``np.dot``, which Numba reaches through
 SciPy), on its own images only. Numba's OpenMP workers wait spinning for a while after a
-loop, so handing the next loop to them costs microseconds, where a Python thread's
-wake-up cost 64-87 us and its GIL more (benchmarks/README.md, "The sixth session").
+loop, so handing them the next one costs far less than waking a Python thread, which then
+waits for the GIL too (benchmarks/README.md, "The fifth session" and "The sixth session").
 
 Every loop is a ``parts_loop``, called as a function; its rules, in one place:
 
