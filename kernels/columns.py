@@ -140,6 +140,10 @@ class Columns(Chunked):
                 np.ascontiguousarray(self.x)
         return (x, *self.kernel, *self.stride, *self.dilation, *self.out_hw)
 
+    def _widest_chunk(self):
+        """The most images a chunk holds: each part's work arrays are one chunk's."""
+        return max(chunk.stop - chunk.start for chunk in self.chunks)
+
     def _product_in_parts(self, w2, bias, out):
         from . import columns_cpu
         bias = np.zeros(out.shape[1], self.dtype) if bias is None else bias.astype(self.dtype)
@@ -147,8 +151,13 @@ class Columns(Chunked):
         made = 0 if self.kept is None else 2 if isinstance(self.kept, np.ndarray) else 1
         size = out.shape[0] * out.shape[2] * w2.shape[0] * w2.shape[2]
         kept = self.kept if made == 2 else np.empty(size if made else 0, self.dtype)
+        parts, images = self.part_bounds()
+        width = self._widest_chunk() * out.shape[2]
+        cols = w2.shape[0] * w2.shape[2] * width
+        scratch = np.empty((len(parts), (0 if made else cols) + w2.shape[1] * width),
+                           self.dtype)                       # the columns, the products
         columns_cpu.forward(*self._loop_arguments(), np.ascontiguousarray(w2, self.dtype),
-                            bias, *self.part_bounds(), made, kept, out)
+                            bias, parts, images, made, kept, scratch, out)
         if made == 1:                   # backward needs x's shape only: x is let go
             self.kept, self.x = kept, None
         return out
@@ -160,9 +169,11 @@ class Columns(Chunked):
         dw2 = np.empty((len(parts),) + (w2.shape if weights else (0, 0, 0)), self.dtype)
         dx = np.empty((n, c, h + 2 * ph, w + 2 * pw) if inputs else (0,) * 4, self.dtype)
         kept = self.kept if isinstance(self.kept, np.ndarray) else np.empty(0, self.dtype)
+        (groups, m, k), width = w2.shape, self._widest_chunk() * g.shape[2]
+        scratch = np.empty((len(parts), groups * (m + k) * width + m * k), self.dtype)
         columns_cpu.backward(*self._loop_arguments(), np.ascontiguousarray(w2, self.dtype),
                              np.ascontiguousarray(g, self.dtype), parts, images, kept, dw2,
-                             weights, dx, inputs)
+                             weights, dx, inputs, scratch)   # g2, the columns or dcols, dW
         if inputs and (ph or pw):
             dx = np.ascontiguousarray(dx[:, :, ph:ph + h, pw:pw + w])
         return (threads.add_in_order(dw2) if weights else None), (dx if inputs else None)

@@ -127,21 +127,21 @@ class Direct:
         g = np.ascontiguousarray(g, dtype=dtype).reshape((n, c_out) + self.out_hw)
         (kh, kw), (dh, dw), (hp, wp) = self.kernel, self.dilation, self.phase_hw
         parts, plane = len(self.parts), hp * wp
-        # each part's scratch (empty for a gradient not asked for); the weight gradient: a
-        # part's sums in float64, in its own slot
-        rows = np.empty((parts, c_out, self._block(plane) * plane) if weights else
-                        (parts, 0, 0), dtype)
+        # the weight gradient: a part's sums in float64, in its own slot
         grad_w = np.zeros((parts,) + (w.shape if weights else (0, 0, 0)))
         w_t, hw_t, top, left, grad_x = self._transposed(w, g, inputs)
         plane_t = hw_t[0] * hw_t[1]
         block, room = self._block(plane_t), dh * (kh - 1) * hw_t[1] + dw * (kw - 1)
-        rows_t = np.empty((parts, c_out, block * plane_t + room) if inputs else (parts, 0, 0),
-                          dtype)
-        sums_t = np.empty((parts, len(self.src) // self.x_shape[1], block * plane_t)
-                          if inputs else (parts, 0, 0), dtype)
-        self.loops.direct_backward(self.src, g, kw, plane, wp, dh, dw, self.parts, rows,
+        # each part's rows: the input gradient's, then the weight gradient's, in one scratch
+        rows_w = (c_out, self._block(plane) * plane)
+        rows_t = (c_out, block * plane_t + room)
+        sums_t = (len(self.src) // self.x_shape[1], block * plane_t)
+        size = max(rows_w[0] * rows_w[1] if weights else 0,
+                   rows_t[0] * rows_t[1] + sums_t[0] * sums_t[1] if inputs else 0)
+        self.loops.direct_backward(self.src, g, kw, plane, wp, dh, dw, self.parts, rows_w,
                                    dtype.type(0), grad_w, weights, w_t, plane_t, hw_t[1], top,
-                                   left, *self.stride, rows_t, sums_t, grad_x, inputs)
+                                   left, *self.stride, rows_t, sums_t, grad_x, inputs,
+                                   np.empty((parts, size), dtype))
         dw2 = dx = None
         if weights:         # the parts' sums in part order; the stride-1 problem's gradient
             total = threads.add_in_order(grad_w)                   # at each real tap

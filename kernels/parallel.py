@@ -17,6 +17,9 @@ Every loop is a ``parts_loop``, called as a function; its rules, in one place:
   workers would fight OpenMP's for the same cores;
 - Numba runs ``threads.num_threads()`` threads, at most its own cap ``NUMBA_NUM_THREADS``
   (read when Numba is imported); the parts stay one per minicnn thread either way;
+- the parts' work arrays are NumPy's, allocated by the caller (so that a step's peak
+  memory, as tracemalloc counts it, has them), a row of ``scratch`` a part, cut by
+  ``view``; the loops themselves allocate buffers of a few KiB at most;
 - one loop is launched at a time (a lock): Numba's fallback threading layer, where no
   OpenMP runtime is installed (``workqueue``), ends the process when two Python threads
   launch at once (the explorer serves from several);
@@ -75,6 +78,16 @@ class PartsLoop:
                 numba.set_num_threads(count)
             _launched_in = os.getpid()
             return self.parallel(*args)
+
+
+@njit(cache=True, nogil=True)
+def view(buffer, start, shape):
+    """``buffer[start:start + size]`` seen as an array of ``shape`` (``size`` its numbers):
+    a work array cut from a part's scratch."""
+    size = 1
+    for side in shape:
+        size *= side
+    return buffer[start:start + size].reshape(shape)
 
 
 # -- BLAS products a part at a time ------------------------------------------------
@@ -140,60 +153,65 @@ def direct_forward(src, w, bias, kw, plane, wp, dh, dw, parts, sums, out):
 
 
 @parts_loop
-def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows, zero, grad_w, weights,
-                    w_t, plane_t, wp_t, top, left, sh, sw, rows_t, sums_t, grad_x, inputs):
+def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows_w, zero, grad_w, weights,
+                    w_t, plane_t, wp_t, top, left, sh, sw, rows_t, sums_t, grad_x, inputs,
+                    scratch):
     """For each part's images: ``direct_cpu.input_grad`` into ``grad_x`` (``inputs``) and
-    ``direct_cpu.weight_grad`` into the part's ``grad_w[p]`` (``weights``); ``rows[p]``,
-    ``rows_t[p]``, ``sums_t[p]``: its scratch."""
+    ``direct_cpu.weight_grad`` into the part's ``grad_w[p]`` (``weights``), one after the
+    other, their rows (``rows_t``, ``sums_t``; ``rows_w``: shapes) cut from the part's
+    ``scratch`` row."""
     for p in prange(parts.shape[0]):
         n0, n1 = parts[p, 0], parts[p, 1]
         if inputs:
+            rows = view(scratch[p], 0, rows_t)
+            sums = view(scratch[p], rows_t[0] * rows_t[1], sums_t)
             direct_cpu.input_grad(g, w_t, kw, plane_t, wp_t, dh, dw, top, left, sh, sw, n0,
-                                  n1, rows_t[p], sums_t[p], grad_x)
+                                  n1, rows, sums, grad_x)
         if weights:
-            direct_cpu.weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows[p], zero,
-                                   grad_w[p])
+            direct_cpu.weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1,
+                                   view(scratch[p], 0, rows_w), zero, grad_w[p])
 
 
 # -- winograd_cpu.py's transforms and the products, a part's chunks at a time -----------
 # A part is a run of chunks (``chunks``: each part's first and last chunk; ``images``:
 # each chunk's first and last image); kept for backward, a chunk's tiles ``V (A*A, T, C)``
-# lie in ``kept``, all the chunks' one after the other.
+# lie in ``kept``, all the chunks' one after the other. Each part's work arrays are one
+# chunk's at a time, cut from its row of ``scratch`` (``view``).
 
 @parts_loop(blas=True)
 def winograd_forward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_out, u_t, bias,
-                     chunks, images, made, kept, out):
+                     chunks, images, made, kept, scratch, out):
     """``out`` (N, C_out, H_out, W_out): each chunk's tiles, products and output tiles;
-    the tiles made in the loop (``made`` 0), made into ``kept`` (1) or read there (2)."""
+    the tiles made in the scratch (``made`` 0), made into ``kept`` (1) or read there (2)."""
     area, c, c_out = u_t.shape
     for p in prange(chunks.shape[0]):
         for k in range(chunks[p, 0], chunks[p, 1]):
             n0, n1 = images[k, 0], images[k, 1]
             tiles = (n1 - n0) * th * tw
             if made:
-                v = kept[area * c * n0 * th * tw:area * c * n1 * th * tw].reshape(
-                    (area, tiles, c))
+                v, start = view(kept, area * c * n0 * th * tw, (area, tiles, c)), 0
             else:
-                v = np.empty((area, tiles, c), out.dtype)
+                v, start = view(scratch[p], 0, (area, tiles, c)), area * tiles * c
             if made < 2:
-                _winograd_tiles(x[n0:n1], top, left, bt, m, th, tw, ph, pw, run_in, v)
-            prod = np.empty((area, tiles, c_out), out.dtype)
+                padded = view(scratch[p], start, (n1 - n0, ph, pw, c))
+                _winograd_tiles(x[n0:n1], top, left, bt, m, th, tw, run_in, padded, v)
+            prod = view(scratch[p], start, (area, tiles, c_out))     # padded is done
             for a in range(area):
                 np.dot(v[a], u_t[a], prod[a])
             winograd_cpu.output_tiles(prod, at, m, bias, run_out, out[n0:n1])
 
 
 @njit(cache=True, nogil=True)
-def _winograd_tiles(x, top, left, bt, m, th, tw, ph, pw, run, v):
-    """``V`` of the images ``x``, through their channels-last padded copy."""
-    padded = np.zeros((x.shape[0], ph, pw, x.shape[1]), x.dtype)
+def _winograd_tiles(x, top, left, bt, m, th, tw, run, padded, v):
+    """``V`` of the images ``x``, through their channels-last zero-padded copy."""
+    padded[:] = 0
     winograd_cpu.to_padded_nhwc(x, top, left, padded)
     winograd_cpu.input_tiles(padded, bt, m, th, tw, run, v)
 
 
 @parts_loop(blas=True)
 def winograd_backward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_g, u, grad,
-                      chunks, images, kept, du, weights, dx, inputs):
+                      chunks, images, kept, du, weights, dx, inputs, scratch):
     """Each chunk's ``dP`` from ``grad``; ``du[p]``: the sum of part ``p``'s chunks'
     ``dP[xi].T @ V[xi]`` in chunk order (``weights``); ``dx`` from ``dP[xi] @ U[xi]``
     (``inputs``). ``kept``: the forward's tiles, or empty: then made again from ``x``."""
@@ -202,25 +220,27 @@ def winograd_backward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_g, u,
         for k in range(chunks[p, 0], chunks[p, 1]):
             n0, n1 = images[k, 0], images[k, 1]
             tiles = (n1 - n0) * th * tw
-            dp = np.empty((area, tiles, c_out), grad.dtype)
+            dp = view(scratch[p], 0, (area, tiles, c_out))
             winograd_cpu.grad_tiles(grad[n0:n1], at, m, run_g, dp)
+            start = area * tiles * c_out             # then V or dV, then padded planes
+            after = start + area * tiles * c
+            padded = view(scratch[p], after, (n1 - n0, ph, pw, c))
             if weights:
                 if kept.size:
-                    v = kept[area * c * n0 * th * tw:area * c * n1 * th * tw].reshape(
-                        (area, tiles, c))
+                    v = view(kept, area * c * n0 * th * tw, (area, tiles, c))
                 else:
-                    v = np.empty((area, tiles, c), grad.dtype)
-                    _winograd_tiles(x[n0:n1], top, left, bt, m, th, tw, ph, pw, run_in, v)
+                    v = view(scratch[p], start, (area, tiles, c))
+                    _winograd_tiles(x[n0:n1], top, left, bt, m, th, tw, run_in, padded, v)
                 first = k == chunks[p, 0]
-                chunk_du = du[p] if first else np.empty((area, c_out, c), grad.dtype)
+                chunk_du = du[p] if first else view(scratch[p], after, (area, c_out, c))
                 for a in range(area):
                     np.dot(dp[a].T, v[a], chunk_du[a])
                 if not first:
                     du[p] += chunk_du
             if inputs:
-                dv = np.empty((area, tiles, c), grad.dtype)
+                dv = view(scratch[p], start, (area, tiles, c))
                 for a in range(area):
                     np.dot(dp[a], u[a], dv[a])
-                padded = np.zeros((n1 - n0, ph, pw, c), grad.dtype)
+                padded[:] = 0
                 winograd_cpu.input_grad_tiles(dv, bt, m, th, tw, run_in, padded)
                 winograd_cpu.from_padded_nhwc(padded, top, left, dx[n0:n1])

@@ -149,6 +149,19 @@ class Winograd(Chunked):
         """How many consecutive tiles a transform takes at once: ``RUN_NUMBERS`` numbers."""
         return max(1, RUN_NUMBERS // channels)
 
+    def _scratch(self, parts, c_out, way, tiles_kept=False):
+        """Each part's work arrays for ``way`` (forward or backward), a row a part: one
+        chunk's at a time (its largest), as the parallel loops cut them (parallel.py)."""
+        images = max(chunk.stop - chunk.start for chunk in self.chunks)
+        tiles, c = images * self.tiles[0] * self.tiles[1], self.x_shape[1]
+        padded = images * self.padded_hw[0] * self.padded_hw[1] * c
+        if way == "forward":             # V (unless kept), then padded planes or P
+            size = (0 if tiles_kept else self.area * tiles * c) + \
+                max(padded, self.area * tiles * c_out)
+        else:                            # dP, V or dV, then padded planes or a chunk's dU
+            size = self.area * tiles * (c_out + c) + max(padded, self.area * c_out * c)
+        return np.empty((parts, size), self.dtype)
+
     def _input(self):
         """``x``, or an empty array once it is let go (the tiles kept)."""
         return self.x if self.x is not None else np.empty((0,) * 4, self.dtype)
@@ -175,10 +188,12 @@ class Winograd(Chunked):
         tiles = 0 if self.kept is None else 2 if isinstance(self.kept, np.ndarray) else 1
         size = self.area * self.x_shape[0] * self.tiles[0] * self.tiles[1] * self.x_shape[1]
         kept = self.kept if tiles == 2 else np.empty(size if tiles else 0, self.dtype)
+        parts, images = self.part_bounds()
         self.loops.winograd_forward(self._input(), *self.corner, self.BT, self.AT, self.m,
                                     *self.tiles, *self.padded_hw,
                                     self._tiles_a_run(self.x_shape[1]), self._tiles_a_run(c_out),
-                                    u_t, bias, *self.part_bounds(), tiles, kept, out)
+                                    u_t, bias, parts, images, tiles, kept,
+                                    self._scratch(len(parts), c_out, "forward", tiles > 0), out)
         if tiles == 1:                  # backward needs x's shape only: x is let go
             self.kept, self.x = kept, None
         return out.reshape(out.shape[0], c_out, -1)
@@ -199,7 +214,8 @@ class Winograd(Chunked):
                                      *self.tiles, *self.padded_hw,
                                      self._tiles_a_run(self.x_shape[1]),
                                      self._tiles_a_run(u.shape[1]), u, grad, parts, images,
-                                     kept, du, weights, dx, inputs)
+                                     kept, du, weights, dx, inputs,
+                                     self._scratch(len(parts), u.shape[1], "backward"))
         if not weights:
             return None, dx
         with threads.one_blas_thread():       # dw = G^T dU G for every (o, c), as above
