@@ -7,8 +7,9 @@ run of ``tiles * C`` numbers. Each transform works on such a run (``run`` tiles:
 ``winograd.py`` makes it ``RUN_NUMBERS`` numbers long, whatever the channels): the small
 matrix products (``_combine``) then loop over those long runs, which the
 compiler turns into vector instructions; for ``A``-term sums ``_combine`` keeps
-the sum in registers (zero coefficients multiplied: fewer stores pay more). Like ``cpu.py``: ``cache=True``,
-``nogil=True``, one thread per call (``parallel.py`` runs a part of the batch on each).
+the sum in registers (zero coefficients multiplied: fewer stores pay more). Like
+``cpu.py``: ``cache=True``, ``nogil=True``, one thread per call (``parallel.py`` runs a
+part of the batch on each).
 """
 import numpy as np
 from numba import njit
