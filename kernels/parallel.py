@@ -46,6 +46,16 @@ _launch = threading.Lock()
 _launched_in = None               # the process that ran the first parallel loop
 
 
+def _new_lock_in_child():
+    """In a forked child: a parent's thread may have held the lock, and is not here."""
+    global _launch
+    _launch = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def parts_loop(function=None, *, blas=False):
     """``@parts_loop`` (or ``@parts_loop(blas=True)`` for a loop that calls BLAS) on a
     function whose outer loop is ``prange``: a ``PartsLoop``."""

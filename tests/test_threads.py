@@ -162,6 +162,7 @@ from minicnn import kernels
 kernels.threads.set_num_threads(2)
 a, b = np.ones((600, 300)), np.ones((300, 40))
 kernels.matmul(a, b)                    # the parent runs a parallel loop
+kernels.parallel._launch.acquire()      # and forks while a launch holds the lock
 
 def in_child(_):
     return float(kernels.matmul(a, b).sum())
@@ -175,7 +176,8 @@ if __name__ == "__main__":
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
 def test_a_forked_child_runs_the_one_thread_loops(tmp_path):
     """GNU OpenMP cannot run in a forked child: Numba ended it at its first parallel loop
-    ("Terminating: fork() called from a process already using GNU OpenMP")."""
+    ("Terminating: fork() called from a process already using GNU OpenMP"). The parent
+    forks while its launch lock is held (another thread's loop): the child has its own."""
     script = tmp_path / "forked.py"
     script.write_text(FORKED_CHILD)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
