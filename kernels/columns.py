@@ -145,6 +145,7 @@ class Columns(Chunked):
         return max(chunk.stop - chunk.start for chunk in self.chunks)
 
     def _product_in_parts(self, w2, bias, out):
+        """``product`` on the CPU: every chunk in one parallel loop, into ``out``."""
         from . import columns_cpu
         bias = np.zeros(out.shape[1], self.dtype) if bias is None else bias.astype(self.dtype)
         # the columns: made in the loop (0), made and kept for backward (1), or kept (2)
@@ -163,6 +164,8 @@ class Columns(Chunked):
         return out
 
     def _backward_in_parts(self, w2, g, weights, inputs):
+        """``backward``'s ``(dW2, dx)`` on the CPU: every chunk in one parallel loop, the
+        parts' sums added in part order (the padding not yet folded back)."""
         from . import columns_cpu
         (ph, pw), (n, c, h, w) = self.padding, self.x_shape
         parts, images = self.part_bounds()
