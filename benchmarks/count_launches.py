@@ -171,7 +171,7 @@ def install_counters():
     chunks.MAX_KEPT_BYTES["cpu"] = chunks.MAX_KEPT_BYTES["gpu"]     # keep columns as there,
     kernels.threads.set_num_threads(1)                              # one chunk stream
     kernels.use_impl("fast", winograd=False, direct=False)          # im2col, as on the GPU
-    kernels.fast._fused = lambda x: None                            # ReLU's, Adam's GPU formula
+    kernels.fast._compiled = lambda x: False      # ReLU, Adam, BatchNorm, Dense as on the GPU
     loops = CountingLoops(kernels.fast.loops(np.zeros(1)))
     kernels.fast.loops = lambda x: loops
     shim = CountingModule()

@@ -24,14 +24,16 @@ on the GPU, where big products win: benchmarks/README.md), and:
 import math
 import operator
 
+import numpy as np
+
 from ..backend import device_of
 from . import threads
 
 # Bound on one chunk's columns, by device (see the module docstring).
 MAX_COLS_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
-# Forward's arrays are kept for backward when the whole batch's stay under this bound. On
-# the CPU 8 MiB (16 before): the parallel loops make them again about as fast as they are
-# read back, and a step's peak memory is lower (benchmarks/README.md, "The sixth session").
+# Forward's arrays are kept for backward when the whole batch's stay under this bound: on
+# the CPU chosen by measuring speed and peak memory (benchmarks/README.md, "The sixth
+# session"; 16 MiB before).
 MAX_KEPT_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
 
 
@@ -70,13 +72,38 @@ class Chunked:
             total = fold(total, work(chunk))
         return total
 
-    def part_bounds(self):
-        """``(parts, images)`` for a parallel loop over the chunks (``parallel.py``): each
-        part's first and last chunk (a run of whole chunks a thread), each chunk's first
-        and last image."""
+    # -- a parallel loop over every chunk (the CPU: parallel.py, columns_cpu.py) ----------
+
+    def chunk_bounds(self):
+        """``(parts, images)``: each part's first and last chunk (a run of whole chunks a
+        thread), each chunk's first and last image."""
         count = min(len(self.chunks), self.workers)
         return (threads.bounds(threads.split(len(self.chunks), count)),
                 threads.bounds(self.chunks))
+
+    def kept_for_loop(self, size):
+        """``(made, kept)``: where forward's loop puts every chunk's arrays. 0 and an empty
+        array: not kept (the loop makes them in its scratch); 1 and a new array of
+        ``size`` numbers: kept from this pass on (then ``keep_all``); 2 and the arrays an
+        earlier pass kept."""
+        if self.kept is None:
+            return 0, np.empty(0, self.dtype)
+        if isinstance(self.kept, np.ndarray):
+            return 2, self.kept
+        return 1, np.empty(size, self.dtype)
+
+    def keep_all(self, kept):
+        """Every chunk's arrays, made by forward's loop into ``kept``, are kept; backward
+        needs only ``x``'s shape from now on, so ``x`` is let go."""
+        self.kept, self.x = kept, None
+
+    def kept_or_empty(self):
+        """For backward's loop: the kept arrays, or an empty array (made again from ``x``)."""
+        return self.kept if isinstance(self.kept, np.ndarray) else np.empty(0, self.dtype)
+
+    def input_or_empty(self):
+        """``x`` for a loop, or an empty array once it is let go (Numba needs an array)."""
+        return self.x if self.x is not None else np.empty((0,) * 4, self.dtype)
 
     def total(self, work):
         """The sum of ``work(chunk)`` over the chunks, added in chunk order (same bits)."""

@@ -131,13 +131,11 @@ class Columns(Chunked):
     # -- the CPU: every chunk in one parallel loop (columns_cpu.py) ----------------------
 
     def _loop_arguments(self):
-        """The padded input (empty once the columns are kept), the window's numbers."""
-        ph, pw = self.padding
-        if isinstance(self.kept, np.ndarray) or self.x is None:
-            x = np.empty((0,) * 4, self.dtype)
-        else:
-            x = np.pad(self.x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else \
-                np.ascontiguousarray(self.x)
+        """The input with its zero padding put around it (empty once the columns are kept:
+        ``x`` is let go), the window's numbers."""
+        (ph, pw), x = self.padding, self.input_or_empty()
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if x.size and (ph or pw) else \
+            np.ascontiguousarray(x)
         return (x, *self.kernel, *self.stride, *self.dilation, *self.out_hw)
 
     def _widest_chunk(self):
@@ -148,19 +146,17 @@ class Columns(Chunked):
         """``product`` on the CPU: every chunk in one parallel loop, into ``out``."""
         from . import columns_cpu
         bias = np.zeros(out.shape[1], self.dtype) if bias is None else bias.astype(self.dtype)
-        # the columns: made in the loop (0), made and kept for backward (1), or kept (2)
-        made = 0 if self.kept is None else 2 if isinstance(self.kept, np.ndarray) else 1
         size = out.shape[0] * out.shape[2] * w2.shape[0] * w2.shape[2]
-        kept = self.kept if made == 2 else np.empty(size if made else 0, self.dtype)
-        parts, images = self.part_bounds()
+        made, kept = self.kept_for_loop(size)                     # the columns
+        parts, images = self.chunk_bounds()
         width = self._widest_chunk() * out.shape[2]
         cols = w2.shape[0] * w2.shape[2] * width
         scratch = np.empty((len(parts), (0 if made else cols) + w2.shape[1] * width),
                            self.dtype)                       # the columns, the products
         columns_cpu.forward(*self._loop_arguments(), np.ascontiguousarray(w2, self.dtype),
                             bias, parts, images, made, kept, scratch, out)
-        if made == 1:                   # backward needs x's shape only: x is let go
-            self.kept, self.x = kept, None
+        if made == 1:
+            self.keep_all(kept)
         return out
 
     def _backward_in_parts(self, w2, g, weights, inputs):
@@ -168,15 +164,15 @@ class Columns(Chunked):
         parts' sums added in part order (the padding not yet folded back)."""
         from . import columns_cpu
         (ph, pw), (n, c, h, w) = self.padding, self.x_shape
-        parts, images = self.part_bounds()
+        parts, images = self.chunk_bounds()
         dw2 = np.empty((len(parts),) + (w2.shape if weights else (0, 0, 0)), self.dtype)
         dx = np.empty((n, c, h + 2 * ph, w + 2 * pw) if inputs else (0,) * 4, self.dtype)
-        kept = self.kept if isinstance(self.kept, np.ndarray) else np.empty(0, self.dtype)
         (groups, m, k), width = w2.shape, self._widest_chunk() * g.shape[2]
         scratch = np.empty((len(parts), groups * (m + k) * width + m * k), self.dtype)
         columns_cpu.backward(*self._loop_arguments(), np.ascontiguousarray(w2, self.dtype),
-                             np.ascontiguousarray(g, self.dtype), parts, images, kept, dw2,
-                             weights, dx, inputs, scratch)   # g2, the columns or dcols, dW
+                             np.ascontiguousarray(g, self.dtype), parts, images,
+                             self.kept_or_empty(), dw2, weights, dx, inputs,
+                             scratch)                        # g2, the columns or dcols, dW
         if inputs and (ph or pw):
             dx = np.ascontiguousarray(dx[:, :, ph:ph + h, pw:pw + w])
         return (threads.add_in_order(dw2) if weights else None), (dx if inputs else None)

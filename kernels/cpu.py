@@ -26,16 +26,9 @@ from numba import njit, prange
 from .checks import expect_shape, window_hw
 from .parallel import parts_loop
 from .textbook import avgpool_divisors
-from .threads import bounds, parts
+from .threads import part_bounds
 
 ONE = (1, 1)
-
-
-def on_threads(n, size):
-    """The parts of a batch of ``n`` (``size`` numbers in all) for a parallel loop, one
-    per thread: pooling's planes are independent, each part writes its own images; small
-    work stays on the calling thread (one part)."""
-    return bounds(parts(n, size))
 
 
 # -- im2col / col2im ----------------------------------------------------------
@@ -185,10 +178,10 @@ def maxpool_forward(x, kernel, stride, padding, dilation=ONE, ceil_mode=False):
     # ceil_mode an odd side ends in a window cut by the edge, which the general loop clips)
     if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and \
             2 * ho <= h and 2 * wo <= w:
-        _maxpool2x2_parts(x, out, switches, on_threads(n, x.size))
+        _maxpool2x2_parts(x, out, switches, part_bounds(n, x.size))
         return out, switches
     _maxpool_forward_parts(x, kh, kw, sh, sw, ph, pw, dh, dw, out, switches,
-                           on_threads(n, x.size))
+                           part_bounds(n, x.size))
     return out, switches
 
 
@@ -199,7 +192,7 @@ def maxpool_backward(grad_out, switches, x_shape):
     expect_shape("maxpool_backward", "switches", switches, grad_out.shape)
     grad_x = np.empty((n, c, h * w), dtype=grad_out.dtype)
     grad_out, switches = np.ascontiguousarray(grad_out), np.ascontiguousarray(switches)
-    parts = on_threads(n, grad_x.size)
+    parts = part_bounds(n, grad_x.size)
     inside = np.empty(len(parts), np.bool_)
     _maxpool_backward_parts(grad_out, switches, grad_x, parts, inside)
     if not inside.all():
@@ -254,7 +247,7 @@ def avgpool_forward(x, kernel, stride, padding, ceil_mode=False, count_include_p
     divisor = avgpool_divisors((h, w), kernel, stride, padding, ceil_mode, count_include_pad,
                                divisor_override).astype(x.dtype)
     out = np.empty((n, c) + divisor.shape, dtype=x.dtype)
-    _avgpool_forward_parts(x, kh, kw, sh, sw, ph, pw, divisor, out, on_threads(n, x.size))
+    _avgpool_forward_parts(x, kh, kw, sh, sw, ph, pw, divisor, out, part_bounds(n, x.size))
     return out
 
 
@@ -269,7 +262,7 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
     grad_x = np.empty(x_shape, dtype=grad_out.dtype)
     grad_out = np.ascontiguousarray(grad_out)
     _avgpool_backward_parts(grad_out, kh, kw, sh, sw, ph, pw, divisor, grad_x,
-                            on_threads(x_shape[0], grad_x.size))
+                            part_bounds(x_shape[0], grad_x.size))
     return grad_x
 
 

@@ -75,8 +75,7 @@ class Direct:
             np.ix_(along_h[2][1], along_w[2][1])
         self.phase_hw = tuple(-(-size // s) for size, s in zip(self.padded_hw, stride))
         self.src = self._rows(c * stride[0] * stride[1], self.phase_hw, x.dtype)
-        self.parts = threads.bounds(
-            threads.parts(n, size=self.src.size * self.kernel[0] * self.kernel[1]))
+        self.parts = threads.part_bounds(n, self.src.size * self.kernel[0] * self.kernel[1])
         source, corner = (x, top_left(pads)) if padding_mode == "zeros" else \
             (pad(x, pads, padding_mode), (0, 0))
         self.loops.direct_phases(np.ascontiguousarray(source), *corner, *stride,

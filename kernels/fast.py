@@ -149,10 +149,15 @@ def avgpool_backward(grad_out, x_shape, kernel, stride, padding, ceil_mode=False
                                             ceil_mode, count_include_pad, divisor_override)
 
 
+def _compiled(x):
+    """Whether the CPU's Numba loops run on ``x``: a NumPy array, and Numba there."""
+    return cpu is not None and isinstance(x, np.ndarray)
+
+
 def _fused(x):
     """The CPU's one-pass Numba loops for ``x`` (passes_cpu.py), or ``None`` (then: the
     formula)."""
-    if cpu is None or not isinstance(x, np.ndarray):
+    if not _compiled(x):
         return None
     from . import passes_cpu         # Numba is there (cpu loaded)
     return passes_cpu
@@ -161,7 +166,7 @@ def _fused(x):
 def matmul(a, b):
     """``a @ b`` for 2-D arrays; on the CPU the rows of ``a`` shared between the threads
     (``parallel.matmul``)."""
-    if _fused(a) is None or not isinstance(b, np.ndarray) or b.dtype != a.dtype \
+    if not (_compiled(a) and _compiled(b)) or b.dtype != a.dtype \
             or a.dtype not in (np.float32, np.float64):
         return a @ b
     from . import parallel           # Numba is there (cpu loaded)
@@ -189,7 +194,7 @@ def norm_loops(x):
     """BatchNorm's fused passes for ``x`` (``norm_cpu``: Numba loops, one or two passes
     over memory a way), or ``None`` off the CPU or without Numba: then the layer
     evaluates its formulas."""
-    if _fused(x) is None:
+    if not _compiled(x):
         return None
     from . import norm_cpu           # Numba is there (cpu loaded)
     return norm_cpu

@@ -5,8 +5,8 @@ thread: ``threads.parts``) and runs them in ONE compiled ``prange`` loop (Numba,
 ``parallel=True``): each part calls the one-thread loops of ``direct_cpu.py``,
 ``winograd_cpu.py`` or ``cpu.py``, or BLAS (``np.dot``, which Numba reaches through
 SciPy), on its own images only. Numba's OpenMP workers wait spinning for a while after a
-loop, so handing them the next one costs far less than waking a Python thread, which then
-waits for the GIL too (benchmarks/README.md, "The fifth session" and "The sixth session").
+loop, so they take the next one without being woken, and need no GIL (what a hand-off
+costs: benchmarks/README.md, "The fifth session").
 
 Every loop is a ``parts_loop``, called as a function; its rules, in one place:
 
@@ -19,7 +19,9 @@ Every loop is a ``parts_loop``, called as a function; its rules, in one place:
   (read when Numba is imported); the parts stay one per minicnn thread either way;
 - the parts' work arrays are NumPy's, allocated by the caller (so that a step's peak
   memory, as tracemalloc counts it, has them), a row of ``scratch`` a part, cut by
-  ``view``; the loops themselves allocate buffers of a few KiB at most;
+  ``view``; the loops themselves allocate buffers of a few KiB at most. A result not asked
+  for (``weights=False``, ``inputs=False``) is passed as an empty array of its rank:
+  Numba compiles for the arrays' types;
 - one loop is launched at a time (a lock): Numba's fallback threading layer, where no
   OpenMP runtime is installed (``workqueue``), ends the process when two Python threads
   launch at once (the explorer serves from several);
@@ -67,7 +69,7 @@ def parts_loop(function=None, *, blas=False):
 class PartsLoop:
     """``function`` compiled with ``parallel=True`` and as a one-thread twin, called as
     the function itself under the rules of the module docstring (BLAS held to one thread
-    only around the loops that call it: a hold costs a few microseconds)."""
+    only around the loops that call it: each hold is a few ctypes calls)."""
 
     def __init__(self, function, blas):
         self.blas = blas
@@ -117,7 +119,7 @@ def matmul(a, b):
     a = np.ascontiguousarray(a)
     b = b if b.flags.c_contiguous or b.flags.f_contiguous else np.ascontiguousarray(b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    matmul_rows(a, b, threads.bounds(threads.parts(a.shape[0], size=a.size + out.size)), out)
+    matmul_rows(a, b, threads.part_bounds(a.shape[0], a.size + out.size), out)
     return out
 
 

@@ -10,8 +10,8 @@ import numpy as np
 from numba import njit, prange
 
 from .checks import expect_shape
-from .cpu import on_threads
 from .parallel import parts_loop
+from .threads import part_bounds
 
 
 # -- Adam -------------------------------------------------------------------------
@@ -34,7 +34,7 @@ def adam_update(w, g, m, v, step_size, b1, b2, eps, correction2):
         return formula(w, g, m, v, step_size, b1, b2, eps, correction2)
     flat = [a.reshape(-1) for a in (w, np.ascontiguousarray(g), m, v)]
     scalars = [w.dtype.type(s) for s in (step_size, b1, b2, eps, correction2, 1 - b1, 1 - b2)]
-    _adam_parts(*flat, *scalars, on_threads(w.size, w.size))
+    _adam_parts(*flat, *scalars, part_bounds(w.size, w.size))
 
 
 @parts_loop
@@ -67,7 +67,7 @@ def relu_forward(x):
     """``(y, active)`` as ``textbook.relu_forward``, in one pass."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out, active = np.empty_like(flat), np.empty(flat.shape, dtype=np.bool_)
-    _relu_parts(flat, out, active, on_threads(flat.size, flat.size))
+    _relu_parts(flat, out, active, part_bounds(flat.size, flat.size))
     return out.reshape(x.shape), active.reshape(x.shape)
 
 
@@ -77,7 +77,7 @@ def relu_backward(grad_out, derivative):
     flat = np.ascontiguousarray(grad_out).reshape(-1)
     out = np.empty_like(flat)
     _times_parts(flat, np.ascontiguousarray(derivative).reshape(-1), out,
-                 on_threads(flat.size, flat.size))
+                 part_bounds(flat.size, flat.size))
     return out.reshape(grad_out.shape)
 
 

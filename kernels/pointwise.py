@@ -37,7 +37,7 @@ class Pointwise:
         self.loops = parallel
         n, c, h, w = x.shape
         self.x, self.out_hw = np.ascontiguousarray(x).reshape(n, c, h * w), (h, w)
-        self.parts = threads.bounds(threads.parts(n, size=self.x.size))
+        self.parts = threads.part_bounds(n, self.x.size)
 
     def _weights(self, w2):
         """``w2 (1, C_out, C)``, checked, as the matrix ``(C_out, C)``."""

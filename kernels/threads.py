@@ -140,8 +140,8 @@ def one_blas_thread():
 
 
 # Below this much work (numbers touched) a kernel stays on one thread: handing work to
-# another thread costs about what such a kernel takes. 2^17 with Python threads; 2^15 since
-# the parallel loops hand work over in microseconds (benchmarks/README.md, "The sixth session").
+# another thread would cost about what such a kernel takes. Chosen by measurement
+# (benchmarks/README.md, "The sixth session"; 2^17 before).
 MIN_PARALLEL_SIZE = 2 ** 15
 
 
@@ -166,6 +166,12 @@ def parts(n, size=None, count=None):
 def bounds(slices):
     """``(k, 2)`` starts and stops of ``slices``: how the compiled loops take parts."""
     return np.array([[part.start, part.stop] for part in slices], np.int64)
+
+
+def part_bounds(n, size):
+    """``bounds(parts(n, size))``: a batch of ``n`` (``size`` numbers of work in all) as a
+    parallel loop's parts, one per thread (one part for small work)."""
+    return bounds(parts(n, size))
 
 
 def add_in_order(slots):

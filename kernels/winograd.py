@@ -162,10 +162,6 @@ class Winograd(Chunked):
             size = self.area * tiles * (c_out + c) + max(padded, self.area * c_out * c)
         return np.empty((parts, size), self.dtype)
 
-    def _input(self):
-        """``x``, or an empty array once it is let go (the tiles kept)."""
-        return self.x if self.x is not None else np.empty((0,) * 4, self.dtype)
-
     def _weights(self, w2):
         """``U (A*A, C_out, C)``: ``G w G^T`` for each (o, c)."""
         # the tile loops index by C_out and C: checked here, at their entry, with bias and g
@@ -184,18 +180,16 @@ class Winograd(Chunked):
         bias = np.zeros(c_out, self.dtype) if bias is None else bias.astype(self.dtype)
         expect_shape("Winograd.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=self.dtype)
-        # the tiles: made in the loop (0), made and kept for backward (1), or kept (2)
-        tiles = 0 if self.kept is None else 2 if isinstance(self.kept, np.ndarray) else 1
         size = self.area * self.x_shape[0] * self.tiles[0] * self.tiles[1] * self.x_shape[1]
-        kept = self.kept if tiles == 2 else np.empty(size if tiles else 0, self.dtype)
-        parts, images = self.part_bounds()
-        self.loops.winograd_forward(self._input(), *self.corner, self.BT, self.AT, self.m,
-                                    *self.tiles, *self.padded_hw,
+        made, kept = self.kept_for_loop(size)                     # the tiles V
+        parts, images = self.chunk_bounds()
+        self.loops.winograd_forward(self.input_or_empty(), *self.corner, self.BT, self.AT,
+                                    self.m, *self.tiles, *self.padded_hw,
                                     self._tiles_a_run(self.x_shape[1]), self._tiles_a_run(c_out),
-                                    u_t, bias, parts, images, tiles, kept,
-                                    self._scratch(len(parts), c_out, "forward", tiles > 0), out)
-        if tiles == 1:                  # backward needs x's shape only: x is let go
-            self.kept, self.x = kept, None
+                                    u_t, bias, parts, images, made, kept,
+                                    self._scratch(len(parts), c_out, "forward", made > 0), out)
+        if made == 1:
+            self.keep_all(kept)
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, grad, weights=True, inputs=True):
@@ -206,15 +200,14 @@ class Winograd(Chunked):
                                                          self.out_hw[0] * self.out_hw[1]))
         grad = np.ascontiguousarray(grad, dtype=self.dtype).reshape(grad.shape[:2] + self.out_hw)
         dx = np.empty(self.x_shape if inputs else (0,) * 4, dtype=self.dtype)
-        parts, images = self.part_bounds()
+        parts, images = self.chunk_bounds()
         # each part's dU, its chunks' added in chunk order, in its own slot
         du = np.empty((len(parts),) + (u.shape if weights else (0, 0, 0)), self.dtype)
-        kept = self.kept if isinstance(self.kept, np.ndarray) else np.empty(0, self.dtype)
-        self.loops.winograd_backward(self._input(), *self.corner, self.BT, self.AT, self.m,
+        self.loops.winograd_backward(self.input_or_empty(), *self.corner, self.BT, self.AT, self.m,
                                      *self.tiles, *self.padded_hw,
                                      self._tiles_a_run(self.x_shape[1]),
                                      self._tiles_a_run(u.shape[1]), u, grad, parts, images,
-                                     kept, du, weights, dx, inputs,
+                                     self.kept_or_empty(), du, weights, dx, inputs,
                                      self._scratch(len(parts), u.shape[1], "backward"))
         if not weights:
             return None, dx

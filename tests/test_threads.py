@@ -3,7 +3,6 @@ thread count, bit-identical runs for a given count, the settings' checks, and th
 parallel loops' rules (one launch at a time, a forked child, errors)."""
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -186,24 +185,36 @@ def test_a_forked_child_runs_the_one_thread_loops(tmp_path):
     assert done.stdout.strip() == f"[{600 * 40 * 300.0}]"
 
 
-def test_python_threads_launching_at_once_get_their_own_results():
-    """One launch at a time: Numba's workqueue layer ends the process on two at once."""
-    threads.set_num_threads(2)
-    rng = np.random.default_rng(4)
-    pairs = [(rng.standard_normal((400, 200)), rng.standard_normal((200, 30)))
-             for _ in range(4)]
-    results = [None] * len(pairs)
+AT_ONCE = """
+import threading
+import numpy as np
+from minicnn import kernels
+kernels.threads.set_num_threads(2)
+rng = np.random.default_rng(4)
+pairs = [(rng.standard_normal((400, 200)), rng.standard_normal((200, 30))) for _ in range(4)]
+results = [None] * len(pairs)
 
-    def work(k):
-        for _ in range(20):
-            results[k] = kernels.matmul(*pairs[k])
-    workers = [threading.Thread(target=work, args=(k,)) for k in range(len(pairs))]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    for (a, b), result in zip(pairs, results):
-        np.testing.assert_allclose(result, a @ b, rtol=1e-12, atol=1e-12)
+def work(k):
+    for _ in range(20):
+        results[k] = kernels.matmul(*pairs[k])
+workers = [threading.Thread(target=work, args=(k,)) for k in range(len(pairs))]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join()
+print(all(np.allclose(r, a @ b, rtol=1e-12, atol=1e-12) for (a, b), r in zip(pairs, results)))
+"""
+
+
+@pytest.mark.parametrize("layer", ["omp", "workqueue"])
+def test_python_threads_launching_at_once_get_their_own_results(layer):
+    """One launch at a time: Numba's workqueue layer (where no OpenMP runtime is installed)
+    ended the process (exit status 134) on launches from two threads at once."""
+    env = dict(__import__("os").environ, NUMBA_THREADING_LAYER=layer)
+    done = subprocess.run([sys.executable, "-c", AT_ONCE], env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
 
 
 def test_numba_runs_minicnns_thread_count_at_most_its_own_cap():
