@@ -8,12 +8,29 @@ class Parameter:
     ``backward`` *adds* into ``grad`` (so gradients from several uses sum up);
     the optimizer's ``zero_grad()`` clears it. A frozen parameter
     (``requires_grad = False``) ignores gradients and is skipped by optimizers.
+
+    ``zero_grad`` only notes that ``grad`` is cleared: the first gradient added after
+    it is copied in, instead of writing zeros and adding to them (two passes over the
+    memory fewer a step: benchmarks/README.md, issue 28); ``grad`` read before that
+    is zeros, as written.
     """
 
     def __init__(self, value):
         self.value = value
-        self.grad = get_array_module(value).zeros_like(value)
+        self._grad = get_array_module(value).zeros_like(value)
+        self._cleared = False           # zero_grad called, nothing added since
         self.requires_grad = True
+
+    @property
+    def grad(self):
+        if self._cleared:
+            self._grad[...] = 0
+            self._cleared = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad, self._cleared = value, False
 
     @property
     def shape(self):
@@ -24,11 +41,16 @@ class Parameter:
         return int(self.value.size)
 
     def accumulate(self, grad):
-        if self.requires_grad:
-            self.grad += grad
+        if not self.requires_grad:
+            return
+        if self._cleared:               # zeros + grad is grad: copied (cast, broadcast)
+            get_array_module(self._grad).copyto(self._grad, grad)
+            self._cleared = False
+        else:
+            self._grad += grad
 
     def zero_grad(self):
-        self.grad[...] = 0
+        self._cleared = True
 
     def to(self, device):
         self.value = to_device(self.value, device)

@@ -72,6 +72,30 @@ def test_zero_grad_clears(backend):
     assert not np.any(as_numpy(p.grad))
 
 
+def test_after_zero_grad_the_first_gradient_is_the_gradient(backend):
+    """zero_grad only notes the clearing: the next gradient is copied in (cast to the
+    parameter's dtype, its own array), the ones after it add; a gradient stored by hand
+    (``p.grad = g``) and the sum seen before backward behave as written zeros would."""
+    p = Parameter(backend.ones(4, dtype=backend.float32))
+    p.accumulate(backend.full(4, 5.0, dtype=backend.float32))          # stale numbers
+    p.zero_grad()
+    g = backend.arange(4, dtype=backend.float64)
+    p.accumulate(g)
+    g[:] = -1                                       # the caller's array is not kept
+    assert p.grad.dtype == backend.float32
+    np.testing.assert_array_equal(as_numpy(p.grad), [0, 1, 2, 3])
+    p.accumulate(backend.ones(4))
+    np.testing.assert_array_equal(as_numpy(p.grad), [1, 2, 3, 4])
+    p.zero_grad()
+    p.grad[1] += 7                                  # read before any gradient: zeros
+    p.accumulate(backend.ones(4))
+    np.testing.assert_array_equal(as_numpy(p.grad), [1, 8, 1, 1])
+    p.zero_grad()
+    p.grad = backend.full(4, 2.0, dtype=backend.float32)
+    p.accumulate(backend.ones(4))
+    np.testing.assert_array_equal(as_numpy(p.grad), [3, 3, 3, 3])
+
+
 @pytest.mark.parametrize("make", [lambda ps: SGD(ps, 0.1, momentum=0.9, nesterov=True),
                                   lambda ps: Adam(ps, 0.05, weight_decay=0.01)],
                          ids=["sgd", "adam"])
