@@ -24,6 +24,8 @@ part writes its own images, and the weight gradient's per-part sums are added in
 order (the same bits whichever thread made which part). Kept for backward: the input's
 padded phases (as PyTorch keeps ``x``).
 """
+import functools
+
 import numpy as np
 
 from . import threads
@@ -51,12 +53,53 @@ def _phase_axis(k, d, s):
     return d * (k - 1) // s + 1, 1, (np.arange(k) * d % s, np.arange(k) * d // s)
 
 
+@functools.lru_cache(maxsize=256)
+def _stride_one(kernel, dilation, stride):
+    """The stride-1 problem of a geometry: ``(kernel, dilation, taps_at)``, ``taps_at``
+    where each tap ``(u, v)`` lies in its ``(C_g, sH, sW, taps_h, taps_w)`` weights
+    (worked out once per geometry: a layer asks at every step)."""
+    along_h, along_w = (_phase_axis(*axis) for axis in zip(kernel, dilation, stride))
+    taps_at = np.ix_(along_h[2][0], along_w[2][0]) + np.ix_(along_h[2][1], along_w[2][1])
+    return (along_h[0], along_w[0]), (along_h[1], along_w[1]), taps_at
+
+
+@functools.lru_cache(maxsize=256)
+def _forward_taps(kernel, dilation, stride, wp):
+    """``(kH kW, 2)``: where each tap ``(u, v)`` of the kernel reads in a channel's phase
+    rows (planes ``wp`` wide): its phase's row ``p sW + q`` and its shift."""
+    u, v = np.divmod(np.arange(kernel[0] * kernel[1]), kernel[1])
+    (dh, dw), (sh, sw) = dilation, stride
+    return np.stack([(u * dh % sh) * sw + v * dw % sw,
+                     (u * dh // sh) * wp + v * dw // sw], axis=1)
+
+
+@functools.lru_cache(maxsize=256)
+def _transposed_taps(kernel, dilation, stride, per_group, wp):
+    """The input gradient's taps, listed per phase ``s`` (the stride-1 weights' structural
+    zeros left out): ``(taps (sH sW, K, 2), counts (sH sW,), m (sH sW, K), t (sH sW,
+    K))``, phase ``s``'s first ``counts[s]`` entries being (row ``m`` of its group's
+    ``g``, shift) for the flipped tap ``t`` (in planes ``wp`` wide)."""
+    (kh, kw), (dh, dw), taps_at = _stride_one(kernel, dilation, stride)
+    real = np.zeros((*stride, kh, kw), bool)
+    real[taps_at] = True
+    real = real.reshape(stride[0] * stride[1], -1)[:, ::-1]       # flipped
+    m, t = np.meshgrid(np.arange(per_group), np.arange(kh * kw), indexing="ij")
+    listed = [(m[:, real[s]].ravel(), t[:, real[s]].ravel()) for s in range(len(real))]
+    counts = np.array([len(ms) for ms, _ in listed])
+    ms, ts = (np.zeros((len(real), counts.max()), int) for _ in range(2))
+    for s, (m_s, t_s) in enumerate(listed):
+        ms[s, :counts[s]], ts[s, :counts[s]] = m_s, t_s
+    return np.stack([ms, ts // kw * dh * wp + ts % kw * dw], axis=2), counts, ms, ts
+
+
 class Direct:
     """One batch ``x (N, C, H, W)`` convolved tap by tap; see the module docstring.
 
     ``pads`` is ``((top, bottom), (left, right))`` in ``padding_mode``. Keeps the padded
     input's phases as ``direct_cpu``'s rows, ``(C sH sW, N P + room)`` (``P`` numbers a
-    phase's plane); ``kernel`` and ``dilation`` are the stride-1 problem's from here on."""
+    phase's plane), made by the first ``product`` as it goes (a block of images' phases
+    are summed while they are in the cache: one pass over memory fewer); ``kernel`` and
+    ``dilation`` are the stride-1 problem's from here on."""
 
     def __init__(self, x, kernel, stride, pads, dilation=(1, 1), groups=1,
                  padding_mode="zeros"):
@@ -68,25 +111,23 @@ class Direct:
         (top, bottom), (left, right) = pads
         self.padded_hw = (h + top + bottom, w + left + right)
         self.out_hw = output_hw(self.padded_hw, kernel, stride, (0, 0), dilation)
-        along_h, along_w = (_phase_axis(*axis) for axis in zip(kernel, dilation, stride))
-        self.kernel, self.dilation = (along_h[0], along_w[0]), (along_h[1], along_w[1])
-        # where each tap (u, v) lies in the (C_g, sH, sW, taps_h, taps_w) weights
-        self.taps_at = np.ix_(along_h[2][0], along_w[2][0]) + \
-            np.ix_(along_h[2][1], along_w[2][1])
+        self.geometry = (tuple(kernel), tuple(dilation), self.stride)
+        self.kernel, self.dilation, self.taps_at = _stride_one(*self.geometry)
         self.phase_hw = tuple(-(-size // s) for size, s in zip(self.padded_hw, stride))
         self.src = self._rows(c * stride[0] * stride[1], self.phase_hw, x.dtype)
         self.parts = threads.part_bounds(n, self.src.size * self.kernel[0] * self.kernel[1])
-        source, corner = (x, top_left(pads)) if padding_mode == "zeros" else \
+        source, self.corner = (x, top_left(pads)) if padding_mode == "zeros" else \
             (pad(x, pads, padding_mode), (0, 0))
-        self.loops.direct_phases(np.ascontiguousarray(source), *corner, *stride,
-                                 *self.phase_hw, self.parts, self.src)
+        self.source = np.ascontiguousarray(source)      # until the product makes the phases
 
     def _rows(self, channels, hw, dtype):
-        """Zeros ``(channels, N P + room)``: ``P = H W``, the planes of ``hw``, one per
-        image; ``room`` for the last tap's shift."""
+        """``(channels, N P + room)``: ``P = H W``, the planes of ``hw``, one per image,
+        left for the loops to write; ``room`` (zeros) for the last tap's shift."""
         (kh, kw), (dh, dw), n = self.kernel, self.dilation, self.x_shape[0]
         room = dh * (kh - 1) * hw[1] + dw * (kw - 1)
-        return np.zeros((channels, n * hw[0] * hw[1] + room), dtype)
+        rows = np.empty((channels, n * hw[0] * hw[1] + room), dtype)
+        rows[:, rows.shape[1] - room:] = 0
+        return rows
 
     def _weights(self, w2):
         """``w2 (G, M, C_g kH kW)`` -> the stride-1 problem's ``(C_out, C_g sH sW, taps)``
@@ -105,21 +146,29 @@ class Direct:
 
     def product(self, w2, bias=None):
         """The convolution plus ``bias``: ``(N, C_out, H_out W_out)``, as ``Columns.product``."""
-        w = self._weights(w2)
-        c_out, dtype = w.shape[0], self.src.dtype
+        taps = _forward_taps(*self.geometry, self.phase_hw[1])
+        expect_shape("Direct", "w2", w2, (self.groups,) + w2.shape[1:2] + (len(taps),))
+        c_out, dtype = self.groups * w2.shape[1], self.src.dtype
+        w = np.ascontiguousarray(w2.reshape(c_out, -1), dtype=dtype)
         bias = np.zeros(c_out, dtype) if bias is None else bias.astype(dtype)
         expect_shape("Direct.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=dtype)
-        wp, plane = self.phase_hw[1], self.phase_hw[0] * self.phase_hw[1]
+        plane = self.phase_hw[0] * self.phase_hw[1]
         sums = np.empty((len(self.parts), 4 * self._block(plane) * plane), dtype)
-        self.loops.direct_forward(self.src, w, bias, self.kernel[1], plane, wp,
-                                  *self.dilation, self.parts, sums, out)
+        # the first product makes the phases as it goes (an empty x: made already)
+        x = self.source if self.source is not None else np.empty((0, 0, 0, 0), dtype)
+        self.loops.direct_forward(x, *self.corner, *self.stride, *self.phase_hw, self.src, w,
+                                  taps, bias, self.parts, sums, out)
+        self.source = None
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, g, weights=True, inputs=True):
         """``(dw2 (G, M, C_g kH kW), dx (N, C, H, W))`` for ``g (N, C_out, L)``, as
         ``Columns.backward`` (``weights=False`` / ``inputs=False``: ``None``). Each part of
         the batch makes both in one parallel loop."""
+        if self.source is not None:
+            raise RuntimeError("Direct.backward: call product first (it makes the phases "
+                               "that backward reads)")
         w = self._weights(w2)
         n, c_out, dtype = self.x_shape[0], w.shape[0], self.src.dtype
         expect_shape("Direct.backward", "g", g, (n, c_out, self.out_hw[0] * self.out_hw[1]))
@@ -128,7 +177,7 @@ class Direct:
         parts, plane = len(self.parts), hp * wp
         # the weight gradient: a part's sums in float64, in its own slot
         grad_w = np.zeros((parts,) + (w.shape if weights else (0, 0, 0)))
-        w_t, hw_t, top, left, grad_x = self._transposed(w, g, inputs)
+        w_t, taps_t, counts, hw_t, grad_x = self._transposed(w, g, inputs)
         plane_t = hw_t[0] * hw_t[1]
         block, room = self._block(plane_t), dh * (kh - 1) * hw_t[1] + dw * (kw - 1)
         # each part's rows: the input gradient's, then the weight gradient's, in one scratch
@@ -138,9 +187,9 @@ class Direct:
         size = max(rows_w[0] * rows_w[1] if weights else 0,
                    rows_t[0] * rows_t[1] + sums_t[0] * sums_t[1] if inputs else 0)
         self.loops.direct_backward(self.src, g, kw, plane, wp, dh, dw, self.parts, rows_w,
-                                   dtype.type(0), grad_w, weights, w_t, plane_t, hw_t[1], top,
-                                   left, *self.stride, rows_t, sums_t, grad_x, inputs,
-                                   np.empty((parts, size), dtype))
+                                   dtype.type(0), grad_w, weights, w_t, taps_t, counts, plane_t,
+                                   hw_t[1], *self.corner, *self.stride, rows_t, sums_t, grad_x,
+                                   inputs, np.empty((parts, size), dtype))
         dw2 = dx = None
         if weights:         # the parts' sums in part order; the stride-1 problem's gradient
             total = threads.add_in_order(grad_w)                   # at each real tap
@@ -152,22 +201,23 @@ class Direct:
         return dw2, dx
 
     def _transposed(self, w, g, inputs):
-        """The input gradient's operands: ``(w_t, (H, W), top, left, grad_x)``. It is the
-        transposed convolution: the sums of ``g`` spread in planes of ``(H, W)`` (with the
-        kernel's extent around it) with the weights ``w_t`` (flipped, each group's in and
-        out channels swapped), a plane per phase, each put back in its place (zero
-        padding: ``grad_x (N, C, H, W)``, the padding's pixels dropped, ``(top, left)`` the
+        """The input gradient's operands: ``(w_t, taps_t, counts, (H, W), grad_x)``. It is
+        the transposed convolution: the sums of ``g`` spread in planes of ``(H, W)`` (with
+        the kernel's extent around it) with the weights flipped, each group's in and out
+        channels swapped, and listed per phase as ``_transposed_taps`` lists the taps
+        (``w_t (C sH sW, K)``), a plane per phase, each put back in its place (zero
+        padding: ``grad_x (N, C, H, W)``, the padding's pixels dropped, ``self.corner`` the
         input's corner; other modes: the padded input's gradient)."""
         (kh, kw), (dh, dw), (hp, wp) = self.kernel, self.dilation, self.phase_hw
-        c_out, groups, c_g = g.shape[1], self.groups, self.src.shape[0] // self.groups
-        flipped = w.reshape(groups, c_out // groups, c_g, -1)[..., ::-1]
-        w_t = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3).reshape(groups * c_g,
-                                                                         c_out // groups, -1))
-        zeros = self.padding_mode == "zeros"
-        top, left = top_left(self.pads) if zeros else (0, 0)
-        shape = self.x_shape if zeros else self.x_shape[:2] + self.padded_hw
+        c_out, groups, phases = g.shape[1], self.groups, w.shape[1]
+        hw_t = (hp + dh * (kh - 1), wp + dw * (kw - 1))
+        taps_t, counts, m, t = _transposed_taps(*self.geometry, c_out // groups, hw_t[1])
+        flipped = w.reshape(groups, c_out // groups, phases, -1)[..., ::-1]
+        w_t = flipped.transpose(0, 2, 1, 3)                  # (G, sH sW, M, taps)
+        w_t = w_t[:, np.arange(phases)[:, None], m, t].reshape(groups * phases, -1)
+        shape = self.x_shape if self.padding_mode == "zeros" else self.x_shape[:2] + self.padded_hw
         grad_x = np.empty(shape if inputs else (0, 0, 0, 0), g.dtype)
-        return w_t, (hp + dh * (kh - 1), wp + dw * (kw - 1)), top, left, grad_x
+        return np.ascontiguousarray(w_t), taps_t, counts, hw_t, grad_x
 
 
 def top_left(pads):

@@ -46,70 +46,77 @@ def _shift(t, kw, wp, dh, dw):
 
 
 @njit(cache=True, nogil=True)
-def _add_taps(rows, start, weights, bias, kw, wp, dh, dw, sums):
-    """``sums[k] = bias + sum_{c, t} weights[c, t] rows[c, start + k + shift(t)]``."""
-    length, taps = sums.shape[0], weights.shape[1]
-    sums[:] = bias
-    for c in range(weights.shape[0]):
-        row = rows[c, start:]
-        t = 0
-        while t < taps:
-            if t + 4 <= taps:               # four taps: one pass over the sums
-                s0, s1 = _shift(t, kw, wp, dh, dw), _shift(t + 1, kw, wp, dh, dw)
-                s2, s3 = _shift(t + 2, kw, wp, dh, dw), _shift(t + 3, kw, wp, dh, dw)
-                v0, v1 = row[s0:s0 + length], row[s1:s1 + length]
-                v2, v3 = row[s2:s2 + length], row[s3:s3 + length]
-                w0, w1, w2, w3 = weights[c, t], weights[c, t + 1], weights[c, t + 2], \
-                    weights[c, t + 3]
-                for k in range(length):
-                    sums[k] += w0 * v0[k] + w1 * v1[k] + w2 * v2[k] + w3 * v3[k]
-                t += 4
-            else:
-                s0 = _shift(t, kw, wp, dh, dw)
-                v0, w0 = row[s0:s0 + length], weights[c, t]
-                for k in range(length):
-                    sums[k] += w0 * v0[k]
-                t += 1
+def _tap(rows, start, taps, i, length):
+    """The ``length`` numbers tap ``i`` reads: ``rows[taps[i, 0], start + taps[i, 1]:]``."""
+    at = start + taps[i, 1]
+    return rows[taps[i, 0], at:at + length]
 
 
 @njit(cache=True, nogil=True)
-def _add_taps4(rows, start, weights, bias, kw, wp, dh, dw, s0, s1, s2, s3):
-    """``_add_taps`` for four outputs that read the same channels (``weights (4, C_g,
-    taps)``, sums ``s0`` to ``s3``): each tap's shifted row is read once for the four, so
-    a pass makes sixteen products per four reads (one output at a time: four)."""
-    length, taps = s0.shape[0], weights.shape[2]
+def _add_taps(rows, start, weights, taps, bias, sums):
+    """``sums[k] = bias + sum_i weights[i] rows[taps[i, 0], start + k + taps[i, 1]]``: an
+    output's taps listed as ``(row, shift)`` pairs (a strided layer lists only the taps
+    its phases have), four at a time (one load and store of the sums per four products),
+    then two, then one."""
+    length, count = sums.shape[0], weights.shape[0]
+    sums[:] = bias
+    i = 0
+    while i < count:
+        if i + 4 <= count:
+            v0, v1 = _tap(rows, start, taps, i, length), _tap(rows, start, taps, i + 1, length)
+            v2, v3 = _tap(rows, start, taps, i + 2, length), \
+                _tap(rows, start, taps, i + 3, length)
+            w0, w1, w2, w3 = weights[i], weights[i + 1], weights[i + 2], weights[i + 3]
+            for k in range(length):
+                sums[k] += w0 * v0[k] + w1 * v1[k] + w2 * v2[k] + w3 * v3[k]
+            i += 4
+        elif i + 2 <= count:
+            v0, v1 = _tap(rows, start, taps, i, length), _tap(rows, start, taps, i + 1, length)
+            w0, w1 = weights[i], weights[i + 1]
+            for k in range(length):
+                sums[k] += w0 * v0[k] + w1 * v1[k]
+            i += 2
+        else:
+            v0, w0 = _tap(rows, start, taps, i, length), weights[i]
+            for k in range(length):
+                sums[k] += w0 * v0[k]
+            i += 1
+
+
+@njit(cache=True, nogil=True)
+def _add_taps4(rows, start, w, taps, bias, s0, s1, s2, s3):
+    """``_add_taps`` for four outputs with the same taps (``w (4, taps)``, sums ``s0`` to
+    ``s3``): each tap's shifted row is read once for the four, so a pass makes sixteen
+    products per four reads (one output at a time: four)."""
+    length, count = s0.shape[0], w.shape[1]
     s0[:], s1[:], s2[:], s3[:] = bias[0], bias[1], bias[2], bias[3]
-    for c in range(weights.shape[1]):
-        row, w = rows[c, start:], weights[:, c]
-        t = 0
-        while t < taps:
-            if t + 4 <= taps:               # four taps and four outputs in one pass
-                o0, o1 = _shift(t, kw, wp, dh, dw), _shift(t + 1, kw, wp, dh, dw)
-                o2, o3 = _shift(t + 2, kw, wp, dh, dw), _shift(t + 3, kw, wp, dh, dw)
-                v0, v1 = row[o0:o0 + length], row[o1:o1 + length]
-                v2, v3 = row[o2:o2 + length], row[o3:o3 + length]
-                w00, w01, w02, w03 = w[0, t], w[0, t + 1], w[0, t + 2], w[0, t + 3]
-                w10, w11, w12, w13 = w[1, t], w[1, t + 1], w[1, t + 2], w[1, t + 3]
-                w20, w21, w22, w23 = w[2, t], w[2, t + 1], w[2, t + 2], w[2, t + 3]
-                w30, w31, w32, w33 = w[3, t], w[3, t + 1], w[3, t + 2], w[3, t + 3]
-                for k in range(length):
-                    a, b, c2, d = v0[k], v1[k], v2[k], v3[k]
-                    s0[k] += w00 * a + w01 * b + w02 * c2 + w03 * d
-                    s1[k] += w10 * a + w11 * b + w12 * c2 + w13 * d
-                    s2[k] += w20 * a + w21 * b + w22 * c2 + w23 * d
-                    s3[k] += w30 * a + w31 * b + w32 * c2 + w33 * d
-                t += 4
-            else:
-                o0 = _shift(t, kw, wp, dh, dw)
-                v0 = row[o0:o0 + length]
-                w00, w10, w20, w30 = w[0, t], w[1, t], w[2, t], w[3, t]
-                for k in range(length):
-                    a = v0[k]
-                    s0[k] += w00 * a
-                    s1[k] += w10 * a
-                    s2[k] += w20 * a
-                    s3[k] += w30 * a
-                t += 1
+    i = 0
+    while i < count:
+        if i + 4 <= count:               # four taps and four outputs in one pass
+            v0, v1 = _tap(rows, start, taps, i, length), _tap(rows, start, taps, i + 1, length)
+            v2, v3 = _tap(rows, start, taps, i + 2, length), \
+                _tap(rows, start, taps, i + 3, length)
+            w00, w01, w02, w03 = w[0, i], w[0, i + 1], w[0, i + 2], w[0, i + 3]
+            w10, w11, w12, w13 = w[1, i], w[1, i + 1], w[1, i + 2], w[1, i + 3]
+            w20, w21, w22, w23 = w[2, i], w[2, i + 1], w[2, i + 2], w[2, i + 3]
+            w30, w31, w32, w33 = w[3, i], w[3, i + 1], w[3, i + 2], w[3, i + 3]
+            for k in range(length):
+                a, b, c, d = v0[k], v1[k], v2[k], v3[k]
+                s0[k] += w00 * a + w01 * b + w02 * c + w03 * d
+                s1[k] += w10 * a + w11 * b + w12 * c + w13 * d
+                s2[k] += w20 * a + w21 * b + w22 * c + w23 * d
+                s3[k] += w30 * a + w31 * b + w32 * c + w33 * d
+            i += 4
+        else:
+            v0 = _tap(rows, start, taps, i, length)
+            w00, w10, w20, w30 = w[0, i], w[1, i], w[2, i], w[3, i]
+            for k in range(length):
+                a = v0[k]
+                s0[k] += w00 * a
+                s1[k] += w10 * a
+                s2[k] += w20 * a
+                s3[k] += w30 * a
+            i += 1
 
 
 # The copies below index with unsigned integers (``U``): Numba then skips its check for
@@ -175,75 +182,99 @@ def _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x):
 
 
 @njit(cache=True, nogil=True)
-def to_phases(x, top, left, sh, sw, hp, wp, n0, n1, rows):
-    """The padded input's phases as rows, images ``n0:n1``: ``rows[(c sH + p) sW + q, n P
-    + i wp + j] = x[n, c, y, x]`` where ``(y + top, x + left) = (i sH + p, j sW + q)``
-    (``P = hp wp``, a phase's plane); the rest of ``rows`` (the padding) is left as it is."""
-    for c in range(x.shape[1]):
-        for p in range(sh):
-            y0 = (p - top) % sh                     # the first row in phase p
-            for q in range(sw):
-                x0 = (q - left) % sw                # the first column in phase q
-                row = (c * sh + p) * sw + q
-                cols, first, step = U((x.shape[3] - x0 + sw - 1) // sw), U(x0), U(sw)
-                for n in range(n0, n1):
-                    for y in range(y0, x.shape[2], sh):
-                        at = U(n * hp * wp + (y + top) // sh * wp + (x0 + left) // sw)
-                        for k in range(cols):
-                            rows[row, at + k] = x[n, c, y, first + k * step]
+def to_phases(x, c, top, left, sh, sw, hp, wp, n0, n1, rows):
+    """Channel ``c``'s padded input as phase rows, images ``n0:n1``: ``rows[(c sH + p) sW +
+    q, n P + i wp + j] = x[n, c, y, x]`` where ``(y + top, x + left) = (i sH + p, j sW +
+    q)`` (``P = hp wp``, a phase's plane), zeros elsewhere in the images' planes (the
+    padding: each plane is zeroed first, in the cache, not the whole array before).
+    Each input row is read once, in order (``_put`` in reverse): strides 1 and 2 have
+    their own branches, whose constant steps the compiler vectorizes."""
+    h, w, plane = x.shape[2], x.shape[3], hp * wp
+    for n in range(n0, n1):
+        for r in range(c * sh * sw, (c + 1) * sh * sw):
+            rows[r, n * plane:(n + 1) * plane] = 0
+        for y in range(h):
+            p, i = (y + top) % sh, (y + top) // sh
+            at, first = U(n * plane + i * wp + left // sw), (c * sh + p) * sw
+            if sw == 1:
+                for k in range(U(w)):
+                    rows[first, at + k] = x[n, c, y, k]
+            elif sw == 2:                   # even and odd columns into their two phases
+                r0, r1 = first + left % 2, first + (left + 1) % 2
+                a1 = at + U((left + 1) // 2 - left // 2)
+                for k in range(U(w // 2)):
+                    rows[r0, at + k] = x[n, c, y, 2 * k]
+                    rows[r1, a1 + k] = x[n, c, y, 2 * k + 1]
+                if w % 2:
+                    rows[r0, at + U(w // 2)] = x[n, c, y, w - 1]
+            else:                           # the columns' phases in turn
+                q = left % sw
+                for k in range(w):
+                    rows[first + q, at] = x[n, c, y, k]
+                    q += 1
+                    if q == sw:
+                        q, at = 0, at + U(1)
 
 
 @njit(cache=True, nogil=True)
-def forward(src, w, bias, kw, plane, wp, dh, dw, n0, n1, sums, out):
-    """``out[n0:n1] (N, C_out, H_out, W_out)`` for ``src (C_in, N P + room)`` (planes of
-    ``P = plane`` numbers, ``wp`` wide), ``w (C_out, C_g, kH kW)`` (kernels ``kw`` wide),
-    ``bias (C_out,)``; ``sums (4 block P,)``: four outputs of one group at a time."""
-    c_in, c_out, c_g = src.shape[0], w.shape[0], w.shape[1]
-    block, per_group = sums.shape[0] // (4 * plane), c_out // (c_in // c_g)
+def forward(x, top, left, sh, sw, hp, wp, src, w, taps, bias, n0, n1, sums, out):
+    """``out[n0:n1] (N, C_out, H_out, W_out)``, group ``c`` reading channel ``c`` of ``x
+    (N, C_in, H, W)`` (an empty ``x``: ``src`` holds its phases already): a block of
+    images at a time, each channel's phases made into ``src (C_in sH sW, N P + room)``
+    (``to_phases``; kept for backward), then its group's outputs summed while they are in
+    the cache, four at a time (``sums (4 block P,)``), with ``w (C_out, kH kW)`` and
+    ``taps (kH kW, 2)``, where each tap reads (phase row, shift), ``bias (C_out,)``;
+    planes of ``P = hp wp`` numbers."""
+    c_out, plane, phases = w.shape[0], hp * wp, sh * sw
+    c_in = src.shape[0] // phases
+    block, per_group = sums.shape[0] // (4 * plane), c_out // c_in
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
         length = (b1 - b0) * plane        # four contiguous sums of this length:
         s0, s1 = sums[:length], sums[length:2 * length]
         s2, s3 = sums[2 * length:3 * length], sums[3 * length:4 * length]
-        o = 0
-        while o < c_out:
-            first = (o // per_group) * c_g
-            if o + 4 <= c_out and (o + 3) // per_group == o // per_group:   # one group's
-                _add_taps4(src[first:first + c_g], b0 * plane, w[o:o + 4], bias[o:o + 4], kw,
-                           wp, dh, dw, s0, s1, s2, s3)
-                _keep(s0, b0, b1, o, plane, wp, out)
-                _keep(s1, b0, b1, o + 1, plane, wp, out)
-                _keep(s2, b0, b1, o + 2, plane, wp, out)
-                _keep(s3, b0, b1, o + 3, plane, wp, out)
-                o += 4
-            else:
-                _add_taps(src[first:first + c_g], b0 * plane, w[o], bias[o], kw, wp, dh, dw,
-                          s0)
-                _keep(s0, b0, b1, o, plane, wp, out)
-                o += 1
+        for c in range(c_in):
+            if x.size:
+                to_phases(x, c, top, left, sh, sw, hp, wp, b0, b1, src)
+            rows, o, end = src[c * phases:(c + 1) * phases], c * per_group, (c + 1) * per_group
+            while o < end:
+                if o + 4 <= end:
+                    _add_taps4(rows, b0 * plane, w[o:o + 4], taps, bias[o:o + 4],
+                               s0, s1, s2, s3)
+                    _keep(s0, b0, b1, o, plane, wp, out)
+                    _keep(s1, b0, b1, o + 1, plane, wp, out)
+                    _keep(s2, b0, b1, o + 2, plane, wp, out)
+                    _keep(s3, b0, b1, o + 3, plane, wp, out)
+                    o += 4
+                else:
+                    _add_taps(rows, b0 * plane, w[o], taps, bias[o], s0)
+                    _keep(s0, b0, b1, o, plane, wp, out)
+                    o += 1
 
 
 @njit(cache=True, nogil=True)
-def input_grad(g, w_t, kw, plane, wp, dh, dw, top, left, sh, sw, n0, n1, rows, sums, grad_x):
+def input_grad(g, w_t, taps, counts, ph, pw, plane, wp, top, left, sh, sw, n0, n1, rows, sums,
+               grad_x):
     """``grad_x[n0:n1] (N, C_in, H, W)``: the sums of ``g (N, C_out, H_out, W_out)``,
-    spread into ``rows (C_out, block P + room)`` with the kernel's extent ``(dH (kH - 1),
-    dW (kW - 1))`` before it (planes of ``P = plane``, ``wp`` wide), and ``w_t (C_in, M,
-    kH kW)``, the weights flipped and transposed: one phase of the input gradient a row
-    (stride ``(sH, sW)``), a channel's phases summed into ``sums (sH sW, block P)`` and put
-    in place together (``top``, ``left``: the input's corner in its padding)."""
-    c_out, c_in, per_in = g.shape[1], w_t.shape[0], w_t.shape[1]
-    taps, phases = w_t.shape[2], sh * sw
-    ph, pw = (taps - 1) // kw * dh, (kw - 1) * dw
-    block, per_group = sums.shape[1] // plane, c_in // (c_out // per_in)
+    spread into ``rows (C_out, block P + room)`` with the kernel's extent ``(ph, pw)``
+    before it (planes of ``P = plane``, ``wp`` wide), and ``w_t (C_in sH sW, taps)``, the
+    weights flipped and transposed: one phase of the input gradient a row (stride ``(sH,
+    sW)``), phase ``s`` with the first ``counts[s]`` of its listed ``taps[s]`` ((row of
+    the group's ``g``, shift) pairs); a channel's phases summed into ``sums (sH sW, block
+    P)`` and put in place together (``top``, ``left``: the input's corner in its
+    padding)."""
+    phases = sh * sw
+    c_in = w_t.shape[0] // phases
+    per_in, block = g.shape[1] // c_in, sums.shape[1] // plane     # M outputs a group
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
         _spread(g, b0, b1, ph, pw, plane, wp, rows)
         length = (b1 - b0) * plane
-        for c in range(c_in // phases):
+        for c in range(c_in):
+            group = rows[c * per_in:(c + 1) * per_in]
             for s in range(phases):         # one channel's phases, then put in place
-                o = c * phases + s
-                first = (o // per_group) * per_in
-                _add_taps(rows[first:first + per_in], 0, w_t[o], 0.0, kw, wp, dh, dw,
+                count = counts[s]
+                _add_taps(group, 0, w_t[c * phases + s, :count], taps[s, :count], 0.0,
                           sums[s, :length])
             _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x)
 

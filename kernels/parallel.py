@@ -150,24 +150,17 @@ def pointwise_backward(w_t, x, g, parts, dx, grad_w, inputs, weights):
 # -- direct_cpu.py's loops a part at a time (direct.py) -----------------------------
 
 @parts_loop
-def direct_phases(x, top, left, sh, sw, hp, wp, parts, rows):
-    """``direct_cpu.to_phases`` for each part's images."""
-    for p in prange(parts.shape[0]):
-        direct_cpu.to_phases(x, top, left, sh, sw, hp, wp, parts[p, 0], parts[p, 1], rows)
-
-
-@parts_loop
-def direct_forward(src, w, bias, kw, plane, wp, dh, dw, parts, sums, out):
+def direct_forward(x, top, left, sh, sw, hp, wp, src, w, taps, bias, parts, sums, out):
     """``direct_cpu.forward`` for each part's images, ``sums[p]`` its scratch."""
     for p in prange(parts.shape[0]):
-        direct_cpu.forward(src, w, bias, kw, plane, wp, dh, dw, parts[p, 0], parts[p, 1],
-                           sums[p], out)
+        direct_cpu.forward(x, top, left, sh, sw, hp, wp, src, w, taps, bias, parts[p, 0],
+                           parts[p, 1], sums[p], out)
 
 
 @parts_loop
 def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows_w, zero, grad_w, weights,
-                    w_t, plane_t, wp_t, top, left, sh, sw, rows_t, sums_t, grad_x, inputs,
-                    scratch):
+                    w_t, taps_t, counts, plane_t, wp_t, top, left, sh, sw, rows_t, sums_t,
+                    grad_x, inputs, scratch):
     """For each part's images: ``direct_cpu.input_grad`` into ``grad_x`` (``inputs``) and
     ``direct_cpu.weight_grad`` into the part's ``grad_w[p]`` (``weights``), one after the
     other, their rows (``rows_t``, ``sums_t``; ``rows_w``: shapes) cut from the part's
@@ -177,8 +170,9 @@ def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows_w, zero, grad_w, 
         if inputs:
             rows = view(scratch[p], 0, rows_t)
             sums = view(scratch[p], rows_t[0] * rows_t[1], sums_t)
-            direct_cpu.input_grad(g, w_t, kw, plane_t, wp_t, dh, dw, top, left, sh, sw, n0,
-                                  n1, rows, sums, grad_x)
+            direct_cpu.input_grad(g, w_t, taps_t, counts, plane_t // wp_t - plane // wp,
+                                  wp_t - wp, plane_t, wp_t, top, left, sh, sw, n0, n1, rows,
+                                  sums, grad_x)
         if weights:
             direct_cpu.weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1,
                                    view(scratch[p], 0, rows_w), zero, grad_w[p])

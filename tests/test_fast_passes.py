@@ -155,6 +155,10 @@ def test_direct_backward_gives_only_what_is_asked(mode):
                                  padding_mode=mode)
     w2 = rng.standard_normal((4, 2, 9))
     g = rng.standard_normal((40, 8, 25))
+    with pytest.raises(RuntimeError, match="Direct.backward: call product first"):
+        plan.backward(w2, g)             # the product makes the phases backward reads
+    first = plan.product(w2)
+    np.testing.assert_array_equal(plan.product(w2), first)     # the phases made once
     both = plan.backward(w2, g)
     only_w, none_x = plan.backward(w2, g, inputs=False)
     none_w, only_x = plan.backward(w2, g, weights=False)
@@ -172,6 +176,7 @@ def test_direct_refuses_weights_bias_and_gradients_of_another_shape():
         plan.product(np.zeros((4, 1, 8)))
     with pytest.raises(ValueError, match=r"kernels\.Direct\.product: bias has shape \(3,\)"):
         plan.product(w2, np.zeros(3))
+    plan.product(w2)
     with pytest.raises(ValueError, match=r"kernels\.Direct\.backward: g has shape"):
         plan.backward(w2, np.zeros((2, 4, 35)))
 
