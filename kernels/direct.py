@@ -14,15 +14,18 @@ space-to-depth does): with stride ``(sH, sW)`` each channel's padded plane split
 ``sH sW`` planes ``phase[a, b][i, j] = padded[i sH + a, j sW + b]``, and the tap ``(u,
 v)`` of output ``(i, j)`` reads ``padded[i sH + u dH, j sW + v dW]``, which is
 ``phase[(u dH) % sH, (v dW) % sW][i + (u dH) // sH, j + (v dW) // sW]``: a stride-1
-tap of a smaller kernel on one phase (the kernel's other taps there get zero weights).
-So the loops compute the kept outputs only, not ``sH sW`` times as many.
+tap of a smaller kernel on one phase. So the loops compute the kept outputs only, not
+``sH sW`` times as many; the forward and the input gradient list each tap as (phase row,
+shift), the real taps only (9 of the stride-1 problem's 16 for 3x3 at stride 2), and the
+weight gradient runs over the stride-1 kernel (the other taps: zero weights) and keeps
+the real taps' sums.
 
 ``Direct`` has ``Columns``' interface (``product``, ``backward``, ``out_hw``);
 ``fast.plan`` picks it where ``suits`` says so. The batch is cut into one part per
 thread (``threads.parts``), the parts run in one parallel loop (``parallel.py``); each
 part writes its own images, and the weight gradient's per-part sums are added in part
 order (the same bits whichever thread made which part). Kept for backward: the input's
-padded phases (as PyTorch keeps ``x``).
+padded phases (as PyTorch keeps ``x``), made by the product as it sums them.
 """
 import functools
 

@@ -14,10 +14,12 @@ tap's inner loop runs over a whole block of images (thousands of numbers, howeve
 the planes: the compiler vectorizes it), four taps at a time (one load and store of
 the sum per four products); a block is as many images as ``sums`` holds, sized by
 ``direct.py`` so that it stays in the core's cache. ``keep`` then copies each plane's
-windows into the output. The loops know no stride: ``direct.py`` turns a strided
-convolution into a stride-1 one over the input's phases first.
+windows into the output. Past ``to_phases`` and ``_put`` (its reverse) the loops know
+no stride: a strided convolution is a stride-1 one over the input's phases
+(``direct.py``), its taps listed as (phase row, shift) pairs (``_add_taps``).
 
-- ``forward``: the sums of the input's rows, kept into ``out``;
+- ``forward``: each channel's phase rows made (``to_phases``) a block of images at a
+  time, and their sums, kept into ``out``, while they are in the cache;
 - ``weight_grad``: each tap's dot product of its shifted row with the output gradient
   ``g``, spread into a block's rows as the sums are laid out (``spread``: zeros where
   nothing was kept), four taps at a time;
