@@ -118,7 +118,9 @@ def input_tiles(padded, bt, m, tiles_h, tiles_w, run, v):
     tx m : tx m + A, c]`` (tiles ``m`` apart overlap by ``A - m`` pixels), ``run`` tiles
     at a time."""
     alpha, c = bt.shape[0], padded.shape[3]
-    total, width = padded.shape[0] * tiles_h * tiles_w, run * c
+    total = padded.shape[0] * tiles_h * tiles_w
+    run = max(1, min(run, total))             # no longer than the tiles there are
+    width = run * c
     d = np.zeros((alpha, alpha, width), dtype=v.dtype)        # d[i, j, k c + ch]
     rows = np.empty((alpha, alpha, width), dtype=v.dtype)
     out = np.empty((alpha, alpha, width), dtype=v.dtype)
@@ -144,7 +146,9 @@ def output_tiles(prod, at, m, bias, run, out):
     alpha, n_out = at.shape[1], prod.shape[2]
     n, _, ho, wo = out.shape
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    total, width = n * tiles_h * tiles_w, run * n_out
+    total = n * tiles_h * tiles_w
+    run = max(1, min(run, total))             # no longer than the tiles there are
+    width = run * n_out
     p = np.zeros((alpha, alpha, width), dtype=out.dtype)
     rows = np.empty((m, alpha, width), dtype=out.dtype)
     tile = np.empty((m, m, width), dtype=out.dtype)
@@ -167,7 +171,9 @@ def grad_tiles(g, at, m, run, dprod):
     for each tile ``G[i, j] = g[n, o, ty m + i, tx m + j]`` (zeros beyond the edges)."""
     alpha, (n, n_out, ho, wo) = at.shape[1], g.shape
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    total, width = n * tiles_h * tiles_w, run * n_out
+    total = n * tiles_h * tiles_w
+    run = max(1, min(run, total))             # no longer than the tiles there are
+    width = run * n_out
     a_mat = np.ascontiguousarray(at.T)
     tile = np.zeros((m, m, width), dtype=g.dtype)
     rows = np.empty((alpha, m, width), dtype=g.dtype)
@@ -191,7 +197,9 @@ def input_grad_tiles(dv, bt, m, tiles_h, tiles_w, run, padded):
     """Adjoint of ``input_tiles``: each tile's ``BT^T dV BT`` added into ``padded`` where
     the tile was read from (overlapping tiles add up)."""
     alpha, c = bt.shape[0], padded.shape[3]
-    total, width = padded.shape[0] * tiles_h * tiles_w, run * c
+    total = padded.shape[0] * tiles_h * tiles_w
+    run = max(1, min(run, total))             # no longer than the tiles there are
+    width = run * c
     b_mat = np.ascontiguousarray(bt.T)
     p = np.zeros((alpha, alpha, width), dtype=dv.dtype)
     rows = np.empty((alpha, alpha, width), dtype=dv.dtype)
