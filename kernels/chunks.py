@@ -32,8 +32,8 @@ from . import threads
 # Bound on one chunk's columns, by device (see the module docstring).
 MAX_COLS_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
 # Forward's arrays are kept for backward when the whole batch's stay under this bound: on
-# the CPU chosen by measuring speed and peak memory (benchmarks/README.md, "The sixth
-# session"; 16 MiB before).
+# the CPU chosen by speed and peak memory (the measurements: benchmarks/README.md, "The
+# sixth session").
 MAX_KEPT_BYTES = {"cpu": 8 * 2 ** 20, "gpu": 256 * 2 ** 20}
 
 

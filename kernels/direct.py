@@ -181,8 +181,9 @@ class Direct:
         # the weight gradient: a part's sums in float64, in its own slot
         grad_w = np.zeros((parts,) + (w.shape if weights else (0, 0, 0)))
         w_t, taps_t, counts, hw_t, grad_x = self._transposed(w, g, inputs)
+        ph, pw = dh * (kh - 1), dw * (kw - 1)         # the kernel's extent around g's planes
         plane_t = hw_t[0] * hw_t[1]
-        block, room = self._block(plane_t), dh * (kh - 1) * hw_t[1] + dw * (kw - 1)
+        block, room = self._block(plane_t), ph * hw_t[1] + pw
         # each part's rows: the input gradient's, then the weight gradient's, in one scratch
         rows_w = (c_out, self._block(plane) * plane)
         rows_t = (c_out, block * plane_t + room)
@@ -190,9 +191,9 @@ class Direct:
         size = max(rows_w[0] * rows_w[1] if weights else 0,
                    rows_t[0] * rows_t[1] + sums_t[0] * sums_t[1] if inputs else 0)
         self.loops.direct_backward(self.src, g, kw, plane, wp, dh, dw, self.parts, rows_w,
-                                   dtype.type(0), grad_w, weights, w_t, taps_t, counts, plane_t,
-                                   hw_t[1], *self.corner, *self.stride, rows_t, sums_t, grad_x,
-                                   inputs, np.empty((parts, size), dtype))
+                                   dtype.type(0), grad_w, weights, w_t, taps_t, counts, ph, pw,
+                                   plane_t, hw_t[1], *self.corner, *self.stride, rows_t,
+                                   sums_t, grad_x, inputs, np.empty((parts, size), dtype))
         dw2 = dx = None
         if weights:         # the parts' sums in part order; the stride-1 problem's gradient
             total = threads.add_in_order(grad_w)                   # at each real tap

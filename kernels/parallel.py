@@ -159,8 +159,8 @@ def direct_forward(x, top, left, sh, sw, hp, wp, src, w, taps, bias, parts, sums
 
 @parts_loop
 def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows_w, zero, grad_w, weights,
-                    w_t, taps_t, counts, plane_t, wp_t, top, left, sh, sw, rows_t, sums_t,
-                    grad_x, inputs, scratch):
+                    w_t, taps_t, counts, ph, pw, plane_t, wp_t, top, left, sh, sw, rows_t,
+                    sums_t, grad_x, inputs, scratch):
     """For each part's images: ``direct_cpu.input_grad`` into ``grad_x`` (``inputs``) and
     ``direct_cpu.weight_grad`` into the part's ``grad_w[p]`` (``weights``), one after the
     other, their rows (``rows_t``, ``sums_t``; ``rows_w``: shapes) cut from the part's
@@ -170,9 +170,8 @@ def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows_w, zero, grad_w, 
         if inputs:
             rows = view(scratch[p], 0, rows_t)
             sums = view(scratch[p], rows_t[0] * rows_t[1], sums_t)
-            direct_cpu.input_grad(g, w_t, taps_t, counts, plane_t // wp_t - plane // wp,
-                                  wp_t - wp, plane_t, wp_t, top, left, sh, sw, n0, n1, rows,
-                                  sums, grad_x)
+            direct_cpu.input_grad(g, w_t, taps_t, counts, ph, pw, plane_t, wp_t, top, left,
+                                  sh, sw, n0, n1, rows, sums, grad_x)
         if weights:
             direct_cpu.weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1,
                                    view(scratch[p], 0, rows_w), zero, grad_w[p])

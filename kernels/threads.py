@@ -140,8 +140,8 @@ def one_blas_thread():
 
 
 # Below this much work (numbers touched) a kernel stays on one thread: handing work to
-# another thread would cost about what such a kernel takes. Chosen by measurement
-# (benchmarks/README.md, "The sixth session"; 2^17 before).
+# another thread would cost about what such a kernel takes (the measurements that chose
+# it: benchmarks/README.md, "The sixth session").
 MIN_PARALLEL_SIZE = 2 ** 15
 
 
