@@ -1,4 +1,7 @@
 """SGD and Adam against their update formulas written out here, step by step."""
+import platform
+import re
+
 import numpy as np
 import pytest
 
@@ -148,6 +151,37 @@ def test_fused_adam_kernel_equals_the_formula(dtype, layout):
     np.testing.assert_array_equal(m, m_ref)
     np.testing.assert_array_equal(v, v_ref)
     np.testing.assert_array_equal(w, w_ref)
+
+
+def test_fused_adam_kernel_divides_as_numpy_does():
+    """eps=0 and a zero gradient: 0 / 0 in the update. The formula (NumPy) gives NaN; the
+    compiled loop must too, not raise ZeroDivisionError (Numba's Python error model, which
+    also kept the loop from being vectorized: benchmarks/README.md, issue 28)."""
+    from minicnn.kernels import passes_cpu, textbook
+    w, g = np.ones(64, np.float32), np.zeros(64, np.float32)
+    m, v = np.zeros(64, np.float32), np.zeros(64, np.float32)
+    w_ref, m_ref, v_ref = w.copy(), m.copy(), v.copy()
+    args = (1e-3, 0.9, 0.999, 0.0, 1 - 0.999)
+    passes_cpu.adam_update(w, g, m, v, *args)
+    with np.errstate(invalid="ignore"):
+        textbook.adam_update(w_ref, g, m_ref, v_ref, *args)
+    assert np.isnan(w_ref).all()
+    np.testing.assert_array_equal(w, w_ref)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
+def test_fused_adam_kernel_is_vectorized():
+    """The loop's square roots are packed (several numbers an instruction): the scalar
+    loop took 8x as long on lenet's 3.2 M weights (benchmarks/README.md, issue 28)."""
+    from numba import njit
+
+    from minicnn.kernels import passes_cpu
+    options = dict(passes_cpu._adam_kernel.targetoptions, cache=False)  # cached: no assembly
+    kernel, w = njit(**options)(passes_cpu._adam_kernel.py_func), np.ones(64, np.float32)
+    kernel(w, w.copy(), w.copy(), w.copy(), *np.float32([1e-3, 0.9, 0.999, 1e-8, 0.5, 0.1,
+                                                         1e-3]))
+    asm = kernel.inspect_asm(kernel.signatures[0])
+    assert re.search(r"\bv?sqrtps\b", asm), "Adam's loop was compiled without packed sqrt"
 
 
 def _params():
