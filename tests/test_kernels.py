@@ -253,6 +253,26 @@ def test_maxpool_of_non_finite_windows_agrees_with_torch(backend, path, padding)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool_2x2_loop_on_every_window_of_special_values(dtype):
+    """The CPU's 2x2 loop (no window bounds, the four taps compared directly) on every
+    window of NaN, -inf, -1, -0.0, 0.0, 1 and inf, 7^4 of them, each its own row: the
+    same maxima and switches as the general loop and as PyTorch."""
+    torch = pytest.importorskip("torch")
+    cpu = pytest.importorskip("minicnn.kernels.cpu")
+    values = np.array([np.nan, -np.inf, -1.0, -0.0, 0.0, 1.0, np.inf], dtype)
+    taps = np.stack(np.meshgrid(*[np.arange(7)] * 4, indexing="ij"), -1).reshape(-1, 4)
+    x = values[taps].reshape(-1, 1, 2, 2)           # a plane (and a row) per window
+    out, switches = cpu.maxpool_forward(x, (2, 2), (2, 2), (0, 0))
+    out_loop, switches_loop = np.empty_like(out), np.empty_like(switches)
+    cpu._maxpool_forward_kernel(x, 2, 2, 2, 2, 0, 0, 1, 1, out_loop, switches_loop)
+    out_t, switches_t = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, 2,
+                                                       return_indices=True)
+    for o, s in ((out_loop, switches_loop), (out_t.numpy(), switches_t.numpy())):
+        np.testing.assert_array_equal(out, o)
+        np.testing.assert_array_equal(switches, s)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", [7, 10 * 2 ** 16])
 def test_relu_kernels_equal_the_formula_bit_for_bit(dtype, size):
     """One pass (mask and output together) gives what ``x * (x > 0)`` gives, -0.0 and
