@@ -122,6 +122,7 @@ class Direct:
         source, self.corner = (x, top_left(pads)) if padding_mode == "zeros" else \
             (pad(x, pads, padding_mode), (0, 0))
         self.source = np.ascontiguousarray(source)      # until the product makes the phases
+        self.bias_grad = None       # the sums of g, made by backward with the weights'
 
     def _rows(self, channels, hw, dtype):
         """``(channels, N P + room)``: ``P = H W``, the planes of ``hw``, one per image,
@@ -180,6 +181,7 @@ class Direct:
         parts, plane = len(self.parts), hp * wp
         # the weight gradient: a part's sums in float64, in its own slot
         grad_w = np.zeros((parts,) + (w.shape if weights else (0, 0, 0)))
+        grad_b = np.zeros((parts, c_out if weights else 0))      # the bias's, alike
         w_t, taps_t, counts, hw_t, grad_x = self._transposed(w, g, inputs)
         ph, pw = dh * (kh - 1), dw * (kw - 1)         # the kernel's extent around g's planes
         plane_t = hw_t[0] * hw_t[1]
@@ -191,14 +193,15 @@ class Direct:
         size = max(rows_w[0] * rows_w[1] if weights else 0,
                    rows_t[0] * rows_t[1] + sums_t[0] * sums_t[1] if inputs else 0)
         self.loops.direct_backward(self.src, g, kw, plane, wp, dh, dw, self.parts, rows_w,
-                                   dtype.type(0), grad_w, weights, w_t, taps_t, counts, ph, pw,
+                                   dtype.type(0), grad_w, grad_b, weights, w_t, taps_t, counts, ph, pw,
                                    plane_t, hw_t[1], *self.corner, *self.stride, rows_t,
                                    sums_t, grad_x, inputs, np.empty((parts, size), dtype))
-        dw2 = dx = None
+        dw2 = dx = self.bias_grad = None
         if weights:         # the parts' sums in part order; the stride-1 problem's gradient
             total = threads.add_in_order(grad_w)                   # at each real tap
             grad = total.reshape(c_out, -1, *self.stride, *self.kernel)
             dw2 = grad[(slice(None), slice(None)) + self.taps_at].astype(dtype).reshape(w2.shape)
+            self.bias_grad = threads.add_in_order(grad_b).astype(dtype)
         if inputs:          # zero padding: the input's own pixels only, as put
             dx = grad_x if self.padding_mode == "zeros" else \
                 pad_adjoint(grad_x, self.pads, self.padding_mode)

@@ -359,13 +359,23 @@ def _dots4(g0, g1, g2, g3, row, kw, wp, dh, dw, zero, sums):
             t += 1
 
 
+@njit(cache=True, nogil=True, fastmath=REDUCE)
+def total(row, zero):
+    """``sum(row)``, from ``zero`` (0 in the row's dtype)."""
+    added = zero
+    for k in range(row.shape[0]):
+        added += row[k]
+    return added
+
+
 @njit(cache=True, nogil=True)
-def weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows, zero, grad_w):
+def weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows, zero, grad_w, grad_b):
     """``grad_w (C_out, C_g, kH kW)`` (float64) += each tap's dot product of its shifted
     row of ``src`` (as in ``forward``) with ``g (N, C_out, H_out, W_out)`` spread into
     ``rows (C_out, block P)``, for images ``n0:n1``, four outputs of one group at a time
     where they read the same channels; ``zero`` is 0 in their dtype, where each sum
-    starts (``g[0] * 0`` instead was 1.5x slower)."""
+    starts (``g[0] * 0`` instead was 1.5x slower). ``grad_b (C_out,)`` (float64) += the
+    sums of ``g``, the bias gradient, from the spread rows while they are in the cache."""
     c_in, (c_out, c_g, taps) = src.shape[0], grad_w.shape
     block, per_group = rows.shape[1] // plane, c_out // (c_in // c_g)
     part = np.zeros((4, taps), g.dtype)         # a block's sums, then added in float64
@@ -373,6 +383,8 @@ def weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows, zero, grad_w):
         b1 = min(n1, b0 + block)
         _spread(g, b0, b1, 0, 0, plane, wp, rows)
         length, start = (b1 - b0) * plane, b0 * plane
+        for o in range(c_out):                  # zeros where nothing was kept: sum g
+            grad_b[o] += total(rows[o, :length], zero)
         o = 0
         while o < c_out:
             first = (o // per_group) * c_g

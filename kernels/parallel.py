@@ -134,9 +134,10 @@ def pointwise_forward(w, x, bias, parts, out):
 
 
 @parts_loop(blas=True)
-def pointwise_backward(w_t, x, g, parts, dx, grad_w, inputs, weights):
+def pointwise_backward(w_t, x, g, zero, parts, dx, grad_w, grad_b, inputs, weights):
     """``dx[n] = w_t @ g[n]``; ``grad_w[p] = sum_n g[n] @ x[n].T`` over part ``p``'s
-    images, in image order."""
+    images, in image order, and ``grad_b[p]`` (float64) the sums of their ``g`` (the bias
+    gradient, while each image is in the cache; ``zero``: 0 in ``g``'s dtype)."""
     for p in prange(parts.shape[0]):
         product = np.empty(grad_w.shape[1:], grad_w.dtype)
         for n in range(parts[p, 0], parts[p, 1]):
@@ -145,6 +146,8 @@ def pointwise_backward(w_t, x, g, parts, dx, grad_w, inputs, weights):
             if weights:
                 np.dot(g[n], x[n].T, product)
                 grad_w[p] += product
+                for o in range(g.shape[1]):
+                    grad_b[p, o] += direct_cpu.total(g[n, o], zero)
 
 
 # -- direct_cpu.py's loops a part at a time (direct.py) -----------------------------
@@ -158,13 +161,13 @@ def direct_forward(x, top, left, sh, sw, hp, wp, src, w, taps, bias, parts, sums
 
 
 @parts_loop
-def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows_w, zero, grad_w, weights,
-                    w_t, taps_t, counts, ph, pw, plane_t, wp_t, top, left, sh, sw, rows_t,
-                    sums_t, grad_x, inputs, scratch):
+def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows_w, zero, grad_w, grad_b,
+                    weights, w_t, taps_t, counts, ph, pw, plane_t, wp_t, top, left, sh, sw,
+                    rows_t, sums_t, grad_x, inputs, scratch):
     """For each part's images: ``direct_cpu.input_grad`` into ``grad_x`` (``inputs``) and
-    ``direct_cpu.weight_grad`` into the part's ``grad_w[p]`` (``weights``), one after the
-    other, their rows (``rows_t``, ``sums_t``; ``rows_w``: shapes) cut from the part's
-    ``scratch`` row."""
+    ``direct_cpu.weight_grad`` into the part's ``grad_w[p]`` and ``grad_b[p]`` (``weights``),
+    one after the other, their rows (``rows_t``, ``sums_t``; ``rows_w``: shapes) cut from
+    the part's ``scratch`` row."""
     for p in prange(parts.shape[0]):
         n0, n1 = parts[p, 0], parts[p, 1]
         if inputs:
@@ -174,7 +177,7 @@ def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows_w, zero, grad_w, 
                                   sh, sw, n0, n1, rows, sums, grad_x)
         if weights:
             direct_cpu.weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1,
-                                   view(scratch[p], 0, rows_w), zero, grad_w[p])
+                                   view(scratch[p], 0, rows_w), zero, grad_w[p], grad_b[p])
 
 
 # -- winograd_cpu.py's transforms and the products, a part's chunks at a time -----------

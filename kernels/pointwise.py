@@ -38,6 +38,7 @@ class Pointwise:
         n, c, h, w = x.shape
         self.x, self.out_hw = np.ascontiguousarray(x).reshape(n, c, h * w), (h, w)
         self.parts = threads.part_bounds(n, self.x.size)
+        self.bias_grad = None       # the sums of g, made by backward with the weights'
 
     def _weights(self, w2):
         """``w2 (1, C_out, C)``, checked, as the matrix ``(C_out, C)``."""
@@ -63,8 +64,11 @@ class Pointwise:
         dx = np.empty_like(self.x) if inputs else np.empty((0, 0, 0), self.x.dtype)
         # a part's sum of products in its own slot, added in part order below
         grad_w = np.zeros((len(self.parts), w.shape[0], c), self.x.dtype)
+        grad_b = np.zeros((len(self.parts), w.shape[0]))       # the bias's, in float64
         self.loops.pointwise_backward(np.ascontiguousarray(w.T), self.x,
-                                      np.ascontiguousarray(g, dtype=self.x.dtype), self.parts,
-                                      dx, grad_w, inputs, weights)
+                                      np.ascontiguousarray(g, dtype=self.x.dtype),
+                                      self.x.dtype.type(0), self.parts, dx, grad_w, grad_b,
+                                      inputs, weights)
         dw2 = threads.add_in_order(grad_w)[None] if weights else None
+        self.bias_grad = threads.add_in_order(grad_b).astype(self.x.dtype) if weights else None
         return dw2, (dx.reshape((n, c) + self.out_hw) if inputs else None)

@@ -168,6 +168,39 @@ def test_direct_backward_gives_only_what_is_asked(mode):
     assert both[1].shape == x.shape and both[0].shape == w2.shape
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options, plan_name", [
+    (dict(in_channels=6, out_channels=12, kernel_size=3, stride=2, padding=1, groups=6), "Direct"),
+    (dict(in_channels=1, out_channels=5, kernel_size=5, padding=2), "Direct"),
+    (dict(in_channels=6, out_channels=7, kernel_size=1), "Pointwise"),
+])
+@pytest.mark.parametrize("frozen", [False, True], ids=["trained", "weight frozen"])
+def test_bias_gradient_summed_in_the_loops_over_parts(options, plan_name, frozen, dtype):
+    """Direct and Pointwise sum the bias gradient in their backward loops, a part's sum per
+    thread added in part order (float64): the sums of g over images and positions, as
+    im2col's path makes them; with the weight frozen (no weight loop) still the sums."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((37, options["in_channels"], 14, 14)).astype(dtype)
+    results, threads = [], kernels.threads.num_threads()
+    kernels.threads.set_num_threads(2)
+    try:
+        for direct in (True, False):
+            layer = Conv2D(**options, seed=0).astype(dtype)
+            layer.weight.requires_grad = not frozen
+            with kernels.use_impl("fast", direct=direct):
+                y = layer.forward(x)
+                g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
+                layer.backward(g)
+            assert (type(layer.saved).__name__ == plan_name) == direct
+            assert not direct or len(layer.saved.parts) == 2
+            results.append(layer.bias.grad)
+    finally:
+        kernels.threads.set_num_threads(threads)
+    assert results[0].dtype == dtype
+    assert_close(results[0], results[1], "bias gradient")
+    assert_close(results[0], g.astype(np.float64).sum(axis=(0, 2, 3)).astype(dtype), "sums")
+
+
 def test_direct_refuses_weights_bias_and_gradients_of_another_shape():
     x = np.zeros((2, 4, 6, 6))
     plan = kernels.direct.Direct(x, (3, 3), (1, 1), ((1, 1), (1, 1)), groups=4)
