@@ -21,6 +21,7 @@ before Numba is imported (Numba fails on 0 or less and warns in nine lines on a
 non-number). A part's partial sums are added in part order (``parallel.py``), so a
 seeded run is bit-reproducible for a given thread count.
 """
+import functools
 import os
 import sys
 
@@ -170,8 +171,14 @@ def bounds(slices):
 
 def part_bounds(n, size):
     """``bounds(parts(n, size))``: a batch of ``n`` (``size`` numbers of work in all) as a
-    parallel loop's parts, one per thread (one part for small work)."""
-    return bounds(parts(n, size))
+    parallel loop's parts, one per thread (one part for small work). The same array for
+    the same cut (the loops only read it): every kernel call asks, dozens a step."""
+    return _bounds_of_cut(n, size < MIN_PARALLEL_SIZE, num_threads())
+
+
+@functools.lru_cache(maxsize=1024)
+def _bounds_of_cut(n, small, count):
+    return bounds(parts(n, count=1 if small else count))
 
 
 def add_in_order(slots):

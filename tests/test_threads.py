@@ -120,6 +120,24 @@ def test_small_work_stays_on_one_thread():
     assert len(threads.parts(64, size=threads.MIN_PARALLEL_SIZE, count=2)) == 2
 
 
+def test_one_part_runs_the_one_thread_loop_on_the_calling_thread():
+    """Small work is one part: the loop's one-thread twin runs it, no parallel launch;
+    two parts launch the parallel loop. The same numbers either way."""
+    from unittest import mock
+
+    from minicnn.kernels import passes_cpu
+    threads.set_num_threads(2)
+    loop = passes_cpu._relu_parts
+    for size, launched in ((100, False), (4 * threads.MIN_PARALLEL_SIZE, True)):
+        x = np.random.default_rng(size).standard_normal(size)
+        with mock.patch.object(loop, "parallel", wraps=loop.parallel) as parallel:
+            y, active = passes_cpu.relu_forward(x)
+        assert parallel.called == launched
+        np.testing.assert_array_equal(y, x * (x > 0))
+        np.testing.assert_array_equal(active, x > 0)
+    assert threads.part_bounds(64, 10) is threads.part_bounds(64, 10)  # one cut, one array
+
+
 @pytest.mark.parametrize("n_threads", [2, 3])
 def test_pooling_on_threads_equals_the_reference(n_threads):
     """A batch big enough to be shared between threads (MIN_PARALLEL_SIZE)."""
