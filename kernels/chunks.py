@@ -52,7 +52,7 @@ class Chunked:
     at most ``max_bytes`` a chunk (default ``MAX_COLS_BYTES`` of ``x``'s device), and
     ``kept_bytes_per_image`` to keep for backward (see the module docstring)."""
 
-    bias_grad = None        # the products do not sum g: fast.convolve_backward does
+    bias_grad = None        # Columns does not sum g (fast.convolve_backward does); Winograd does
 
     def __init__(self, x, bytes_per_image, max_bytes=None, kept_bytes_per_image=None):
         n, device = x.shape[0], device_of(x)

@@ -123,7 +123,7 @@ def convolve_backward(saved, weight, grad_out, weights=True, inputs=True, **geom
     groups = geometry.get("groups", 1)
     g = grad_out.reshape(grad_out.shape[0], c_out, -1)                      # (N, C_out, L)
     gw, gx = saved.backward(weight.reshape(groups, c_out // groups, -1), g, weights, inputs)
-    gb = saved.bias_grad        # summed by the backward's loops on the way (Direct, Pointwise)
+    gb = saved.bias_grad        # summed by the backward's loops on the way (not by Columns)
     if gb is None:              # over the images first, then along each contiguous row
         gb = g.sum(axis=0).sum(axis=1)  # (axes 0 and 2 at once: a slower strided reduction)
     return gx, (gw.reshape(weight.shape) if weights else None), gb

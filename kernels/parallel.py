@@ -224,11 +224,13 @@ def _winograd_tiles(x, top, left, bt, m, th, tw, run, padded, v):
 
 
 @parts_loop(blas=True)
-def winograd_backward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_g, u, grad,
-                      chunks, images, kept, du, weights, dx, inputs, scratch):
+def winograd_backward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_g, u, grad, zero,
+                      chunks, images, kept, du, grad_b, weights, dx, inputs, scratch):
     """Each chunk's ``dP`` from ``grad``; ``du[p]``: the sum of part ``p``'s chunks'
-    ``dP[xi].T @ V[xi]`` in chunk order (``weights``); ``dx`` from ``dP[xi] @ U[xi]``
-    (``inputs``). ``kept``: the forward's tiles, or empty: then made again from ``x``."""
+    ``dP[xi].T @ V[xi]`` in chunk order and ``grad_b[p]`` (float64) the sums of their
+    ``grad``, the bias gradient (``weights``; ``zero``: 0 in ``grad``'s dtype); ``dx``
+    from ``dP[xi] @ U[xi]`` (``inputs``). ``kept``: the forward's tiles, or empty: then
+    made again from ``x``."""
     area, c_out, c = u.shape
     for p in prange(chunks.shape[0]):
         for k in range(chunks[p, 0], chunks[p, 1]):
@@ -236,6 +238,10 @@ def winograd_backward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_g, u,
             tiles = (n1 - n0) * th * tw
             dp = view(scratch[p], 0, (area, tiles, c_out))
             winograd_cpu.grad_tiles(grad[n0:n1], at, m, run_g, dp)
+            if weights:                              # the chunk's grad is in the cache
+                for n in range(n0, n1):
+                    for o in range(c_out):
+                        grad_b[p, o] += direct_cpu.total(grad[n, o].reshape(-1), zero)
             start = area * tiles * c_out             # then V or dV, then padded planes
             after = start + area * tiles * c
             padded = view(scratch[p], after, (n1 - n0, ph, pw, c))

@@ -203,14 +203,17 @@ class Winograd(Chunked):
         parts, images = self.chunk_bounds()
         # each part's dU, its chunks' added in chunk order, in its own slot
         du = np.empty((len(parts),) + (u.shape if weights else (0, 0, 0)), self.dtype)
+        grad_b = np.zeros((len(parts), u.shape[1] if weights else 0))   # the bias's, float64
         self.loops.winograd_backward(self.input_or_empty(), *self.corner, self.BT, self.AT, self.m,
                                      *self.tiles, *self.padded_hw,
                                      self._tiles_a_run(self.x_shape[1]),
-                                     self._tiles_a_run(u.shape[1]), u, grad, parts, images,
-                                     self.kept_or_empty(), du, weights, dx, inputs,
-                                     self._scratch(len(parts), u.shape[1], "backward"))
+                                     self._tiles_a_run(u.shape[1]), u, grad, self.dtype.type(0),
+                                     parts, images, self.kept_or_empty(), du, grad_b, weights,
+                                     dx, inputs, self._scratch(len(parts), u.shape[1], "backward"))
         if not weights:
+            self.bias_grad = None
             return None, dx
+        self.bias_grad = threads.add_in_order(grad_b).astype(self.dtype)
         with threads.one_blas_thread():       # dw = G^T dU G for every (o, c), as above
             dw = threads.add_in_order(du).reshape(self.area, -1).T @ self.GG  # (C_out C, r r)
         return dw.reshape(1, u.shape[1], -1), (dx if inputs else None)

@@ -173,26 +173,31 @@ def test_direct_backward_gives_only_what_is_asked(mode):
     (dict(in_channels=6, out_channels=12, kernel_size=3, stride=2, padding=1, groups=6), "Direct"),
     (dict(in_channels=1, out_channels=5, kernel_size=5, padding=2), "Direct"),
     (dict(in_channels=6, out_channels=7, kernel_size=1), "Pointwise"),
+    (dict(in_channels=6, out_channels=7, kernel_size=3, padding=1), "Winograd"),
 ])
 @pytest.mark.parametrize("frozen", [False, True], ids=["trained", "weight frozen"])
 def test_bias_gradient_summed_in_the_loops_over_parts(options, plan_name, frozen, dtype):
-    """Direct and Pointwise sum the bias gradient in their backward loops, a part's sum per
-    thread added in part order (float64): the sums of g over images and positions, as
-    im2col's path makes them; with the weight frozen (no weight loop) still the sums."""
+    """Direct, Pointwise and Winograd sum the bias gradient in their backward loops, a
+    part's sum per thread added in part order (float64): the sums of g over images and
+    positions, as the textbook engine makes them; with the weight frozen (no weight
+    loop) still the sums."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((37, options["in_channels"], 14, 14)).astype(dtype)
     results, threads = [], kernels.threads.num_threads()
     kernels.threads.set_num_threads(2)
     try:
-        for direct in (True, False):
+        for impl in ("fast", "textbook"):
             layer = Conv2D(**options, seed=0).astype(dtype)
             layer.weight.requires_grad = not frozen
-            with kernels.use_impl("fast", direct=direct):
+            with kernels.use_impl(impl):
                 y = layer.forward(x)
                 g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
                 layer.backward(g)
-            assert (type(layer.saved).__name__ == plan_name) == direct
-            assert not direct or len(layer.saved.parts) == 2
+            if impl == "fast":
+                assert type(layer.saved).__name__ == plan_name
+                plan = layer.saved
+                parts = plan.chunk_bounds()[0] if plan_name == "Winograd" else plan.parts
+                assert len(parts) == 2
             results.append(layer.bias.grad)
     finally:
         kernels.threads.set_num_threads(threads)

@@ -99,6 +99,28 @@ def test_after_zero_grad_the_first_gradient_is_the_gradient(backend):
     np.testing.assert_array_equal(as_numpy(p.grad), [3, 3, 3, 3])
 
 
+def test_a_fresh_gradient_is_taken_not_copied(backend):
+    """``accumulate(g, fresh=True)`` after zero_grad keeps ``g`` itself (no copy) when it
+    matches the parameter's shape and dtype; otherwise (or not fresh) a copy, cast; the
+    next gradients add into it."""
+    p = Parameter(backend.ones(4, dtype=backend.float32))
+    p.zero_grad()
+    g = backend.arange(4, dtype=backend.float32)
+    p.accumulate(g, fresh=True)
+    assert p.grad is g
+    p.accumulate(backend.ones(4, dtype=backend.float32), fresh=True)   # adds, in g
+    np.testing.assert_array_equal(as_numpy(g), [1, 2, 3, 4])
+    p.zero_grad()
+    g64 = backend.arange(4, dtype=backend.float64)
+    p.accumulate(g64, fresh=True)                   # another dtype: copied and cast
+    assert p.grad is not g64 and p.grad.dtype == backend.float32
+    p.zero_grad()
+    g = backend.arange(4, dtype=backend.float32)
+    p.accumulate(g)                                 # not said fresh: copied
+    assert p.grad is not g
+    np.testing.assert_array_equal(as_numpy(p.grad), [0, 1, 2, 3])
+
+
 @pytest.mark.parametrize("make", [lambda ps: SGD(ps, 0.1, momentum=0.9, nesterov=True),
                                   lambda ps: Adam(ps, 0.05, weight_decay=0.01)],
                          ids=["sgd", "adam"])

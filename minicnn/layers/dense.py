@@ -56,7 +56,7 @@ class Dense(Layer):
         """``grad_out (N, out_features)`` -> ``grad_x (N, in_features)``."""
         self.check_grad(grad_out)
         if self.weight.requires_grad:       # frozen (or probing): no dW to compute
-            self.weight.accumulate(kernels.matmul(grad_out.T, self.x))     # g.T @ x
+            self.weight.accumulate(kernels.matmul(grad_out.T, self.x), fresh=True)  # g.T @ x
         if self.bias is not None:
             self.bias.accumulate(grad_out.sum(axis=0))
         return kernels.matmul(grad_out, self.weight.value)                  # g @ W
