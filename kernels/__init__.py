@@ -90,9 +90,10 @@ def _passes():
     return fast if default_impl == "fast" else textbook
 
 
-def matmul(a, b):
-    """``a @ b`` for 2-D arrays (the fast engine on the CPU: the rows split on threads)."""
-    return _passes().matmul(a, b)
+def matmul(a, b, out=None):
+    """``a @ b`` for 2-D arrays (the fast engine on the CPU: the rows split on threads),
+    written into ``out`` if given (of the result's shape and dtype)."""
+    return _passes().matmul(a, b, out)
 
 
 def relu_forward(x):

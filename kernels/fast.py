@@ -164,14 +164,14 @@ def _fused(x):
     return passes_cpu
 
 
-def matmul(a, b):
-    """``a @ b`` for 2-D arrays; on the CPU the rows of ``a`` shared between the threads
-    (``parallel.matmul``)."""
+def matmul(a, b, out=None):
+    """``a @ b`` for 2-D arrays, into ``out`` if given; on the CPU the rows of ``a``
+    shared between the threads (``parallel.matmul``)."""
     if not (_compiled(a) and _compiled(b)) or b.dtype != a.dtype \
             or a.dtype not in (np.float32, np.float64):
-        return a @ b
+        return textbook.matmul(a, b, out)
     from . import parallel           # Numba is there (cpu loaded)
-    return parallel.matmul(a, b)
+    return parallel.matmul(a, b, out)
 
 
 def relu_forward(x):

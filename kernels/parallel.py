@@ -118,13 +118,19 @@ def matmul_rows(a, b, parts, out):
         np.dot(a[r0:r1], b, out[r0:r1])
 
 
-def matmul(a, b):
+def matmul(a, b, out=None):
     """``a @ b`` for 2-D NumPy arrays, the rows of ``a`` shared between the threads (a
     transposed ``b``, as a Dense layer's ``W.T``, read where it lies: BLAS takes either
-    order)."""
+    order); written into ``out`` if given (C-contiguous, of the result's shape and dtype,
+    else the product is made apart and copied in)."""
     a = np.ascontiguousarray(a)
     b = b if b.flags.c_contiguous or b.flags.f_contiguous else np.ascontiguousarray(b)
-    out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    shape = (a.shape[0], b.shape[1])
+    if out is not None and not (out.shape == shape and out.dtype == a.dtype
+                                and out.flags.c_contiguous):
+        out[...] = matmul(a, b)
+        return out
+    out = np.empty(shape, dtype=a.dtype) if out is None else out
     matmul_rows(a, b, threads.part_bounds(a.shape[0], a.size + out.size), out)
     return out
 

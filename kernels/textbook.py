@@ -292,9 +292,12 @@ def maxunpool_backward(grad_out, switches):
 
 # -- products, ReLU and Adam: the formulas (the fast engine fuses each into one pass on the CPU) -------
 
-def matmul(a, b):
-    """``a @ b`` (BLAS on the CPU, cuBLAS on the GPU)."""
-    return a @ b
+def matmul(a, b, out=None):
+    """``a @ b`` (BLAS on the CPU, cuBLAS on the GPU), into ``out`` if given."""
+    if out is None:
+        return a @ b
+    out[...] = a @ b
+    return out
 
 
 def relu_forward(x):

@@ -10,9 +10,9 @@ class Parameter:
     (``requires_grad = False``) ignores gradients and is skipped by optimizers.
 
     ``zero_grad`` only notes that ``grad`` is cleared: the first gradient added after
-    it is copied in (or taken as it is, if the caller says it is ``fresh``), instead of
-    writing zeros and adding to them (two passes over the memory fewer a step:
-    benchmarks/README.md, issue 28); ``grad`` read before that is zeros, as written.
+    it is copied in (or written in place: ``cleared_grad``), instead of writing zeros and
+    adding to them (two passes over the memory fewer a step: benchmarks/README.md, issue
+    28); ``grad`` read before that is zeros, as written.
     """
 
     def __init__(self, value):
@@ -40,16 +40,18 @@ class Parameter:
     def size(self):
         return int(self.value.size)
 
-    def accumulate(self, grad, fresh=False):
-        """``grad += grad``. ``fresh=True`` says ``grad`` is a new array no one else holds
-        (a product the layer has just made): after ``zero_grad`` it becomes ``grad``
-        itself, when of its shape, dtype and kind, instead of being copied (a big Dense
-        layer's weight gradient: a pass over 13 MB fewer a step, benchmarks/README.md)."""
+    def cleared_grad(self):
+        """``grad``'s own array while ``zero_grad`` has cleared it (its numbers stale), for
+        a layer to write its whole gradient into and then ``accumulate`` that array: no
+        product made apart and copied in (a big Dense layer's weight gradient: a pass over
+        13 MB fewer a step, benchmarks/README.md); ``None`` otherwise (add as usual)."""
+        return self._grad if self._cleared and self.requires_grad else None
+
+    def accumulate(self, grad):
         if not self.requires_grad:
             return
-        if self._cleared and fresh and type(grad) is type(self._grad) and \
-                grad.shape == self._grad.shape and grad.dtype == self._grad.dtype:
-            self._grad, self._cleared = grad, False
+        if self._cleared and grad is self._grad:    # written in place (cleared_grad)
+            self._cleared = False
         elif self._cleared:             # zeros + grad is grad: copied (cast, broadcast)
             get_array_module(self._grad).copyto(self._grad, grad)
             self._cleared = False

@@ -99,26 +99,35 @@ def test_after_zero_grad_the_first_gradient_is_the_gradient(backend):
     np.testing.assert_array_equal(as_numpy(p.grad), [3, 3, 3, 3])
 
 
-def test_a_fresh_gradient_is_taken_not_copied(backend):
-    """``accumulate(g, fresh=True)`` after zero_grad keeps ``g`` itself (no copy) when it
-    matches the parameter's shape and dtype; otherwise (or not fresh) a copy, cast; the
-    next gradients add into it."""
+def test_a_gradient_written_into_the_cleared_array(backend, device):
+    """``cleared_grad()`` hands out ``grad``'s own array after zero_grad (and only then);
+    a layer writes its gradient there and accumulates that array: it is the gradient, no
+    copy; the next gradients add into it. A Dense layer's weight gradient goes so."""
     p = Parameter(backend.ones(4, dtype=backend.float32))
+    assert p.cleared_grad() is None                 # nothing cleared: add as usual
     p.zero_grad()
-    g = backend.arange(4, dtype=backend.float32)
-    p.accumulate(g, fresh=True)
-    assert p.grad is g
-    p.accumulate(backend.ones(4, dtype=backend.float32), fresh=True)   # adds, in g
-    np.testing.assert_array_equal(as_numpy(g), [1, 2, 3, 4])
+    target = p.cleared_grad()
+    assert target is p._grad
+    target[...] = backend.arange(4, dtype=backend.float32)
+    p.accumulate(target)
+    assert p.cleared_grad() is None and p.grad is target
+    p.accumulate(target)                            # not cleared: its own array added
+    np.testing.assert_array_equal(as_numpy(p.grad), [0, 2, 4, 6])
+    p.requires_grad = False
     p.zero_grad()
-    g64 = backend.arange(4, dtype=backend.float64)
-    p.accumulate(g64, fresh=True)                   # another dtype: copied and cast
-    assert p.grad is not g64 and p.grad.dtype == backend.float32
-    p.zero_grad()
-    g = backend.arange(4, dtype=backend.float32)
-    p.accumulate(g)                                 # not said fresh: copied
-    assert p.grad is not g
-    np.testing.assert_array_equal(as_numpy(p.grad), [0, 1, 2, 3])
+    assert p.cleared_grad() is None                 # frozen: no gradient to write
+
+    from minicnn import Dense
+    layer = Dense(5, 3, seed=0).astype(backend.float32)
+    layer.to(device)
+    x = backend.asarray(np.random.default_rng(0).standard_normal((4, 5)), backend.float32)
+    g = backend.asarray(np.random.default_rng(1).standard_normal((4, 3)), backend.float32)
+    before = layer.weight.grad
+    layer.weight.zero_grad()
+    layer.forward(x)
+    layer.backward(g)
+    assert layer.weight.grad is before              # written into, not replaced
+    np.testing.assert_allclose(as_numpy(layer.weight.grad), as_numpy(g.T @ x), rtol=1e-6)
 
 
 @pytest.mark.parametrize("make", [lambda ps: SGD(ps, 0.1, momentum=0.9, nesterov=True),

@@ -56,7 +56,9 @@ class Dense(Layer):
         """``grad_out (N, out_features)`` -> ``grad_x (N, in_features)``."""
         self.check_grad(grad_out)
         if self.weight.requires_grad:       # frozen (or probing): no dW to compute
-            self.weight.accumulate(kernels.matmul(grad_out.T, self.x), fresh=True)  # g.T @ x
+            # g.T @ x, written into the gradient's own array if zero_grad cleared it
+            dw = kernels.matmul(grad_out.T, self.x, out=self.weight.cleared_grad())
+            self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(grad_out.sum(axis=0))
         return kernels.matmul(grad_out, self.weight.value)                  # g @ W
