@@ -123,6 +123,12 @@ def matmul(a, b, out=None):
     transposed ``b``, as a Dense layer's ``W.T``, read where it lies: BLAS takes either
     order); written into ``out`` if given (C-contiguous, of the result's shape and dtype,
     else the product is made apart and copied in)."""
+    if out is None and a.shape[0] < b.shape[1] and b.flags.f_contiguous \
+            and not b.flags.c_contiguous:
+        # few rows and b a transposed matrix (a Dense layer's x @ W.T): as (b.T @ a.T).T,
+        # b.T's rows shared, each thread reading its part of the weights, not all of them
+        # (lenet's 64 x 3136 @ 3136 x 1024: 3.85 -> 2.60 ms, benchmarks/README.md)
+        return np.ascontiguousarray(matmul(b.T, a.T).T)
     a = np.ascontiguousarray(a)
     b = b if b.flags.c_contiguous or b.flags.f_contiguous else np.ascontiguousarray(b)
     shape = (a.shape[0], b.shape[1])

@@ -162,14 +162,20 @@ def test_pooling_on_threads_equals_the_reference(n_threads):
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
-@pytest.mark.parametrize("shape", [(300, 500, 40), (7, 3, 5)])     # shared, and too small to
-def test_matmul_on_threads_equals_numpy(n_threads, shape):          # share
+@pytest.mark.parametrize("shape", [(300, 500, 40), (7, 3, 5),      # shared, and too small to
+                                   (40, 500, 300), (3, 7, 5)])     # share; fewer rows than
+def test_matmul_on_threads_equals_numpy(n_threads, shape):          # columns: (b.T @ a.T).T
     threads.set_num_threads(n_threads)
     rng = np.random.default_rng(3)
     m, k, n = shape
     a, b = rng.standard_normal((m, k)), rng.standard_normal((n, k)).T     # b a strided view
-    np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(kernels.matmul(a.T.copy().T, b), a @ b, rtol=1e-12, atol=1e-12)
+    for product in (kernels.matmul(a, b), kernels.matmul(a.T.copy().T, b),
+                    kernels.matmul(a, b.copy()), kernels.matmul(a, b, out=np.empty((m, n)))):
+        np.testing.assert_allclose(product, a @ b, rtol=1e-12, atol=1e-12)
+        assert product.flags.c_contiguous
+    out = np.empty((n, m)).T                                  # not C-contiguous: filled anyway
+    assert kernels.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
 
 
 FORKED_CHILD = """
