@@ -193,8 +193,8 @@ class Direct:
         size = max(rows_w[0] * rows_w[1] if weights else 0,
                    rows_t[0] * rows_t[1] + sums_t[0] * sums_t[1] if inputs else 0)
         self.loops.direct_backward(self.src, g, kw, plane, wp, dh, dw, self.parts, rows_w,
-                                   dtype.type(0), grad_w, grad_b, weights, w_t, taps_t, counts, ph, pw,
-                                   plane_t, hw_t[1], *self.corner, *self.stride, rows_t,
+                                   dtype.type(0), grad_w, grad_b, weights, w_t, taps_t, counts,
+                                   ph, pw, plane_t, hw_t[1], *self.corner, *self.stride, rows_t,
                                    sums_t, grad_x, inputs, np.empty((parts, size), dtype))
         dw2 = dx = self.bias_grad = None
         if weights:         # the parts' sums in part order; the stride-1 problem's gradient

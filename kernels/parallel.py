@@ -71,7 +71,7 @@ class PartsLoop:
     the function itself under the rules of the module docstring (BLAS held to one thread
     only around the loops that call it: each hold is a few ctypes calls). One part (small
     work) runs the twin on the calling thread: launching the parallel loop for it cost
-    2-3x the twin's call (Adam's update of a small parameter: 5.1 against 1.0 us)."""
+    several times the twin's call (benchmarks/README.md, "The eighth session")."""
 
     def __init__(self, function, blas):
         self.blas = blas
@@ -127,7 +127,7 @@ def matmul(a, b, out=None):
             and not b.flags.c_contiguous:
         # few rows and b a transposed matrix (a Dense layer's x @ W.T): as (b.T @ a.T).T,
         # b.T's rows shared, each thread reading its part of the weights, not all of them
-        # (lenet's 64 x 3136 @ 3136 x 1024: 3.85 -> 2.60 ms, benchmarks/README.md)
+        # (faster for lenet's dense layer: benchmarks/README.md, "The eighth session")
         return np.ascontiguousarray(matmul(b.T, a.T).T)
     a = np.ascontiguousarray(a)
     b = b if b.flags.c_contiguous or b.flags.f_contiguous else np.ascontiguousarray(b)

@@ -18,7 +18,7 @@ from .threads import part_bounds
 
 # NumPy's error model: x / 0 gives inf or NaN, as the formula does in NumPy, instead of
 # Python's ZeroDivisionError; its check on every division kept the loop from being
-# vectorized (8x slower: benchmarks/README.md, issue 28).
+# vectorized (benchmarks/README.md, "The eighth session").
 @njit(cache=True, nogil=True, error_model="numpy")
 def _adam_kernel(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, one_minus_b2):
     for i in range(w.size):              # one pass: each number read and written once

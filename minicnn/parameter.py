@@ -43,8 +43,8 @@ class Parameter:
     def cleared_grad(self):
         """``grad``'s own array while ``zero_grad`` has cleared it (its numbers stale), for
         a layer to write its whole gradient into and then ``accumulate`` that array: no
-        product made apart and copied in (a big Dense layer's weight gradient: a pass over
-        13 MB fewer a step, benchmarks/README.md); ``None`` otherwise (add as usual)."""
+        product made apart and copied in (a big Dense layer's weight gradient:
+        benchmarks/README.md, issue 28); ``None`` otherwise (add as usual)."""
         return self._grad if self._cleared and self.requires_grad else None
 
     def accumulate(self, grad):

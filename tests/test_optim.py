@@ -203,7 +203,7 @@ def test_fused_adam_kernel_divides_as_numpy_does():
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
 def test_fused_adam_kernel_is_vectorized():
     """The loop's square roots are packed (several numbers an instruction): the scalar
-    loop took 8x as long on lenet's 3.2 M weights (benchmarks/README.md, issue 28)."""
+    loop took several times as long (benchmarks/README.md, "The eighth session")."""
     from numba import njit
 
     from minicnn.kernels import passes_cpu
