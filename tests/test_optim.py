@@ -1,6 +1,7 @@
 """SGD and Adam against their update formulas written out here, step by step."""
 import platform
 import re
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -125,8 +126,14 @@ def test_a_gradient_written_into_the_cleared_array(backend, device):
     before = layer.weight.grad
     layer.weight.zero_grad()
     layer.forward(x)
-    layer.backward(g)
-    assert layer.weight.grad is before              # written into, not replaced
+    given = []                  # whether each gradient handed to accumulate is grad itself
+    accumulate = Parameter.accumulate
+    with mock.patch.object(Parameter, "accumulate", autospec=True, side_effect=lambda p, a: (
+            given.append(a is p._grad), accumulate(p, a))[1]):
+        layer.backward(g)
+    # the weight's gradient written in place, the bias's sums made apart and copied in
+    assert given == [True, False]
+    assert layer.weight.grad is before
     np.testing.assert_allclose(as_numpy(layer.weight.grad), as_numpy(g.T @ x), rtol=1e-6)
 
 
