@@ -87,6 +87,14 @@ def _sandwich(left, right, tiles, rows, out):
 
 
 @njit(cache=True, nogil=True)
+def _run_width(run, total, channels):
+    """``(run, width)``: a run of at most ``run`` tiles, no longer than the ``total`` there
+    are (a chunk may have fewer), and the ``run * channels`` numbers of its work rows."""
+    run = max(1, min(run, total))
+    return run, run * channels
+
+
+@njit(cache=True, nogil=True)
 def _tile(t, tiles_h, tiles_w):
     """``(n, ty, tx)`` of tile number ``t``."""
     return t // (tiles_h * tiles_w), t // tiles_w % tiles_h, t % tiles_w
@@ -119,8 +127,7 @@ def input_tiles(padded, bt, m, tiles_h, tiles_w, run, v):
     at a time."""
     alpha, c = bt.shape[0], padded.shape[3]
     total = padded.shape[0] * tiles_h * tiles_w
-    run = max(1, min(run, total))             # no longer than the tiles there are
-    width = run * c
+    run, width = _run_width(run, total, c)
     d = np.zeros((alpha, alpha, width), dtype=v.dtype)        # d[i, j, k c + ch]
     rows = np.empty((alpha, alpha, width), dtype=v.dtype)
     out = np.empty((alpha, alpha, width), dtype=v.dtype)
@@ -147,8 +154,7 @@ def output_tiles(prod, at, m, bias, run, out):
     n, _, ho, wo = out.shape
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
     total = n * tiles_h * tiles_w
-    run = max(1, min(run, total))             # no longer than the tiles there are
-    width = run * n_out
+    run, width = _run_width(run, total, n_out)
     p = np.zeros((alpha, alpha, width), dtype=out.dtype)
     rows = np.empty((m, alpha, width), dtype=out.dtype)
     tile = np.empty((m, m, width), dtype=out.dtype)
@@ -172,8 +178,7 @@ def grad_tiles(g, at, m, run, dprod):
     alpha, (n, n_out, ho, wo) = at.shape[1], g.shape
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
     total = n * tiles_h * tiles_w
-    run = max(1, min(run, total))             # no longer than the tiles there are
-    width = run * n_out
+    run, width = _run_width(run, total, n_out)
     a_mat = np.ascontiguousarray(at.T)
     tile = np.zeros((m, m, width), dtype=g.dtype)
     rows = np.empty((alpha, m, width), dtype=g.dtype)
@@ -198,8 +203,7 @@ def input_grad_tiles(dv, bt, m, tiles_h, tiles_w, run, padded):
     the tile was read from (overlapping tiles add up)."""
     alpha, c = bt.shape[0], padded.shape[3]
     total = padded.shape[0] * tiles_h * tiles_w
-    run = max(1, min(run, total))             # no longer than the tiles there are
-    width = run * c
+    run, width = _run_width(run, total, c)
     b_mat = np.ascontiguousarray(bt.T)
     p = np.zeros((alpha, alpha, width), dtype=dv.dtype)
     rows = np.empty((alpha, alpha, width), dtype=dv.dtype)

@@ -183,24 +183,21 @@ def test_bias_gradient_summed_in_the_loops_over_parts(options, plan_name, frozen
     loop) still the sums."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((37, options["in_channels"], 14, 14)).astype(dtype)
-    results, threads = [], kernels.threads.num_threads()
-    kernels.threads.set_num_threads(2)
-    try:
-        for impl in ("fast", "textbook"):
-            layer = Conv2D(**options, seed=0).astype(dtype)
-            layer.weight.requires_grad = not frozen
-            with kernels.use_impl(impl):
-                y = layer.forward(x)
-                g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
-                layer.backward(g)
-            if impl == "fast":
-                assert type(layer.saved).__name__ == plan_name
-                plan = layer.saved
-                parts = plan.chunk_bounds()[0] if plan_name == "Winograd" else plan.parts
-                assert len(parts) == 2
-            results.append(layer.bias.grad)
-    finally:
-        kernels.threads.set_num_threads(threads)
+    results = []
+    kernels.threads.set_num_threads(2)              # (conftest restores the count)
+    for impl in ("fast", "textbook"):
+        layer = Conv2D(**options, seed=0).astype(dtype)
+        layer.weight.requires_grad = not frozen
+        with kernels.use_impl(impl):
+            y = layer.forward(x)
+            g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
+            layer.backward(g)
+        if impl == "fast":
+            assert type(layer.saved).__name__ == plan_name
+            plan = layer.saved
+            parts = plan.chunk_bounds()[0] if plan_name == "Winograd" else plan.parts
+            assert len(parts) == 2
+        results.append(layer.bias.grad)
     assert results[0].dtype == dtype
     assert_close(results[0], results[1], "bias gradient")
     assert_close(results[0], g.astype(np.float64).sum(axis=(0, 2, 3)).astype(dtype), "sums")
