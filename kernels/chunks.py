@@ -53,6 +53,7 @@ class Chunked:
     ``kept_bytes_per_image`` to keep for backward (see the module docstring)."""
 
     bias_grad = None        # Columns does not sum g (fast.convolve_backward does); Winograd does
+    biased = True           # product says: a bias-less layer's backward sums no g
 
     def __init__(self, x, bytes_per_image, max_bytes=None, kept_bytes_per_image=None):
         n, device = x.shape[0], device_of(x)

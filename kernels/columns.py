@@ -79,6 +79,7 @@ class Columns(Chunked):
         xp = get_array_module(w2)
         g_m, length = w2.shape[0] * w2.shape[1], self.out_hw[0] * self.out_hw[1]
         self._expect_weights(w2)
+        self.biased = bias is not None
         if bias is not None:
             expect_shape("Columns.product", "bias", bias, (g_m,))
         out = xp.empty((self.x_shape[0], g_m, length), dtype=self.dtype)

@@ -123,6 +123,7 @@ class Direct:
             (pad(x, pads, padding_mode), (0, 0))
         self.source = np.ascontiguousarray(source)      # until the product makes the phases
         self.bias_grad = None       # the sums of g, made by backward with the weights'
+        self.biased = True          # product says: a bias-less layer's backward sums no g
 
     def _rows(self, channels, hw, dtype):
         """``(channels, N P + room)``: ``P = H W``, the planes of ``hw``, one per image,
@@ -154,6 +155,7 @@ class Direct:
         expect_shape("Direct", "w2", w2, (self.groups,) + w2.shape[1:2] + (len(taps),))
         c_out, dtype = self.groups * w2.shape[1], self.src.dtype
         w = np.ascontiguousarray(w2.reshape(c_out, -1), dtype=dtype)
+        self.biased = bias is not None
         bias = np.zeros(c_out, dtype) if bias is None else bias.astype(dtype)
         expect_shape("Direct.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=dtype)
@@ -181,7 +183,7 @@ class Direct:
         parts, plane = len(self.parts), hp * wp
         # the weight gradient: a part's sums in float64, in its own slot
         grad_w = np.zeros((parts,) + (w.shape if weights else (0, 0, 0)))
-        grad_b = np.zeros((parts, c_out if weights else 0))      # the bias's, alike
+        grad_b = np.zeros((parts, c_out if weights and self.biased else 0))  # the bias's
         w_t, taps_t, counts, hw_t, grad_x = self._transposed(w, g, inputs)
         ph, pw = dh * (kh - 1), dw * (kw - 1)         # the kernel's extent around g's planes
         plane_t = hw_t[0] * hw_t[1]
@@ -201,7 +203,7 @@ class Direct:
             total = threads.add_in_order(grad_w)                   # at each real tap
             grad = total.reshape(c_out, -1, *self.stride, *self.kernel)
             dw2 = grad[(slice(None), slice(None)) + self.taps_at].astype(dtype).reshape(w2.shape)
-            self.bias_grad = threads.add_in_order(grad_b).astype(dtype)
+            self.bias_grad = threads.add_in_order(grad_b).astype(dtype) if self.biased else None
         if inputs:          # zero padding: the input's own pixels only, as put
             dx = grad_x if self.padding_mode == "zeros" else \
                 pad_adjoint(grad_x, self.pads, self.padding_mode)

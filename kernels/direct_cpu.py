@@ -375,7 +375,8 @@ def weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows, zero, grad_w, grad_
     ``rows (C_out, block P)``, for images ``n0:n1``, four outputs of one group at a time
     where they read the same channels; ``zero`` is 0 in their dtype, where each sum
     starts (``g[0] * 0`` instead was 1.5x slower). ``grad_b (C_out,)`` (float64) += the
-    sums of ``g``, the bias gradient, from the spread rows while they are in the cache."""
+    sums of ``g``, the bias gradient, from the spread rows while they are in the cache
+    (``grad_b`` empty: none)."""
     c_in, (c_out, c_g, taps) = src.shape[0], grad_w.shape
     block, per_group = rows.shape[1] // plane, c_out // (c_in // c_g)
     part = np.zeros((4, taps), g.dtype)         # a block's sums, then added in float64
@@ -383,8 +384,8 @@ def weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows, zero, grad_w, grad_
         b1 = min(n1, b0 + block)
         _spread(g, b0, b1, 0, 0, plane, wp, rows)
         length, start = (b1 - b0) * plane, b0 * plane
-        for o in range(c_out):                  # zeros where nothing was kept: sum g
-            grad_b[o] += total(rows[o, :length], zero)
+        for o in range(grad_b.shape[0]):        # sum g (zeros where nothing was kept);
+            grad_b[o] += total(rows[o, :length], zero)      # grad_b empty: no bias
         o = 0
         while o < c_out:
             first = (o // per_group) * c_g

@@ -118,13 +118,14 @@ def convolve(x, weight, bias, stride, padding, dilation=(1, 1), groups=1,
 
 def convolve_backward(saved, weight, grad_out, weights=True, inputs=True, **geometry):
     """``(grad_x, grad_w, grad_b)`` from ``convolve``'s ``saved``; ``weights=False`` /
-    ``inputs=False`` skip ``grad_w`` / ``grad_x`` (``None``)."""
+    ``inputs=False`` skip ``grad_w`` / ``grad_x`` (``None``); ``grad_b`` is ``None`` for a
+    convolution made without a bias."""
     c_out = weight.shape[0]
     groups = geometry.get("groups", 1)
     g = grad_out.reshape(grad_out.shape[0], c_out, -1)                      # (N, C_out, L)
     gw, gx = saved.backward(weight.reshape(groups, c_out // groups, -1), g, weights, inputs)
     gb = saved.bias_grad        # summed by the backward's loops on the way (not by Columns)
-    if gb is None:              # over the images first, then along each contiguous row
+    if gb is None and saved.biased:     # over the images, then along each contiguous row
         gb = g.sum(axis=0).sum(axis=1)  # (axes 0 and 2 at once: a slower strided reduction)
     return gx, (gw.reshape(weight.shape) if weights else None), gb
 

@@ -164,7 +164,7 @@ def pointwise_backward(w_t, x, g, zero, parts, dx, grad_w, grad_b, inputs, weigh
             if weights:
                 np.dot(g[n], x[n].T, product)
                 grad_w[p] += product
-                for o in range(g.shape[1]):
+                for o in range(grad_b.shape[1]):        # none without a bias
                     grad_b[p, o] += direct_cpu.total(g[n, o], zero)
 
 
@@ -252,7 +252,7 @@ def winograd_backward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_g, u,
             winograd_cpu.grad_tiles(grad[n0:n1], at, m, run_g, dp)
             if weights:                              # the chunk's grad is in the cache
                 for n in range(n0, n1):
-                    for o in range(c_out):
+                    for o in range(grad_b.shape[1]):    # none without a bias
                         grad_b[p, o] += direct_cpu.total(grad[n, o].reshape(-1), zero)
             start = area * tiles * c_out             # then V or dV, then padded planes
             after = start + area * tiles * c

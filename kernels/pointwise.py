@@ -39,6 +39,7 @@ class Pointwise:
         self.x, self.out_hw = np.ascontiguousarray(x).reshape(n, c, h * w), (h, w)
         self.parts = threads.part_bounds(n, self.x.size)
         self.bias_grad = None       # the sums of g, made by backward with the weights'
+        self.biased = True          # product says: a bias-less layer's backward sums no g
 
     def _weights(self, w2):
         """``w2 (1, C_out, C)``, checked, as the matrix ``(C_out, C)``."""
@@ -48,6 +49,7 @@ class Pointwise:
     def product(self, w2, bias=None):
         """``W2 @ x[n] + b`` for every image: ``(N, C_out, L)``, in ``x``'s dtype."""
         w = np.ascontiguousarray(self._weights(w2), dtype=self.x.dtype)
+        self.biased = bias is not None
         bias = np.zeros(w.shape[0], self.x.dtype) if bias is None else bias
         expect_shape("Pointwise.product", "bias", bias, w.shape[:1])
         out = np.empty((self.x.shape[0], w.shape[0], self.x.shape[2]), self.x.dtype)
@@ -64,11 +66,12 @@ class Pointwise:
         dx = np.empty_like(self.x) if inputs else np.empty((0, 0, 0), self.x.dtype)
         # a part's sum of products in its own slot, added in part order below
         grad_w = np.zeros((len(self.parts), w.shape[0], c), self.x.dtype)
-        grad_b = np.zeros((len(self.parts), w.shape[0]))       # the bias's, in float64
+        grad_b = np.zeros((len(self.parts), w.shape[0] if self.biased else 0))  # float64
         self.loops.pointwise_backward(np.ascontiguousarray(w.T), self.x,
                                       np.ascontiguousarray(g, dtype=self.x.dtype),
                                       self.x.dtype.type(0), self.parts, dx, grad_w, grad_b,
                                       inputs, weights)
         dw2 = threads.add_in_order(grad_w)[None] if weights else None
-        self.bias_grad = threads.add_in_order(grad_b).astype(self.x.dtype) if weights else None
+        self.bias_grad = threads.add_in_order(grad_b).astype(self.x.dtype) \
+            if weights and self.biased else None
         return dw2, (dx.reshape((n, c) + self.out_hw) if inputs else None)

@@ -177,6 +177,7 @@ class Winograd(Chunked):
         ``(N, C_out, H_out W_out)``, as ``Columns.product``."""
         u_t = np.ascontiguousarray(self._weights(w2).transpose(0, 2, 1))   # (A*A, C, C_out)
         c_out = u_t.shape[2]
+        self.biased = bias is not None
         bias = np.zeros(c_out, self.dtype) if bias is None else bias.astype(self.dtype)
         expect_shape("Winograd.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=self.dtype)
@@ -203,7 +204,7 @@ class Winograd(Chunked):
         parts, images = self.chunk_bounds()
         # each part's dU, its chunks' added in chunk order, in its own slot
         du = np.empty((len(parts),) + (u.shape if weights else (0, 0, 0)), self.dtype)
-        grad_b = np.zeros((len(parts), u.shape[1] if weights else 0))   # the bias's, float64
+        grad_b = np.zeros((len(parts), u.shape[1] if weights and self.biased else 0))  # float64
         self.loops.winograd_backward(self.input_or_empty(), *self.corner, self.BT, self.AT, self.m,
                                      *self.tiles, *self.padded_hw,
                                      self._tiles_a_run(self.x_shape[1]),
@@ -213,7 +214,7 @@ class Winograd(Chunked):
         if not weights:
             self.bias_grad = None
             return None, dx
-        self.bias_grad = threads.add_in_order(grad_b).astype(self.dtype)
+        self.bias_grad = threads.add_in_order(grad_b).astype(self.dtype) if self.biased else None
         with threads.one_blas_thread():       # dw = G^T dU G for every (o, c), as above
             dw = threads.add_in_order(du).reshape(self.area, -1).T @ self.GG  # (C_out C, r r)
         return dw.reshape(1, u.shape[1], -1), (dx if inputs else None)

@@ -203,6 +203,35 @@ def test_bias_gradient_summed_in_the_loops_over_parts(options, plan_name, frozen
     assert_close(results[0], g.astype(np.float64).sum(axis=(0, 2, 3)).astype(dtype), "sums")
 
 
+@pytest.mark.parametrize("options, plan_name", [
+    (dict(in_channels=6, out_channels=12, kernel_size=3, stride=2, padding=1, groups=6), "Direct"),
+    (dict(in_channels=6, out_channels=7, kernel_size=1), "Pointwise"),
+    (dict(in_channels=6, out_channels=7, kernel_size=3, padding=1), "Winograd"),
+    (dict(in_channels=6, out_channels=7, kernel_size=3, padding=1, dilation=2), "Columns"),
+])
+def test_a_conv_without_bias_sums_no_bias_gradient(options, plan_name):
+    """A bias-less layer (before a BatchNorm: bn_cnn, fast_cnn) has no bias gradient to
+    make: its plan's loops sum no ``g`` (``bias_grad`` stays ``None``), nor does
+    ``convolve_backward`` (its ``gb`` is ``None``); the weight gradient is unchanged."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((9, 6, 10, 10))
+    layer = Conv2D(**options, bias=False, seed=0).astype(np.float64)
+    with kernels.use_impl("fast"):
+        y = layer.forward(x)
+        g = rng.standard_normal(y.shape)
+        plan = layer.saved
+        assert type(plan).__name__ == plan_name
+        gx, gw, gb = kernels.fast.convolve_backward(plan, layer.weight.value, g,
+                                                    **layer._geometry())
+    assert gb is None and plan.bias_grad is None
+    plain = Conv2D(**options, bias=False, seed=0).astype(np.float64)
+    with kernels.use_impl("textbook"):
+        plain.forward(x)
+        expected_x = plain.backward(g)
+    assert_close(gw, plain.weight.grad, "weight gradient")
+    assert_close(gx, expected_x, "input gradient")
+
+
 def test_direct_refuses_weights_bias_and_gradients_of_another_shape():
     x = np.zeros((2, 4, 6, 6))
     plan = kernels.direct.Direct(x, (3, 3), (1, 1), ((1, 1), (1, 1)), groups=4)
