@@ -28,7 +28,8 @@ ARITHMETIC = {("cpu.py", n) for n in ("_im2col_kernel", "_col2im_kernel",
                                       "_maxpool_forward_kernel", "_maxpool2x2_kernel",
                                       "_maxpool_backward_kernel")}
 ARITHMETIC |= {("winograd_cpu.py", n) for n in ("input_tiles", "grad_tiles")}
-ARITHMETIC |= {("direct_cpu.py", n) for n in ("forward", "input_grad", "weight_grad")}
+ARITHMETIC |= {("direct_cpu.py", "forward")}
+ARITHMETIC |= {("direct_grad_cpu.py", n) for n in ("input_grad", "weight_grad")}
 ARITHMETIC |= {(f, n) for f in ("vectorized.py", "textbook.py")  # (vectorized.py: the old name)
                for n in ("im2col", "col2im", "maxpool_forward", "maxpool_backward",
                          "window_columns", "scatter_add")}

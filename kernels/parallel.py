@@ -2,11 +2,11 @@
 
 On the CPU the fast engine cuts a layer's batch into parts of whole images (one per
 thread: ``threads.parts``) and runs them in ONE compiled ``prange`` loop (Numba,
-``parallel=True``): each part calls the one-thread loops of ``direct_cpu.py``,
-``winograd_cpu.py`` or ``cpu.py``, or BLAS (``np.dot``, which Numba reaches through
-SciPy), on its own images only. Numba's OpenMP workers wait spinning for a while after a
-loop, so they take the next one without being woken, and need no GIL (what a hand-off
-costs: benchmarks/README.md, "The fifth session").
+``parallel=True``): each part calls the one-thread loops of ``direct_cpu.py`` (and
+``direct_grad_cpu.py``), ``winograd_cpu.py`` or ``cpu.py``, or BLAS (``np.dot``, which
+Numba reaches through SciPy), on its own images only. Numba's OpenMP workers wait
+spinning for a while after a loop, so they take the next one without being woken, and
+need no GIL (what a hand-off costs: benchmarks/README.md, "The fifth session").
 
 Every loop is a ``parts_loop``, called as a function; its rules, in one place:
 
@@ -42,7 +42,7 @@ import numpy as np
 import scipy.linalg  # noqa: F401  (np.dot in compiled code reaches BLAS through SciPy)
 from numba import njit, prange
 
-from . import direct_cpu, threads, winograd_cpu
+from . import direct_cpu, direct_grad_cpu, threads, winograd_cpu
 
 _launch = threading.Lock()
 _launched_in = None               # the process that ran the first parallel loop
@@ -165,10 +165,10 @@ def pointwise_backward(w_t, x, g, zero, parts, dx, grad_w, grad_b, inputs, weigh
                 np.dot(g[n], x[n].T, product)
                 grad_w[p] += product
                 for o in range(grad_b.shape[1]):        # none without a bias
-                    grad_b[p, o] += direct_cpu.total(g[n, o], zero)
+                    grad_b[p, o] += direct_grad_cpu.total(g[n, o], zero)
 
 
-# -- direct_cpu.py's loops a part at a time (direct.py) -----------------------------
+# -- direct_cpu.py's and direct_grad_cpu.py's loops a part at a time (direct.py) ------
 
 @parts_loop
 def direct_forward(x, top, left, sh, sw, hp, wp, src, w, taps, bias, parts, sums, out):
@@ -182,20 +182,21 @@ def direct_forward(x, top, left, sh, sw, hp, wp, src, w, taps, bias, parts, sums
 def direct_backward(src, g, kw, plane, wp, dh, dw, parts, rows_w, zero, grad_w, grad_b,
                     weights, w_t, taps_t, counts, ph, pw, plane_t, wp_t, top, left, sh, sw,
                     rows_t, sums_t, grad_x, inputs, scratch):
-    """For each part's images: ``direct_cpu.input_grad`` into ``grad_x`` (``inputs``) and
-    ``direct_cpu.weight_grad`` into the part's ``grad_w[p]`` and ``grad_b[p]`` (``weights``),
-    one after the other, their rows (``rows_t``, ``sums_t``; ``rows_w``: shapes) cut from
-    the part's ``scratch`` row."""
+    """For each part's images: ``direct_grad_cpu.input_grad`` into ``grad_x`` (``inputs``)
+    and ``direct_grad_cpu.weight_grad`` into the part's ``grad_w[p]`` and ``grad_b[p]``
+    (``weights``), one after the other, their rows (``rows_t``, ``sums_t``; ``rows_w``:
+    shapes) cut from the part's ``scratch`` row."""
     for p in prange(parts.shape[0]):
         n0, n1 = parts[p, 0], parts[p, 1]
         if inputs:
             rows = view(scratch[p], 0, rows_t)
             sums = view(scratch[p], rows_t[0] * rows_t[1], sums_t)
-            direct_cpu.input_grad(g, w_t, taps_t, counts, ph, pw, plane_t, wp_t, top, left,
-                                  sh, sw, n0, n1, rows, sums, grad_x)
+            direct_grad_cpu.input_grad(g, w_t, taps_t, counts, ph, pw, plane_t, wp_t, top,
+                                       left, sh, sw, n0, n1, rows, sums, grad_x)
         if weights:
-            direct_cpu.weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1,
-                                   view(scratch[p], 0, rows_w), zero, grad_w[p], grad_b[p])
+            direct_grad_cpu.weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1,
+                                        view(scratch[p], 0, rows_w), zero, grad_w[p],
+                                        grad_b[p])
 
 
 # -- winograd_cpu.py's transforms and the products, a part's chunks at a time -----------
@@ -253,7 +254,7 @@ def winograd_backward(x, top, left, bt, at, m, th, tw, ph, pw, run_in, run_g, u,
             if weights:                              # the chunk's grad is in the cache
                 for n in range(n0, n1):
                     for o in range(grad_b.shape[1]):    # none without a bias
-                        grad_b[p, o] += direct_cpu.total(grad[n, o].reshape(-1), zero)
+                        grad_b[p, o] += direct_grad_cpu.total(grad[n, o].reshape(-1), zero)
             start = area * tiles * c_out             # then V or dV, then padded planes
             after = start + area * tiles * c
             padded = view(scratch[p], after, (n1 - n0, ph, pw, c))

@@ -1,0 +1,226 @@
+"""The two gradients of ``direct_cpu.py``'s convolution, in its layout (read its
+docstring first): Numba loops, one thread per call (a call does images ``n0:n1``).
+
+- ``weight_grad``: each tap's dot product of its shifted row with the output gradient
+  ``g``, spread into a block's rows as the sums are laid out (``_spread``: zeros where
+  nothing was kept), four taps at a time; the bias gradient, the sums of ``g``, from the
+  same rows;
+- ``input_grad``: the transposed convolution, i.e. the forward's sums again
+  (``direct_cpu.add_taps``), of ``g`` spread into a block's rows with the kernel's extent
+  around it, with the weights flipped and each group's in and out channels swapped
+  (``direct.py`` passes them so), each channel's phases put back in place (``_put``).
+
+The gradients are spread a block at a time into a small scratch (not the whole batch:
+its memory would raise the step's peak). The dot products are reductions, compiled with
+``fastmath={"reassoc", "contract"}`` (summed in any order, as BLAS does; NaN and inf keep
+their meaning).
+"""
+import numpy as np
+from numba import njit
+
+from .direct_cpu import U, add_taps
+
+REDUCE = {"reassoc", "contract"}
+
+
+@njit(cache=True, nogil=True)
+def _shift(t, kw, wp, dh, dw):
+    """Where tap ``t = u kW + v`` reads, relative to the output position."""
+    return t // kw * dh * wp + t % kw * dw
+
+
+@njit(cache=True, nogil=True)
+def _spread(g, b0, b1, top, left, plane, wp, rows):
+    """``rows[o, (b - b0) P + (top + i) wp + left + j] = g[b, o, i, j]``, zeros
+    elsewhere: ``g (N, C_out, H_out, W_out)`` laid out as the sums of images ``b0:b1``."""
+    ho, wo = g.shape[2], U(g.shape[3])
+    rows[:] = 0
+    for b in range(b0, b1):
+        for o in range(g.shape[1]):
+            for i in range(ho):
+                at = U((b - b0) * plane + (top + i) * wp + left)
+                for j in range(wo):
+                    rows[o, at + j] = g[b, o, i, j]
+
+
+@njit(cache=True, nogil=True)
+def _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x):
+    """``grad_x[b, c, y, x] = sums[p sW + q, (b - b0) P + i wp + j]`` where ``(y + top, x +
+    left) = (i sH + p, j sW + q)``: channel ``c``'s phases put back in place, ``b0 <= b <
+    b1``, each row written in order. The last branch serves any stride; strides 1 and 2
+    have their own, whose constant steps the compiler vectorizes (benchmarks/README.md)."""
+    h, w = grad_x.shape[2], grad_x.shape[3]
+    for b in range(b0, b1):
+        for y in range(h):
+            p, i = (y + top) % sh, (y + top) // sh
+            at = U((b - b0) * plane + i * wp + left // sw)
+            if sw == 1:
+                for x in range(U(w)):
+                    grad_x[b, c, y, x] = sums[p, at + x]
+            elif sw == 2:               # even and odd columns from their two phases
+                r0, r1 = p * 2 + left % 2, p * 2 + (left + 1) % 2
+                a1 = at + U((left + 1) // 2 - left // 2)
+                for k in range(U(w // 2)):
+                    grad_x[b, c, y, 2 * k] = sums[r0, at + k]
+                    grad_x[b, c, y, 2 * k + 1] = sums[r1, a1 + k]
+                if w % 2:
+                    grad_x[b, c, y, w - 1] = sums[r0, at + U(w // 2)]
+            else:                       # the columns' phases in turn
+                q = left % sw
+                for x in range(w):
+                    grad_x[b, c, y, x] = sums[p * sw + q, at]
+                    q += 1
+                    if q == sw:
+                        q, at = 0, at + U(1)
+
+
+@njit(cache=True, nogil=True)
+def input_grad(g, w_t, taps, counts, ph, pw, plane, wp, top, left, sh, sw, n0, n1, rows, sums,
+               grad_x):
+    """``grad_x[n0:n1] (N, C_in, H, W)``: the sums of ``g (N, C_out, H_out, W_out)``,
+    spread into ``rows (C_out, block P + room)`` with the kernel's extent ``(ph, pw)``
+    before it (planes of ``P = plane``, ``wp`` wide), and ``w_t (C_in sH sW, taps)``, the
+    weights flipped and transposed: one phase of the input gradient a row (stride ``(sH,
+    sW)``), phase ``s`` with the first ``counts[s]`` of its listed ``taps[s]`` ((row of
+    the group's ``g``, shift) pairs); a channel's phases summed into ``sums (sH sW, block
+    P)`` and put in place together (``top``, ``left``: the input's corner in its
+    padding)."""
+    phases = sh * sw
+    c_in = w_t.shape[0] // phases
+    per_in, block = g.shape[1] // c_in, sums.shape[1] // plane     # M outputs a group
+    for b0 in range(n0, n1, block):
+        b1 = min(n1, b0 + block)
+        _spread(g, b0, b1, ph, pw, plane, wp, rows)
+        length = (b1 - b0) * plane
+        for c in range(c_in):
+            group = rows[c * per_in:(c + 1) * per_in]
+            for s in range(phases):         # one channel's phases, then put in place
+                count = counts[s]
+                add_taps(group, 0, w_t[c * phases + s, :count], taps[s, :count], 0.0,
+                          sums[s, :length])
+            _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x)
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE)
+def _dots(grad, row, kw, wp, dh, dw, zero, sums):
+    """``sums[t] += grad . row[shift(t):]`` for every tap ``t`` of one output."""
+    length, taps = grad.shape[0], sums.shape[0]
+    t = 0
+    while t < taps:
+        if t + 4 <= taps:               # four taps: one pass over g
+            s0, s1 = _shift(t, kw, wp, dh, dw), _shift(t + 1, kw, wp, dh, dw)
+            s2, s3 = _shift(t + 2, kw, wp, dh, dw), _shift(t + 3, kw, wp, dh, dw)
+            v0, v1 = row[s0:s0 + length], row[s1:s1 + length]
+            v2, v3 = row[s2:s2 + length], row[s3:s3 + length]
+            a0 = a1 = a2 = a3 = zero
+            for k in range(length):
+                a0 += grad[k] * v0[k]
+                a1 += grad[k] * v1[k]
+                a2 += grad[k] * v2[k]
+                a3 += grad[k] * v3[k]
+            sums[t] += a0
+            sums[t + 1] += a1
+            sums[t + 2] += a2
+            sums[t + 3] += a3
+            t += 4
+        else:
+            s0 = _shift(t, kw, wp, dh, dw)
+            v0, a0 = row[s0:s0 + length], zero
+            for k in range(length):
+                a0 += grad[k] * v0[k]
+            sums[t] += a0
+            t += 1
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE)
+def _dots4(g0, g1, g2, g3, row, kw, wp, dh, dw, zero, sums):
+    """``_dots`` for four outputs that read the same row (``sums (4, taps)``): each tap's
+    shifted row is read once for the four."""
+    length, taps = g0.shape[0], sums.shape[1]
+    t = 0
+    while t < taps:
+        if t + 2 <= taps:               # two taps, four outputs: eight sums a pass
+            s0, s1 = _shift(t, kw, wp, dh, dw), _shift(t + 1, kw, wp, dh, dw)
+            v0, v1 = row[s0:s0 + length], row[s1:s1 + length]
+            a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = zero
+            for k in range(length):
+                x0, x1 = v0[k], v1[k]
+                a00 += g0[k] * x0
+                a01 += g0[k] * x1
+                a10 += g1[k] * x0
+                a11 += g1[k] * x1
+                a20 += g2[k] * x0
+                a21 += g2[k] * x1
+                a30 += g3[k] * x0
+                a31 += g3[k] * x1
+            sums[0, t] += a00
+            sums[0, t + 1] += a01
+            sums[1, t] += a10
+            sums[1, t + 1] += a11
+            sums[2, t] += a20
+            sums[2, t + 1] += a21
+            sums[3, t] += a30
+            sums[3, t + 1] += a31
+            t += 2
+        else:
+            s0 = _shift(t, kw, wp, dh, dw)
+            v0 = row[s0:s0 + length]
+            a00 = a10 = a20 = a30 = zero
+            for k in range(length):
+                x0 = v0[k]
+                a00 += g0[k] * x0
+                a10 += g1[k] * x0
+                a20 += g2[k] * x0
+                a30 += g3[k] * x0
+            sums[0, t] += a00
+            sums[1, t] += a10
+            sums[2, t] += a20
+            sums[3, t] += a30
+            t += 1
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE)
+def total(row, zero):
+    """``sum(row)``, from ``zero`` (0 in the row's dtype)."""
+    added = zero
+    for k in range(row.shape[0]):
+        added += row[k]
+    return added
+
+
+@njit(cache=True, nogil=True)
+def weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows, zero, grad_w, grad_b):
+    """``grad_w (C_out, C_g, kH kW)`` (float64) += each tap's dot product of its shifted
+    row of ``src`` (as in ``forward``) with ``g (N, C_out, H_out, W_out)`` spread into
+    ``rows (C_out, block P)``, for images ``n0:n1``, four outputs of one group at a time
+    where they read the same channels; ``zero`` is 0 in their dtype, where each sum
+    starts (``g[0] * 0`` instead was 1.5x slower). ``grad_b (C_out,)`` (float64) += the
+    sums of ``g``, the bias gradient, from the spread rows while they are in the cache
+    (``grad_b`` empty: none)."""
+    c_in, (c_out, c_g, taps) = src.shape[0], grad_w.shape
+    block, per_group = rows.shape[1] // plane, c_out // (c_in // c_g)
+    part = np.zeros((4, taps), g.dtype)         # a block's sums, then added in float64
+    for b0 in range(n0, n1, block):
+        b1 = min(n1, b0 + block)
+        _spread(g, b0, b1, 0, 0, plane, wp, rows)
+        length, start = (b1 - b0) * plane, b0 * plane
+        for o in range(grad_b.shape[0]):        # sum g (zeros where nothing was kept);
+            grad_b[o] += total(rows[o, :length], zero)      # grad_b empty: no bias
+        o = 0
+        while o < c_out:
+            first = (o // per_group) * c_g
+            four = o + 4 <= c_out and (o + 3) // per_group == o // per_group
+            for c in range(c_g):
+                row = src[first + c, start:]
+                part[:] = 0
+                if four:
+                    _dots4(rows[o, :length], rows[o + 1, :length], rows[o + 2, :length],
+                           rows[o + 3, :length], row, kw, wp, dh, dw, zero, part)
+                    for q in range(4):
+                        for t in range(taps):
+                            grad_w[o + q, c, t] += part[q, t]
+                else:
+                    _dots(rows[o, :length], row, kw, wp, dh, dw, zero, part[0])
+                    for t in range(taps):
+                        grad_w[o, c, t] += part[0, t]
+            o += 4 if four else 1
