@@ -15,8 +15,8 @@ tap's inner loop runs over a whole block of images (thousands of numbers, howeve
 the planes: the compiler vectorizes it), four taps at a time (one load and store of
 the sum per four products); a block is as many images as ``sums`` holds, sized by
 ``direct.py`` so that it stays in the core's cache. ``keep`` then copies each plane's
-windows into the output. Past ``to_phases`` and ``_put`` (its reverse) the loops know
-no stride: a strided convolution is a stride-1 one over the input's phases
+windows into the output. Past ``to_phases`` and its reverse (``direct_grad_cpu._put``)
+the loops know no stride: a strided convolution is a stride-1 one over the input's phases
 (``direct.py``), its taps listed as (phase row, shift) pairs (``add_taps``).
 
 ``forward``: each channel's phase rows made (``to_phases``) a block of images at a time,
