@@ -114,6 +114,22 @@ def test_avgpool_equals_reference(backend, path, dtype, seed):
     assert_close(gx, reference.avgpool_backward(g, x.shape, kernel, stride, padding), dtype)
 
 
+@pytest.mark.parametrize("planes", [1, 3, 4, 5, 9])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avgpool_four_planes_at_a_time_as_one_at_a_time(planes, dtype):
+    """The CPU loop sums four planes' windows side by side (a plane alone, or the last few,
+    one at a time): every window's sum the same bits as the plane's own, whatever its
+    place among the planes."""
+    from minicnn.kernels import cpu
+    rng = np.random.default_rng(planes)
+    for kernel, stride, padding, hw in (((7, 7), (7, 7), (0, 0), (7, 7)),
+                                        ((3, 2), (2, 1), (1, 1), (6, 5))):
+        x = rng.standard_normal((planes, 1) + hw).astype(dtype) * 1e3
+        out = cpu.avgpool_forward(x, kernel, stride, padding)
+        alone = [cpu.avgpool_forward(x[p:p + 1], kernel, stride, padding) for p in range(planes)]
+        np.testing.assert_array_equal(out, np.concatenate(alone))
+
+
 def test_overlapping_maxpool_shares_gradient(backend):
     """A 3x3 window with stride 1 on a plane whose maximum is in the middle:
     all four windows pick it, so it receives the sum of their gradients."""
