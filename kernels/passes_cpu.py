@@ -51,13 +51,64 @@ def _adam_parts(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, o
 
 # -- ReLU ---------------------------------------------------------------------------
 # one pass over the numbers for the output and the mask (NumPy makes two); ``x * 0`` where
-# not active, as ``x * (x > 0)`` gives (-0.0 for negatives, NaN stays NaN).
+# not active, as ``x * (x > 0)`` gives (-0.0 for negatives, NaN stays NaN). The mask is
+# kept packed, eight numbers' bits to a byte: kept for backward, a byte per number was
+# the largest thing mobilenet_mnist's step held after the phases (benchmarks/README.md,
+# issue 28); packing cost no time in the loops (measured there).
+
+class PackedMask:
+    """The mask ``x > 0`` of ``shape``, a bit per number: bit ``j`` of ``bits[i]`` is
+    number ``8 i + j`` of the flat mask (``np.packbits``' ``bitorder="little"``).
+    ``np.asarray(mask)`` unpacks it into the bool array."""
+
+    def __init__(self, bits, shape):
+        self.bits, self.shape = bits, tuple(shape)
+
+    @property
+    def nbytes(self):
+        return self.bits.nbytes
+
+    def __array__(self, dtype=None, copy=None):
+        size = int(np.prod(self.shape))
+        mask = np.unpackbits(self.bits, count=size, bitorder="little").view(np.bool_)
+        return mask.reshape(self.shape) if dtype is None else \
+            mask.reshape(self.shape).astype(dtype)
+
 
 @njit(cache=True, nogil=True)
-def _relu_kernel(x, out, active):
-    for i in range(x.size):
-        active[i] = x[i] > 0
-        out[i] = x[i] if active[i] else x[i] * 0
+def _relu_kernel(x, out, bits):
+    """``out = x * (x > 0)`` and the mask's bits, numbers ``x[8 i + j]``: the whole bytes
+    in one loop (a constant inner count, which the compiler unrolls; a test for the last
+    byte inside it was 5x slower), then the last byte's tail."""
+    whole = x.size // 8
+    for i in range(whole):
+        byte = np.uint8(0)
+        for j in range(8):
+            active = x[8 * i + j] > 0
+            out[8 * i + j] = x[8 * i + j] if active else x[8 * i + j] * 0
+            byte |= np.uint8(active) << np.uint8(j)
+        bits[i] = byte
+    if whole < bits.size:
+        byte = np.uint8(0)
+        for j in range(x.size - 8 * whole):
+            active = x[8 * whole + j] > 0
+            out[8 * whole + j] = x[8 * whole + j] if active else x[8 * whole + j] * 0
+            byte |= np.uint8(active) << np.uint8(j)
+        bits[whole] = byte
+
+
+@njit(cache=True, nogil=True)
+def _masked_kernel(g, bits, out):
+    """``out = g * mask``, the mask's bits unpacked on the way (``g * 0`` where off, as
+    NumPy's ``g * False``); loops as ``_relu_kernel``'s."""
+    whole = g.size // 8
+    for i in range(whole):
+        byte = bits[i]
+        for j in range(8):
+            out[8 * i + j] = g[8 * i + j] if (byte >> j) & 1 else g[8 * i + j] * 0
+    for j in range(g.size - 8 * whole):
+        k = 8 * whole + j
+        out[k] = g[k] if (bits[whole] >> j) & 1 else g[k] * 0
 
 
 @njit(cache=True, nogil=True)
@@ -67,28 +118,44 @@ def _times_kernel(g, derivative, out):
 
 
 def relu_forward(x):
-    """``(y, active)`` as ``textbook.relu_forward``, in one pass."""
+    """``(y, active)`` as ``textbook.relu_forward``, in one pass; ``active`` packed (a
+    ``PackedMask``)."""
     flat = np.ascontiguousarray(x).reshape(-1)
-    out, active = np.empty_like(flat), np.empty(flat.shape, dtype=np.bool_)
-    _relu_parts(flat, out, active, part_bounds(flat.size, flat.size))
-    return out.reshape(x.shape), active.reshape(x.shape)
+    out, bits = np.empty_like(flat), np.empty(-(-flat.size // 8), dtype=np.uint8)
+    _relu_parts(flat, out, bits, part_bounds(bits.size, flat.size))
+    return out.reshape(x.shape), PackedMask(bits, x.shape)
 
 
 def relu_backward(grad_out, derivative):
-    """``grad_out * derivative`` as ``textbook.relu_backward``, in one pass."""
+    """``grad_out * derivative`` as ``textbook.relu_backward``, in one pass: the mask
+    (packed or not), or LeakyReLU's slopes."""
     expect_shape("relu_backward", "derivative", derivative, grad_out.shape)
     flat = np.ascontiguousarray(grad_out).reshape(-1)
     out = np.empty_like(flat)
-    _times_parts(flat, np.ascontiguousarray(derivative).reshape(-1), out,
-                 part_bounds(flat.size, flat.size))
+    if isinstance(derivative, PackedMask):
+        bits = derivative.bits
+        _masked_parts(flat, bits, out, part_bounds(bits.size, flat.size))
+    else:
+        _times_parts(flat, np.ascontiguousarray(derivative).reshape(-1), out,
+                     part_bounds(flat.size, flat.size))
     return out.reshape(grad_out.shape)
 
 
+# The packed loops' parts are runs of bytes: part ``p`` has numbers ``8 parts[p, 0]`` to
+# ``8 parts[p, 1]`` (the last part: to the end).
+
 @parts_loop
-def _relu_parts(x, out, active, parts):
+def _relu_parts(x, out, bits, parts):
     for p in prange(parts.shape[0]):
-        i = slice(parts[p, 0], parts[p, 1])
-        _relu_kernel(x[i], out[i], active[i])
+        i, k = slice(parts[p, 0], parts[p, 1]), slice(8 * parts[p, 0], 8 * parts[p, 1])
+        _relu_kernel(x[k], out[k], bits[i])
+
+
+@parts_loop
+def _masked_parts(g, bits, out, parts):
+    for p in prange(parts.shape[0]):
+        i, k = slice(parts[p, 0], parts[p, 1]), slice(8 * parts[p, 0], 8 * parts[p, 1])
+        _masked_kernel(g[k], bits[i], out[k])
 
 
 @parts_loop

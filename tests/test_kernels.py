@@ -302,9 +302,25 @@ def test_relu_kernels_equal_the_formula_bit_for_bit(dtype, size):
     with np.errstate(invalid="ignore"):          # -inf * 0 is NaN in the formula too
         y_ref, active_ref = textbook.relu_forward(x)
     np.testing.assert_array_equal(active, active_ref)
-    assert y.dtype == dtype and active.dtype == np.bool_
+    assert y.dtype == dtype and np.asarray(active).dtype == np.bool_
     assert np.array_equal(y.view(np.uint8), np.ascontiguousarray(y_ref).view(np.uint8))
     for derivative in (active, np.where(active, dtype(1), dtype(0.01))):   # LeakyReLU's too
         dx = kernels.relu_backward(g, derivative)
         dx_ref = textbook.relu_backward(g, derivative)
         assert np.array_equal(dx.view(np.uint8), np.ascontiguousarray(dx_ref).view(np.uint8))
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 4 * 2 ** 16 + 3])
+def test_the_fast_relu_keeps_its_mask_packed_eight_to_a_byte(size):
+    """The mask ``x > 0`` a ReLU keeps for backward costs one bit a number, not NumPy's
+    byte a bool (a step's peak memory: benchmarks/README.md, issue 28), and reads back
+    as the bool mask; the gradient through it is the formula's, tails of 1-7 numbers too."""
+    from minicnn.kernels import passes_cpu
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal(size).reshape(-1, 1)
+    y, active = passes_cpu.relu_forward(x)
+    assert active.nbytes <= -(-size // 8)
+    np.testing.assert_array_equal(np.asarray(active), x > 0)
+    assert active.shape == x.shape and np.asarray(active).dtype == np.bool_
+    g = rng.standard_normal(x.shape)
+    np.testing.assert_array_equal(passes_cpu.relu_backward(g, active), g * (x > 0))

@@ -18,7 +18,7 @@ class ReLU(Layer):
     Shapes: any ``x`` -> ``y`` of its shape.
     Forward: ``y = max(x, 0)``.
     Backward: ``dx = g * (x > 0)``.
-    Kept for backward: the mask ``x > 0``.
+    Kept for backward: the mask ``x > 0`` (the fast engine packs it, a bit a number).
 
     Explanations may swap this step for another rule (``minicnn.viz.rules``: deconvnet,
     guided backprop).
