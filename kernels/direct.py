@@ -24,8 +24,11 @@ the real taps' sums.
 ``fast.plan`` picks it where ``suits`` says so. The batch is cut into one part per
 thread (``threads.parts``), the parts run in one parallel loop (``parallel.py``); each
 part writes its own images, and the weight gradient's per-part sums are added in part
-order (the same bits whichever thread made which part). Kept for backward: the input's
-padded phases (as PyTorch keeps ``x``), made by the product as it sums them.
+order (the same bits whichever thread made which part). Kept for backward: ``x`` itself
+(as PyTorch keeps it; usually the array the layer before returned, so nothing more):
+the product and the weight gradient each make a block of images' phases in a small
+scratch as they go, where keeping the whole batch's phases held a padded copy of every
+depthwise layer's input for the step (benchmarks/README.md, issue 28).
 """
 import functools
 
@@ -98,11 +101,9 @@ def _transposed_taps(kernel, dilation, stride, per_group, wp):
 class Direct:
     """One batch ``x (N, C, H, W)`` convolved tap by tap; see the module docstring.
 
-    ``pads`` is ``((top, bottom), (left, right))`` in ``padding_mode``. Keeps the padded
-    input's phases as ``direct_cpu``'s rows, ``(C sH sW, N P + room)`` (``P`` numbers a
-    phase's plane), made by the first ``product`` as it goes (a block of images' phases
-    are summed while they are in the cache: one pass over memory fewer); ``kernel`` and
-    ``dilation`` are the stride-1 problem's from here on."""
+    ``pads`` is ``((top, bottom), (left, right))`` in ``padding_mode``. Keeps ``x`` (a
+    padded copy in the other modes); ``kernel`` and ``dilation`` are the stride-1
+    problem's from here on."""
 
     def __init__(self, x, kernel, stride, pads, dilation=(1, 1), groups=1,
                  padding_mode="zeros"):
@@ -117,22 +118,19 @@ class Direct:
         self.geometry = (tuple(kernel), tuple(dilation), self.stride)
         self.kernel, self.dilation, self.taps_at = _stride_one(*self.geometry)
         self.phase_hw = tuple(-(-size // s) for size, s in zip(self.padded_hw, stride))
-        self.src = self._rows(c * stride[0] * stride[1], self.phase_hw, x.dtype)
-        self.parts = threads.part_bounds(n, self.src.size * self.kernel[0] * self.kernel[1])
+        self.phases = stride[0] * stride[1]
+        plane, taps = self.phase_hw[0] * self.phase_hw[1], self.kernel[0] * self.kernel[1]
+        self.parts = threads.part_bounds(n, n * c * self.phases * plane * taps)
         source, self.corner = (x, top_left(pads)) if padding_mode == "zeros" else \
             (pad(x, pads, padding_mode), (0, 0))
-        self.source = np.ascontiguousarray(source)      # until the product makes the phases
+        self.source = np.ascontiguousarray(source)          # read by product and backward
         self.bias_grad = None       # the sums of g, made by backward with the weights'
         self.biased = True          # product says: a bias-less layer's backward sums no g
 
-    def _rows(self, channels, hw, dtype):
-        """``(channels, N P + room)``: ``P = H W``, the planes of ``hw``, one per image,
-        left for the loops to write; ``room`` (zeros) for the last tap's shift."""
-        (kh, kw), (dh, dw), n = self.kernel, self.dilation, self.x_shape[0]
-        room = dh * (kh - 1) * hw[1] + dw * (kw - 1)
-        rows = np.empty((channels, n * hw[0] * hw[1] + room), dtype)
-        rows[:, rows.shape[1] - room:] = 0
-        return rows
+    def _room(self, hw):
+        """The zeros after a block's planes of ``hw`` that the last tap's shift reads."""
+        (kh, kw), (dh, dw) = self.kernel, self.dilation
+        return dh * (kh - 1) * hw[1] + dw * (kw - 1)
 
     def _weights(self, w2):
         """``w2 (G, M, C_g kH kW)`` -> the stride-1 problem's ``(C_out, C_g sH sW, taps)``
@@ -141,7 +139,7 @@ class Direct:
         kh, kw = self.taps_at[0].shape[0], self.taps_at[1].shape[1]
         expect_shape("Direct", "w2", w2, (self.groups,) + w2.shape[1:2] + (c_g * kh * kw,))
         c_out = self.groups * w2.shape[1]
-        w = np.zeros((c_out, c_g, *self.stride, *self.kernel), self.src.dtype)
+        w = np.zeros((c_out, c_g, *self.stride, *self.kernel), self.source.dtype)
         w[(slice(None), slice(None)) + self.taps_at] = w2.reshape(c_out, c_g, kh, kw)
         return w.reshape(c_out, -1, self.kernel[0] * self.kernel[1])
 
@@ -153,51 +151,49 @@ class Direct:
         """The convolution plus ``bias``: ``(N, C_out, H_out W_out)``, as ``Columns.product``."""
         taps = _forward_taps(*self.geometry, self.phase_hw[1])
         expect_shape("Direct", "w2", w2, (self.groups,) + w2.shape[1:2] + (len(taps),))
-        c_out, dtype = self.groups * w2.shape[1], self.src.dtype
+        c_out, dtype = self.groups * w2.shape[1], self.source.dtype
         w = np.ascontiguousarray(w2.reshape(c_out, -1), dtype=dtype)
         self.biased = bias is not None
         bias = np.zeros(c_out, dtype) if bias is None else bias.astype(dtype)
         expect_shape("Direct.product", "bias", bias, (c_out,))
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=dtype)
         plane = self.phase_hw[0] * self.phase_hw[1]
-        sums = np.empty((len(self.parts), 4 * self._block(plane) * plane), dtype)
-        # the first product makes the phases as it goes (an empty x: made already)
-        x = self.source if self.source is not None else np.empty((0, 0, 0, 0), dtype)
-        self.loops.direct_forward(x, *self.corner, *self.stride, *self.phase_hw, self.src, w,
-                                  taps, bias, self.parts, sums, out)
-        self.source = None
+        block, parts = self._block(plane), len(self.parts)
+        rows = np.empty((parts, self.phases, block * plane + self._room(self.phase_hw)), dtype)
+        sums = np.empty((parts, 4 * block * plane), dtype)
+        self.loops.direct_forward(self.source, *self.corner, *self.stride, *self.phase_hw, rows,
+                                  w, taps, bias, self.parts, sums, out)
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, g, weights=True, inputs=True):
         """``(dw2 (G, M, C_g kH kW), dx (N, C, H, W))`` for ``g (N, C_out, L)``, as
         ``Columns.backward`` (``weights=False`` / ``inputs=False``: ``None``). Each part of
         the batch makes both in one parallel loop."""
-        if self.source is not None:
-            raise RuntimeError("Direct.backward: call product first (it makes the phases "
-                               "that backward reads)")
         w = self._weights(w2)
-        n, c_out, dtype = self.x_shape[0], w.shape[0], self.src.dtype
+        n, c_out, dtype = self.x_shape[0], w.shape[0], self.source.dtype
         expect_shape("Direct.backward", "g", g, (n, c_out, self.out_hw[0] * self.out_hw[1]))
         g = np.ascontiguousarray(g, dtype=dtype).reshape((n, c_out) + self.out_hw)
         (kh, kw), (dh, dw), (hp, wp) = self.kernel, self.dilation, self.phase_hw
-        parts, plane = len(self.parts), hp * wp
+        parts, plane, per_group = len(self.parts), hp * wp, c_out // self.groups
         # the weight gradient: a part's sums in float64, in its own slot
         grad_w = np.zeros((parts,) + (w.shape if weights else (0, 0, 0)))
         grad_b = np.zeros((parts, c_out if weights and self.biased else 0))  # the bias's
         w_t, taps_t, counts, hw_t, grad_x = self._transposed(w, g, inputs)
         ph, pw = dh * (kh - 1), dw * (kw - 1)         # the kernel's extent around g's planes
         plane_t = hw_t[0] * hw_t[1]
-        block, room = self._block(plane_t), ph * hw_t[1] + pw
-        # each part's rows: the input gradient's, then the weight gradient's, in one scratch
-        rows_w = (c_out, self._block(plane) * plane)
-        rows_t = (c_out, block * plane_t + room)
-        sums_t = (len(self.src) // self.x_shape[1], block * plane_t)
-        size = max(rows_w[0] * rows_w[1] if weights else 0,
+        block, block_t = self._block(plane), self._block(plane_t)
+        # each part's rows, a group's at a time: the input gradient's, then the weight
+        # gradient's (the input's phases, then the group's g), in one scratch
+        rows_p = (self.phases, block * plane + self._room(self.phase_hw))
+        rows_g = (per_group, block * plane)
+        rows_t = (per_group, block_t * plane_t + self._room(hw_t))
+        sums_t = (self.phases, block_t * plane_t)
+        size = max(rows_p[0] * rows_p[1] + rows_g[0] * rows_g[1] if weights else 0,
                    rows_t[0] * rows_t[1] + sums_t[0] * sums_t[1] if inputs else 0)
-        self.loops.direct_backward(self.src, g, kw, plane, wp, dh, dw, self.parts, rows_w,
-                                   dtype.type(0), grad_w, grad_b, weights, w_t, taps_t, counts,
-                                   ph, pw, plane_t, hw_t[1], *self.corner, *self.stride, rows_t,
-                                   sums_t, grad_x, inputs, np.empty((parts, size), dtype))
+        self.loops.direct_backward(self.source, *self.corner, *self.stride, hp, wp, g, kw, dh,
+                                   dw, self.parts, rows_p, rows_g, dtype.type(0), grad_w, grad_b,
+                                   weights, w_t, taps_t, counts, ph, pw, plane_t, hw_t[1],
+                                   rows_t, sums_t, grad_x, inputs, np.empty((parts, size), dtype))
         dw2 = dx = self.bias_grad = None
         if weights:         # the parts' sums in part order; the stride-1 problem's gradient
             total = threads.add_in_order(grad_w)                   # at each real tap

@@ -20,7 +20,8 @@ the loops know no stride: a strided convolution is a stride-1 one over the input
 (``direct.py``), its taps listed as (phase row, shift) pairs (``add_taps``).
 
 ``forward``: each channel's phase rows made (``to_phases``) a block of images at a time,
-and their sums, kept into ``out``, while they are in the cache.
+into a small scratch, and their sums, kept into ``out``, while they are in the cache
+(the weight gradient makes them again: ``direct_grad_cpu.py``).
 
 The loops read slice views (``row[shift:shift + length]``): indexing ``row[k + shift]``
 instead kept Numba from vectorizing (a negative index is legal in Python) and was 4-8x
@@ -124,50 +125,54 @@ def _keep(sums, b0, b1, o, plane, wp, out):
 
 @njit(cache=True, nogil=True)
 def to_phases(x, c, top, left, sh, sw, hp, wp, n0, n1, rows):
-    """Channel ``c``'s padded input as phase rows, images ``n0:n1``: ``rows[(c sH + p) sW +
-    q, n P + i wp + j] = x[n, c, y, x]`` where ``(y + top, x + left) = (i sH + p, j sW +
+    """Channel ``c``'s padded input as phase rows, images ``n0:n1``: ``rows[p sW + q, (n -
+    n0) P + i wp + j] = x[n, c, y, x]`` where ``(y + top, x + left) = (i sH + p, j sW +
     q)`` (``P = hp wp``, a phase's plane), zeros elsewhere in the images' planes (the
-    padding: each plane is zeroed first, in the cache, not the whole array before).
-    Each input row is read once, in order (``_put`` in reverse): strides 1 and 2 have
-    their own branches, whose constant steps the compiler vectorizes."""
+    padding: each plane is zeroed first, in the cache) and in the ``room`` after them (the
+    last taps read there). Each input row is read once, in order (``_put`` in reverse):
+    strides 1 and 2 have their own branches, whose constant steps the compiler vectorizes."""
     h, w, plane = x.shape[2], x.shape[3], hp * wp
+    rows[:, (n1 - n0) * plane:] = 0
+    # where each row goes, counted along rather than divided out per row (an integer
+    # division per row took most of this loop's time: benchmarks/README.md, issue 28)
+    p0, i0, j0 = top % sh, top // sh, left // sw
+    q0, shift = left % sw, (left + 1) // 2 - left // 2        # shift: stride 2's odd columns
     for n in range(n0, n1):
-        for r in range(c * sh * sw, (c + 1) * sh * sw):
-            rows[r, n * plane:(n + 1) * plane] = 0
+        rows[:, (n - n0) * plane:(n - n0 + 1) * plane] = 0
+        p, at = p0, U((n - n0) * plane + i0 * wp + j0)
         for y in range(h):
-            p, i = (y + top) % sh, (y + top) // sh
-            at, first = U(n * plane + i * wp + left // sw), (c * sh + p) * sw
+            first = p * sw
             if sw == 1:
                 for k in range(U(w)):
                     rows[first, at + k] = x[n, c, y, k]
             elif sw == 2:                   # even and odd columns into their two phases
-                r0, r1 = first + left % 2, first + (left + 1) % 2
-                a1 = at + U((left + 1) // 2 - left // 2)
+                r0, r1, a1 = first + q0, first + 1 - q0, at + U(shift)
                 for k in range(U(w // 2)):
                     rows[r0, at + k] = x[n, c, y, 2 * k]
                     rows[r1, a1 + k] = x[n, c, y, 2 * k + 1]
                 if w % 2:
                     rows[r0, at + U(w // 2)] = x[n, c, y, w - 1]
             else:                           # the columns' phases in turn
-                q = left % sw
+                q, a = q0, at
                 for k in range(w):
-                    rows[first + q, at] = x[n, c, y, k]
+                    rows[first + q, a] = x[n, c, y, k]
                     q += 1
                     if q == sw:
-                        q, at = 0, at + U(1)
+                        q, a = 0, a + U(1)
+            p += 1
+            if p == sh:                     # the next row of phases
+                p, at = 0, at + U(wp)
 
 
 @njit(cache=True, nogil=True)
-def forward(x, top, left, sh, sw, hp, wp, src, w, taps, bias, n0, n1, sums, out):
+def forward(x, top, left, sh, sw, hp, wp, rows, w, taps, bias, n0, n1, sums, out):
     """``out[n0:n1] (N, C_out, H_out, W_out)``, group ``c`` reading channel ``c`` of ``x
-    (N, C_in, H, W)`` (an empty ``x``: ``src`` holds its phases already): a block of
-    images at a time, each channel's phases made into ``src (C_in sH sW, N P + room)``
-    (``to_phases``; kept for backward), then its group's outputs summed while they are in
-    the cache, four at a time (``sums (4 block P,)``), with ``w (C_out, kH kW)`` and
-    ``taps (kH kW, 2)``, where each tap reads (phase row, shift), ``bias (C_out,)``;
-    planes of ``P = hp wp`` numbers."""
-    c_out, plane, phases = w.shape[0], hp * wp, sh * sw
-    c_in = src.shape[0] // phases
+    (N, C_in, H, W)``: a block of images at a time, each channel's phases made into
+    ``rows (sH sW, block P + room)`` (``to_phases``), then its group's outputs summed
+    while they are in the cache, four at a time (``sums (4 block P,)``), with ``w (C_out,
+    kH kW)`` and ``taps (kH kW, 2)``, where each tap reads (phase row, shift), ``bias
+    (C_out,)``; planes of ``P = hp wp`` numbers."""
+    c_out, c_in, plane = w.shape[0], x.shape[1], hp * wp
     block, per_group = sums.shape[0] // (4 * plane), c_out // c_in
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
@@ -175,19 +180,17 @@ def forward(x, top, left, sh, sw, hp, wp, src, w, taps, bias, n0, n1, sums, out)
         s0, s1 = sums[:length], sums[length:2 * length]
         s2, s3 = sums[2 * length:3 * length], sums[3 * length:4 * length]
         for c in range(c_in):
-            if x.size:
-                to_phases(x, c, top, left, sh, sw, hp, wp, b0, b1, src)
-            rows, o, end = src[c * phases:(c + 1) * phases], c * per_group, (c + 1) * per_group
+            to_phases(x, c, top, left, sh, sw, hp, wp, b0, b1, rows)
+            o, end = c * per_group, (c + 1) * per_group
             while o < end:
                 if o + 4 <= end:
-                    add_taps4(rows, b0 * plane, w[o:o + 4], taps, bias[o:o + 4],
-                               s0, s1, s2, s3)
+                    add_taps4(rows, 0, w[o:o + 4], taps, bias[o:o + 4], s0, s1, s2, s3)
                     _keep(s0, b0, b1, o, plane, wp, out)
                     _keep(s1, b0, b1, o + 1, plane, wp, out)
                     _keep(s2, b0, b1, o + 2, plane, wp, out)
                     _keep(s3, b0, b1, o + 3, plane, wp, out)
                     o += 4
                 else:
-                    add_taps(rows, b0 * plane, w[o], taps, bias[o], s0)
+                    add_taps(rows, 0, w[o], taps, bias[o], s0)
                     _keep(s0, b0, b1, o, plane, wp, out)
                     o += 1

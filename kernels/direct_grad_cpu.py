@@ -1,24 +1,26 @@
 """The two gradients of ``direct_cpu.py``'s convolution, in its layout (read its
 docstring first): Numba loops, one thread per call (a call does images ``n0:n1``).
 
-- ``weight_grad``: each tap's dot product of its shifted row with the output gradient
-  ``g``, spread into a block's rows as the sums are laid out (``_spread``: zeros where
-  nothing was kept), four taps at a time; the bias gradient, the sums of ``g``, from the
-  same rows;
+- ``weight_grad``: each tap's dot product of its shifted phase row with the output
+  gradient ``g``, spread into a block's rows as the sums are laid out (``_spread``: zeros
+  where nothing was kept), four taps at a time; the bias gradient, the sums of ``g``,
+  from the same rows;
 - ``input_grad``: the transposed convolution, i.e. the forward's sums again
   (``direct_cpu.add_taps``), of ``g`` spread into a block's rows with the kernel's extent
   around it, with the weights flipped and each group's in and out channels swapped
   (``direct.py`` passes them so), each channel's phases put back in place (``_put``).
 
-The gradients are spread a block at a time into a small scratch (not the whole batch:
-its memory would raise the step's peak). The dot products are reductions, compiled with
-``fastmath={"reassoc", "contract"}`` (summed in any order, as BLAS does; NaN and inf keep
-their meaning).
+The gradients are spread a block and a group at a time into a small scratch (not the
+whole batch: its memory would raise the step's peak); the weight gradient makes the
+input's phases again, a block and a channel at a time, as the forward does: the layer
+keeps ``x``, not its phases (a step's peak memory: benchmarks/README.md, issue 28). The
+dot products are reductions, compiled with ``fastmath={"reassoc", "contract"}`` (summed in
+any order, as BLAS does; NaN and inf keep their meaning).
 """
 import numpy as np
 from numba import njit
 
-from .direct_cpu import U, add_taps
+from .direct_cpu import U, add_taps, to_phases
 
 REDUCE = {"reassoc", "contract"}
 
@@ -30,17 +32,18 @@ def _shift(t, kw, wp, dh, dw):
 
 
 @njit(cache=True, nogil=True)
-def _spread(g, b0, b1, top, left, plane, wp, rows):
-    """``rows[o, (b - b0) P + (top + i) wp + left + j] = g[b, o, i, j]``, zeros
-    elsewhere: ``g (N, C_out, H_out, W_out)`` laid out as the sums of images ``b0:b1``."""
+def _spread(g, b0, b1, o0, top, left, plane, wp, rows):
+    """``rows[o - o0, (b - b0) P + (top + i) wp + left + j] = g[b, o, i, j]``, zeros
+    elsewhere: outputs ``o0:o0 + len(rows)`` of ``g (N, C_out, H_out, W_out)`` laid out
+    as the sums of images ``b0:b1``."""
     ho, wo = g.shape[2], U(g.shape[3])
     rows[:] = 0
     for b in range(b0, b1):
-        for o in range(g.shape[1]):
+        for o in range(rows.shape[0]):
             for i in range(ho):
                 at = U((b - b0) * plane + (top + i) * wp + left)
                 for j in range(wo):
-                    rows[o, at + j] = g[b, o, i, j]
+                    rows[o, at + j] = g[b, o0 + o, i, j]
 
 
 @njit(cache=True, nogil=True)
@@ -50,53 +53,55 @@ def _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x):
     b1``, each row written in order. The last branch serves any stride; strides 1 and 2
     have their own, whose constant steps the compiler vectorizes (benchmarks/README.md)."""
     h, w = grad_x.shape[2], grad_x.shape[3]
+    p0, i0, j0 = top % sh, top // sh, left // sw        # counted along, as in ``to_phases``
+    q0, shift = left % sw, (left + 1) // 2 - left // 2
     for b in range(b0, b1):
+        p, at = p0, U((b - b0) * plane + i0 * wp + j0)
         for y in range(h):
-            p, i = (y + top) % sh, (y + top) // sh
-            at = U((b - b0) * plane + i * wp + left // sw)
             if sw == 1:
                 for x in range(U(w)):
                     grad_x[b, c, y, x] = sums[p, at + x]
             elif sw == 2:               # even and odd columns from their two phases
-                r0, r1 = p * 2 + left % 2, p * 2 + (left + 1) % 2
-                a1 = at + U((left + 1) // 2 - left // 2)
+                r0, r1, a1 = p * 2 + q0, p * 2 + 1 - q0, at + U(shift)
                 for k in range(U(w // 2)):
                     grad_x[b, c, y, 2 * k] = sums[r0, at + k]
                     grad_x[b, c, y, 2 * k + 1] = sums[r1, a1 + k]
                 if w % 2:
                     grad_x[b, c, y, w - 1] = sums[r0, at + U(w // 2)]
             else:                       # the columns' phases in turn
-                q = left % sw
+                q, a = q0, at
                 for x in range(w):
-                    grad_x[b, c, y, x] = sums[p * sw + q, at]
+                    grad_x[b, c, y, x] = sums[p * sw + q, a]
                     q += 1
                     if q == sw:
-                        q, at = 0, at + U(1)
+                        q, a = 0, a + U(1)
+            p += 1
+            if p == sh:                 # the next row of phases
+                p, at = 0, at + U(wp)
 
 
 @njit(cache=True, nogil=True)
 def input_grad(g, w_t, taps, counts, ph, pw, plane, wp, top, left, sh, sw, n0, n1, rows, sums,
                grad_x):
     """``grad_x[n0:n1] (N, C_in, H, W)``: the sums of ``g (N, C_out, H_out, W_out)``,
-    spread into ``rows (C_out, block P + room)`` with the kernel's extent ``(ph, pw)``
-    before it (planes of ``P = plane``, ``wp`` wide), and ``w_t (C_in sH sW, taps)``, the
-    weights flipped and transposed: one phase of the input gradient a row (stride ``(sH,
-    sW)``), phase ``s`` with the first ``counts[s]`` of its listed ``taps[s]`` ((row of
-    the group's ``g``, shift) pairs); a channel's phases summed into ``sums (sH sW, block
-    P)`` and put in place together (``top``, ``left``: the input's corner in its
-    padding)."""
+    a group's outputs at a time spread into ``rows (M, block P + room)`` with the kernel's
+    extent ``(ph, pw)`` before it (planes of ``P = plane``, ``wp`` wide), and ``w_t (C_in
+    sH sW, taps)``, the weights flipped and transposed: one phase of the input gradient a
+    row (stride ``(sH, sW)``), phase ``s`` with the first ``counts[s]`` of its listed
+    ``taps[s]`` ((row of the group's ``g``, shift) pairs); a channel's phases summed into
+    ``sums (sH sW, block P)`` and put in place together (``top``, ``left``: the input's
+    corner in its padding)."""
     phases = sh * sw
     c_in = w_t.shape[0] // phases
     per_in, block = g.shape[1] // c_in, sums.shape[1] // plane     # M outputs a group
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
-        _spread(g, b0, b1, ph, pw, plane, wp, rows)
         length = (b1 - b0) * plane
         for c in range(c_in):
-            group = rows[c * per_in:(c + 1) * per_in]
+            _spread(g, b0, b1, c * per_in, ph, pw, plane, wp, rows)
             for s in range(phases):         # one channel's phases, then put in place
                 count = counts[s]
-                add_taps(group, 0, w_t[c * phases + s, :count], taps[s, :count], 0.0,
+                add_taps(rows, 0, w_t[c * phases + s, :count], taps[s, :count], 0.0,
                           sums[s, :length])
             _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x)
 
@@ -189,38 +194,43 @@ def total(row, zero):
 
 
 @njit(cache=True, nogil=True)
-def weight_grad(src, g, kw, plane, wp, dh, dw, n0, n1, rows, zero, grad_w, grad_b):
-    """``grad_w (C_out, C_g, kH kW)`` (float64) += each tap's dot product of its shifted
-    row of ``src`` (as in ``forward``) with ``g (N, C_out, H_out, W_out)`` spread into
-    ``rows (C_out, block P)``, for images ``n0:n1``, four outputs of one group at a time
-    where they read the same channels; ``zero`` is 0 in their dtype, where each sum
-    starts (``g[0] * 0`` instead was 1.5x slower). ``grad_b (C_out,)`` (float64) += the
-    sums of ``g``, the bias gradient, from the spread rows while they are in the cache
-    (``grad_b`` empty: none)."""
-    c_in, (c_out, c_g, taps) = src.shape[0], grad_w.shape
-    block, per_group = rows.shape[1] // plane, c_out // (c_in // c_g)
+def weight_grad(x, top, left, sh, sw, hp, wp, g, kw, dh, dw, n0, n1, phases, rows, zero,
+                grad_w, grad_b):
+    """``grad_w (C_out, sH sW, kH kW)`` (float64) += each tap's dot product of its shifted
+    phase row of ``x (N, C_in, H, W)`` (made again as in ``forward``, into ``phases (sH
+    sW, block P + room)``) with ``g (N, C_out, H_out, W_out)``, a group's outputs spread
+    into ``rows (M, block P)``, for images ``n0:n1``, four outputs at a time where a group
+    has them; ``zero`` is 0 in their dtype, where each sum starts (``g[0] * 0`` instead
+    was 1.5x slower). ``grad_b (C_out,)`` (float64) += the sums of ``g``, the bias
+    gradient, from the spread rows while they are in the cache (``grad_b`` empty: none)."""
+    c_in, (c_out, c_g, taps) = x.shape[1], grad_w.shape
+    plane = hp * wp
+    block, per_group = rows.shape[1] // plane, c_out // c_in
     part = np.zeros((4, taps), g.dtype)         # a block's sums, then added in float64
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
-        _spread(g, b0, b1, 0, 0, plane, wp, rows)
-        length, start = (b1 - b0) * plane, b0 * plane
-        for o in range(grad_b.shape[0]):        # sum g (zeros where nothing was kept);
-            grad_b[o] += total(rows[o, :length], zero)      # grad_b empty: no bias
-        o = 0
-        while o < c_out:
-            first = (o // per_group) * c_g
-            four = o + 4 <= c_out and (o + 3) // per_group == o // per_group
-            for c in range(c_g):
-                row = src[first + c, start:]
-                part[:] = 0
-                if four:
-                    _dots4(rows[o, :length], rows[o + 1, :length], rows[o + 2, :length],
-                           rows[o + 3, :length], row, kw, wp, dh, dw, zero, part)
-                    for q in range(4):
+        length = (b1 - b0) * plane
+        for c in range(c_in):
+            to_phases(x, c, top, left, sh, sw, hp, wp, b0, b1, phases)
+            first = c * per_group
+            _spread(g, b0, b1, first, 0, 0, plane, wp, rows)
+            if grad_b.shape[0]:                 # sum g (zeros where nothing was kept)
+                for m in range(per_group):
+                    grad_b[first + m] += total(rows[m, :length], zero)
+            m = 0
+            while m < per_group:
+                o, four = first + m, m + 4 <= per_group
+                for q in range(c_g):
+                    row = phases[q]
+                    part[:] = 0
+                    if four:
+                        _dots4(rows[m, :length], rows[m + 1, :length], rows[m + 2, :length],
+                               rows[m + 3, :length], row, kw, wp, dh, dw, zero, part)
+                        for k in range(4):
+                            for t in range(taps):
+                                grad_w[o + k, q, t] += part[k, t]
+                    else:
+                        _dots(rows[m, :length], row, kw, wp, dh, dw, zero, part[0])
                         for t in range(taps):
-                            grad_w[o + q, c, t] += part[q, t]
-                else:
-                    _dots(rows[o, :length], row, kw, wp, dh, dw, zero, part[0])
-                    for t in range(taps):
-                        grad_w[o, c, t] += part[0, t]
-            o += 4 if four else 1
+                            grad_w[o, q, t] += part[0, t]
+                m += 4 if four else 1

@@ -148,18 +148,20 @@ def test_direct_loops_split_a_batch_between_threads_alike():
 @pytest.mark.parametrize("mode", ["zeros", "reflect"])
 def test_direct_backward_gives_only_what_is_asked(mode):
     """Each part makes both gradients in one hand-off; asked for one, the other is None and
-    the one asked for is the same bits (stride 2: the phases)."""
+    the one asked for is the same bits (stride 2: the phases), before the product or after
+    (the plan keeps ``x``: each pass makes the phases it reads)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((40, 4, 9, 9))
     plan = kernels.direct.Direct(x, (3, 3), (2, 2), ((1, 1), (1, 1)), groups=4,
                                  padding_mode=mode)
     w2 = rng.standard_normal((4, 2, 9))
     g = rng.standard_normal((40, 8, 25))
-    with pytest.raises(RuntimeError, match="Direct.backward: call product first"):
-        plan.backward(w2, g)             # the product makes the phases backward reads
+    before = plan.backward(w2, g)
     first = plan.product(w2)
-    np.testing.assert_array_equal(plan.product(w2), first)     # the phases made once
+    np.testing.assert_array_equal(plan.product(w2), first)
     both = plan.backward(w2, g)
+    for made, again in zip(before, both):
+        np.testing.assert_array_equal(made, again)
     only_w, none_x = plan.backward(w2, g, inputs=False)
     none_w, only_x = plan.backward(w2, g, weights=False)
     assert none_x is None and none_w is None
@@ -315,3 +317,21 @@ def test_batchnorm_keeps_its_formula_off_the_fast_engine():
     with kernels.use_impl("fast"):
         layer.forward(x)
     assert layer.fused is kernels.norm_cpu
+
+
+def test_a_direct_plan_keeps_the_input_not_a_padded_copy_of_it():
+    """What a depthwise layer keeps for backward is its input, the array the layer before
+    returned (PyTorch keeps the same): the phases each pass reads are made a block at a
+    time in a small scratch (a step's peak memory: benchmarks/README.md, issue 28)."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 16, 14, 14)).astype(np.float32)
+    w2 = rng.standard_normal((16, 1, 9)).astype(np.float32)
+    kernels.direct.Direct(x, (3, 3), (2, 2), ((1, 1), (1, 1)), groups=16).product(w2)  # compiled
+    tracemalloc.start()
+    plan = kernels.direct.Direct(x, (3, 3), (2, 2), ((1, 1), (1, 1)), groups=16)
+    out = plan.product(w2)
+    held = tracemalloc.get_traced_memory()[0] - out.nbytes
+    tracemalloc.stop()
+    assert held < x.nbytes / 20, f"the plan holds {held} bytes beside x ({x.nbytes})"
+    assert plan.source is x
