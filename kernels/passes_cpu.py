@@ -78,22 +78,24 @@ class PackedMask:
 @njit(cache=True, nogil=True)
 def _relu_kernel(x, out, bits):
     """``out = x * (x > 0)`` and the mask's bits, numbers ``x[8 i + j]``: the whole bytes
-    in one loop (a constant inner count, which the compiler unrolls; a test for the last
-    byte inside it was 5x slower), then the last byte's tail."""
+    in one loop, the outputs and the bits each in a loop of a constant count (which the
+    compiler unrolls and vectorizes: one loop for both, or a test for the last byte inside
+    it, was 1.7x slower), then the last byte's tail."""
     whole = x.size // 8
     for i in range(whole):
+        for j in range(8):
+            v = x[8 * i + j]
+            out[8 * i + j] = v if v > 0 else v * 0
         byte = np.uint8(0)
         for j in range(8):
-            active = x[8 * i + j] > 0
-            out[8 * i + j] = x[8 * i + j] if active else x[8 * i + j] * 0
-            byte |= np.uint8(active) << np.uint8(j)
+            byte |= np.uint8(x[8 * i + j] > 0) << np.uint8(j)
         bits[i] = byte
     if whole < bits.size:
         byte = np.uint8(0)
         for j in range(x.size - 8 * whole):
-            active = x[8 * whole + j] > 0
-            out[8 * whole + j] = x[8 * whole + j] if active else x[8 * whole + j] * 0
-            byte |= np.uint8(active) << np.uint8(j)
+            v = x[8 * whole + j]
+            out[8 * whole + j] = v if v > 0 else v * 0
+            byte |= np.uint8(v > 0) << np.uint8(j)
         bits[whole] = byte
 
 
