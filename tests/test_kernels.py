@@ -310,7 +310,7 @@ def test_relu_kernels_equal_the_formula_bit_for_bit(dtype, size):
         assert np.array_equal(dx.view(np.uint8), np.ascontiguousarray(dx_ref).view(np.uint8))
 
 
-@pytest.mark.parametrize("size", [1, 7, 8, 9, 4 * 2 ** 16 + 3])
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 77, 4 * 2 ** 16 + 3])
 def test_the_fast_relu_keeps_its_mask_packed_eight_to_a_byte(size):
     """The mask ``x > 0`` a ReLU keeps for backward costs one bit a number, not NumPy's
     byte a bool (a step's peak memory: benchmarks/README.md, issue 28), and reads back
