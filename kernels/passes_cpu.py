@@ -54,7 +54,7 @@ def _adam_parts(w, g, m, v, step_size, b1, b2, eps, correction2, one_minus_b1, o
 # not active, as ``x * (x > 0)`` gives (-0.0 for negatives, NaN stays NaN). The mask is
 # kept packed, eight numbers' bits to a byte: kept for backward, a byte per number was
 # the largest thing mobilenet_mnist's step held after the phases (benchmarks/README.md,
-# issue 28); packing cost no time in the loops (measured there).
+# issue 28); the packed loops below take about the bool mask's time (measured there).
 
 class PackedMask:
     """The mask ``x > 0`` of ``shape``, a bit per number: bit ``j`` of ``bits[i]`` is
@@ -79,8 +79,8 @@ class PackedMask:
 def _relu_kernel(x, out, bits):
     """``out = x * (x > 0)`` and the mask's bits, numbers ``x[8 i + j]``: the whole bytes
     in one loop, the outputs and the bits each in a loop of a constant count (which the
-    compiler unrolls and vectorizes: one loop for both, or a test for the last byte inside
-    it, was 1.7x slower), then the last byte's tail."""
+    compiler unrolls and vectorizes: one loop for both was 1.4x slower, a test for the
+    last byte inside it more), then the last byte's tail."""
     whole = x.size // 8
     for i in range(whole):
         for j in range(8):
@@ -104,7 +104,7 @@ def _masked_kernel(g, bits, out):
     """``out = g * mask``, the mask's bits unpacked on the way (``g * 0`` where off, as
     NumPy's ``g * False``): four bytes at a time as one 32-bit word, thirty-two numbers
     a pass, which the compiler vectorizes (a byte at a time was 2.3x slower), then the
-    rest a byte, and the last byte's tail, at a time."""
+    rest number by number."""
     words = g.size // 32
     for i in range(words):
         word = np.uint32(0)
