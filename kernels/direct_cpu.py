@@ -124,6 +124,18 @@ def _keep(sums, b0, b1, o, plane, wp, out):
 
 
 @njit(cache=True, nogil=True)
+def first_row(top, left, sh, sw, wp):
+    """Where an image's input row 0 lies among its phases: ``(p, start, q, shift)``, its
+    phase row ``p`` (of ``sH``), its start in the image's phase plane, the phase ``q`` of
+    its first column and, at stride 2, how far the other column phase starts after it.
+    Row ``y + 1`` is in phase row ``p + 1``, or at ``p = sH`` in row 0 again, ``wp``
+    further: ``to_phases`` and ``_put`` count along so, rather than dividing ``y + top``
+    by ``sH`` per row (an integer division per row took most of their time:
+    benchmarks/README.md, issue 28)."""
+    return top % sh, (top // sh) * wp + left // sw, left % sw, (left + 1) // 2 - left // 2
+
+
+@njit(cache=True, nogil=True)
 def to_phases(x, c, top, left, sh, sw, hp, wp, n0, n1, rows):
     """Channel ``c``'s padded input as phase rows, images ``n0:n1``: ``rows[p sW + q, (n -
     n0) P + i wp + j] = x[n, c, y, x]`` where ``(y + top, x + left) = (i sH + p, j sW +
@@ -133,13 +145,10 @@ def to_phases(x, c, top, left, sh, sw, hp, wp, n0, n1, rows):
     strides 1 and 2 have their own branches, whose constant steps the compiler vectorizes."""
     h, w, plane = x.shape[2], x.shape[3], hp * wp
     rows[:, (n1 - n0) * plane:] = 0
-    # where each row goes, counted along rather than divided out per row (an integer
-    # division per row took most of this loop's time: benchmarks/README.md, issue 28)
-    p0, i0, j0 = top % sh, top // sh, left // sw
-    q0, shift = left % sw, (left + 1) // 2 - left // 2        # shift: stride 2's odd columns
+    p0, start, q0, shift = first_row(top, left, sh, sw, wp)
     for n in range(n0, n1):
         rows[:, (n - n0) * plane:(n - n0 + 1) * plane] = 0
-        p, at = p0, U((n - n0) * plane + i0 * wp + j0)
+        p, at = p0, U((n - n0) * plane + start)
         for y in range(h):
             first = p * sw
             if sw == 1:

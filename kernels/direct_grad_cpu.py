@@ -20,7 +20,7 @@ any order, as BLAS does; NaN and inf keep their meaning).
 import numpy as np
 from numba import njit
 
-from .direct_cpu import U, add_taps, to_phases
+from .direct_cpu import U, add_taps, first_row, to_phases
 
 REDUCE = {"reassoc", "contract"}
 
@@ -53,10 +53,9 @@ def _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x):
     b1``, each row written in order. The last branch serves any stride; strides 1 and 2
     have their own, whose constant steps the compiler vectorizes (benchmarks/README.md)."""
     h, w = grad_x.shape[2], grad_x.shape[3]
-    p0, i0, j0 = top % sh, top // sh, left // sw        # counted along, as in ``to_phases``
-    q0, shift = left % sw, (left + 1) // 2 - left // 2
+    p0, start, q0, shift = first_row(top, left, sh, sw, wp)
     for b in range(b0, b1):
-        p, at = p0, U((b - b0) * plane + i0 * wp + j0)
+        p, at = p0, U((b - b0) * plane + start)
         for y in range(h):
             if sw == 1:
                 for x in range(U(w)):

@@ -69,6 +69,9 @@ class PackedMask:
         return self.bits.nbytes
 
     def __array__(self, dtype=None, copy=None):
+        if copy is False:                   # NumPy's protocol: unpacking always copies
+            raise ValueError("PackedMask: the bool mask is unpacked into a new array; "
+                             "call np.asarray(mask) without copy=False")
         size = int(np.prod(self.shape))
         mask = np.unpackbits(self.bits, count=size, bitorder="little").view(np.bool_)
         return mask.reshape(self.shape) if dtype is None else \

@@ -322,5 +322,7 @@ def test_the_fast_relu_keeps_its_mask_packed_eight_to_a_byte(size):
     assert active.nbytes <= -(-size // 8)
     np.testing.assert_array_equal(np.asarray(active), x > 0)
     assert active.shape == x.shape and np.asarray(active).dtype == np.bool_
+    with pytest.raises(ValueError, match="unpacked into a new array"):
+        np.asarray(active, copy=False)               # NumPy's protocol: no silent copy
     g = rng.standard_normal(x.shape)
     np.testing.assert_array_equal(passes_cpu.relu_backward(g, active), g * (x > 0))
