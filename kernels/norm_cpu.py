@@ -21,13 +21,18 @@ it is the previous layer's output, alive anyway) and backward computes ``x_hat``
 on the way, which costs less than writing and reading a whole batch more.
 
 The loops walk memory in order (image, channel, position), so the per-channel sums are
-the same wherever the channel lies. One thread per call, ``nogil``, ``cache=True``, as
-``cpu.py``; each entry checks the shapes it indexes with (``checks.expect_shape``).
+the same wherever the channel lies. Each pass runs on every thread, a part of the batch's
+images each (``parallel.parts_loop``, one part for small work): the two sums passes add
+each part's sums into its own slot, added in part order (``threads.add_in_order``: the
+same bits for a given thread count). Each entry checks the shapes it indexes with
+(``checks.expect_shape``).
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .checks import expect_shape
+from .parallel import parts_loop
+from .threads import add_in_order, part_bounds
 
 # The channel sums are reductions: summed in any order (as NumPy's pairwise sums do not
 # either keep the written order), they vectorize; NaN and inf keep their meaning. Without
@@ -48,9 +53,9 @@ def _expect_channels(where, channels, **vectors):
 
 @njit(cache=True, nogil=True, fastmath=REDUCE)
 def _stats_kernel(x, shift, s1, s2):
+    """``s1[ch] += sum (x - shift[ch])``, ``s2[ch] += sum (x - shift[ch])^2`` over the
+    images of ``x (n, C, L)`` (float64 sums)."""
     n, c, length = x.shape
-    for ch in range(c):
-        shift[ch] = x[0, ch, 0]
     for b in range(n):
         for ch in range(c):
             k, t1, t2 = shift[ch], 0.0, 0.0
@@ -62,18 +67,26 @@ def _stats_kernel(x, shift, s1, s2):
             s2[ch] += t2
 
 
+@parts_loop
+def _stats_parts(x, shift, parts, s1, s2):
+    for p in prange(parts.shape[0]):
+        n0, n1 = parts[p, 0], parts[p, 1]
+        _stats_kernel(x[n0:n1], shift, s1[p], s2[p])
+
+
 def batch_stats(x):
     """``(mean, var)`` of each channel of ``x (N, C, ...)`` over every other axis, the
     variance biased (over ``M = x.size / C``), in ``x``'s dtype: ``x.mean(axes)``,
-    ``x.var(axes)``."""
+    ``x.var(axes)``. The sums run around each channel's first value (``shift``)."""
     x3 = _as_ncl(x)
     c = x3.shape[1]
-    shift = np.empty(c)
-    s1, s2 = np.zeros(c), np.zeros(c)
-    _stats_kernel(x3, shift, s1, s2)
+    shift = x3[0, :, 0].astype(np.float64)
+    parts = part_bounds(x3.shape[0], x3.size)
+    s1, s2 = np.zeros((len(parts), c)), np.zeros((len(parts), c))
+    _stats_parts(x3, shift, parts, s1, s2)
     m = x3.shape[0] * x3.shape[2]
-    mean_shifted = s1 / m
-    var = np.maximum(s2 / m - mean_shifted ** 2, 0.0)
+    mean_shifted = add_in_order(s1) / m
+    var = np.maximum(add_in_order(s2) / m - mean_shifted ** 2, 0.0)
     return (shift + mean_shifted).astype(x.dtype), var.astype(x.dtype)
 
 
@@ -96,9 +109,16 @@ def normalize(x, mean, inv_std, weight=None, bias=None):
     scale = np.ones(c, dtype) if weight is None else weight.astype(dtype, copy=False)
     shift = np.zeros(c, dtype) if bias is None else bias.astype(dtype, copy=False)
     y = np.empty_like(x3)
-    _normalize_kernel(x3, mean.astype(dtype, copy=False), inv_std.astype(dtype, copy=False),
-                      scale, shift, y)
+    _normalize_parts(x3, mean.astype(dtype, copy=False), inv_std.astype(dtype, copy=False),
+                     scale, shift, part_bounds(x3.shape[0], x3.size), y)
     return y.reshape(x.shape)
+
+
+@parts_loop
+def _normalize_parts(x, mean, inv_std, scale, shift, parts, y):
+    for p in prange(parts.shape[0]):
+        n0, n1 = parts[p, 0], parts[p, 1]
+        _normalize_kernel(x[n0:n1], mean, inv_std, scale, shift, y[n0:n1])
 
 
 @njit(cache=True, nogil=True, fastmath=REDUCE)
@@ -121,10 +141,18 @@ def grad_sums(g, x, mean, inv_std):
     g3, x3 = _as_ncl(g), _as_ncl(x)
     c, dtype = g3.shape[1], g.dtype
     _expect_channels("grad_sums", c, mean=mean, inv_std=inv_std)
-    sum_g, sum_gx = np.zeros(c), np.zeros(c)
-    _grad_sums_kernel(g3, x3, mean.astype(dtype, copy=False), inv_std.astype(dtype, copy=False),
-                      sum_g, sum_gx)
-    return sum_g, sum_gx
+    parts = part_bounds(g3.shape[0], g3.size)
+    sum_g, sum_gx = np.zeros((len(parts), c)), np.zeros((len(parts), c))
+    _grad_sums_parts(g3, x3, mean.astype(dtype, copy=False), inv_std.astype(dtype, copy=False),
+                     parts, sum_g, sum_gx)
+    return add_in_order(sum_g), add_in_order(sum_gx)
+
+
+@parts_loop
+def _grad_sums_parts(g, x, mean, inv_std, parts, sum_g, sum_gx):
+    for p in prange(parts.shape[0]):
+        n0, n1 = parts[p, 0], parts[p, 1]
+        _grad_sums_kernel(g[n0:n1], x[n0:n1], mean, inv_std, sum_g[p], sum_gx[p])
 
 
 @njit(cache=True, nogil=True)
@@ -151,5 +179,13 @@ def normalize_grad(g, x, mean, inv_std, weight=None, mean_g=None, mean_gx=None):
     a = np.zeros(c) if mean_g is None else scale * mean_g
     b = np.zeros(c) if mean_gx is None else scale * mean_gx
     dx = np.empty_like(g3)
-    _normalize_grad_kernel(g3, x3, *(v.astype(dtype) for v in (mean, scale, a, b, inv_std)), dx)
+    _normalize_grad_parts(g3, x3, *(v.astype(dtype) for v in (mean, scale, a, b, inv_std)),
+                          part_bounds(g3.shape[0], g3.size), dx)
     return dx.reshape(g.shape)
+
+
+@parts_loop
+def _normalize_grad_parts(g, x, mean, scale, a, b_coef, inv_std, parts, dx):
+    for p in prange(parts.shape[0]):
+        n0, n1 = parts[p, 0], parts[p, 1]
+        _normalize_grad_kernel(g[n0:n1], x[n0:n1], mean, scale, a, b_coef, inv_std, dx[n0:n1])

@@ -3,7 +3,8 @@
 On the CPU the fast engine cuts a layer's batch into parts of whole images (one per
 thread: ``threads.parts``) and runs them in ONE compiled ``prange`` loop (Numba,
 ``parallel=True``): each part calls the one-thread loops of ``direct_cpu.py`` (and
-``direct_grad_cpu.py``), ``winograd_cpu.py`` or ``cpu.py``, or BLAS (``np.dot``, which
+``direct_grad_cpu.py``), ``winograd_cpu.py``, ``cpu.py`` or ``norm_cpu.py`` (those
+two and ``passes_cpu.py`` define their own ``parts_loop``s), or BLAS (``np.dot``, which
 Numba reaches through SciPy), on its own images only. Numba's OpenMP workers wait
 spinning for a while after a loop, so they take the next one without being woken, and
 need no GIL (what a hand-off costs: benchmarks/README.md, "The fifth session").

@@ -274,16 +274,19 @@ def batchnorm_results(cls, x, g, training, affine, momentum, impl):
 @given(shape=st.sampled_from([(2, 3, 4, 5), (5, 1, 1, 2), (1, 4, 3, 3), (3, 6), (7, 2, 5)]),
        training=st.booleans(), affine=st.booleans(), momentum=st.sampled_from([0.1, None]),
        offset=st.sampled_from([0.0, 1e3]), dtype=st.sampled_from([np.float64, np.float32]),
-       seed=st.integers(0, 2 ** 16))
+       seed=st.integers(0, 2 ** 16), parts=st.integers(1, 3))
 def test_fused_batchnorm_equals_the_formulas(shape, training, affine, momentum, offset, dtype,
-                                             seed):
+                                             seed, parts):
     """Training and eval, affine or not, BatchNorm1D on (N, C) and (N, C, L), BatchNorm2D;
-    inputs far from zero (offset 1000: the variance's sums must not cancel)."""
+    inputs far from zero (offset 1000: the variance's sums must not cancel); the batch in
+    one part or shared between threads (each part's sums in its own slot)."""
     cls = BatchNorm2D if len(shape) == 4 else BatchNorm1D
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 3 + offset).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
-    fused, ours = batchnorm_results(cls, x, g, training, affine, momentum, "fast")
+    kernels.threads.set_num_threads(parts)
+    with mock.patch.object(kernels.threads, "MIN_PARALLEL_SIZE", 0):
+        fused, ours = batchnorm_results(cls, x, g, training, affine, momentum, "fast")
     plain, theirs = batchnorm_results(cls, x, g, training, affine, momentum, "textbook")
     assert fused and not plain
     for name in theirs:
@@ -293,6 +296,32 @@ def test_fused_batchnorm_equals_the_formulas(shape, training, affine, momentum, 
         scale = max(1.0, float(np.abs(theirs[name]).max()))
         np.testing.assert_allclose(ours[name], theirs[name], rtol=tolerance,
                                    atol=tolerance * scale, err_msg=name)
+
+
+def test_batchnorm_passes_share_a_batch_between_threads():
+    """Each of BatchNorm's four passes runs on every thread, a part of the images each:
+    two threads give one thread's output and input gradient to rounding (the channel sums
+    grouped by part), and the same bits run after run."""
+    from minicnn.kernels import parallel
+    x = np.random.default_rng(0).standard_normal((64, 8, 14, 14)).astype(np.float32) + 2
+    g = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
+    launched, call = [], parallel.PartsLoop.__call__
+
+    def spy(loop, *args):
+        launched.append((loop.__name__, len(args[loop.parts_at])))
+        return call(loop, *args)
+
+    results = []
+    for count in (1, 2, 2):
+        kernels.threads.set_num_threads(count)
+        with mock.patch.object(parallel.PartsLoop, "__call__", spy):
+            results.append(batchnorm_results(BatchNorm2D, x, g, True, True, 0.1, "fast")[1])
+    assert {name for name, parts in launched if parts == 2} == {
+        "_stats_parts", "_normalize_parts", "_grad_sums_parts", "_normalize_grad_parts"}
+    one, two, again = results
+    for name in one:
+        np.testing.assert_array_equal(two[name], again[name], err_msg=name)
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-5, err_msg=name)
 
 
 def test_norm_passes_refuse_arrays_of_another_shape():
