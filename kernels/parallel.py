@@ -119,10 +119,23 @@ def matmul_rows(a, b, parts, out):
         np.dot(a[r0:r1], b, out[r0:r1])
 
 
+@parts_loop(blas=True)
+def matmul_inner(a, b, parts, scratch, sums):
+    """``sums[p] = a[:, k0:k1] @ b[k0:k1]`` for each part ``(k0, k1)`` of the inner
+    dimension, the columns of ``a`` first copied into the part's ``scratch`` row (BLAS
+    takes contiguous arrays)."""
+    for p in prange(parts.shape[0]):
+        k0, k1 = parts[p, 0], parts[p, 1]
+        columns = view(scratch[p], 0, (a.shape[0], k1 - k0))
+        columns[:, :] = a[:, k0:k1]
+        np.dot(columns, b[k0:k1], sums[p])
+
+
 def matmul(a, b, out=None):
     """``a @ b`` for 2-D NumPy arrays, the rows of ``a`` shared between the threads (a
     transposed ``b``, as a Dense layer's ``W.T``, read where it lies: BLAS takes either
-    order); written into ``out`` if given (C-contiguous, of the result's shape and dtype,
+    order; a large ``b``, as the weights of a Dense layer's ``g @ W``, a part of its rows
+    each); written into ``out`` if given (C-contiguous, of the result's shape and dtype,
     else the product is made apart and copied in)."""
     if out is None and a.shape[0] < b.shape[1] and b.flags.f_contiguous \
             and not b.flags.c_contiguous:
@@ -137,6 +150,18 @@ def matmul(a, b, out=None):
                                 and out.flags.c_contiguous):
         out[...] = matmul(a, b)
         return out
+    inner = threads.part_bounds(a.shape[1], a.size + b.size)
+    if out is None and len(inner) > 1 and b.flags.c_contiguous \
+            and b.size > 8 * a.shape[0] * b.shape[1]:
+        # b far larger than the product (a Dense layer's g @ W at a small batch): each
+        # thread reads its rows of b, not all of b, and the parts' products (one more
+        # product-sized array each) are added in part order. Measured on lenet's dense
+        # layer: 5% faster steps at batch 64, 2% slower at 256, where the product is 4x
+        # larger (benchmarks/README.md, issue 28)
+        width = int((inner[:, 1] - inner[:, 0]).max())
+        sums = np.empty((len(inner),) + shape, dtype=a.dtype)
+        matmul_inner(a, b, inner, np.empty((len(inner), a.shape[0] * width), a.dtype), sums)
+        return threads.add_in_order(sums)
     out = np.empty(shape, dtype=a.dtype) if out is None else out
     matmul_rows(a, b, threads.part_bounds(a.shape[0], a.size + out.size), out)
     return out

@@ -3,6 +3,7 @@ thread count, bit-identical runs for a given count, the settings' checks, and th
 parallel loops' rules (one launch at a time, a forked child, errors)."""
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -163,8 +164,9 @@ def test_pooling_on_threads_equals_the_reference(n_threads):
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 @pytest.mark.parametrize("shape", [(300, 500, 40), (7, 3, 5),      # shared, and too small to
-                                   (40, 500, 300), (3, 7, 5)])     # share; fewer rows than
-def test_matmul_on_threads_equals_numpy(n_threads, shape):          # columns: (b.T @ a.T).T
+                                   (40, 500, 300), (3, 7, 5),      # share; fewer rows than
+                                   (4, 601, 300)])                 # columns: (b.T @ a.T).T;
+def test_matmul_on_threads_equals_numpy(n_threads, shape):          # a large b: its rows
     threads.set_num_threads(n_threads)
     rng = np.random.default_rng(3)
     m, k, n = shape
@@ -239,6 +241,27 @@ def test_python_threads_launching_at_once_get_their_own_results(layer):
                           text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "True"
+
+
+def test_a_large_b_is_shared_by_its_rows():
+    """``g @ W`` with W far larger than the product (a Dense layer's input gradient): each
+    thread multiplies its part of W's rows (not all of W), the parts' products added in
+    part order: the same bits run after run, NumPy's product to rounding."""
+    from minicnn.kernels import parallel
+    rng = np.random.default_rng(5)
+    g, w = rng.standard_normal((8, 301)), rng.standard_normal((301, 500))
+    launched, call = [], parallel.PartsLoop.__call__
+
+    def spy(loop, *args):
+        launched.append((loop.__name__, len(args[loop.parts_at])))
+        return call(loop, *args)
+
+    threads.set_num_threads(2)
+    with mock.patch.object(parallel.PartsLoop, "__call__", spy):
+        first, again = parallel.matmul(g, w), parallel.matmul(g, w)
+    assert launched == [("matmul_inner", 2)] * 2
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_allclose(first, g @ w, rtol=1e-12, atol=1e-12)
 
 
 def test_numba_runs_minicnns_thread_count_at_most_its_own_cap():
