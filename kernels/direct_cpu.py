@@ -142,7 +142,10 @@ def to_phases(x, c, top, left, sh, sw, hp, wp, n0, n1, rows):
     q)`` (``P = hp wp``, a phase's plane), zeros elsewhere in the images' planes (the
     padding: each plane is zeroed first, in the cache) and in the ``room`` after them (the
     last taps read there). Each input row is read once, in order (``_put`` in reverse):
-    strides 1 and 2 have their own branches, whose constant steps the compiler vectorizes."""
+    strides 1 and 2 have their own branches, of constant steps. (On an AVX-512 machine the
+    compiler vectorizes them 16 numbers at a time, so rows of under 16 pairs, the zoo's,
+    run in the scalar remainder; unrolled runs were faster alone, not in steps:
+    benchmarks/README.md, "The eleventh session".)"""
     h, w, plane = x.shape[2], x.shape[3], hp * wp
     rows[:, (n1 - n0) * plane:] = 0
     p0, start, q0, shift = first_row(top, left, sh, sw, wp)

@@ -51,7 +51,7 @@ def _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x):
     """``grad_x[b, c, y, x] = sums[p sW + q, (b - b0) P + i wp + j]`` where ``(y + top, x +
     left) = (i sH + p, j sW + q)``: channel ``c``'s phases put back in place, ``b0 <= b <
     b1``, each row written in order. The last branch serves any stride; strides 1 and 2
-    have their own, whose constant steps the compiler vectorizes (benchmarks/README.md)."""
+    have their own, of constant steps (vectorized as ``to_phases``' are)."""
     h, w = grad_x.shape[2], grad_x.shape[3]
     p0, start, q0, shift = first_row(top, left, sh, sw, wp)
     for b in range(b0, b1):

@@ -150,9 +150,9 @@ def matmul(a, b, out=None):
                                 and out.flags.c_contiguous):
         out[...] = matmul(a, b)
         return out
-    inner = threads.part_bounds(a.shape[1], a.size + b.size)
-    if out is None and len(inner) > 1 and b.flags.c_contiguous \
-            and b.size > 8 * a.shape[0] * b.shape[1]:
+    large_b = out is None and b.flags.c_contiguous and b.size > 8 * a.shape[0] * b.shape[1]
+    inner = threads.part_bounds(a.shape[1], a.size + b.size) if large_b else None
+    if large_b and len(inner) > 1:
         # b far larger than the product (a Dense layer's g @ W at a small batch): each
         # thread reads its rows of b, not all of b, and the parts' products (one more
         # product-sized array each) are added in part order. Measured on lenet's dense

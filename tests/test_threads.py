@@ -163,10 +163,12 @@ def test_pooling_on_threads_equals_the_reference(n_threads):
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
-@pytest.mark.parametrize("shape", [(300, 500, 40), (7, 3, 5),      # shared, and too small to
-                                   (40, 500, 300), (3, 7, 5),      # share; fewer rows than
-                                   (4, 601, 300)])                 # columns: (b.T @ a.T).T;
-def test_matmul_on_threads_equals_numpy(n_threads, shape):          # a large b: its rows
+@pytest.mark.parametrize("shape", [(300, 500, 40), (7, 3, 5), (40, 500, 300), (3, 7, 5),
+                                   (4, 601, 300)])
+def test_matmul_on_threads_equals_numpy(n_threads, shape):
+    """Each way ``matmul`` shares a product, ``(m, k, n)``: a's rows, and too small to
+    share; fewer rows than columns, as ``(b.T @ a.T).T``; ``b`` far larger than the
+    product, by b's rows (with a C-contiguous ``b``)."""
     threads.set_num_threads(n_threads)
     rng = np.random.default_rng(3)
     m, k, n = shape
