@@ -114,6 +114,27 @@ def test_avgpool_equals_reference(backend, path, dtype, seed):
     assert_close(gx, reference.avgpool_backward(g, x.shape, kernel, stride, padding), dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("kernel, padding, hw", [
+    ((7, 7), (0, 0), (7, 7)),       # one window per plane: each plane filled with its share
+    ((3, 5), (0, 0), (3, 5)),
+    ((4, 6), (1, 1), (2, 4)),       # as large, but over padding: the window loops
+    ((7, 6), (0, 0), (7, 7)),       # a column left out: the window loops
+])
+def test_avgpool_of_a_whole_plane_equals_reference(backend, path, dtype, kernel, padding, hw):
+    """A window as large as the plane (MobileNet's last pooling) shares each gradient over
+    the whole plane, the CPU loop filling it as one row."""
+    rng = np.random.default_rng(sum(kernel + hw))
+    x = rng.standard_normal((3, 5) + hw).astype(dtype)
+    ops = kernel_module(path, backend.asarray(x))
+    out = ops.avgpool_forward(backend.asarray(x), kernel, kernel, padding)
+    assert_close(out, reference.avgpool_forward(x, kernel, kernel, padding), dtype)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    gx = ops.avgpool_backward(backend.asarray(g), x.shape, kernel, kernel, padding)
+    assert_close(gx, reference.avgpool_backward(g, x.shape, kernel, kernel, padding), dtype)
+
+
 @pytest.mark.parametrize("planes", [1, 3, 4, 5, 9])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_avgpool_four_planes_at_a_time_as_one_at_a_time(planes, dtype):
