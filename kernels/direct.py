@@ -34,7 +34,7 @@ import functools
 
 import numpy as np
 
-from . import threads
+from . import scratch, threads
 from .checks import expect_shape
 from .textbook import output_hw, pad, pad_adjoint
 
@@ -159,10 +159,12 @@ class Direct:
         out = np.empty((self.x_shape[0], c_out) + self.out_hw, dtype=dtype)
         plane = self.phase_hw[0] * self.phase_hw[1]
         block, parts = self._block(plane), len(self.parts)
-        rows = np.empty((parts, self.phases, block * plane + self._room(self.phase_hw)), dtype)
-        sums = np.empty((parts, 4 * block * plane), dtype)
+        # each part's rows and four sums, each on its own cache lines (scratch.py)
+        rows = scratch.rows((parts, self.phases), block * plane + self._room(self.phase_hw),
+                            dtype)
+        sums = scratch.rows((parts, 4), block * plane, dtype)
         self.loops.direct_forward(self.source, *self.corner, *self.stride, *self.phase_hw, rows,
-                                  w, taps, bias, self.parts, sums, out)
+                                  w, taps, bias, self.parts, block, sums, out)
         return out.reshape(out.shape[0], c_out, -1)
 
     def backward(self, w2, g, weights=True, inputs=True):
@@ -183,17 +185,19 @@ class Direct:
         plane_t = hw_t[0] * hw_t[1]
         block, block_t = self._block(plane), self._block(plane_t)
         # each part's rows, a group's at a time: the input gradient's, then the weight
-        # gradient's (the input's phases, then the group's g), in one scratch
-        rows_p = (self.phases, block * plane + self._room(self.phase_hw))
-        rows_g = (per_group, block * plane)
-        rows_t = (per_group, block_t * plane_t + self._room(hw_t))
-        sums_t = (self.phases, block_t * plane_t)
+        # gradient's (the input's phases, then the group's g), in one scratch, every row
+        # on its own cache lines (scratch.py)
+        rows_p = (self.phases, scratch.line_up(block * plane + self._room(self.phase_hw), dtype))
+        rows_g = (per_group, scratch.line_up(block * plane, dtype))
+        rows_t = (per_group, scratch.line_up(block_t * plane_t + self._room(hw_t), dtype))
+        sums_t = (self.phases, scratch.line_up(block_t * plane_t, dtype))
         size = max(rows_p[0] * rows_p[1] + rows_g[0] * rows_g[1] if weights else 0,
                    rows_t[0] * rows_t[1] + sums_t[0] * sums_t[1] if inputs else 0)
         self.loops.direct_backward(self.source, *self.corner, *self.stride, hp, wp, g, kw, dh,
-                                   dw, self.parts, rows_p, rows_g, dtype.type(0), grad_w, grad_b,
-                                   weights, w_t, taps_t, counts, ph, pw, plane_t, hw_t[1],
-                                   rows_t, sums_t, grad_x, inputs, np.empty((parts, size), dtype))
+                                   dw, self.parts, block, rows_p, rows_g, dtype.type(0), grad_w,
+                                   grad_b, weights, w_t, taps_t, counts, ph, pw, plane_t,
+                                   hw_t[1], block_t, rows_t, sums_t, grad_x, inputs,
+                                   scratch.rows((parts,), size, dtype))
         dw2 = dx = self.bias_grad = None
         if weights:         # the parts' sums in part order; the stride-1 problem's gradient
             total = threads.add_in_order(grad_w)                   # at each real tap

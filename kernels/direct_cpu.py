@@ -13,11 +13,13 @@ sum of shifted rows::
 (``o`` in group ``g``; ``M = C_out / G`` outputs and ``C_g`` inputs per group). So each
 tap's inner loop runs over a whole block of images (thousands of numbers, however small
 the planes: the compiler vectorizes it), four taps at a time (one load and store of
-the sum per four products); a block is as many images as ``sums`` holds, sized by
-``direct.py`` so that it stays in the core's cache. ``keep`` then copies each plane's
-windows into the output. Past ``to_phases`` and its reverse (``direct_grad_cpu._put``)
-the loops know no stride: a strided convolution is a stride-1 one over the input's phases
-(``direct.py``), its taps listed as (phase row, shift) pairs (``add_taps``).
+the sum per four products); a block is as many images as ``direct.py`` sizes so that
+it stays in the core's cache, and each row of ``rows`` and ``sums`` starts on a cache
+line (``scratch.py``: rows that straddle lines made these passes up to 2x as slow).
+``keep`` then copies each plane's windows into the output. Past ``to_phases`` and its
+reverse (``direct_grad_cpu._put``) the loops know no stride: a strided convolution is a
+stride-1 one over the input's phases (``direct.py``), its taps listed as (phase row,
+shift) pairs (``add_taps``).
 
 ``forward``: each channel's phase rows made (``to_phases``) a block of images at a time,
 into a small scratch, and their sums, kept into ``out``, while they are in the cache
@@ -177,20 +179,19 @@ def to_phases(x, c, top, left, sh, sw, hp, wp, n0, n1, rows):
 
 
 @njit(cache=True, nogil=True)
-def forward(x, top, left, sh, sw, hp, wp, rows, w, taps, bias, n0, n1, sums, out):
+def forward(x, top, left, sh, sw, hp, wp, rows, w, taps, bias, n0, n1, block, sums, out):
     """``out[n0:n1] (N, C_out, H_out, W_out)``, group ``c`` reading channel ``c`` of ``x
     (N, C_in, H, W)``: a block of images at a time, each channel's phases made into
-    ``rows (sH sW, block P + room)`` (``to_phases``), then its group's outputs summed
-    while they are in the cache, four at a time (``sums (4 block P,)``), with ``w (C_out,
+    ``rows (sH sW, >= block P + room)`` (``to_phases``), then its group's outputs summed
+    while they are in the cache, four at a time (``sums (4, >= block P)``), with ``w (C_out,
     kH kW)`` and ``taps (kH kW, 2)``, where each tap reads (phase row, shift), ``bias
     (C_out,)``; planes of ``P = hp wp`` numbers."""
     c_out, c_in, plane = w.shape[0], x.shape[1], hp * wp
-    block, per_group = sums.shape[0] // (4 * plane), c_out // c_in
+    per_group = c_out // c_in
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
-        length = (b1 - b0) * plane        # four contiguous sums of this length:
-        s0, s1 = sums[:length], sums[length:2 * length]
-        s2, s3 = sums[2 * length:3 * length], sums[3 * length:4 * length]
+        length = (b1 - b0) * plane        # four sums of this length
+        s0, s1, s2, s3 = sums[0, :length], sums[1, :length], sums[2, :length], sums[3, :length]
         for c in range(c_in):
             to_phases(x, c, top, left, sh, sw, hp, wp, b0, b1, rows)
             o, end = c * per_group, (c + 1) * per_group

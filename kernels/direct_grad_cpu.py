@@ -80,19 +80,19 @@ def _put(sums, b0, b1, c, plane, wp, top, left, sh, sw, grad_x):
 
 
 @njit(cache=True, nogil=True)
-def input_grad(g, w_t, taps, counts, ph, pw, plane, wp, top, left, sh, sw, n0, n1, rows, sums,
-               grad_x):
+def input_grad(g, w_t, taps, counts, ph, pw, plane, wp, top, left, sh, sw, n0, n1, block, rows,
+               sums, grad_x):
     """``grad_x[n0:n1] (N, C_in, H, W)``: the sums of ``g (N, C_out, H_out, W_out)``,
-    a group's outputs at a time spread into ``rows (M, block P + room)`` with the kernel's
-    extent ``(ph, pw)`` before it (planes of ``P = plane``, ``wp`` wide), and ``w_t (C_in
-    sH sW, taps)``, the weights flipped and transposed: one phase of the input gradient a
-    row (stride ``(sH, sW)``), phase ``s`` with the first ``counts[s]`` of its listed
-    ``taps[s]`` ((row of the group's ``g``, shift) pairs); a channel's phases summed into
-    ``sums (sH sW, block P)`` and put in place together (``top``, ``left``: the input's
-    corner in its padding)."""
+    ``block`` images and a group's outputs at a time spread into ``rows (M, >= block P +
+    room)`` with the kernel's extent ``(ph, pw)`` before it (planes of ``P = plane``, ``wp``
+    wide), and ``w_t (C_in sH sW, taps)``, the weights flipped and transposed: one phase of
+    the input gradient a row (stride ``(sH, sW)``), phase ``s`` with the first
+    ``counts[s]`` of its listed ``taps[s]`` ((row of the group's ``g``, shift) pairs); a
+    channel's phases summed into ``sums (sH sW, >= block P)`` and put in place together
+    (``top``, ``left``: the input's corner in its padding)."""
     phases = sh * sw
     c_in = w_t.shape[0] // phases
-    per_in, block = g.shape[1] // c_in, sums.shape[1] // plane     # M outputs a group
+    per_in = g.shape[1] // c_in                                     # M outputs a group
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)
         length = (b1 - b0) * plane
@@ -193,18 +193,19 @@ def total(row, zero):
 
 
 @njit(cache=True, nogil=True)
-def weight_grad(x, top, left, sh, sw, hp, wp, g, kw, dh, dw, n0, n1, phases, rows, zero,
+def weight_grad(x, top, left, sh, sw, hp, wp, g, kw, dh, dw, n0, n1, block, phases, rows, zero,
                 grad_w, grad_b):
     """``grad_w (C_out, sH sW, kH kW)`` (float64) += each tap's dot product of its shifted
     phase row of ``x (N, C_in, H, W)`` (made again as in ``forward``, into ``phases (sH
-    sW, block P + room)``) with ``g (N, C_out, H_out, W_out)``, a group's outputs spread
-    into ``rows (M, block P)``, for images ``n0:n1``, four outputs at a time where a group
-    has them; ``zero`` is 0 in their dtype, where each sum starts (``g[0] * 0`` instead
-    was 1.5x slower). ``grad_b (C_out,)`` (float64) += the sums of ``g``, the bias
-    gradient, from the spread rows while they are in the cache (``grad_b`` empty: none)."""
+    sW, >= block P + room)``) with ``g (N, C_out, H_out, W_out)``, a group's outputs spread
+    into ``rows (M, >= block P)``, for images ``n0:n1``, ``block`` at a time, four
+    outputs at a time where a group has them; ``zero`` is 0 in their dtype, where each
+    sum starts (``g[0] * 0`` instead was 1.5x slower). ``grad_b (C_out,)`` (float64) +=
+    the sums of ``g``, the bias gradient, from the spread rows while they are in the cache
+    (``grad_b`` empty: none)."""
     c_in, (c_out, c_g, taps) = x.shape[1], grad_w.shape
     plane = hp * wp
-    block, per_group = rows.shape[1] // plane, c_out // c_in
+    per_group = c_out // c_in
     part = np.zeros((4, taps), g.dtype)         # a block's sums, then added in float64
     for b0 in range(n0, n1, block):
         b1 = min(n1, b0 + block)

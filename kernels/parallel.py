@@ -197,18 +197,18 @@ def pointwise_backward(w_t, x, g, zero, parts, dx, grad_w, grad_b, inputs, weigh
 # -- direct_cpu.py's and direct_grad_cpu.py's loops a part at a time (direct.py) ------
 
 @parts_loop
-def direct_forward(x, top, left, sh, sw, hp, wp, rows, w, taps, bias, parts, sums, out):
+def direct_forward(x, top, left, sh, sw, hp, wp, rows, w, taps, bias, parts, block, sums, out):
     """``direct_cpu.forward`` for each part's images, ``rows[p]`` and ``sums[p]`` its
     scratch."""
     for p in prange(parts.shape[0]):
         direct_cpu.forward(x, top, left, sh, sw, hp, wp, rows[p], w, taps, bias, parts[p, 0],
-                           parts[p, 1], sums[p], out)
+                           parts[p, 1], block, sums[p], out)
 
 
 @parts_loop
-def direct_backward(x, top, left, sh, sw, hp, wp, g, kw, dh, dw, parts, rows_p, rows_g, zero,
-                    grad_w, grad_b, weights, w_t, taps_t, counts, ph, pw, plane_t, wp_t, rows_t,
-                    sums_t, grad_x, inputs, scratch):
+def direct_backward(x, top, left, sh, sw, hp, wp, g, kw, dh, dw, parts, block, rows_p, rows_g,
+                    zero, grad_w, grad_b, weights, w_t, taps_t, counts, ph, pw, plane_t, wp_t,
+                    block_t, rows_t, sums_t, grad_x, inputs, scratch):
     """For each part's images: ``direct_grad_cpu.input_grad`` into ``grad_x`` (``inputs``)
     and ``direct_grad_cpu.weight_grad`` into the part's ``grad_w[p]`` and ``grad_b[p]``
     (``weights``), one after the other, their rows cut from the part's ``scratch`` row
@@ -219,12 +219,12 @@ def direct_backward(x, top, left, sh, sw, hp, wp, g, kw, dh, dw, parts, rows_p, 
             rows = view(scratch[p], 0, rows_t)
             sums = view(scratch[p], rows_t[0] * rows_t[1], sums_t)
             direct_grad_cpu.input_grad(g, w_t, taps_t, counts, ph, pw, plane_t, wp_t, top,
-                                       left, sh, sw, n0, n1, rows, sums, grad_x)
+                                       left, sh, sw, n0, n1, block_t, rows, sums, grad_x)
         if weights:
             phases = view(scratch[p], 0, rows_p)
             spread = view(scratch[p], rows_p[0] * rows_p[1], rows_g)
             direct_grad_cpu.weight_grad(x, top, left, sh, sw, hp, wp, g, kw, dh, dw, n0, n1,
-                                        phases, spread, zero, grad_w[p], grad_b[p])
+                                        block, phases, spread, zero, grad_w[p], grad_b[p])
 
 
 # -- winograd_cpu.py's transforms and the products, a part's chunks at a time -----------

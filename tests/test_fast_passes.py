@@ -364,3 +364,49 @@ def test_a_direct_plan_keeps_the_input_not_a_padded_copy_of_it():
     tracemalloc.stop()
     assert held < x.nbytes / 20, f"the plan holds {held} bytes beside x ({x.nbytes})"
     assert plan.source is x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("length", [1, 7, 16, 81 * 50 + 20])
+def test_scratch_rows_start_on_cache_lines(dtype, length):
+    """Each row of a work array starts on a 64-byte line and holds ``length`` numbers."""
+    rows = kernels.scratch.rows((3, 2), length, dtype)
+    assert rows.shape[:2] == (3, 2) and length <= rows.shape[2] < length + 64
+    assert rows.dtype == dtype and rows.flags.c_contiguous
+    for p in range(3):
+        for r in range(2):
+            assert rows[p, r].ctypes.data % 64 == 0
+
+
+def test_direct_loops_add_into_rows_on_cache_lines():
+    """The rows the direct loops add into pass after pass (the forward's four sums, the
+    phases, the backward's views of its scratch) start on cache lines: rows that straddle
+    lines made those passes up to 2x as slow, and a process kept the offset its first
+    allocation drew (benchmarks/README.md, issue 28, "The twelfth session")."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 3, 11, 11)).astype(np.float32)
+    w2 = rng.standard_normal((3, 5, 9)).astype(np.float32)
+    g = rng.standard_normal((40, 15, 36)).astype(np.float32)
+    seen = {}
+
+    def spy(name, loop):
+        def call(*args):
+            seen[name] = args
+            return loop(*args)
+        return call
+    plan = kernels.direct.Direct(x, (3, 3), (2, 2), ((1, 1), (1, 1)), groups=3)
+    with mock.patch.object(kernels.parallel, "direct_forward",
+                           spy("forward", kernels.parallel.direct_forward)), \
+            mock.patch.object(kernels.parallel, "direct_backward",
+                              spy("backward", kernels.parallel.direct_backward)):
+        plan.product(w2)
+        plan.backward(w2, g)
+    rows, sums = seen["forward"][7], seen["forward"][13]
+    assert sums.shape[:2] == (len(plan.parts), 4)
+    for p in range(len(plan.parts)):
+        assert all(r.ctypes.data % 64 == 0 for r in list(rows[p]) + list(sums[p]))
+    scratch, shapes = seen["backward"][-1], seen["backward"]
+    rows_p, rows_g, rows_t, sums_t = shapes[13], shapes[14], shapes[27], shapes[28]
+    for width in (rows_p[1], rows_g[1], rows_t[1], sums_t[1]):     # views cut at whole lines
+        assert width * 4 % 64 == 0
+    assert all(scratch[p].ctypes.data % 64 == 0 for p in range(len(plan.parts)))
