@@ -389,24 +389,23 @@ def test_direct_loops_add_into_rows_on_cache_lines():
     g = rng.standard_normal((40, 15, 36)).astype(np.float32)
     seen = {}
 
-    def spy(name, loop):
+    def spy(name):
+        loop = getattr(kernels.parallel, name)
+        names = loop.__wrapped__.__code__.co_varnames      # the loop's arguments, by name
+
         def call(*args):
-            seen[name] = args
+            seen[name] = dict(zip(names, args))
             return loop(*args)
-        return call
+        return mock.patch.object(kernels.parallel, name, call)
     plan = kernels.direct.Direct(x, (3, 3), (2, 2), ((1, 1), (1, 1)), groups=3)
-    with mock.patch.object(kernels.parallel, "direct_forward",
-                           spy("forward", kernels.parallel.direct_forward)), \
-            mock.patch.object(kernels.parallel, "direct_backward",
-                              spy("backward", kernels.parallel.direct_backward)):
+    with spy("direct_forward"), spy("direct_backward"):
         plan.product(w2)
         plan.backward(w2, g)
-    rows, sums = seen["forward"][7], seen["forward"][13]
-    assert sums.shape[:2] == (len(plan.parts), 4)
+    forward, backward = seen["direct_forward"], seen["direct_backward"]
+    assert forward["sums"].shape[:2] == (len(plan.parts), 4)
     for p in range(len(plan.parts)):
-        assert all(r.ctypes.data % 64 == 0 for r in list(rows[p]) + list(sums[p]))
-    scratch, shapes = seen["backward"][-1], seen["backward"]
-    rows_p, rows_g, rows_t, sums_t = shapes[13], shapes[14], shapes[27], shapes[28]
-    for width in (rows_p[1], rows_g[1], rows_t[1], sums_t[1]):     # views cut at whole lines
-        assert width * 4 % 64 == 0
-    assert all(scratch[p].ctypes.data % 64 == 0 for p in range(len(plan.parts)))
+        rows = list(forward["rows"][p]) + list(forward["sums"][p])
+        assert all(r.ctypes.data % 64 == 0 for r in rows)
+        assert backward["scratch"][p].ctypes.data % 64 == 0
+    for view in ("rows_p", "rows_g", "rows_t", "sums_t"):     # the views cut at whole lines
+        assert backward[view][1] * x.itemsize % 64 == 0, view
